@@ -1,0 +1,207 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import express, { type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+import type { AdapterContext, ChannelAdapter, InboundEvent, SourceKindSpec, SourceRecord } from '../../src/channels/contract.js';
+import { ProblemError } from '../../src/errors.js';
+import { safeEqual } from '../../src/security/tokens.js';
+import { FormBodyError, parseFormBody } from './body.js';
+import { type CanonicalField, normalizeSubmission } from './normalize.js';
+import { RateLimiter } from './rate-limit.js';
+
+const canonicalFields = ['name', 'firstName', 'lastName', 'email', 'phone', 'message', 'company', 'product', 'pageUrl', 'ignore'] as const;
+
+const origin = z
+  .string()
+  .refine((value) => value === '*' || /^https?:\/\/[^/\s]+$/i.test(value), 'must be "*" or an origin such as https://www.example.com');
+
+const settingsShape = {
+  fieldMap: z.record(z.string().min(1).max(200), z.enum(canonicalFields)).optional(),
+  thankYouUrl: z.url({ protocol: /^https?$/ }).nullable().optional(),
+  allowedOrigins: z.array(origin).max(50).optional(),
+  honeypotField: z.string().min(1).max(100).optional(),
+  rateLimitPerMinute: z.number().int().min(1).max(100_000).optional(),
+};
+
+const createSchema = z.object(settingsShape).strict();
+type WebformInput = z.infer<typeof createSchema>;
+
+const storedSettings = z.object({
+  fieldMap: z.record(z.string(), z.enum(canonicalFields)).default({}),
+  thankYouUrl: z.string().nullable().default(null),
+  allowedOrigins: z.array(z.string()).default([]),
+  honeypotField: z.string().default('_gotcha'),
+  rateLimitPerMinute: z.number().default(30),
+});
+type WebformSettings = z.infer<typeof storedSettings>;
+
+const storedSecrets = z.object({ secret: z.string() });
+
+const spec: SourceKindSpec<WebformInput> = {
+  createSchema,
+  updateSchema: createSchema.partial(),
+  prepare(input, previous) {
+    const settings = { ...storedSettings.parse(previous?.settings ?? {}), ...dropUndefined(input) };
+    const secrets = previous?.secrets ?? { secret: `wfs_${randomBytes(24).toString('base64url')}` };
+    return { settings, secrets };
+  },
+  present(source, publicUrl) {
+    const settings = storedSettings.parse(source.settings);
+    return {
+      webhookUrl: `${publicUrl}/hooks/forms/${source.id}`,
+      // The owner must paste this into the form or form builder, so it is shown, unlike other secrets.
+      secret: storedSecrets.parse(source.secrets).secret,
+      ...settings,
+    };
+  },
+};
+
+function dropUndefined<T extends Record<string, unknown>>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Web forms from any site or form builder: `POST /hooks/forms/:sourceId`. */
+export class WebformAdapter implements ChannelAdapter {
+  readonly kind = 'webform';
+  readonly sends = [] as const;
+  readonly source = spec as unknown as SourceKindSpec;
+  private readonly limiter = new RateLimiter();
+
+  routes(ctx: AdapterContext): Router {
+    const router = express.Router();
+    const rawBody = express.raw({ type: () => true, limit: ctx.maxUploadBytes });
+    router.options('/forms/:sourceId', async (req, res) => {
+      const source = await this.findSource(ctx, String(req.params.sourceId));
+      this.allowOrigin(req, res, storedSettings.parse(source.settings));
+      res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
+      res.setHeader('Access-Control-Allow-Headers', 'Content-Type, X-Leadgate-Token, X-Leadgate-Signature');
+      res.setHeader('Access-Control-Max-Age', '600');
+      res.status(204).end();
+    });
+    router.post('/forms/:sourceId', rawBody, (req, res) => this.receive(ctx, req, res));
+    return router;
+  }
+
+  private async findSource(ctx: AdapterContext, sourceId: string | undefined): Promise<SourceRecord> {
+    const source = sourceId ? await ctx.findSource(sourceId) : null;
+    if (!source || source.kind !== this.kind) throw new ProblemError('not_found', 'no web form with this id');
+    return source;
+  }
+
+  private allowOrigin(req: Request, res: Response, settings: WebformSettings): void {
+    const requestOrigin = req.headers.origin;
+    if (!requestOrigin) return;
+    const allowed = settings.allowedOrigins;
+    if (allowed.length === 0) return;
+    // With the form's secret inside a public page, the origin list is what keeps other sites out.
+    if (!allowed.includes('*') && !allowed.includes(requestOrigin)) {
+      throw new ProblemError('origin_not_allowed', `${requestOrigin} is not among this form's allowed origins`);
+    }
+    res.setHeader('Access-Control-Allow-Origin', allowed.includes('*') ? '*' : requestOrigin);
+    res.setHeader('Vary', 'Origin');
+  }
+
+  private authenticate(req: Request, raw: Buffer, secret: string): void {
+    const signature = req.get('x-leadgate-signature');
+    if (signature !== undefined) {
+      const expected = `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
+      if (!safeEqual(signature.trim().toLowerCase(), expected)) {
+        throw new ProblemError('unauthorized', 'X-Leadgate-Signature does not match the body signed with this form\'s secret');
+      }
+      return;
+    }
+    const queryToken = typeof req.query.token === 'string' ? req.query.token : undefined;
+    const token = req.get('x-leadgate-token') ?? queryToken;
+    if (token === undefined) {
+      throw new ProblemError('unauthorized', 'send the form secret as ?token=, X-Leadgate-Token, or sign the body in X-Leadgate-Signature');
+    }
+    if (!safeEqual(token, secret)) throw new ProblemError('unauthorized', 'the form token is not valid');
+  }
+
+  private async receive(ctx: AdapterContext, req: Request, res: Response): Promise<void> {
+    const receivedAt = new Date();
+    const source = await this.findSource(ctx, String(req.params.sourceId));
+    const settings = storedSettings.parse(source.settings);
+    const { secret } = storedSecrets.parse(source.secrets);
+    this.allowOrigin(req, res, settings);
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    this.authenticate(req, raw, secret);
+
+    let parsed;
+    try {
+      parsed = await parseFormBody(raw, req.get('content-type'), ctx.maxUploadBytes);
+    } catch (error) {
+      if (!(error instanceof FormBodyError)) throw error;
+      const code = error.kind === 'unsupported' ? 'unsupported_media_type' : error.kind === 'too_large' ? 'payload_too_large' : 'malformed_body';
+      throw new ProblemError(code, error.message, undefined, { cause: error });
+    }
+    const submission = normalizeSubmission(parsed.fields, {
+      fieldMap: settings.fieldMap as Record<string, CanonicalField | 'ignore'>,
+      honeypotField: settings.honeypotField,
+    });
+    const hasContent =
+      [submission.name, submission.email, submission.phone, submission.message, submission.company, submission.product].some(Boolean) ||
+      Object.keys(submission.custom).length > 0 ||
+      parsed.attachments.length > 0;
+    if (!hasContent && !submission.honeypot) {
+      throw new ProblemError('validation_failed', 'the submission has no fields', [{ path: '(body)', message: 'no form fields were found' }]);
+    }
+
+    const event: InboundEvent = {
+      channel: 'webform',
+      sourceId: source.id,
+      ...(submission.externalId ? { externalId: `${submission.builder}:${submission.externalId}` } : {}),
+      from: {
+        ...(submission.name ? { name: submission.name } : {}),
+        ...(submission.email ? { email: submission.email } : {}),
+        ...(submission.phone ? { phone: submission.phone } : {}),
+      },
+      receivedAt,
+      ...(submission.message ? { text: submission.message } : {}),
+      ...(submission.company ? { company: submission.company } : {}),
+      ...(submission.product ? { product: submission.product } : {}),
+      fields: submission.custom,
+      attribution: { ...submission.utm, ...(submission.pageUrl ? { page_url: submission.pageUrl } : {}) },
+      attachments: parsed.attachments,
+      raw: parsed.fields,
+    };
+
+    if (submission.honeypot) {
+      // Answered like a success, so a bot learns nothing; kept for review all the same.
+      await ctx.capture(event, { rejectedBecause: `spam: the hidden field "${settings.honeypotField}" was filled` });
+      this.answer(req, res, settings, { eventId: null, leadId: null }, 202);
+      return;
+    }
+    const waitSeconds = this.limiter.take(`${source.id}:${req.ip ?? ''}`, settings.rateLimitPerMinute);
+    if (waitSeconds > 0) {
+      await ctx.capture(event, { rejectedBecause: `rate limited: more than ${settings.rateLimitPerMinute} submissions a minute from ${req.ip}` });
+      throw new ProblemError('rate_limited', `this form takes at most ${settings.rateLimitPerMinute} submissions a minute from one address`, undefined, {
+        headers: { 'Retry-After': String(waitSeconds) },
+      });
+    }
+    const result = await ctx.capture(event);
+    this.answer(req, res, settings, { eventId: result.eventId, leadId: result.leadId }, result.created ? 202 : 200);
+  }
+
+  /** A plain HTML form (no script) expects a page; everything else gets JSON. */
+  private answer(req: Request, res: Response, settings: WebformSettings, body: { eventId: string | null; leadId: string | null }, status: number): void {
+    const contentType = (req.get('content-type') ?? '').toLowerCase();
+    const fromHtmlForm =
+      (contentType.startsWith('application/x-www-form-urlencoded') || contentType.startsWith('multipart/form-data')) &&
+      (req.get('accept') ?? '').includes('text/html');
+    if (fromHtmlForm && settings.thankYouUrl) {
+      res.redirect(303, settings.thankYouUrl);
+      return;
+    }
+    if (fromHtmlForm) {
+      res
+        .status(200)
+        .type('html')
+        .send('<!doctype html><meta charset="utf-8"><title>Thank you</title><p style="font-family:sans-serif">Thank you! Your message was received.</p>');
+      return;
+    }
+    const json: Record<string, string> = {};
+    if (body.eventId) json.eventId = body.eventId;
+    if (body.leadId) json.leadId = body.leadId;
+    res.status(status).json(json);
+  }
+}

@@ -1,0 +1,192 @@
+import { createHash } from 'node:crypto';
+import { Prisma } from '@prisma/client';
+import type { Logger } from 'pino';
+import type { CaptureOptions, CaptureResult, InboundEvent } from '../channels/contract.js';
+import type { Db } from '../db/client.js';
+import { newId } from '../ids.js';
+import type { JobQueue } from '../queue/contract.js';
+import { GroupCommit } from './group-commit.js';
+
+/** The same content without a provider id, within this window, is the same event. */
+export const contentDedupeWindowMs = 10 * 60_000;
+
+interface PendingCapture {
+  id: string;
+  workspaceId: string;
+  event: InboundEvent;
+  externalId: string;
+  /** For content-keyed events: the key the same content had in the previous window. */
+  previousWindowKey: string | null;
+  status: 'pending' | 'rejected';
+  reason: string | null;
+}
+
+interface StoredEvent {
+  id: string;
+  sourceId: string;
+  externalId: string;
+  status: string;
+  leadId: string | null;
+}
+
+/**
+ * Stores inbound events durably before anyone acknowledges them, at most once per
+ * (source, provider id), and wakes a worker to process each new one.
+ */
+export class CaptureService {
+  private readonly batches: GroupCommit<PendingCapture, CaptureResult>;
+
+  constructor(
+    private readonly prisma: Db,
+    private readonly queue: JobQueue,
+    private readonly logger: Logger,
+    options: { maxConcurrentBatches: number },
+  ) {
+    this.batches = new GroupCommit((items) => this.writeBatch(items), { maxBatch: 500, ...options });
+  }
+
+  capture(workspaceId: string, event: InboundEvent, options: CaptureOptions = {}): Promise<CaptureResult> {
+    const keys = idempotencyKeys(event);
+    return this.batches.submit({
+      id: newId('evt'),
+      workspaceId,
+      event,
+      externalId: keys.current,
+      previousWindowKey: keys.previous,
+      status: options.rejectedBecause ? 'rejected' : 'pending',
+      reason: options.rejectedBecause ?? null,
+    });
+  }
+
+  private async writeBatch(items: PendingCapture[]): Promise<CaptureResult[]> {
+    // Within the batch, the first of several identical keys is the one written.
+    const firstByKey = new Map<string, PendingCapture>();
+    for (const item of items) {
+      const key = `${item.event.sourceId}\u0000${item.externalId}`;
+      if (!firstByKey.has(key)) firstByKey.set(key, item);
+    }
+    const candidates = [...firstByKey.values()];
+    const replayOfPrevious = await this.findPreviousWindowReplays(candidates);
+    const toInsert = candidates.filter((item) => !replayOfPrevious.has(item.id));
+    const hasAttachments = toInsert.some((item) => (item.event.attachments?.length ?? 0) > 0);
+
+    const inserted = hasAttachments
+      ? await this.prisma.$transaction(async (tx) => {
+          const ids = await insertEvents(tx, toInsert);
+          await insertAttachments(tx, toInsert.filter((item) => ids.has(item.id)));
+          return ids;
+        })
+      : await insertEvents(this.prisma, toInsert);
+
+    const existingKeys = candidates.filter((item) => !inserted.has(item.id) && !replayOfPrevious.has(item.id));
+    const existing = await findEvents(this.prisma, existingKeys.map((item) => [item.event.sourceId, item.externalId]));
+
+    const results = items.map((item): CaptureResult => {
+      const first = firstByKey.get(`${item.event.sourceId}\u0000${item.externalId}`)!;
+      if (inserted.has(first.id)) {
+        return { eventId: first.id, leadId: null, created: item === first, status: first.status };
+      }
+      const stored = replayOfPrevious.get(first.id) ?? existing.get(`${item.event.sourceId}\u0000${item.externalId}`);
+      if (!stored) throw new Error(`inbound event ${item.externalId} was neither inserted nor found`);
+      return { eventId: stored.id, leadId: stored.leadId, created: false, status: stored.status };
+    });
+
+    for (const item of toInsert) {
+      if (inserted.has(item.id) && item.status === 'pending') {
+        // Not awaited: the row is committed, and the sweeper wakes a worker if this add is lost.
+        this.queue.add('inbound', item.id).catch((error: unknown) => {
+          this.logger.warn({ err: error, eventId: item.id }, 'could not queue an inbound event; the sweeper will pick it up');
+        });
+      }
+    }
+    return results;
+  }
+
+  private async findPreviousWindowReplays(items: PendingCapture[]): Promise<Map<string, StoredEvent>> {
+    const withPrevious = items.filter((item) => item.previousWindowKey !== null);
+    const found = new Map<string, StoredEvent>();
+    if (withPrevious.length === 0) return found;
+    const stored = await findEvents(
+      this.prisma,
+      withPrevious.map((item) => [item.event.sourceId, item.previousWindowKey!]),
+    );
+    for (const item of withPrevious) {
+      const match = stored.get(`${item.event.sourceId}\u0000${item.previousWindowKey}`);
+      if (match && match.receivedAt.getTime() > item.event.receivedAt.getTime() - contentDedupeWindowMs) {
+        found.set(item.id, match);
+      }
+    }
+    return found;
+  }
+}
+
+/**
+ * The provider's id when there is one. Otherwise a hash of the content, bucketed into windows
+ * of ten minutes; a replay just after a window boundary is caught by also checking the previous one.
+ */
+export function idempotencyKeys(event: InboundEvent): { current: string; previous: string | null } {
+  if (event.externalId) return { current: event.externalId, previous: null };
+  const hash = createHash('sha256').update(canonicalJson(event.raw));
+  for (const attachment of event.attachments ?? []) hash.update(createHash('sha256').update(attachment.data).digest());
+  const digest = hash.digest('hex');
+  const window = Math.floor(event.receivedAt.getTime() / contentDedupeWindowMs);
+  return { current: `content:${digest}:${window}`, previous: `content:${digest}:${window - 1}` };
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+type SqlClient = Pick<Db, '$queryRaw' | '$executeRaw'>;
+
+async function insertEvents(db: SqlClient, items: PendingCapture[]): Promise<Set<string>> {
+  if (items.length === 0) return new Set();
+  const rows = items.map((item) => {
+    const { raw, attachments, ...payload } = item.event;
+    const payloadJson = JSON.stringify({
+      ...payload,
+      attachments: attachments?.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.data.length })),
+    });
+    return Prisma.sql`(${item.id}, ${item.workspaceId}, ${item.event.sourceId}, ${item.event.channel}, ${item.externalId},
+      ${item.status}, ${item.reason}, ${payloadJson}::jsonb, ${JSON.stringify(raw ?? null)}::jsonb, ${item.event.receivedAt.toISOString()}::timestamptz)`;
+  });
+  // ON CONFLICT DO NOTHING rather than catching a unique violation: the PGlite and pg adapters
+  // report that violation differently, and this way a replay costs no failed statement.
+  const inserted = await db.$queryRaw<{ id: string }[]>`
+    INSERT INTO inbound_events (id, "workspaceId", "sourceId", channel, "externalId", status, reason, payload, raw, "receivedAt")
+    VALUES ${Prisma.join(rows)}
+    ON CONFLICT ("sourceId", "externalId") DO NOTHING
+    RETURNING id`;
+  return new Set(inserted.map((row) => row.id));
+}
+
+async function insertAttachments(db: SqlClient, items: PendingCapture[]): Promise<void> {
+  const rows = items.flatMap((item) =>
+    (item.event.attachments ?? []).map(
+      (attachment) =>
+        Prisma.sql`(${newId('att')}, ${item.workspaceId}, ${item.id}, ${attachment.filename}, ${attachment.contentType},
+          ${attachment.data.length}, ${attachment.data})`,
+    ),
+  );
+  if (rows.length === 0) return;
+  await db.$executeRaw`
+    INSERT INTO attachments (id, "workspaceId", "eventId", filename, "contentType", size, data)
+    VALUES ${Prisma.join(rows)}`;
+}
+
+async function findEvents(db: SqlClient, keys: [string, string][]): Promise<Map<string, StoredEvent & { receivedAt: Date }>> {
+  const found = new Map<string, StoredEvent & { receivedAt: Date }>();
+  if (keys.length === 0) return found;
+  const rows = await db.$queryRaw<(StoredEvent & { receivedAt: Date })[]>`
+    SELECT id, "sourceId", "externalId", status, "leadId", "receivedAt" FROM inbound_events
+    WHERE ("sourceId", "externalId") IN (${Prisma.join(keys.map(([sourceId, externalId]) => Prisma.sql`(${sourceId}, ${externalId})`))})`;
+  for (const row of rows) found.set(`${row.sourceId}\u0000${row.externalId}`, { ...row, receivedAt: new Date(row.receivedAt) });
+  return found;
+}

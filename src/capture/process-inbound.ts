@@ -1,0 +1,278 @@
+import type { Prisma } from '@prisma/client';
+import type { Logger } from 'pino';
+import type { ChannelKind, Handle } from '../channels/contract.js';
+import type { Config } from '../config.js';
+import { type Identity, normalizeEmail, normalizePhone } from '../contacts/identities.js';
+import { resolveContact } from '../contacts/resolve.js';
+import type { Db } from '../db/client.js';
+import { errorMessage } from '../errors.js';
+import { newId } from '../ids.js';
+import { recordActivity, systemActor } from '../leads/activities.js';
+import { chooseOwner } from '../leads/assignment.js';
+import { closedStages } from '../leads/stages.js';
+import { type Outbound } from '../messaging/outbound.js';
+import type { TemplateStore } from '../messaging/templates.js';
+import { backoffMs } from '../messaging/outbound.js';
+import { autoReplyVariables } from '../messaging/variables.js';
+import type { JobQueue } from '../queue/contract.js';
+
+/** The stored form of an InboundEvent (the `payload` column). */
+interface StoredPayload {
+  channel: ChannelKind;
+  sourceId: string;
+  from: Handle;
+  receivedAt: string;
+  text?: string;
+  subject?: string;
+  company?: string;
+  product?: string;
+  fields?: Record<string, string>;
+  attribution?: Record<string, string>;
+  attachments?: { filename: string; contentType: string; size: number }[];
+}
+
+const maxProcessingAttempts = 5;
+
+/**
+ * Turns one stored inbound event into a contact, a lead, a message and its timeline, in one
+ * transaction that also marks the event processed: a crash anywhere rolls all of it back and
+ * the event is processed again, so it is processed exactly once.
+ */
+export class InboundProcessor {
+  constructor(
+    private readonly deps: {
+      prisma: Db;
+      queue: JobQueue;
+      outbound: Outbound;
+      templates: TemplateStore;
+      config: Pick<Config, 'retry'>;
+      logger: Logger;
+    },
+  ) {}
+
+  async process(eventId: string): Promise<void> {
+    const { prisma } = this.deps;
+    const head = await prisma.inboundEvent.findUnique({ where: { id: eventId }, select: { workspaceId: true, status: true } });
+    if (!head || head.status !== 'pending') return;
+    try {
+      const queued = await prisma.$transaction(
+        async (tx) => {
+          // One processor per workspace at a time: two events of one person never race to
+          // create two contacts, and round-robin turns stay fair.
+          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${head.workspaceId}))`;
+          const claimed = await tx.$queryRaw<{ id: string }[]>`
+            SELECT id FROM inbound_events WHERE id = ${eventId} AND status = 'pending' FOR UPDATE SKIP LOCKED`;
+          if (claimed.length === 0) return [];
+          return this.processClaimed(tx, eventId);
+        },
+        { timeout: 30_000, maxWait: 30_000 },
+      );
+      for (const messageId of queued) this.deps.outbound.wake(messageId);
+    } catch (error) {
+      await this.recordFailure(eventId, error);
+    }
+  }
+
+  private async processClaimed(tx: Prisma.TransactionClient, eventId: string): Promise<string[]> {
+    const event = await tx.inboundEvent.findUniqueOrThrow({ where: { id: eventId } });
+    const payload = event.payload as unknown as StoredPayload;
+    const workspace = await tx.workspace.findUniqueOrThrow({ where: { id: event.workspaceId } });
+    const source = await tx.source.findUnique({ where: { id: event.sourceId } });
+    const receivedAt = new Date(payload.receivedAt);
+    const notes: string[] = [];
+
+    const identities: Identity[] = [];
+    const phone = payload.from.phone ? normalizePhone(payload.from.phone, workspace.country) : null;
+    if (payload.from.phone && !phone) notes.push(`phone "${payload.from.phone}" is not a valid number`);
+    if (phone) identities.push({ kind: 'phone', value: phone });
+    const email = payload.from.email ? normalizeEmail(payload.from.email) : null;
+    if (payload.from.email && !email) notes.push(`email "${payload.from.email}" is not a valid address`);
+    if (email) identities.push({ kind: 'email', value: email });
+    if (payload.from.whatsappId) identities.push({ kind: 'whatsapp', value: payload.from.whatsappId });
+
+    const contact = await resolveContact(tx, event.workspaceId, identities, {
+      ...(payload.from.name ? { name: payload.from.name } : {}),
+      ...(payload.company ? { company: payload.company } : {}),
+    });
+    const product = await this.findProduct(tx, event.workspaceId, payload.product, source?.defaultProductId ?? null);
+    const customFields: Record<string, string> = { ...payload.fields, ...payload.attribution };
+    for (const [index, note] of notes.entries()) customFields[index === 0 ? 'invalid contact info' : `invalid contact info ${index + 1}`] = note;
+
+    let lead = await tx.lead.findFirst({
+      where: { contactId: contact.contactId, stage: { notIn: [...closedStages] } },
+      orderBy: { createdAt: 'desc' },
+    });
+    const isNewLead = !lead;
+    if (!lead) {
+      const decision = await chooseOwner(tx, event.workspaceId, {
+        sourceOwnerId: source?.ownerId ?? null,
+        productOwnerId: product?.ownerId ?? null,
+      });
+      lead = await tx.lead.create({
+        data: {
+          id: newId('lead'),
+          workspaceId: event.workspaceId,
+          contactId: contact.contactId,
+          sourceId: source?.id ?? null,
+          channel: payload.channel,
+          name: payload.from.name ?? null,
+          company: payload.company ?? null,
+          customFields,
+          ownerId: decision.ownerId,
+          assignmentReason: decision.reason,
+          needsContactInfo: identities.length === 0,
+          createdAt: receivedAt,
+          lastActivityAt: receivedAt,
+          ...(product ? { products: { create: { productId: product.id, workspaceId: event.workspaceId } } } : {}),
+        },
+      });
+      await recordActivity(tx, {
+        workspaceId: event.workspaceId,
+        leadId: lead.id,
+        kind: 'lead.created',
+        actor: systemActor,
+        at: receivedAt,
+        data: { eventId, channel: payload.channel, sourceId: source?.id ?? null, contactId: contact.contactId, newContact: contact.created },
+      });
+      await recordActivity(tx, {
+        workspaceId: event.workspaceId,
+        leadId: lead.id,
+        kind: 'lead.assigned',
+        actor: systemActor,
+        data: { before: null, after: decision.ownerId, ruleId: null, reason: decision.reason },
+      });
+    } else {
+      const existingFields = lead.customFields as Record<string, string>;
+      lead = await tx.lead.update({
+        where: { id: lead.id },
+        data: {
+          lastActivityAt: receivedAt,
+          customFields: { ...customFields, ...existingFields },
+          ...(lead.name ? {} : { name: payload.from.name ?? null }),
+          ...(lead.company ? {} : { company: payload.company ?? null }),
+          ...(identities.length > 0 ? { needsContactInfo: false } : {}),
+        },
+      });
+      if (product) {
+        await tx.leadProduct.createMany({ data: [{ leadId: lead.id, productId: product.id, workspaceId: event.workspaceId }], skipDuplicates: true });
+      }
+    }
+    if (contact.mergedContactIds.length > 0) {
+      await recordActivity(tx, {
+        workspaceId: event.workspaceId,
+        leadId: lead.id,
+        kind: 'contact.merged',
+        actor: systemActor,
+        data: { into: contact.contactId, merged: contact.mergedContactIds, because: identities },
+      });
+    }
+
+    const messageId = newId('msg');
+    await tx.message.create({
+      data: {
+        id: messageId,
+        workspaceId: event.workspaceId,
+        leadId: lead.id,
+        sourceId: source?.id ?? null,
+        eventId,
+        direction: 'in',
+        channel: payload.channel,
+        status: 'received',
+        text: payload.text ?? null,
+        fullText: payload.text ?? null,
+        subject: payload.subject ?? null,
+        externalId: event.externalId,
+        fields: { ...payload.fields, ...payload.attribution },
+        createdAt: receivedAt,
+      },
+    });
+    await tx.attachment.updateMany({ where: { eventId }, data: { messageId } });
+    await recordActivity(tx, {
+      workspaceId: event.workspaceId,
+      leadId: lead.id,
+      kind: 'message.received',
+      actor: { type: 'contact', id: contact.contactId },
+      at: receivedAt,
+      data: { messageId, channel: payload.channel, eventId, preview: payload.text?.slice(0, 140) ?? null },
+    });
+
+    const queued: string[] = [];
+    if (isNewLead && source && source.autoReplyTemplate !== null) {
+      const autoReply = await this.queueAutoReply(tx, lead.id, event.workspaceId, source.autoReplyTemplate, eventId, workspace.locale);
+      if (autoReply) queued.push(autoReply);
+    }
+    await tx.inboundEvent.update({ where: { id: eventId }, data: { status: 'processed', leadId: lead.id, processedAt: new Date(), lastError: null } });
+    return queued;
+  }
+
+  private async queueAutoReply(
+    tx: Prisma.TransactionClient,
+    leadId: string,
+    workspaceId: string,
+    templateName: string,
+    eventId: string,
+    locale: string,
+  ): Promise<string | null> {
+    const { outbound, templates } = this.deps;
+    const skip = async (reason: string) => {
+      await recordActivity(tx, { workspaceId, leadId, kind: 'auto_reply.skipped', actor: systemActor, data: { reason, template: templateName } });
+      return null;
+    };
+    let route;
+    try {
+      route = await outbound.planReply(tx, leadId);
+    } catch (error) {
+      return skip(errorMessage(error));
+    }
+    let rendered;
+    try {
+      rendered = templates.render(templateName, locale, route.channel, await autoReplyVariables(tx, leadId));
+    } catch (error) {
+      return skip(errorMessage(error));
+    }
+    return outbound.queueMessage(tx, {
+      workspaceId,
+      leadId,
+      ...route,
+      ...rendered,
+      templateName,
+      idempotencyKey: `auto-reply:${eventId}`,
+      automatic: true,
+      author: systemActor,
+    });
+  }
+
+  private async findProduct(tx: Prisma.TransactionClient, workspaceId: string, named: string | undefined, fallbackId: string | null) {
+    if (named) {
+      const wanted = fold(named);
+      const products = await tx.product.findMany({ where: { workspaceId } });
+      const match =
+        products.find((product) => fold(product.name) === wanted) ??
+        products.find((product) => product.keywords.some((keyword) => fold(keyword) === wanted));
+      if (match) return match;
+    }
+    return fallbackId ? tx.product.findFirst({ where: { id: fallbackId, workspaceId } }) : null;
+  }
+
+  private async recordFailure(eventId: string, error: unknown): Promise<void> {
+    const { prisma, config, logger, queue } = this.deps;
+    const event = await prisma.inboundEvent.update({
+      where: { id: eventId },
+      data: { attempts: { increment: 1 }, lastError: errorMessage(error) },
+    });
+    if (event.attempts >= maxProcessingAttempts) {
+      await prisma.inboundEvent.update({ where: { id: eventId }, data: { status: 'failed' } });
+      logger.error({ err: error, eventId }, 'inbound event failed for good; it stays stored with its error');
+      return;
+    }
+    const delayMs = backoffMs(event.attempts, config.retry.baseMs, config.retry.maxMs);
+    await prisma.inboundEvent.update({ where: { id: eventId }, data: { nextAttemptAt: new Date(Date.now() + delayMs) } });
+    logger.warn({ err: error, eventId, attempts: event.attempts, delayMs }, 'inbound event processing failed; retrying');
+    await queue.add('inbound', eventId, { delayMs, attempt: event.attempts });
+  }
+}
+
+/** Case- and accent-insensitive comparison key. */
+export function fold(text: string): string {
+  return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase().trim();
+}

@@ -1,0 +1,127 @@
+import type { Router } from 'express';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+
+/** The channel a message travels on. A Twilio source carries both voice and sms. */
+export type ChannelKind = 'webform' | 'whatsapp' | 'voice' | 'sms' | 'email';
+
+/** How a person can be reached; at least one field is set when the channel knows it. */
+export interface Handle {
+  phone?: string;
+  email?: string;
+  whatsappId?: string;
+  name?: string;
+}
+
+export interface InboundAttachment {
+  filename: string;
+  contentType: string;
+  data: Buffer;
+}
+
+/** One message, call or submission from any channel, as the core sees it. */
+export interface InboundEvent {
+  channel: ChannelKind;
+  /** The source (form, number, mailbox) that received it. */
+  sourceId: string;
+  /**
+   * The provider's id for it: the idempotency key within the source. Without one, the same
+   * content within ten minutes counts as the same event.
+   */
+  externalId?: string;
+  from: Handle;
+  receivedAt: Date;
+  text?: string;
+  subject?: string;
+  threadRef?: string;
+  company?: string;
+  product?: string;
+  /** Form fields or call data that map to no canonical field: kept on the lead as custom fields. */
+  fields?: Record<string, string>;
+  /** Where the lead came from: utm_* parameters, the page URL. */
+  attribution?: Record<string, string>;
+  attachments?: InboundAttachment[];
+  /** The payload as received, kept for audit and replay. */
+  raw: unknown;
+}
+
+export interface CaptureOptions {
+  /** Record the event without turning it into a lead (spam, rate limit). */
+  rejectedBecause?: string;
+}
+
+export interface CaptureResult {
+  eventId: string;
+  leadId: string | null;
+  /** false when the same provider id (or the same submission) was captured before. */
+  created: boolean;
+  status: string;
+}
+
+/** A source as adapters see it: settings parsed by the adapter, secrets already decrypted. */
+export interface SourceRecord {
+  id: string;
+  workspaceId: string;
+  kind: string;
+  name: string;
+  settings: Record<string, unknown>;
+  secrets: Record<string, unknown>;
+}
+
+export interface AdapterContext {
+  publicUrl: string;
+  logger: Logger;
+  maxUploadBytes: number;
+  /** The only way an adapter hands an event to the core: resolves once the event is stored. */
+  capture(event: InboundEvent, options?: CaptureOptions): Promise<CaptureResult>;
+  /** A live source of this adapter's kind, or null when it does not exist or was deleted. */
+  findSource(sourceId: string): Promise<SourceRecord | null>;
+}
+
+/** A connection to send through: a source of the workspace, or a gateway-wide one from config. */
+export interface OutboundConnection {
+  id: string;
+  settings: Record<string, unknown>;
+  secrets: Record<string, unknown>;
+}
+
+export interface OutboundMessage {
+  /** Our message id: adapters use it as the provider-side idempotency key where one exists. */
+  id: string;
+  to: string;
+  text: string;
+  html?: string;
+  subject?: string;
+  inReplyTo?: string;
+  references?: string[];
+  headers?: Record<string, string>;
+}
+
+/** What an adapter contributes when a source of its kind is created or shown. */
+export interface SourceKindSpec<Input extends Record<string, unknown> = Record<string, unknown>> {
+  /** Validates the kind-specific fields of a create request. */
+  createSchema: z.ZodType<Input>;
+  /** Validates the kind-specific fields of an update request. */
+  updateSchema: z.ZodType<Partial<Input>>;
+  /** Splits validated input into stored settings and secrets (encrypted at rest by the core). */
+  prepare(input: Partial<Input>, previous?: { settings: Record<string, unknown>; secrets: Record<string, unknown> }): {
+    settings: Record<string, unknown>;
+    secrets: Record<string, unknown>;
+  };
+  /** The kind's own fields in the API's view of the source (never a secret unless the owner must copy it). */
+  present(source: SourceRecord, publicUrl: string): Record<string, unknown>;
+}
+
+export interface ChannelAdapter {
+  /** The source kind this adapter handles ('webform', 'twilio', 'email', 'whatsapp'). */
+  readonly kind: string;
+  /** Channels this adapter can send on. */
+  readonly sends: readonly ChannelKind[];
+  readonly source?: SourceKindSpec;
+  /** Webhook routes, mounted under /hooks. */
+  routes?(ctx: AdapterContext): Router;
+  start?(ctx: AdapterContext): Promise<void>;
+  stop?(): Promise<void>;
+  /** Sends one message; throws ChannelError on failure, never reports a partial success. */
+  send?(connection: OutboundConnection, message: OutboundMessage): Promise<{ externalId: string }>;
+}

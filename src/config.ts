@@ -1,0 +1,132 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const booleanFromEnv = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('0.0.0.0'),
+  PUBLIC_URL: optionalString.pipe(z.url().optional()),
+  DATABASE_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+  ),
+  LEADGATE_DATA_DIR: z.string().default('./data'),
+  REDIS_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
+  ),
+  LEADGATE_SECRET_KEY: optionalString,
+  LEADGATE_WEBHOOKS_ALLOW_PRIVATE: booleanFromEnv.default(false),
+  SMTP_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+      .optional(),
+  ),
+  SMTP_FROM: optionalString,
+  LEADGATE_ADMIN_EMAIL: optionalString.pipe(z.email().optional()),
+  LEADGATE_ADMIN_PASSWORD: optionalString.pipe(z.string().min(8, 'must have at least 8 characters').optional()),
+  LEADGATE_API_KEY: optionalString.pipe(z.string().min(24, 'must have at least 24 characters').optional()),
+  LEADGATE_DEFAULT_COUNTRY: z
+    .string()
+    .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166 alpha-2 country code')
+    .transform((code) => code.toUpperCase())
+    .default('BR'),
+  /** `false` runs the HTTP side only: inbound events wait for a worker process. */
+  LEADGATE_WORKERS: booleanFromEnv.default(true),
+  LEADGATE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  LEADGATE_SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(30).default(8),
+  LEADGATE_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5_000),
+  LEADGATE_RETRY_MAX_MS: z.coerce.number().int().min(1).default(15 * 60_000),
+  LEADGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
+  LEADGATE_MAX_UPLOAD_BYTES: z.coerce.number().int().min(1).default(10 * 1024 * 1024),
+  /** Express's "trust proxy": set it when a reverse proxy adds X-Forwarded-For (e.g. `1` or `loopback`). */
+  LEADGATE_TRUST_PROXY: z.string().default('false'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  database: { kind: 'pglite'; dataDir: string } | { kind: 'postgres'; url: string };
+  dataDir: string;
+  redisUrl: string | undefined;
+  secretKey: string | undefined;
+  webhooksAllowPrivate: boolean;
+  smtp: { url: string; from: string } | undefined;
+  bootstrap: {
+    adminEmail: string | undefined;
+    adminPassword: string | undefined;
+    apiKey: string | undefined;
+    defaultCountry: string;
+  };
+  workers: { enabled: boolean; concurrency: number };
+  retry: { maxAttempts: number; baseMs: number; maxMs: number };
+  sweepIntervalMs: number;
+  maxUploadBytes: number;
+  trustProxy: boolean | number | string;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`);
+  }
+}
+
+/** The only place that reads the environment. Throws ConfigError listing every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  const e = parsed.data;
+  if (e.SMTP_URL && !e.SMTP_FROM) {
+    throw new ConfigError(['SMTP_FROM: required when SMTP_URL is set (the From address of auto-replies)']);
+  }
+  const dataDir = path.resolve(e.LEADGATE_DATA_DIR);
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    database: e.DATABASE_URL ? { kind: 'postgres', url: e.DATABASE_URL } : { kind: 'pglite', dataDir: path.join(dataDir, 'db') },
+    dataDir,
+    redisUrl: e.REDIS_URL,
+    secretKey: e.LEADGATE_SECRET_KEY,
+    webhooksAllowPrivate: e.LEADGATE_WEBHOOKS_ALLOW_PRIVATE,
+    smtp: e.SMTP_URL && e.SMTP_FROM ? { url: e.SMTP_URL, from: e.SMTP_FROM } : undefined,
+    bootstrap: {
+      adminEmail: e.LEADGATE_ADMIN_EMAIL,
+      adminPassword: e.LEADGATE_ADMIN_PASSWORD,
+      apiKey: e.LEADGATE_API_KEY,
+      defaultCountry: e.LEADGATE_DEFAULT_COUNTRY,
+    },
+    workers: { enabled: e.LEADGATE_WORKERS, concurrency: e.LEADGATE_WORKER_CONCURRENCY },
+    retry: { maxAttempts: e.LEADGATE_SEND_MAX_ATTEMPTS, baseMs: e.LEADGATE_RETRY_BASE_MS, maxMs: e.LEADGATE_RETRY_MAX_MS },
+    sweepIntervalMs: e.LEADGATE_SWEEP_INTERVAL_MS,
+    maxUploadBytes: e.LEADGATE_MAX_UPLOAD_BYTES,
+    trustProxy: parseTrustProxy(e.LEADGATE_TRUST_PROXY),
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+function parseTrustProxy(value: string): boolean | number | string {
+  if (value === 'true' || value === 'false') return value === 'true';
+  return /^\d+$/.test(value) ? Number(value) : value;
+}

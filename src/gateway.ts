@@ -1,0 +1,130 @@
+import fs from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import { pino, type Logger } from 'pino';
+import { builtInAdapters } from '../adapters/index.js';
+import { type BootstrapResult, bootstrap } from './bootstrap.js';
+import { CaptureService } from './capture/capture.js';
+import { InboundProcessor } from './capture/process-inbound.js';
+import type { ChannelAdapter } from './channels/contract.js';
+import { ChannelRegistry } from './channels/registry.js';
+import { SourceDirectory } from './channels/sources.js';
+import type { Config } from './config.js';
+import { type Database, openDatabase } from './db/client.js';
+import { adapterContext, createApp } from './http/app.js';
+import type { AppDeps } from './http/deps.js';
+import { Outbound } from './messaging/outbound.js';
+import { TemplateStore } from './messaging/templates.js';
+import { projectPath } from './paths.js';
+import { BullQueue } from './queue/bull.js';
+import type { JobQueue } from './queue/contract.js';
+import { EmbeddedQueue } from './queue/embedded.js';
+import { Sweeper } from './queue/sweeper.js';
+import { SecretBox, resolveSecretKey } from './security/secrets.js';
+
+export interface GatewayOptions {
+  logger?: Logger;
+  adapters?: ChannelAdapter[];
+  /** Redis key prefix for Bull; separate prefixes keep gateways on one Redis apart. */
+  queuePrefix?: string;
+}
+
+/**
+ * The composition root: database, queue, adapters, services. `listen` serves HTTP; `startWorkers`
+ * processes inbound events and sends messages. `npm start` does both, `npm run worker` only the second.
+ */
+export class Gateway {
+  readonly app: Express;
+  private server: Server | undefined;
+  private sweeper: Sweeper | undefined;
+  private workersStarted = false;
+
+  private constructor(
+    readonly deps: AppDeps,
+    readonly bootstrapResult: BootstrapResult,
+    private readonly processor: InboundProcessor,
+  ) {
+    this.app = createApp(deps);
+  }
+
+  static async create(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+    const logger = options.logger ?? pino({ level: config.logLevel });
+    const db: Database = await openDatabase(config.database);
+    try {
+      const bootstrapResult = await bootstrap(db, config);
+      const box = new SecretBox(resolveSecretKey(config.secretKey, config.dataDir));
+      const queue: JobQueue = config.redisUrl
+        ? new BullQueue(config.redisUrl, logger, options.queuePrefix ?? 'leadgate')
+        : new EmbeddedQueue(logger);
+      const registry = new ChannelRegistry(options.adapters ?? builtInAdapters());
+      const templates = new TemplateStore();
+      const outbound = new Outbound({ prisma: db.prisma, queue, registry, box, config, logger });
+      const capture = new CaptureService(db.prisma, queue, logger, { maxConcurrentBatches: db.kind === 'pglite' ? 1 : 4 });
+      const deps: AppDeps = {
+        config,
+        db,
+        queue,
+        registry,
+        sources: new SourceDirectory(db.prisma, box),
+        capture,
+        outbound,
+        templates,
+        box,
+        logger,
+        version: packageVersion(),
+      };
+      const processor = new InboundProcessor({ prisma: db.prisma, queue, outbound, templates, config, logger });
+      return new Gateway(deps, bootstrapResult, processor);
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
+
+  async startWorkers(): Promise<void> {
+    if (this.workersStarted) throw new Error('workers already started');
+    this.workersStarted = true;
+    const { queue, config, db, outbound, logger, registry } = this.deps;
+    // PGlite is one connection: processing transactions run one at a time anyway.
+    const inboundConcurrency = db.kind === 'pglite' ? 1 : config.workers.concurrency;
+    queue.process('inbound', inboundConcurrency, (eventId) => this.processor.process(eventId));
+    queue.process('outbound', config.workers.concurrency, (messageId) => outbound.dispatch(messageId));
+    this.sweeper = new Sweeper({ prisma: db.prisma, queue, outbound, logger, intervalMs: config.sweepIntervalMs });
+    this.sweeper.start();
+    const ctx = adapterContext(this.deps);
+    for (const adapter of registry.all()) await adapter.start?.(ctx);
+  }
+
+  /** Serves HTTP on the configured port (0 picks a free one); resolves with the bound port. */
+  listen(port = this.deps.config.port, host = this.deps.config.host): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = this.app.listen(port, host, (error?: Error) => {
+        if (error) reject(error);
+        else resolve((server.address() as AddressInfo).port);
+      });
+      this.server = server;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.server) {
+      const server = this.server;
+      // Finish requests in flight, drop idle keep-alive connections, and cut the rest after 5 s.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), 5_000);
+      await closed;
+      clearTimeout(force);
+    }
+    await this.sweeper?.stop();
+    for (const adapter of this.deps.registry.all()) await adapter.stop?.();
+    await this.deps.queue.close();
+    await this.deps.db.close();
+  }
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(projectPath('package.json'), 'utf8')) as { version?: string };
+  return pkg.version ?? '0.0.0';
+}

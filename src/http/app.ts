@@ -1,0 +1,130 @@
+import express, { type Express } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { AdapterContext } from '../channels/contract.js';
+import { ProblemError } from '../errors.js';
+import { newId } from '../ids.js';
+import { apiKeyAuth } from './auth.js';
+import type { AppDeps } from './deps.js';
+import { openApiDocument } from './openapi.js';
+import { problemHandler } from './problem.js';
+import { mountRoutes } from './route.js';
+import { leadRoutes } from './routes/leads.js';
+import { sourceRoutes } from './routes/sources.js';
+import { workspaceRoutes } from './routes/workspace.js';
+
+/** The adapters' view of the core. */
+export function adapterContext(deps: AppDeps): AdapterContext {
+  return {
+    publicUrl: deps.config.publicUrl,
+    logger: deps.logger,
+    maxUploadBytes: deps.config.maxUploadBytes,
+    findSource: (sourceId) => deps.sources.find(sourceId),
+    capture: async (event, options) => {
+      const source = await deps.sources.find(event.sourceId);
+      if (!source) throw new ProblemError('not_found', 'the source of this event does not exist');
+      return deps.capture.capture(source.workspaceId, event, options);
+    },
+  };
+}
+
+/** Builds the HTTP app from its dependencies; it never listens by itself. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.config.trustProxy);
+
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const incoming = req.headers['x-request-id'];
+        const id = typeof incoming === 'string' && /^[\w.:-]{1,100}$/.test(incoming) ? incoming : newId('req');
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
+      customProps: (_req, res) => {
+        res.locals.requestId = res.getHeader('X-Request-Id');
+        return {};
+      },
+    }),
+  );
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const [database, queue] = await Promise.all([
+      deps.db.runner.query('SELECT 1').then(
+        () => true,
+        (error: unknown) => {
+          deps.logger.warn({ err: error }, 'readiness: database does not answer');
+          return false;
+        },
+      ),
+      deps.queue.ping(),
+    ]);
+    const ready = database && queue;
+    const checks = { database: database ? 'ok' : 'down', queue: `${deps.queue.kind}: ${queue ? 'ok' : 'down'}` };
+    if (ready) {
+      res.json({ status: 'ready', checks });
+      return;
+    }
+    res.status(503).type('application/problem+json').send(
+      JSON.stringify({ type: 'https://leadgate.dev/problems/not-ready', title: 'Not ready', status: 503, detail: 'a dependency does not answer', checks }),
+    );
+  });
+
+  const ctx = adapterContext(deps);
+  const hooks = express.Router();
+  for (const adapter of deps.registry.all()) {
+    if (adapter.routes) hooks.use(adapter.routes(ctx));
+  }
+  app.use('/hooks', hooks);
+
+  const routes = [...sourceRoutes(deps), ...leadRoutes(deps), ...workspaceRoutes(deps)];
+  const document = openApiDocument(routes, hookPaths(), { version: deps.version });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(document);
+  });
+
+  const api = express.Router();
+  api.use(express.json({ limit: '1mb' }));
+  mountRoutes(api, routes, apiKeyAuth(deps.db.prisma));
+  app.use('/api/v1', api);
+
+  app.use((req, _res, next) => next(new ProblemError('not_found', `no route for ${req.method} ${req.path}`)));
+  app.use(problemHandler(deps.logger));
+  return app;
+}
+
+function hookPaths(): Record<string, Record<string, unknown>> {
+  return {
+    '/hooks/forms/{sourceId}': {
+      post: {
+        summary: 'Capture a web form submission (JSON, urlencoded or multipart)',
+        tags: ['capture'],
+        description:
+          'Authenticated by ?token=<secret>, X-Leadgate-Token: <secret>, or X-Leadgate-Signature: sha256=<hex HMAC-SHA256 of the raw body keyed by the secret>. ' +
+          'A replay (same provider id, or the same body within 10 minutes) answers 200 with the same ids and creates nothing.',
+        parameters: [
+          { name: 'sourceId', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'token', in: 'query', required: false, schema: { type: 'string' } },
+        ],
+        requestBody: {
+          content: {
+            'application/json': { schema: { type: 'object' } },
+            'application/x-www-form-urlencoded': { schema: { type: 'object' } },
+            'multipart/form-data': { schema: { type: 'object' } },
+          },
+        },
+        responses: {
+          '202': { description: 'Stored', content: { 'application/json': { schema: { type: 'object', properties: { eventId: { type: 'string' }, leadId: { type: 'string' } } } } } },
+          '200': { description: 'A replay of an earlier submission' },
+          '303': { description: 'A plain HTML form post, sent on to the thank-you page' },
+          default: { description: 'An error', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } },
+        },
+      },
+    },
+  };
+}

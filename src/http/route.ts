@@ -1,0 +1,107 @@
+import type { Request, RequestHandler, Response, Router } from 'express';
+import { z } from 'zod';
+import { type FieldError, ValidationError } from '../errors.js';
+import type { Actor } from '../leads/activities.js';
+
+export interface Auth {
+  workspaceId: string;
+  actor: Actor;
+}
+
+export interface RouteContext<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  auth: Auth;
+  req: Request;
+  res: Response;
+}
+
+type Method = 'get' | 'post' | 'patch' | 'put' | 'delete';
+
+export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
+  method: Method;
+  /** Express-style path under /api/v1, e.g. `/leads/:id`. */
+  path: string;
+  summary: string;
+  tag: string;
+  params?: z.ZodType<P>;
+  query?: z.ZodType<Q>;
+  body?: z.ZodType<B>;
+  response: { status: number; description: string; schema?: z.ZodType };
+  handler(ctx: RouteContext<P, Q, B>): Promise<unknown>;
+}
+
+/** Declares a route once: the same schemas validate requests and describe it in /openapi.json. */
+export function route<P = Record<string, never>, Q = Record<string, never>, B = undefined>(def: RouteDef<P, Q, B>): RouteDef {
+  return def as unknown as RouteDef;
+}
+
+function fieldErrors(error: z.ZodError, prefix: string): FieldError[] {
+  return error.issues.map((issue) => ({
+    path: [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || '(body)',
+    message: issue.message,
+  }));
+}
+
+function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, prefix: string): T {
+  if (!schema) return value as T;
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ValidationError(fieldErrors(result.error, prefix));
+  return result.data;
+}
+
+export function mountRoutes(router: Router, routes: RouteDef[], authenticate: RequestHandler): void {
+  for (const def of routes) {
+    router[def.method](def.path, authenticate, async (req: Request, res: Response) => {
+      const params = parse(def.params, req.params, 'params');
+      const query = parse(def.query, req.query, 'query');
+      const body = def.body ? parse(def.body, req.body ?? {}, '') : undefined;
+      const auth = res.locals.auth as Auth;
+      const result = await def.handler({ params, query, body, auth, req, res });
+      if (res.headersSent) return;
+      if (result === undefined) res.status(204).end();
+      else res.status(def.response.status).json(result);
+    });
+  }
+}
+
+const idParam = z.object({ id: z.string().min(1).max(100) });
+export const byId = idParam;
+
+/** `?limit=&cursor=` as in the API conventions. */
+export const pageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(500).optional(),
+});
+
+export interface Cursor {
+  at: string;
+  id: string;
+}
+
+export function encodeCursor(at: Date, id: string): string {
+  return Buffer.from(JSON.stringify({ at: at.toISOString(), id })).toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): Cursor | undefined {
+  if (!cursor) return undefined;
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Cursor;
+    if (typeof value.at === 'string' && typeof value.id === 'string' && !Number.isNaN(Date.parse(value.at))) return value;
+  } catch (error) {
+    throw new ValidationError([{ path: 'query.cursor', message: 'is not a cursor this API returned' }], undefined);
+  }
+  throw new ValidationError([{ path: 'query.cursor', message: 'is not a cursor this API returned' }]);
+}
+
+/** Takes one row more than asked to know whether there is a next page. */
+export function page<T extends { id: string }>(rows: T[], limit: number, at: (row: T) => Date): { data: T[]; nextCursor: string | null } {
+  const data = rows.slice(0, limit);
+  const last = data[data.length - 1];
+  return { data, nextCursor: rows.length > limit && last ? encodeCursor(at(last), last.id) : null };
+}
+
+export function listSchema(item: z.ZodType) {
+  return z.object({ data: z.array(item), nextCursor: z.string().nullable() });
+}

@@ -1,0 +1,412 @@
+import type { Activity, Attachment, Message, Prisma } from '@prisma/client';
+import { z } from 'zod';
+import type { ChannelKind } from '../../channels/contract.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import { recordActivity } from '../../leads/activities.js';
+import { stages } from '../../leads/stages.js';
+import { leadInclude, leadView, presentLead } from '../../leads/view.js';
+import { autoReplyVariables } from '../../messaging/variables.js';
+import type { AppDeps } from '../deps.js';
+import { byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
+
+const channelKinds = ['webform', 'whatsapp', 'voice', 'sms', 'email'] as const satisfies readonly ChannelKind[];
+
+const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
+
+const leadListQuery = pageQuery.extend({
+  stage: z.enum(stages).optional(),
+  ownerId: z.string().max(100).optional(),
+  product: z.string().max(200).optional().describe('A product id or name'),
+  segment: z.string().max(200).optional(),
+  channel: z.enum(channelKinds).optional(),
+  q: z.string().trim().min(1).max(200).optional().describe('Any part of the name, email or phone'),
+  createdFrom: isoDate.optional(),
+  createdTo: isoDate.optional(),
+});
+
+const leadPatch = z
+  .object({
+    stage: z.enum(stages),
+    ownerId: z.string().max(100).nullable(),
+    name: z.string().trim().min(1).max(200).nullable(),
+    company: z.string().trim().max(200).nullable(),
+    products: z.array(z.string().max(100)).max(50).describe('Product ids'),
+    segment: z.string().trim().max(200).nullable(),
+    tags: z.array(z.string().trim().min(1).max(100)).max(100),
+    dealValue: z.number().nonnegative().max(1e12).nullable(),
+    dealCurrency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as BRL').nullable(),
+    customFields: z.record(z.string().min(1).max(200), z.union([z.string().max(10_000), z.number(), z.boolean(), z.null()])),
+  })
+  .partial()
+  .strict();
+
+const activityView = z.object({
+  id: z.string(),
+  kind: z.string(),
+  actor: z.object({ type: z.string(), id: z.string().nullable() }),
+  data: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+});
+
+const messageView = z.object({
+  id: z.string(),
+  leadId: z.string(),
+  direction: z.enum(['in', 'out']),
+  channel: z.string(),
+  text: z.string().nullable(),
+  fullText: z.string().nullable().optional(),
+  subject: z.string().nullable().optional(),
+  fields: z.record(z.string(), z.unknown()).nullable().optional(),
+  attachments: z.array(z.object({ id: z.string(), filename: z.string(), contentType: z.string(), size: z.number(), url: z.string() })),
+  status: z.enum(['received', 'queued', 'sending', 'sent', 'delivered', 'read', 'failed']),
+  error: z.string().optional(),
+  errorCode: z.string().optional(),
+  attempts: z.number(),
+  to: z.string().nullable(),
+  automatic: z.boolean(),
+  createdAt: z.string(),
+  sentAt: z.string().nullable(),
+});
+
+const sendBody = z
+  .object({
+    text: z.string().trim().min(1).max(20_000).optional(),
+    subject: z.string().trim().max(500).optional(),
+    templateId: z.string().regex(/^[\w-]{1,100}$/).optional().describe('A template name, e.g. "acknowledgement"'),
+    variables: z.record(z.string(), z.unknown()).optional(),
+    channel: z.enum(channelKinds).optional(),
+  })
+  .strict()
+  .refine((body) => Boolean(body.text) !== Boolean(body.templateId), { message: 'send either text or templateId', path: ['text'] });
+
+function presentActivity(row: Activity) {
+  const data = row.data as Record<string, unknown>;
+  const actorId = row.actorType === 'api_key' ? ((data.apiKeyId as string | undefined) ?? null) : row.actorId;
+  return { id: row.id, kind: row.kind, actor: { type: row.actorType, id: actorId }, data, createdAt: row.createdAt.toISOString() };
+}
+
+export function presentMessage(row: Message & { attachments: Attachment[] }) {
+  return {
+    id: row.id,
+    leadId: row.leadId,
+    direction: row.direction as 'in' | 'out',
+    channel: row.channel,
+    text: row.text,
+    fullText: row.fullText,
+    subject: row.subject,
+    fields: row.fields as Record<string, unknown> | null,
+    attachments: row.attachments.map((a) => ({
+      id: a.id,
+      filename: a.filename,
+      contentType: a.contentType,
+      size: a.size,
+      url: `/api/v1/attachments/${a.id}`,
+    })),
+    status: row.status as z.infer<typeof messageView>['status'],
+    ...(row.error ? { error: row.error } : {}),
+    ...(row.errorCode ? { errorCode: row.errorCode } : {}),
+    attempts: row.attempts,
+    to: row.toAddress,
+    automatic: row.automatic,
+    createdAt: row.createdAt.toISOString(),
+    sentAt: row.sentAt?.toISOString() ?? null,
+  };
+}
+
+/** Leads, their timeline, notes and conversation; contacts; messages. */
+export function leadRoutes(deps: AppDeps): RouteDef[] {
+  const { db, outbound, templates } = deps;
+  const prisma = db.prisma;
+
+  async function loadLead(workspaceId: string, id: string) {
+    const lead = await prisma.lead.findFirst({ where: { id, workspaceId }, include: leadInclude });
+    if (!lead) throw new NotFoundError('lead');
+    return lead;
+  }
+
+  return [
+    route({
+      method: 'get',
+      path: '/leads',
+      summary: 'List leads, newest first',
+      tag: 'leads',
+      query: leadListQuery,
+      response: { status: 200, description: 'A page of leads', schema: listSchema(leadView) },
+      handler: async ({ query, auth }) => {
+        const cursor = decodeCursor(query.cursor);
+        const and: Prisma.LeadWhereInput[] = [{ workspaceId: auth.workspaceId }];
+        if (query.stage) and.push({ stage: query.stage });
+        if (query.ownerId) and.push({ ownerId: query.ownerId });
+        if (query.segment) and.push({ segment: { equals: query.segment, mode: 'insensitive' } });
+        if (query.channel) and.push({ channel: query.channel });
+        if (query.product) {
+          and.push({ products: { some: { product: { OR: [{ id: query.product }, { name: { equals: query.product, mode: 'insensitive' } }] } } } });
+        }
+        if (query.createdFrom) and.push({ createdAt: { gte: new Date(query.createdFrom) } });
+        if (query.createdTo) and.push({ createdAt: { lt: new Date(query.createdTo) } });
+        if (query.q) {
+          const digits = query.q.replace(/\D/g, '');
+          const values = [query.q.toLowerCase(), ...(digits.length >= 3 ? [digits] : [])];
+          and.push({
+            OR: [
+              { name: { contains: query.q, mode: 'insensitive' } },
+              { company: { contains: query.q, mode: 'insensitive' } },
+              ...values.map((value) => ({ contact: { identities: { some: { value: { contains: value, mode: 'insensitive' as const } } } } })),
+            ],
+          });
+        }
+        if (cursor) {
+          const at = new Date(cursor.at);
+          and.push({ OR: [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: cursor.id } }] });
+        }
+        const rows = await prisma.lead.findMany({
+          where: { AND: and },
+          include: leadInclude,
+          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+          take: query.limit + 1,
+        });
+        const result = page(rows, query.limit, (row) => row.createdAt);
+        return { data: result.data.map(presentLead), nextCursor: result.nextCursor };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/leads/:id',
+      summary: 'Get a lead with its qualifiers, owner, score and why',
+      tag: 'leads',
+      params: byId,
+      response: { status: 200, description: 'The lead', schema: leadView },
+      handler: async ({ params, auth }) => presentLead(await loadLead(auth.workspaceId, params.id)),
+    }),
+    route({
+      method: 'patch',
+      path: '/leads/:id',
+      summary: 'Change a lead: stage, owner, qualifiers, tags, custom fields',
+      tag: 'leads',
+      params: byId,
+      body: leadPatch,
+      response: { status: 200, description: 'The updated lead', schema: leadView },
+      handler: async ({ params, body, auth }) => {
+        const before = await loadLead(auth.workspaceId, params.id);
+        if (body.ownerId) {
+          const owner = await prisma.user.findFirst({ where: { id: body.ownerId, workspaceId: auth.workspaceId } });
+          if (!owner) throw new ValidationError([{ path: 'ownerId', message: 'no user with this id in the workspace' }]);
+        }
+        if (body.products) {
+          const found = await prisma.product.count({ where: { workspaceId: auth.workspaceId, id: { in: body.products } } });
+          if (found !== new Set(body.products).size) throw new ValidationError([{ path: 'products', message: 'every product must be a product id of the workspace' }]);
+        }
+        await prisma.$transaction(async (tx) => {
+          const { stage, ownerId, products, customFields, ...plain } = body;
+          const changes: Record<string, { before: unknown; after: unknown }> = {};
+          for (const [key, value] of Object.entries(plain)) {
+            const previous = (before as unknown as Record<string, unknown>)[key];
+            const comparable = previous !== null && typeof previous === 'object' && 'toNumber' in (previous as object) ? Number(previous) : previous;
+            if (JSON.stringify(comparable) !== JSON.stringify(value)) changes[key] = { before: comparable ?? null, after: value };
+          }
+          const mergedFields = customFields
+            ? Object.fromEntries(
+                Object.entries({ ...(before.customFields as Record<string, unknown>), ...customFields }).filter(([, value]) => value !== null),
+              )
+            : undefined;
+          if (mergedFields) changes.customFields = { before: before.customFields, after: mergedFields };
+          await tx.lead.update({
+            where: { id: before.id },
+            data: {
+              ...plain,
+              ...(stage ? { stage } : {}),
+              ...(ownerId !== undefined ? { ownerId, assignmentRuleId: null, assignmentReason: 'changed by hand' } : {}),
+              ...(mergedFields ? { customFields: mergedFields as Prisma.InputJsonValue } : {}),
+              lastActivityAt: new Date(),
+            },
+          });
+          if (products) {
+            const previous = before.products.map((p) => p.productId).sort();
+            await tx.leadProduct.deleteMany({ where: { leadId: before.id } });
+            await tx.leadProduct.createMany({ data: [...new Set(products)].map((productId) => ({ leadId: before.id, productId, workspaceId: auth.workspaceId })) });
+            changes.products = { before: previous, after: [...new Set(products)].sort() };
+          }
+          const base = { workspaceId: auth.workspaceId, leadId: before.id, actor: auth.actor };
+          if (stage && stage !== before.stage) await recordActivity(tx, { ...base, kind: 'lead.stage_changed', data: { before: before.stage, after: stage } });
+          if (ownerId !== undefined && ownerId !== before.ownerId) {
+            await recordActivity(tx, { ...base, kind: 'lead.assigned', data: { before: before.ownerId, after: ownerId, ruleId: null, reason: 'changed by hand' } });
+          }
+          if (Object.keys(changes).length > 0) await recordActivity(tx, { ...base, kind: 'lead.updated', data: { changes } });
+        });
+        return presentLead(await loadLead(auth.workspaceId, params.id));
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/leads/:id/activities',
+      summary: 'The lead\'s timeline, newest first',
+      tag: 'leads',
+      params: byId,
+      query: pageQuery,
+      response: { status: 200, description: 'A page of activities', schema: listSchema(activityView) },
+      handler: async ({ params, query, auth }) => {
+        await loadLead(auth.workspaceId, params.id);
+        const cursor = decodeCursor(query.cursor);
+        const at = cursor ? new Date(cursor.at) : undefined;
+        const rows = await prisma.activity.findMany({
+          where: {
+            leadId: params.id,
+            workspaceId: auth.workspaceId,
+            ...(cursor && at ? { OR: [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: cursor.id } }] } : {}),
+          },
+          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+          take: query.limit + 1,
+        });
+        const result = page(rows, query.limit, (row) => row.createdAt);
+        return { data: result.data.map(presentActivity), nextCursor: result.nextCursor };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/leads/:id/notes',
+      summary: 'Add a private note to the lead\'s timeline',
+      tag: 'leads',
+      params: byId,
+      body: z.object({ text: z.string().trim().min(1).max(20_000) }).strict(),
+      response: { status: 201, description: 'The note, as a timeline entry', schema: activityView },
+      handler: async ({ params, body, auth }) => {
+        await loadLead(auth.workspaceId, params.id);
+        const id = await prisma.$transaction(async (tx) => {
+          const activityId = await recordActivity(tx, { workspaceId: auth.workspaceId, leadId: params.id, kind: 'note.added', actor: auth.actor, data: { text: body.text } });
+          await tx.lead.update({ where: { id: params.id }, data: { lastActivityAt: new Date() } });
+          return activityId;
+        });
+        return presentActivity(await prisma.activity.findUniqueOrThrow({ where: { id } }));
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/leads/:id/messages',
+      summary: 'Send a message to the lead over its own channel (or another the contact has)',
+      tag: 'messages',
+      params: byId,
+      body: sendBody,
+      response: { status: 202, description: 'Queued', schema: z.object({ messageId: z.string(), status: z.string(), channel: z.string() }) },
+      handler: async ({ params, body, auth }) => {
+        const lead = await loadLead(auth.workspaceId, params.id);
+        const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId } });
+        const { messageId, channel } = await prisma.$transaction(async (tx) => {
+          const plan = await outbound.planReply(tx, lead.id, body.channel);
+          const content = body.templateId
+            ? templates.render(body.templateId, workspace.locale, plan.channel, await autoReplyVariables(tx, lead.id, body.variables ?? {}))
+            : { text: body.text!, subject: body.subject ?? (plan.channel === 'email' ? `${workspace.name}` : undefined) };
+          const id = await outbound.queueMessage(tx, {
+            workspaceId: auth.workspaceId,
+            leadId: lead.id,
+            ...plan,
+            text: content.text,
+            ...('html' in content && content.html ? { html: content.html } : {}),
+            ...(content.subject ? { subject: content.subject } : {}),
+            ...(body.templateId ? { templateName: body.templateId } : {}),
+            automatic: false,
+            author: auth.actor,
+          });
+          await tx.lead.update({ where: { id: lead.id }, data: { lastActivityAt: new Date() } });
+          return { messageId: id, channel: plan.channel };
+        });
+        outbound.wake(messageId);
+        return { messageId, status: 'queued', channel };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/leads/:id/messages',
+      summary: 'The conversation across channels, oldest first',
+      tag: 'messages',
+      params: byId,
+      query: pageQuery,
+      response: { status: 200, description: 'A page of messages', schema: listSchema(messageView) },
+      handler: async ({ params, query, auth }) => {
+        await loadLead(auth.workspaceId, params.id);
+        const cursor = decodeCursor(query.cursor);
+        const at = cursor ? new Date(cursor.at) : undefined;
+        const rows = await prisma.message.findMany({
+          where: {
+            leadId: params.id,
+            workspaceId: auth.workspaceId,
+            ...(cursor && at ? { OR: [{ createdAt: { gt: at } }, { createdAt: at, id: { gt: cursor.id } }] } : {}),
+          },
+          include: { attachments: true },
+          orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+          take: query.limit + 1,
+        });
+        const result = page(rows, query.limit, (row) => row.createdAt);
+        return { data: result.data.map(presentMessage), nextCursor: result.nextCursor };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/messages/:id',
+      summary: 'One message, with its delivery status and last error',
+      tag: 'messages',
+      params: byId,
+      response: { status: 200, description: 'The message', schema: messageView },
+      handler: async ({ params, auth }) => {
+        const row = await prisma.message.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId }, include: { attachments: true } });
+        if (!row) throw new NotFoundError('message');
+        return presentMessage(row);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/attachments/:id',
+      summary: 'Download an attachment',
+      tag: 'messages',
+      params: byId,
+      response: { status: 200, description: 'The file, with its own content type' },
+      handler: async ({ params, auth, res }) => {
+        const row = await prisma.attachment.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
+        if (!row) throw new NotFoundError('attachment');
+        res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${encodeURIComponent(row.filename)}`);
+        res.setHeader('X-Content-Type-Options', 'nosniff');
+        res.status(200).type(row.contentType).send(Buffer.from(row.data));
+        return undefined;
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/contacts/:id',
+      summary: 'A contact: one person across channels',
+      tag: 'leads',
+      params: byId,
+      response: {
+        status: 200,
+        description: 'The contact',
+        schema: z.object({
+          id: z.string(),
+          name: z.string().nullable(),
+          company: z.string().nullable(),
+          identities: z.array(z.object({ kind: z.enum(['phone', 'email', 'whatsapp']), value: z.string(), undeliverable: z.boolean() })),
+          optOuts: z.array(z.string()),
+          leads: z.array(z.string()),
+        }),
+      },
+      handler: async ({ params, auth }) => {
+        let contact = await prisma.contact.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
+        // A merged contact answers as the one it was merged into.
+        for (let hops = 0; contact?.mergedIntoId && hops < 10; hops++) {
+          contact = await prisma.contact.findFirst({ where: { id: contact.mergedIntoId, workspaceId: auth.workspaceId } });
+        }
+        if (!contact) throw new NotFoundError('contact');
+        const [identities, optOuts, leads] = await Promise.all([
+          prisma.contactIdentity.findMany({ where: { contactId: contact.id }, orderBy: { createdAt: 'asc' } }),
+          prisma.contactOptOut.findMany({ where: { contactId: contact.id } }),
+          prisma.lead.findMany({ where: { contactId: contact.id }, select: { id: true }, orderBy: { createdAt: 'desc' } }),
+        ]);
+        return {
+          id: contact.id,
+          name: contact.name,
+          company: contact.company,
+          identities: identities.map((i) => ({ kind: i.kind as 'phone' | 'email' | 'whatsapp', value: i.value, undeliverable: i.undeliverable })),
+          optOuts: optOuts.map((o) => o.channel),
+          leads: leads.map((l) => l.id),
+        };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,215 @@
+import type { Source } from '@prisma/client';
+import { z } from 'zod';
+import { ProblemError, NotFoundError, ValidationError } from '../../errors.js';
+import { newId } from '../../ids.js';
+import type { AppDeps } from '../deps.js';
+import { byId, listSchema, route, type RouteDef } from '../route.js';
+
+const templateName = z.string().regex(/^[\w-]{1,100}$/, 'must be a template name such as "acknowledgement"');
+
+const baseFields = {
+  name: z.string().trim().min(1).max(200),
+  ownerId: z.string().max(100).nullable().optional(),
+  defaultProduct: z.string().max(200).nullable().optional().describe('A product id or exact name'),
+  autoReplyTemplate: templateName.nullable().optional().describe('null turns auto-replies off'),
+};
+const baseKeys = Object.keys(baseFields);
+
+const sourceView = z
+  .object({
+    id: z.string(),
+    kind: z.string(),
+    name: z.string(),
+    ownerId: z.string().nullable(),
+    defaultProduct: z.string().nullable(),
+    autoReplyTemplate: z.string().nullable(),
+    status: z.object({ state: z.string(), lastMessageAt: z.string().nullable().optional() }).catchall(z.unknown()),
+    createdAt: z.string(),
+  })
+  .catchall(z.unknown());
+
+/** Sources: where leads come from. Each kind's own fields are validated by its adapter. */
+export function sourceRoutes(deps: AppDeps): RouteDef[] {
+  const { db, registry, box, sources, config } = deps;
+  const prisma = db.prisma;
+  const knownKinds = ['webform', 'twilio', 'email', 'whatsapp'];
+
+  function specFor(kind: string) {
+    const spec = registry.forSourceKind(kind)?.source;
+    if (!spec) {
+      const available = registry.sourceKinds().join(', ');
+      throw new ProblemError(
+        'unsupported_source_kind',
+        knownKinds.includes(kind)
+          ? `sources of kind "${kind}" are not available in this version; available: ${available}`
+          : `unknown source kind "${kind}"; available: ${available}`,
+        [{ path: 'kind', message: `must be one of: ${available}` }],
+      );
+    }
+    return spec;
+  }
+
+  function splitBody(body: Record<string, unknown>) {
+    const base: Record<string, unknown> = {};
+    const own: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(body)) {
+      if (key === 'kind') continue;
+      (baseKeys.includes(key) ? base : own)[key] = value;
+    }
+    return { base, own };
+  }
+
+  function parseOwn<T>(schema: z.ZodType<T>, own: Record<string, unknown>): T {
+    const result = schema.safeParse(own);
+    if (!result.success) {
+      throw new ValidationError(result.error.issues.map((issue) => ({ path: issue.path.map(String).join('.') || '(body)', message: issue.message })));
+    }
+    return result.data;
+  }
+
+  async function checkReferences(workspaceId: string, base: { ownerId?: string | null | undefined; defaultProduct?: string | null | undefined }) {
+    let defaultProductId: string | null | undefined;
+    if (base.ownerId) {
+      const owner = await prisma.user.findFirst({ where: { id: base.ownerId, workspaceId } });
+      if (!owner) throw new ValidationError([{ path: 'ownerId', message: 'no user with this id in the workspace' }]);
+    }
+    if (base.defaultProduct) {
+      const product = await prisma.product.findFirst({
+        where: { workspaceId, OR: [{ id: base.defaultProduct }, { name: base.defaultProduct }] },
+      });
+      if (!product) throw new ValidationError([{ path: 'defaultProduct', message: 'no product with this id or name in the workspace' }]);
+      defaultProductId = product.id;
+    } else if (base.defaultProduct === null) {
+      defaultProductId = null;
+    }
+    return { defaultProductId };
+  }
+
+  async function view(row: Source) {
+    const spec = specFor(row.kind);
+    const last = await prisma.inboundEvent.findFirst({
+      where: { sourceId: row.id },
+      orderBy: { receivedAt: 'desc' },
+      select: { receivedAt: true },
+    });
+    const stored = (row.status ?? { state: 'connected' }) as Record<string, unknown>;
+    return {
+      id: row.id,
+      kind: row.kind,
+      name: row.name,
+      ownerId: row.ownerId,
+      defaultProduct: row.defaultProductId,
+      autoReplyTemplate: row.autoReplyTemplate,
+      status: { ...stored, lastMessageAt: last?.receivedAt.toISOString() ?? null },
+      createdAt: row.createdAt.toISOString(),
+      ...spec.present(sources.toRecord(row), config.publicUrl),
+    };
+  }
+
+  async function load(workspaceId: string, id: string): Promise<Source> {
+    const row = await prisma.source.findFirst({ where: { id, workspaceId, deletedAt: null } });
+    if (!row) throw new NotFoundError('source');
+    return row;
+  }
+
+  const createBody = z.object({ kind: z.string().min(1).max(50), ...baseFields }).catchall(z.unknown());
+  const updateBody = z.object({ ...baseFields, name: baseFields.name.optional() }).catchall(z.unknown());
+
+  return [
+    route({
+      method: 'post',
+      path: '/sources',
+      summary: 'Create a source (web form, Twilio number, mailbox, WhatsApp number)',
+      tag: 'sources',
+      body: createBody,
+      response: { status: 201, description: 'The source, with its kind\'s own fields', schema: sourceView },
+      handler: async ({ body, auth }) => {
+        const spec = specFor(body.kind);
+        const { own } = splitBody(body);
+        const input = parseOwn(spec.createSchema, own);
+        const { defaultProductId } = await checkReferences(auth.workspaceId, body);
+        const { settings, secrets } = spec.prepare(input);
+        const row = await prisma.source.create({
+          data: {
+            id: newId('src'),
+            workspaceId: auth.workspaceId,
+            kind: body.kind,
+            name: body.name,
+            ownerId: body.ownerId ?? null,
+            defaultProductId: defaultProductId ?? null,
+            // Unset means the shipped acknowledgement; an explicit null turns auto-replies off.
+            autoReplyTemplate: body.autoReplyTemplate === undefined ? 'acknowledgement' : body.autoReplyTemplate,
+            settings: settings as object,
+            secrets: box.seal(secrets),
+          },
+        });
+        return view(row);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/sources',
+      summary: 'List sources',
+      tag: 'sources',
+      response: { status: 200, description: 'All live sources of the workspace', schema: listSchema(sourceView) },
+      handler: async ({ auth }) => {
+        const rows = await prisma.source.findMany({ where: { workspaceId: auth.workspaceId, deletedAt: null }, orderBy: { createdAt: 'asc' } });
+        return { data: await Promise.all(rows.map(view)), nextCursor: null };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/sources/:id',
+      summary: 'Get a source',
+      tag: 'sources',
+      params: byId,
+      response: { status: 200, description: 'The source', schema: sourceView },
+      handler: async ({ params, auth }) => view(await load(auth.workspaceId, params.id)),
+    }),
+    route({
+      method: 'patch',
+      path: '/sources/:id',
+      summary: 'Update a source',
+      tag: 'sources',
+      params: byId,
+      body: updateBody,
+      response: { status: 200, description: 'The updated source', schema: sourceView },
+      handler: async ({ params, body, auth }) => {
+        const row = await load(auth.workspaceId, params.id);
+        const spec = specFor(row.kind);
+        const { own } = splitBody(body);
+        const input = parseOwn(spec.updateSchema, own);
+        const { defaultProductId } = await checkReferences(auth.workspaceId, body);
+        const previous = sources.toRecord(row);
+        const { settings, secrets } = spec.prepare(input, { settings: previous.settings, secrets: previous.secrets });
+        const updated = await prisma.source.update({
+          where: { id: row.id },
+          data: {
+            ...(body.name !== undefined ? { name: body.name } : {}),
+            ...(body.ownerId !== undefined ? { ownerId: body.ownerId } : {}),
+            ...(defaultProductId !== undefined ? { defaultProductId } : {}),
+            ...(body.autoReplyTemplate !== undefined ? { autoReplyTemplate: body.autoReplyTemplate } : {}),
+            settings: settings as object,
+            secrets: box.seal(secrets),
+          },
+        });
+        sources.forget(row.id);
+        return view(updated);
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/sources/:id',
+      summary: 'Delete a source: its webhooks stop answering; its leads and history stay',
+      tag: 'sources',
+      params: byId,
+      response: { status: 204, description: 'Deleted' },
+      handler: async ({ params, auth }) => {
+        const row = await load(auth.workspaceId, params.id);
+        await prisma.source.update({ where: { id: row.id }, data: { deletedAt: new Date() } });
+        sources.forget(row.id);
+        return undefined;
+      },
+    }),
+  ];
+}

@@ -1,0 +1,413 @@
+import type { Prisma, Product, User, Workspace } from '@prisma/client';
+import { z } from 'zod';
+import { normalizePhone } from '../../contacts/identities.js';
+import { ProblemError, NotFoundError, ValidationError } from '../../errors.js';
+import { newId } from '../../ids.js';
+import { stageList } from '../../leads/stages.js';
+import { hashPassword } from '../../security/tokens.js';
+import type { AppDeps } from '../deps.js';
+import { byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
+
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM');
+const days = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+const workingHours = z
+  .object(Object.fromEntries(days.map((day) => [day, z.array(z.tuple([hhmm, hhmm])).max(4)])) as Record<(typeof days)[number], z.ZodArray<z.ZodTuple<[typeof hhmm, typeof hhmm]>>>)
+  .partial()
+  .describe('Per weekday, a list of [start, end] times in the workspace time zone')
+  .transform((hours) => hours as Prisma.InputJsonObject);
+
+const timeZone = z.string().refine((zone) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch (error) {
+    return !(error instanceof RangeError);
+  }
+}, 'must be an IANA time zone such as America/Sao_Paulo');
+
+const workspaceView = z.object({
+  id: z.string(),
+  name: z.string(),
+  country: z.string(),
+  locale: z.string(),
+  timeZone: z.string(),
+  workingHours: z.record(z.string(), z.unknown()),
+  quietHours: z.object({ start: hhmm, end: hhmm }).nullable(),
+  firstResponseSlaMinutes: z.number(),
+  visibility: z.enum(['all', 'own']),
+});
+
+const workspacePatch = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    country: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166 alpha-2 code such as BR'),
+    locale: z.enum(['pt-BR', 'pt-PT', 'en']),
+    timeZone,
+    workingHours,
+    quietHours: z.object({ start: hhmm, end: hhmm }).nullable(),
+    firstResponseSlaMinutes: z.number().int().min(1).max(10_080),
+    visibility: z.enum(['all', 'own']),
+  })
+  .partial()
+  .strict();
+
+const roles = ['owner', 'manager', 'rep'] as const;
+const userBody = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    email: z.email().transform((email) => email.toLowerCase()),
+    role: z.enum(roles),
+    phone: z.string().max(40).nullable().optional(),
+    active: z.boolean().default(true),
+    workingHours: workingHours.nullable().optional(),
+    password: z.string().min(8).max(200).optional().describe('Write-only'),
+  })
+  .strict();
+const userView = z.object({
+  id: z.string(),
+  name: z.string(),
+  email: z.string(),
+  role: z.enum(roles),
+  phone: z.string().nullable(),
+  active: z.boolean(),
+  workingHours: z.record(z.string(), z.unknown()).nullable(),
+  createdAt: z.string(),
+});
+
+const productBody = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    keywords: z.array(z.string().trim().min(1).max(100)).max(100).default([]),
+    ownerId: z.string().max(100).nullable().optional(),
+  })
+  .strict();
+const productView = z.object({ id: z.string(), name: z.string(), keywords: z.array(z.string()), ownerId: z.string().nullable(), createdAt: z.string() });
+
+const eventView = z.object({
+  id: z.string(),
+  sourceId: z.string(),
+  channel: z.string(),
+  externalId: z.string(),
+  status: z.enum(['pending', 'processed', 'rejected', 'failed']),
+  reason: z.string().nullable(),
+  lastError: z.string().nullable(),
+  attempts: z.number(),
+  leadId: z.string().nullable(),
+  payload: z.unknown(),
+  receivedAt: z.string(),
+});
+
+function presentWorkspace(row: Workspace) {
+  return {
+    id: row.id,
+    name: row.name,
+    country: row.country,
+    locale: row.locale,
+    timeZone: row.timeZone,
+    workingHours: row.workingHours as Record<string, unknown>,
+    quietHours: row.quietHours as { start: string; end: string } | null,
+    firstResponseSlaMinutes: row.firstResponseSlaMinutes,
+    visibility: row.visibility as 'all' | 'own',
+  };
+}
+
+function presentUser(row: User) {
+  return {
+    id: row.id,
+    name: row.name,
+    email: row.email,
+    role: row.role as (typeof roles)[number],
+    phone: row.phone,
+    active: row.active,
+    workingHours: row.workingHours as Record<string, unknown> | null,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+function presentProduct(row: Product) {
+  return { id: row.id, name: row.name, keywords: row.keywords, ownerId: row.ownerId, createdAt: row.createdAt.toISOString() };
+}
+
+/** The workspace, its users and products, the pipeline stages and the inbound event log. */
+export function workspaceRoutes(deps: AppDeps): RouteDef[] {
+  const prisma = deps.db.prisma;
+
+  async function workspaceOf(id: string) {
+    return prisma.workspace.findUniqueOrThrow({ where: { id } });
+  }
+
+  async function userPhone(workspaceId: string, phone: string | null | undefined) {
+    if (!phone) return phone ?? null;
+    const workspace = await workspaceOf(workspaceId);
+    const normalized = normalizePhone(phone, workspace.country);
+    if (!normalized) throw new ValidationError([{ path: 'phone', message: 'is not a valid phone number' }]);
+    return normalized;
+  }
+
+  async function checkOwner(workspaceId: string, ownerId: string | null | undefined) {
+    if (!ownerId) return;
+    if (!(await prisma.user.findFirst({ where: { id: ownerId, workspaceId } }))) {
+      throw new ValidationError([{ path: 'ownerId', message: 'no user with this id in the workspace' }]);
+    }
+  }
+
+  async function uniqueOrConflict<T>(what: string, run: () => Promise<T>, exists: () => Promise<boolean>): Promise<T> {
+    if (await exists()) throw new ProblemError('conflict', `${what} already exists`);
+    return run();
+  }
+
+  return [
+    route({
+      method: 'get',
+      path: '/workspace',
+      summary: 'The workspace settings',
+      tag: 'workspace',
+      response: { status: 200, description: 'The workspace', schema: workspaceView },
+      handler: async ({ auth }) => presentWorkspace(await workspaceOf(auth.workspaceId)),
+    }),
+    route({
+      method: 'patch',
+      path: '/workspace',
+      summary: 'Change the workspace settings',
+      tag: 'workspace',
+      body: workspacePatch,
+      response: { status: 200, description: 'The workspace', schema: workspaceView },
+      handler: async ({ body, auth }) => {
+        const { quietHours, ...rest } = body;
+        const row = await prisma.workspace.update({
+          where: { id: auth.workspaceId },
+          data: { ...rest, ...(quietHours !== undefined ? { quietHours: quietHours ?? undefined } : {}) },
+        });
+        if (quietHours === null) await prisma.$executeRaw`UPDATE workspaces SET "quietHours" = NULL WHERE id = ${auth.workspaceId}`;
+        return presentWorkspace(quietHours === null ? await workspaceOf(auth.workspaceId) : row);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/stages',
+      summary: 'The pipeline stages, in the workspace\'s locale',
+      tag: 'workspace',
+      response: {
+        status: 200,
+        description: 'Stages in pipeline order',
+        schema: z.object({ data: z.array(z.object({ slug: z.string(), label: z.string(), definition: z.string() })) }),
+      },
+      handler: async ({ auth }) => ({ data: stageList((await workspaceOf(auth.workspaceId)).locale) }),
+    }),
+    route({
+      method: 'post',
+      path: '/users',
+      summary: 'Add a user (owner, manager or rep)',
+      tag: 'users',
+      body: userBody,
+      response: { status: 201, description: 'The user', schema: userView },
+      handler: async ({ body, auth }) => {
+        const { password, ...fields } = body;
+        const phone = await userPhone(auth.workspaceId, fields.phone);
+        const row = await uniqueOrConflict(
+          `a user with email ${fields.email}`,
+          async () =>
+            prisma.user.create({
+              data: {
+                id: newId('usr'),
+                workspaceId: auth.workspaceId,
+                ...fields,
+                phone,
+                workingHours: fields.workingHours ?? undefined,
+                passwordHash: password ? await hashPassword(password) : null,
+              },
+            }),
+          async () => (await prisma.user.count({ where: { workspaceId: auth.workspaceId, email: fields.email } })) > 0,
+        );
+        return presentUser(row);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/users',
+      summary: 'List users',
+      tag: 'users',
+      query: pageQuery,
+      response: { status: 200, description: 'A page of users', schema: listSchema(userView) },
+      handler: async ({ query, auth }) => {
+        const cursor = decodeCursor(query.cursor);
+        const rows = await prisma.user.findMany({
+          where: { workspaceId: auth.workspaceId, ...(cursor ? { id: { gt: cursor.id } } : {}) },
+          orderBy: { id: 'asc' },
+          take: query.limit + 1,
+        });
+        const result = page(rows, query.limit, (row) => row.createdAt);
+        return { data: result.data.map(presentUser), nextCursor: result.nextCursor };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/users/:id',
+      summary: 'Get a user',
+      tag: 'users',
+      params: byId,
+      response: { status: 200, description: 'The user', schema: userView },
+      handler: async ({ params, auth }) => {
+        const row = await prisma.user.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
+        if (!row) throw new NotFoundError('user');
+        return presentUser(row);
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/users/:id',
+      summary: 'Change a user',
+      tag: 'users',
+      params: byId,
+      body: userBody.partial(),
+      response: { status: 200, description: 'The user', schema: userView },
+      handler: async ({ params, body, auth }) => {
+        const row = await prisma.user.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
+        if (!row) throw new NotFoundError('user');
+        const { password, workingHours: hours, phone, ...fields } = body;
+        if (fields.email && fields.email !== row.email && (await prisma.user.count({ where: { workspaceId: auth.workspaceId, email: fields.email } })) > 0) {
+          throw new ProblemError('conflict', `a user with email ${fields.email} already exists`);
+        }
+        const updated = await prisma.user.update({
+          where: { id: row.id },
+          data: {
+            ...fields,
+            ...(phone !== undefined ? { phone: await userPhone(auth.workspaceId, phone) } : {}),
+            ...(hours ? { workingHours: hours } : {}),
+            ...(password ? { passwordHash: await hashPassword(password) } : {}),
+          },
+        });
+        return presentUser(updated);
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/users/:id',
+      summary: 'Remove a user; their leads become unassigned',
+      tag: 'users',
+      params: byId,
+      response: { status: 204, description: 'Removed' },
+      handler: async ({ params, auth }) => {
+        const row = await prisma.user.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
+        if (!row) throw new NotFoundError('user');
+        if (row.role === 'owner' && (await prisma.user.count({ where: { workspaceId: auth.workspaceId, role: 'owner', active: true } })) <= 1) {
+          throw new ProblemError('conflict', 'the last owner of a workspace cannot be removed');
+        }
+        await prisma.user.delete({ where: { id: row.id } });
+        return undefined;
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/products',
+      summary: 'Add a product or service to the catalogue',
+      tag: 'products',
+      body: productBody,
+      response: { status: 201, description: 'The product', schema: productView },
+      handler: async ({ body, auth }) => {
+        await checkOwner(auth.workspaceId, body.ownerId);
+        const row = await uniqueOrConflict(
+          `a product named ${body.name}`,
+          () => prisma.product.create({ data: { id: newId('prd'), workspaceId: auth.workspaceId, ...body, ownerId: body.ownerId ?? null } }),
+          async () => (await prisma.product.count({ where: { workspaceId: auth.workspaceId, name: body.name } })) > 0,
+        );
+        return presentProduct(row);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/products',
+      summary: 'List products',
+      tag: 'products',
+      response: { status: 200, description: 'All products', schema: listSchema(productView) },
+      handler: async ({ auth }) => ({
+        data: (await prisma.product.findMany({ where: { workspaceId: auth.workspaceId }, orderBy: { name: 'asc' } })).map(presentProduct),
+        nextCursor: null,
+      }),
+    }),
+    route({
+      method: 'get',
+      path: '/products/:id',
+      summary: 'Get a product',
+      tag: 'products',
+      params: byId,
+      response: { status: 200, description: 'The product', schema: productView },
+      handler: async ({ params, auth }) => {
+        const row = await prisma.product.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
+        if (!row) throw new NotFoundError('product');
+        return presentProduct(row);
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/products/:id',
+      summary: 'Change a product',
+      tag: 'products',
+      params: byId,
+      body: productBody.partial(),
+      response: { status: 200, description: 'The product', schema: productView },
+      handler: async ({ params, body, auth }) => {
+        const row = await prisma.product.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
+        if (!row) throw new NotFoundError('product');
+        await checkOwner(auth.workspaceId, body.ownerId);
+        if (body.name && body.name !== row.name && (await prisma.product.count({ where: { workspaceId: auth.workspaceId, name: body.name } })) > 0) {
+          throw new ProblemError('conflict', `a product named ${body.name} already exists`);
+        }
+        return presentProduct(await prisma.product.update({ where: { id: row.id }, data: body }));
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/products/:id',
+      summary: 'Remove a product from the catalogue',
+      tag: 'products',
+      params: byId,
+      response: { status: 204, description: 'Removed' },
+      handler: async ({ params, auth }) => {
+        const row = await prisma.product.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
+        if (!row) throw new NotFoundError('product');
+        await prisma.product.delete({ where: { id: row.id } });
+        return undefined;
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/inbound-events',
+      summary: 'Inbound events as received, newest first: rejected (spam, rate limit) and failed ones stay here',
+      tag: 'capture',
+      query: pageQuery.extend({ status: z.enum(['pending', 'processed', 'rejected', 'failed']).optional(), sourceId: z.string().max(100).optional() }),
+      response: { status: 200, description: 'A page of inbound events', schema: listSchema(eventView) },
+      handler: async ({ query, auth }) => {
+        const cursor = decodeCursor(query.cursor);
+        const at = cursor ? new Date(cursor.at) : undefined;
+        const rows = await prisma.inboundEvent.findMany({
+          where: {
+            workspaceId: auth.workspaceId,
+            ...(query.status ? { status: query.status } : {}),
+            ...(query.sourceId ? { sourceId: query.sourceId } : {}),
+            ...(cursor && at ? { OR: [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: cursor.id } }] } : {}),
+          },
+          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+          take: query.limit + 1,
+        });
+        const result = page(rows, query.limit, (row) => row.createdAt);
+        return {
+          data: result.data.map((row) => ({
+            id: row.id,
+            sourceId: row.sourceId,
+            channel: row.channel,
+            externalId: row.externalId,
+            status: row.status as z.infer<typeof eventView>['status'],
+            reason: row.reason,
+            lastError: row.lastError,
+            attempts: row.attempts,
+            leadId: row.leadId,
+            payload: row.payload,
+            receivedAt: row.receivedAt.toISOString(),
+          })),
+          nextCursor: result.nextCursor,
+        };
+      },
+    }),
+  ];
+}

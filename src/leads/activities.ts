@@ -1,0 +1,44 @@
+import type { Prisma } from '@prisma/client';
+import { newId } from '../ids.js';
+
+export type ActivityKind =
+  | 'lead.created'
+  | 'lead.assigned'
+  | 'lead.updated'
+  | 'lead.stage_changed'
+  | 'contact.merged'
+  | 'message.received'
+  | 'message.queued'
+  | 'message.sent'
+  | 'message.failed'
+  | 'auto_reply.skipped'
+  | 'note.added';
+
+/** Who did it: a user, an API key (an integration), or the gateway itself. */
+export interface Actor {
+  type: 'user' | 'api_key' | 'system' | 'contact';
+  id: string | null;
+}
+
+export const systemActor: Actor = { type: 'system', id: null };
+
+export async function recordActivity(
+  tx: Prisma.TransactionClient,
+  entry: { workspaceId: string; leadId: string; kind: ActivityKind; actor: Actor; data?: Record<string, unknown>; at?: Date },
+): Promise<string> {
+  const id = newId('act');
+  await tx.activity.create({
+    data: {
+      id,
+      workspaceId: entry.workspaceId,
+      leadId: entry.leadId,
+      kind: entry.kind,
+      actorType: entry.actor.type,
+      // Only users are rows of their own; an API key's id is kept in the data.
+      actorId: entry.actor.type === 'user' ? entry.actor.id : null,
+      data: (entry.actor.type === 'api_key' ? { ...entry.data, apiKeyId: entry.actor.id } : (entry.data ?? {})) as Prisma.InputJsonValue,
+      ...(entry.at ? { createdAt: entry.at } : {}),
+    },
+  });
+  return id;
+}

@@ -1,0 +1,72 @@
+import type { Prisma } from '@prisma/client';
+import { z } from 'zod';
+
+/** What every lead query loads to build the API's view of a lead. */
+export const leadInclude = {
+  contact: { include: { identities: true } },
+  owner: true,
+  products: { include: { product: true } },
+} satisfies Prisma.LeadInclude;
+
+export type LeadRow = Prisma.LeadGetPayload<{ include: typeof leadInclude }>;
+
+export const leadView = z.object({
+  id: z.string(),
+  contactId: z.string(),
+  name: z.string().nullable(),
+  email: z.string().nullable(),
+  phone: z.string().nullable(),
+  whatsappId: z.string().nullable(),
+  company: z.string().nullable(),
+  channel: z.string(),
+  sourceId: z.string().nullable(),
+  stage: z.string(),
+  score: z.number(),
+  owner: z.object({ id: z.string(), name: z.string(), email: z.string() }).nullable(),
+  products: z.array(z.object({ id: z.string(), name: z.string() })),
+  segment: z.string().nullable(),
+  tags: z.array(z.string()),
+  dealValue: z.number().nullable(),
+  dealCurrency: z.string().nullable(),
+  customFields: z.record(z.string(), z.unknown()),
+  scoreReasons: z.array(z.object({ rule: z.string(), points: z.number() })),
+  routing: z.enum(['sales', 'nurture']).nullable(),
+  assignment: z.object({ ruleId: z.string().nullable(), reason: z.string().nullable() }),
+  needsContactInfo: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  lastActivityAt: z.string(),
+});
+
+export type LeadView = z.infer<typeof leadView>;
+
+export function presentLead(row: LeadRow): LeadView {
+  const identity = (kind: string) => row.contact.identities.find((item) => item.kind === kind)?.value ?? null;
+  return {
+    id: row.id,
+    contactId: row.contactId,
+    name: row.name ?? row.contact.name,
+    email: identity('email'),
+    phone: identity('phone'),
+    whatsappId: identity('whatsapp'),
+    company: row.company ?? row.contact.company,
+    channel: row.channel,
+    sourceId: row.sourceId,
+    stage: row.stage,
+    score: row.score,
+    owner: row.owner ? { id: row.owner.id, name: row.owner.name, email: row.owner.email } : null,
+    products: row.products.map(({ product }) => ({ id: product.id, name: product.name })),
+    segment: row.segment,
+    tags: row.tags,
+    dealValue: row.dealValue === null ? null : Number(row.dealValue),
+    dealCurrency: row.dealCurrency,
+    customFields: row.customFields as Record<string, unknown>,
+    scoreReasons: row.scoreReasons as { rule: string; points: number }[],
+    routing: row.routing as LeadView['routing'],
+    assignment: { ruleId: row.assignmentRuleId, reason: row.assignmentReason },
+    needsContactInfo: row.needsContactInfo,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    lastActivityAt: row.lastActivityAt.toISOString(),
+  };
+}

@@ -1,0 +1,243 @@
+import type { Message, Prisma } from '@prisma/client';
+import type { Logger } from 'pino';
+import type { ChannelAdapter, ChannelKind, OutboundConnection } from '../channels/contract.js';
+import type { ChannelRegistry } from '../channels/registry.js';
+import type { Config } from '../config.js';
+import type { Db } from '../db/client.js';
+import { ChannelError, ProblemError, errorMessage } from '../errors.js';
+import { newId } from '../ids.js';
+import { type Actor, recordActivity, systemActor } from '../leads/activities.js';
+import type { JobQueue } from '../queue/contract.js';
+import type { SecretBox } from '../security/secrets.js';
+
+/** How long a worker may hold a message in `sending` before it is presumed dead. */
+const sendLeaseMs = 2 * 60_000;
+
+export interface QueueMessageInput {
+  workspaceId: string;
+  leadId: string;
+  channel: ChannelKind;
+  to: string;
+  sourceId: string | null;
+  text: string;
+  html?: string;
+  subject?: string;
+  templateName?: string;
+  idempotencyKey?: string;
+  automatic: boolean;
+  author: Actor;
+}
+
+export interface ReplyRoute {
+  channel: ChannelKind;
+  to: string;
+  sourceId: string | null;
+}
+
+/**
+ * The one outbound path for every channel: a Message row (queued → sending → sent, or failed)
+ * and a job. Transient failures retry with exponential backoff; the last error stays on the row.
+ */
+export class Outbound {
+  constructor(
+    private readonly deps: {
+      prisma: Db;
+      queue: JobQueue;
+      registry: ChannelRegistry;
+      box: SecretBox;
+      config: Pick<Config, 'smtp' | 'retry'>;
+      logger: Logger;
+    },
+  ) {}
+
+  /** Inside the caller's transaction; call `wake` with the id once it has committed. */
+  async queueMessage(tx: Prisma.TransactionClient, input: QueueMessageInput): Promise<string> {
+    const id = newId('msg');
+    await tx.message.create({
+      data: {
+        id,
+        workspaceId: input.workspaceId,
+        leadId: input.leadId,
+        sourceId: input.sourceId,
+        direction: 'out',
+        channel: input.channel,
+        status: 'queued',
+        text: input.text,
+        fullText: input.text,
+        html: input.html ?? null,
+        subject: input.subject ?? null,
+        toAddress: input.to,
+        templateName: input.templateName ?? null,
+        idempotencyKey: input.idempotencyKey ?? id,
+        automatic: input.automatic,
+        authorId: input.author.type === 'user' ? input.author.id : null,
+      },
+    });
+    await recordActivity(tx, {
+      workspaceId: input.workspaceId,
+      leadId: input.leadId,
+      kind: 'message.queued',
+      actor: input.author,
+      data: { messageId: id, channel: input.channel, to: input.to, automatic: input.automatic, template: input.templateName ?? null },
+    });
+    return id;
+  }
+
+  wake(messageId: string): void {
+    this.deps.queue.add('outbound', messageId).catch((error: unknown) => {
+      this.deps.logger.warn({ err: error, messageId }, 'could not queue a message; the sweeper will pick it up');
+    });
+  }
+
+  /**
+   * Where a reply to this lead goes: the requested channel, else the channel of the lead's last
+   * inbound message when it can carry a reply, else email. Only routes with a sender count.
+   */
+  async planReply(tx: Prisma.TransactionClient, leadId: string, requested?: ChannelKind): Promise<ReplyRoute> {
+    const lead = await tx.lead.findUniqueOrThrow({
+      where: { id: leadId },
+      include: { contact: { include: { identities: true } }, source: true },
+    });
+    const lastInbound = await tx.message.findFirst({
+      where: { leadId, direction: 'in' },
+      orderBy: { createdAt: 'desc' },
+      include: { source: true },
+    });
+    const preference: ChannelKind[] = requested ? [requested] : [lastInbound?.channel as ChannelKind, lead.channel as ChannelKind, 'email'];
+    const identity = (kind: string) => lead.contact.identities.find((row) => row.kind === kind && !row.undeliverable)?.value;
+    for (const channel of preference) {
+      if (!channel) continue;
+      const to = channel === 'email' ? identity('email') : channel === 'whatsapp' ? identity('whatsapp') : channel === 'sms' ? identity('phone') : undefined;
+      if (!to) continue;
+      const source = lastInbound?.source ?? lead.source;
+      const sourceSends = source && this.deps.registry.forSourceKind(source.kind)?.sends.includes(channel);
+      if (sourceSends) return { channel, to, sourceId: source.id };
+      if (channel === 'email' && this.deps.config.smtp && this.deps.registry.senderFor('email')) return { channel, to, sourceId: null };
+    }
+    throw new ProblemError(
+      'no_reply_channel',
+      requested
+        ? `the contact cannot be reached on ${requested} from this workspace`
+        : 'the contact has no address that this workspace can send to (an email address needs SMTP_URL or an email source)',
+    );
+  }
+
+  /** Runs one send attempt for a message; safe to call twice for one message. */
+  async dispatch(messageId: string): Promise<void> {
+    const { prisma, config } = this.deps;
+    const claimed = await prisma.$queryRaw<{ id: string }[]>`
+      UPDATE messages SET status = 'sending', attempts = attempts + 1,
+        "lockedUntil" = now() + ${`${sendLeaseMs} milliseconds`}::interval, "updatedAt" = now()
+      WHERE id = ${messageId} AND status = 'queued' AND ("nextAttemptAt" IS NULL OR "nextAttemptAt" <= now())
+      RETURNING id`;
+    if (claimed.length === 0) return;
+    const message = await prisma.message.findUniqueOrThrow({ where: { id: messageId } });
+
+    try {
+      const { adapter, connection } = await this.resolveSender(message);
+      const result = await adapter.send!(connection, {
+        id: message.id,
+        to: message.toAddress ?? '',
+        text: message.text ?? '',
+        ...(message.html ? { html: message.html } : {}),
+        ...(message.subject ? { subject: message.subject } : {}),
+      });
+      await prisma.$transaction(async (tx) => {
+        await tx.message.update({
+          where: { id: message.id },
+          data: { status: 'sent', externalId: result.externalId, sentAt: new Date(), lockedUntil: null, error: null, errorCode: null },
+        });
+        await recordActivity(tx, {
+          workspaceId: message.workspaceId,
+          leadId: message.leadId,
+          kind: 'message.sent',
+          actor: systemActor,
+          data: { messageId: message.id, channel: message.channel, externalId: result.externalId },
+        });
+      });
+    } catch (error) {
+      const channelError =
+        error instanceof ChannelError ? error : new ChannelError('send_failed', errorMessage(error), true, { cause: error });
+      const attempts = message.attempts;
+      if (channelError.retryable && attempts < config.retry.maxAttempts) {
+        const delayMs = backoffMs(attempts, config.retry.baseMs, config.retry.maxMs);
+        await prisma.message.update({
+          where: { id: message.id },
+          data: {
+            status: 'queued',
+            lockedUntil: null,
+            nextAttemptAt: new Date(Date.now() + delayMs),
+            error: channelError.message,
+            errorCode: channelError.code,
+          },
+        });
+        this.deps.logger.warn({ messageId, attempts, delayMs, err: channelError }, 'send failed; retrying');
+        await this.deps.queue.add('outbound', message.id, { delayMs, attempt: attempts });
+        return;
+      }
+      await this.fail(message, channelError.code, channelError.message);
+    }
+  }
+
+  /**
+   * Messages a dead worker left in `sending` are marked failed, not sent again: the provider
+   * may already have them, and a message is never sent twice.
+   */
+  async failInterruptedSends(): Promise<number> {
+    const stuck = await this.deps.prisma.message.findMany({
+      where: { direction: 'out', status: 'sending', lockedUntil: { lt: new Date() } },
+      take: 200,
+    });
+    for (const message of stuck) {
+      await this.fail(message, 'send_interrupted', 'the worker stopped during the send; it may or may not have been delivered, so it was not sent again');
+    }
+    return stuck.length;
+  }
+
+  private async fail(message: Message, code: string, error: string): Promise<void> {
+    await this.deps.prisma.$transaction(async (tx) => {
+      await tx.message.update({ where: { id: message.id }, data: { status: 'failed', lockedUntil: null, error, errorCode: code } });
+      await recordActivity(tx, {
+        workspaceId: message.workspaceId,
+        leadId: message.leadId,
+        kind: 'message.failed',
+        actor: systemActor,
+        data: { messageId: message.id, channel: message.channel, code, error },
+      });
+    });
+    this.deps.logger.warn({ messageId: message.id, code, error }, 'message failed');
+  }
+
+  private async resolveSender(message: Message): Promise<{ adapter: ChannelAdapter; connection: OutboundConnection }> {
+    const channel = message.channel as ChannelKind;
+    if (message.sourceId) {
+      const source = await this.deps.prisma.source.findUnique({ where: { id: message.sourceId } });
+      const adapter = source && !source.deletedAt ? this.deps.registry.forSourceKind(source.kind) : undefined;
+      if (!source || !adapter?.send || !adapter.sends.includes(channel)) {
+        throw new ChannelError('no_connection', `the source that should send this ${channel} message is gone`, false);
+      }
+      return {
+        adapter,
+        connection: {
+          id: source.id,
+          settings: source.settings as Record<string, unknown>,
+          secrets: this.deps.box.open<Record<string, unknown>>(source.secrets),
+        },
+      };
+    }
+    const adapter = this.deps.registry.senderFor(channel);
+    if (channel === 'email' && this.deps.config.smtp && adapter?.send) {
+      return {
+        adapter,
+        connection: { id: 'system:smtp', settings: { from: this.deps.config.smtp.from }, secrets: { smtpUrl: this.deps.config.smtp.url } },
+      };
+    }
+    throw new ChannelError('no_connection', `nothing is configured to send ${channel} messages`, false);
+  }
+}
+
+/** Exponential backoff with full jitter in its upper half, so retries of a burst spread out. */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}

@@ -1,0 +1,15 @@
+/**
+ * Work lives in database rows with a status; a queue only wakes workers up. Losing a job is
+ * harmless (the sweeper finds the row again) and so is running one twice (handlers claim rows).
+ */
+export type QueueName = 'inbound' | 'outbound';
+
+export interface JobQueue {
+  readonly kind: 'embedded' | 'bull';
+  /** Wakes a worker for the row `rowId`, now or after delayMs. */
+  add(queue: QueueName, rowId: string, options?: { delayMs?: number; attempt?: number }): Promise<void>;
+  process(queue: QueueName, concurrency: number, handler: (rowId: string) => Promise<void>): void;
+  /** Whether the queue's backing service answers (always true for the embedded runner). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
