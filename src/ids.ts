@@ -1,20 +1,38 @@
 import { randomBytes } from 'node:crypto';
 
 /**
- * Opaque ids that sort by creation time: 48 bits of milliseconds, then 80 random bits,
- * in Crockford base32 (the ULID layout), behind a short prefix naming the kind of row.
+ * Opaque ids that sort by creation time, in Crockford base32: 10 characters of milliseconds, 4 of
+ * a counter that keeps ids made in the same millisecond in order, then 12 random characters.
+ * A short prefix names the kind of row.
  */
 const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
+let lastTime = 0;
+let counter = 0;
+
+function base32(value: number, length: number): string {
+  let text = '';
+  for (let i = 0; i < length; i++) {
+    text = alphabet[value % 32] + text;
+    value = Math.floor(value / 32);
+  }
+  return text;
+}
 
 export function newId(prefix: string): string {
-  let time = Date.now();
-  let timePart = '';
-  for (let i = 0; i < 10; i++) {
-    timePart = alphabet[time % 32] + timePart;
-    time = Math.floor(time / 32);
+  const now = Date.now();
+  if (now > lastTime) {
+    lastTime = now;
+    // Start low in the counter's range so a burst within one millisecond does not overflow it.
+    counter = randomBytes(2).readUInt16BE(0) % 4096;
+  } else {
+    counter++;
+    if (counter >= 32 ** 4) {
+      lastTime++;
+      counter = 0;
+    }
   }
-  const random = randomBytes(16);
+  const random = randomBytes(12);
   let randomPart = '';
-  for (let i = 0; i < 16; i++) randomPart += alphabet[random[i]! % 32];
-  return `${prefix}_${timePart}${randomPart}`;
+  for (let i = 0; i < 12; i++) randomPart += alphabet[random[i]! % 32];
+  return `${prefix}_${base32(lastTime, 10)}${base32(counter, 4)}${randomPart}`;
 }

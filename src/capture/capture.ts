@@ -170,9 +170,11 @@ async function insertEvents(db: SqlClient, items: PendingCapture[]): Promise<Set
 async function insertAttachments(db: SqlClient, items: PendingCapture[]): Promise<void> {
   const rows = items.flatMap((item) =>
     (item.event.attachments ?? []).map(
+      // Bytes travel as base64 text: pglite-prisma-adapter 0.6 cannot bind a bytea parameter
+      // from Prisma 6.19's query compiler, and decode() works the same on both databases.
       (attachment) =>
         Prisma.sql`(${newId('att')}, ${item.workspaceId}, ${item.id}, ${attachment.filename}, ${attachment.contentType},
-          ${attachment.data.length}, ${attachment.data})`,
+          ${attachment.data.length}, decode(${attachment.data.toString('base64')}, 'base64'))`,
     ),
   );
   if (rows.length === 0) return;
