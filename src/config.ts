@@ -28,6 +28,8 @@ const envSchema = z.object({
       .optional(),
   ),
   LEADGATE_SECRET_KEY: optionalString,
+  /** Redis key prefix of the Bull queues: gateways sharing one Redis keep apart by it. */
+  LEADGATE_QUEUE_PREFIX: z.string().regex(/^[\w.-]{1,50}$/).default('leadgate'),
   LEADGATE_WEBHOOKS_ALLOW_PRIVATE: booleanFromEnv.default(false),
   SMTP_URL: optionalString.pipe(
     z
@@ -66,6 +68,7 @@ export interface Config {
   database: { kind: 'pglite'; dataDir: string } | { kind: 'postgres'; url: string };
   dataDir: string;
   redisUrl: string | undefined;
+  queuePrefix: string;
   secretKey: string | undefined;
   webhooksAllowPrivate: boolean;
   smtp: { url: string; from: string } | undefined;
@@ -108,6 +111,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database: e.DATABASE_URL ? { kind: 'postgres', url: e.DATABASE_URL } : { kind: 'pglite', dataDir: path.join(dataDir, 'db') },
     dataDir,
     redisUrl: e.REDIS_URL,
+    queuePrefix: e.LEADGATE_QUEUE_PREFIX,
     secretKey: e.LEADGATE_SECRET_KEY,
     webhooksAllowPrivate: e.LEADGATE_WEBHOOKS_ALLOW_PRIVATE,
     smtp: e.SMTP_URL && e.SMTP_FROM ? { url: e.SMTP_URL, from: e.SMTP_FROM } : undefined,

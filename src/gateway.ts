@@ -55,7 +55,7 @@ export class Gateway {
       const bootstrapResult = await bootstrap(db, config);
       const box = new SecretBox(resolveSecretKey(config.secretKey, config.dataDir));
       const queue: JobQueue = config.redisUrl
-        ? new BullQueue(config.redisUrl, logger, options.queuePrefix ?? 'leadgate')
+        ? new BullQueue(config.redisUrl, logger, options.queuePrefix ?? config.queuePrefix)
         : new EmbeddedQueue(logger);
       const registry = new ChannelRegistry(options.adapters ?? builtInAdapters());
       const templates = new TemplateStore();
