@@ -63,6 +63,10 @@ export class TestSmtpServer {
     for (let i = 0; i < count; i++) this.failures.push({ code, message });
   }
 
+  clearFailures(): void {
+    this.failures = [];
+  }
+
   async stop(): Promise<void> {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
