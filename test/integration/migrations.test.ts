@@ -1,0 +1,97 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { PGlite } from '@electric-sql/pglite';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/client.js';
+import { applyMigrations, readMigrations, type SqlRunner } from '../../src/db/migrate.js';
+import { createTestDatabase, type TestDatabase } from '../support/services.js';
+
+const run = promisify(execFile);
+
+function pgliteRunner(pglite: PGlite): SqlRunner {
+  return {
+    exec: async (sql) => {
+      await pglite.exec(sql);
+    },
+    query: async <Row>(sql: string, params: unknown[] = []) => (await pglite.query<Row>(sql, params)).rows,
+    withLock: (fn) => fn(),
+  };
+}
+
+/** Everything about the schema that a query could notice, in a stable order. */
+async function describeSchema(runner: SqlRunner): Promise<unknown> {
+  const columns = await runner.query(`
+    SELECT table_name, column_name, data_type, udt_name, is_nullable, column_default, character_maximum_length, numeric_precision, numeric_scale, datetime_precision
+    FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> '_prisma_migrations'
+    ORDER BY table_name, column_name`);
+  const constraints = await runner.query(`
+    SELECT conrelid::regclass::text AS table_name, conname, contype, pg_get_constraintdef(oid) AS definition
+    FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> '_prisma_migrations'
+    ORDER BY 1, 2`);
+  const indexes = await runner.query(`
+    SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> '_prisma_migrations'
+    ORDER BY 1, 2`);
+  return { columns, constraints, indexes };
+}
+
+describe('migrations', () => {
+  let database: TestDatabase | undefined;
+  afterAll(async () => database?.drop());
+
+  it('produce exactly the schema in prisma/schema.prisma', async () => {
+    // What Prisma itself would create from the schema, from nothing.
+    const { stdout: fromSchema } = await run('npx', ['prisma', 'migrate', 'diff', '--from-empty', '--to-schema-datamodel', 'prisma/schema.prisma', '--script'], {
+      maxBuffer: 10 * 1024 * 1024,
+    });
+    const expected = new PGlite();
+    await expected.exec(fromSchema);
+    const migrated = new PGlite();
+    await applyMigrations(pgliteRunner(migrated));
+    expect(await describeSchema(pgliteRunner(migrated))).toEqual(await describeSchema(pgliteRunner(expected)));
+    await Promise.all([expected.close(), migrated.close()]);
+  });
+
+  it('apply to PostgreSQL the same schema as to PGlite, recorded as Prisma records them', async () => {
+    database = await createTestDatabase();
+    const postgres = await openDatabase({ kind: 'postgres', url: database.url });
+    const embedded = await openDatabase({ kind: 'pglite', dataDir: 'memory://' });
+    try {
+      expect(await describeSchema(postgres.runner)).toEqual(await describeSchema(embedded.runner));
+      const recorded = await postgres.runner.query<{ migration_name: string; checksum: string; finished_at: Date | null; applied_steps_count: number }>(
+        'SELECT migration_name, checksum, finished_at, applied_steps_count FROM "_prisma_migrations" ORDER BY migration_name',
+      );
+      expect(recorded.map(({ migration_name, checksum, applied_steps_count }) => ({ migration_name, checksum, applied_steps_count }))).toEqual(
+        readMigrations().map((m) => ({ migration_name: m.name, checksum: m.checksum, applied_steps_count: 1 })),
+      );
+      expect(recorded.every((row) => row.finished_at !== null)).toBe(true);
+      // A second start applies nothing.
+      expect(await applyMigrations(postgres.runner)).toEqual([]);
+    } finally {
+      await postgres.close();
+      await embedded.close();
+    }
+  });
+
+  it('refuse to run over a migration that was edited after it was applied', async () => {
+    const pglite = new PGlite();
+    const runner = pgliteRunner(pglite);
+    const migrations = readMigrations();
+    await applyMigrations(runner, migrations);
+    const edited = migrations.map((m, i) => (i === 0 ? { ...m, checksum: 'f'.repeat(64) } : m));
+    await expect(applyMigrations(runner, edited)).rejects.toThrow(/was changed after it was applied/);
+    await pglite.close();
+  });
+
+  it('roll back a migration that fails halfway, leaving nothing recorded', async () => {
+    const pglite = new PGlite();
+    const runner = pgliteRunner(pglite);
+    await applyMigrations(runner);
+    const broken = { name: '99990101000000_broken', sql: 'CREATE TABLE half_done (id int);\nSELECT no_such_function();', checksum: '0'.repeat(64) };
+    await expect(applyMigrations(runner, [...readMigrations(), broken])).rejects.toThrow(/99990101000000_broken failed/);
+    const tables = await runner.query<{ n: number }>(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = 'half_done'`);
+    expect(tables[0]!.n).toBe(0);
+    const recorded = await runner.query<{ n: number }>(`SELECT count(*)::int AS n FROM "_prisma_migrations" WHERE migration_name = $1`, [broken.name]);
+    expect(recorded[0]!.n).toBe(0);
+    await pglite.close();
+  });
+});
