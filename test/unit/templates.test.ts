@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { ProblemError } from '../../src/errors.js';
+import { TemplateStore, type TemplateVariables } from '../../src/messaging/templates.js';
+
+const variables: TemplateVariables = {
+  lead: { name: 'Ana Souza', firstName: 'Ana', email: 'ana@example.com', phone: null },
+  owner: { name: null, phone: null, email: null },
+  workspace: { name: 'Acme <Solar>' },
+  product: { name: null },
+};
+
+describe('templates', () => {
+  const store = new TemplateStore();
+
+  it('render the shipped acknowledgement per locale, with subject, text and escaped HTML', () => {
+    const pt = store.render('acknowledgement', 'pt-BR', 'email', variables);
+    expect(pt.subject).toBe('Recebemos sua mensagem — Acme <Solar>');
+    expect(pt.text).toContain('Olá Ana,');
+    expect(pt.text).toContain('alguém da nossa equipe vai falar com você');
+    expect(pt.html).toContain('Acme &lt;Solar&gt;');
+    const en = store.render('acknowledgement', 'en', 'email', variables);
+    expect(en.text).toContain('Hi Ana,');
+  });
+
+  it('fall back from an unknown locale to English', () => {
+    expect(store.render('acknowledgement', 'de-DE', 'email', variables).text).toContain('Hi Ana,');
+  });
+
+  it('refuse a template name that is not shipped, rather than sending nothing', () => {
+    expect(() => store.render('no_such_template', 'en', 'email', variables)).toThrow(ProblemError);
+    expect(() => store.render('../../package', 'en', 'email', variables)).toThrow(ProblemError);
+  });
+
+  it('treat a variable nobody supplied as an error, never a blank', () => {
+    const missing = { ...variables, workspace: {} } as unknown as TemplateVariables;
+    expect(() => store.render('acknowledgement', 'en', 'email', missing)).toThrow(/"name" not defined/);
+  });
+});
