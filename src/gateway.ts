@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { builtInAdapters } from '../adapters/index.js';
 import { type BootstrapResult, bootstrap } from './bootstrap.js';
 import { CaptureService } from './capture/capture.js';
@@ -14,6 +14,7 @@ import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { adapterContext, createApp } from './http/app.js';
 import type { AppDeps } from './http/deps.js';
+import { createLogger } from './logger.js';
 import { Outbound } from './messaging/outbound.js';
 import { TemplateStore } from './messaging/templates.js';
 import { projectPath } from './paths.js';
@@ -49,7 +50,7 @@ export class Gateway {
   }
 
   static async create(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
-    const logger = options.logger ?? pino({ level: config.logLevel });
+    const logger = options.logger ?? createLogger(config.logLevel);
     const db: Database = await openDatabase(config.database);
     try {
       const bootstrapResult = await bootstrap(db, config);

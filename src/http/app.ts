@@ -3,6 +3,7 @@ import { pinoHttp } from 'pino-http';
 import type { AdapterContext } from '../channels/contract.js';
 import { ProblemError } from '../errors.js';
 import { newId } from '../ids.js';
+import { requestContext } from '../logger.js';
 import { apiKeyAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { openApiDocument } from './openapi.js';
@@ -43,12 +44,13 @@ export function createApp(deps: AppDeps): Express {
         return id;
       },
       customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
-      customProps: (_req, res) => {
-        res.locals.requestId = res.getHeader('X-Request-Id');
-        return {};
-      },
     }),
   );
+  app.use((_req, res, next) => {
+    const requestId = String(res.getHeader('X-Request-Id'));
+    res.locals.requestId = requestId;
+    requestContext.run({ requestId }, next);
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -142,3 +142,17 @@ describe.each(mainBackends)('a gateway killed with SIGKILL on $db with the $queu
     }
   });
 });
+
+describe('the embedded database', () => {
+  it('refuses a second process on the same data directory instead of corrupting it', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-lock-'));
+    const env = { ...stackEnv({ db: 'pglite', queue: 'embedded' }, dataDir), LOG_LEVEL: 'warn' };
+    const first = await spawnGateway(env, await freePort());
+    try {
+      await expect(spawnGateway(env, await freePort())).rejects.toThrow(/in use by process \d+/);
+    } finally {
+      await first.kill();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -16,7 +16,7 @@ describe('the web form webhook', () => {
   let form: WebformSource;
 
   beforeAll(async () => {
-    stack = await startStack({ db: 'pglite', queue: 'embedded' });
+    stack = await startStack({ db: 'pglite', queue: 'embedded', env: { LEADGATE_MAX_UPLOAD_BYTES: '200000' } });
     form = await createWebform(stack, { thankYouUrl: 'https://www.acme.test/obrigado', allowedOrigins: ['https://www.acme.test'] });
   });
   afterAll(async () => stack?.close());
@@ -42,6 +42,7 @@ describe('the web form webhook', () => {
       ],
       ['malformed JSON', () => postForm(stack, form, '{"name": "Ana",'), 400, 'malformed-body'],
       ['an unsupported content type', () => postForm(stack, form, 'name=x', { headers: { 'content-type': 'text/plain' } }), 415, 'unsupported-media-type'],
+      ['a body over the upload limit', () => postForm(stack, form, { name: 'x', message: 'a'.repeat(300_000) }), 413, 'payload-too-large'],
       ['an empty JSON object', () => postForm(stack, form, {}), 422, 'validation-failed'],
       ['a JSON array of nothing', () => postForm(stack, form, []), 422, 'validation-failed'],
       [
