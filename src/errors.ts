@@ -14,6 +14,7 @@ export const problemCatalog = {
   conflict: { status: 409, title: 'Conflict' },
   rate_limited: { status: 429, title: 'Too many requests' },
   unsupported_source_kind: { status: 422, title: 'This kind of source is not available' },
+  source_connection_failed: { status: 422, title: 'The source could not connect' },
   no_reply_channel: { status: 422, title: 'The contact has no channel to reply on' },
   template_invalid: { status: 422, title: 'The template cannot be rendered' },
   not_ready: { status: 503, title: 'Not ready' },

@@ -51,7 +51,7 @@ export class Gateway {
 
   static async create(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
     const logger = options.logger ?? createLogger(config.logLevel);
-    const db: Database = await openDatabase(config.database);
+    const db: Database = await openDatabase(config.database, logger);
     try {
       const bootstrapResult = await bootstrap(db, config);
       const box = new SecretBox(resolveSecretKey(config.secretKey, config.dataDir));
@@ -89,7 +89,10 @@ export class Gateway {
     const { queue, config, db, outbound, logger, registry } = this.deps;
     // PGlite is one connection: processing transactions run one at a time anyway.
     const inboundConcurrency = db.kind === 'pglite' ? 1 : config.workers.concurrency;
-    queue.process('inbound', inboundConcurrency, (eventId) => this.processor.process(eventId));
+    queue.process('inbound', inboundConcurrency, async (eventId) => {
+      await this.deps.capture.quiet(20, 1000);
+      await this.processor.process(eventId);
+    });
     queue.process('outbound', config.workers.concurrency, (messageId) => outbound.dispatch(messageId));
     this.sweeper = new Sweeper({ prisma: db.prisma, queue, outbound, logger, intervalMs: config.sweepIntervalMs });
     this.sweeper.start();

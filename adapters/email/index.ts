@@ -1,77 +1,171 @@
+import { createHash } from 'node:crypto';
 import nodemailer from 'nodemailer';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { z } from 'zod';
-import type { ChannelAdapter, OutboundConnection, OutboundMessage } from '../../src/channels/contract.js';
+import type { AdapterContext, ChannelAdapter, OutboundConnection, OutboundMessage, SourceKindSpec } from '../../src/channels/contract.js';
 import { ChannelError } from '../../src/errors.js';
+import { classifyImapError, classifySmtpError, imapClient, smtpTransport, verifyConnections } from './connections.js';
+import { defaultTiming, MailboxWatcher, type WatcherTiming } from './mailbox-watcher.js';
+import { serverAccess, sourceSpec, storedSecrets, storedSettings, type EmailSettings, type EmailSecrets } from './settings.js';
 
-const connectionSchema = z.object({
+export { classifySmtpError } from './connections.js';
+
+/** The gateway's own SMTP_URL: web-form leads are answered through it. */
+const systemConnection = z.object({
   settings: z.object({ from: z.string().min(3) }),
   secrets: z.object({ smtpUrl: z.string().regex(/^smtps?:\/\//) }),
 });
 
-/** Network failures that a later attempt can get past. */
-const transientNetworkCodes = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'ECONNREFUSED', 'ECONNRESET', 'EDNS', 'EHOSTUNREACH', 'EPIPE']);
-
 /**
- * SMTP 4xx and connection failures are transient; 5xx is permanent.
- * @see https://www.rfc-editor.org/rfc/rfc5321#section-4.2.1
+ * Email: a business's mailbox as a source (IMAP in, with IDLE; SMTP out, threaded), and the
+ * gateway's own SMTP for replies to leads from other channels.
  */
-export function classifySmtpError(error: unknown): ChannelError {
-  const { responseCode, code, response, message } = (error ?? {}) as { responseCode?: number; code?: string; response?: string; message?: string };
-  const text = response ?? message ?? String(error);
-  if (typeof responseCode === 'number') {
-    const retryable = responseCode < 500;
-    return new ChannelError(retryable ? 'smtp_transient' : 'smtp_rejected', `SMTP ${responseCode}: ${text}`, retryable, { cause: error });
-  }
-  if (code === 'EAUTH') return new ChannelError('smtp_auth', `SMTP authentication failed: ${text}`, false, { cause: error });
-  if (code === 'EENVELOPE') return new ChannelError('invalid_address', `the address was refused: ${text}`, false, { cause: error });
-  return new ChannelError('smtp_unreachable', `SMTP connection failed: ${text}`, code ? transientNetworkCodes.has(code) || code.startsWith('E') : true, {
-    cause: error,
-  });
-}
-
-/** Email out over SMTP: the gateway's own SMTP_URL for web-form auto-replies. */
 export class EmailAdapter implements ChannelAdapter {
   readonly kind = 'email';
   readonly sends = ['email'] as const;
-  private readonly transports = new Map<string, nodemailer.Transporter>();
+  readonly source: SourceKindSpec;
+  private readonly transports = new Map<string, nodemailer.Transporter<SMTPTransport.SentMessageInfo>>();
+  private readonly watchers = new Map<string, MailboxWatcher>();
+  private ctx: AdapterContext | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> = Promise.resolve();
 
-  async send(connection: OutboundConnection, message: OutboundMessage): Promise<{ externalId: string }> {
-    const parsed = connectionSchema.safeParse(connection);
-    if (!parsed.success) throw new ChannelError('invalid_connection', `email connection ${connection.id} is not configured for SMTP`, false);
-    const transport = this.transport(connection.id, parsed.data.secrets.smtpUrl);
-    const domain = parsed.data.settings.from.split('@').pop()?.replace(/[>\s]/g, '') || 'leadgate.local';
-    // Our own message id, so the customer's replies thread to it and a resend is recognisable.
-    const messageId = `<${message.id}@${domain}>`;
-    try {
-      await transport.sendMail({
-        from: parsed.data.settings.from,
-        to: message.to,
-        subject: message.subject ?? '',
-        text: message.text,
-        ...(message.html ? { html: message.html } : {}),
-        messageId,
-        ...(message.inReplyTo ? { inReplyTo: message.inReplyTo } : {}),
-        ...(message.references ? { references: message.references } : {}),
-        ...(message.headers ? { headers: message.headers } : {}),
-      });
-      return { externalId: messageId };
-    } catch (error) {
-      throw classifySmtpError(error);
-    }
+  constructor(private readonly timing: WatcherTiming = defaultTiming) {
+    this.source = sourceSpec(async (prepared) => {
+      const settings = storedSettings.parse(prepared.settings);
+      const secrets = storedSecrets.parse(prepared.secrets);
+      await verifyConnections(serverAccess(settings, secrets, 'imap'), serverAccess(settings, secrets, 'smtp'));
+    }) as unknown as SourceKindSpec;
+  }
+
+  async start(ctx: AdapterContext): Promise<void> {
+    if (this.ctx) throw new Error('the email adapter is already started');
+    this.ctx = ctx;
+    await this.refresh();
+    // Sources created or changed by another process show up here within this interval.
+    this.refreshTimer = setInterval(() => this.sourceChanged(), 5_000);
+    this.refreshTimer.unref();
+  }
+
+  sourceChanged(): void {
+    if (!this.ctx) return;
+    this.refreshing = this.refreshing.then(() => this.refresh()).catch((error: unknown) => this.ctx?.logger.error({ err: error }, 'could not refresh email sources'));
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.refreshTimer);
+    await this.refreshing;
+    await Promise.all([...this.watchers.values()].map((watcher) => watcher.stop()));
+    this.watchers.clear();
     for (const transport of this.transports.values()) transport.close();
     this.transports.clear();
+    this.ctx = undefined;
   }
 
-  private transport(id: string, url: string): nodemailer.Transporter {
-    const key = `${id}:${url}`;
+  /** One watcher per live email source; a changed source gets a fresh one. */
+  private async refresh(): Promise<void> {
+    const ctx = this.ctx;
+    if (!ctx) return;
+    const sources = await ctx.listSources(this.kind);
+    const wanted = new Map(sources.map((source) => [source.id, source]));
+    for (const [id, watcher] of this.watchers) {
+      const source = wanted.get(id);
+      if (!source || fingerprint(source) !== watcher.fingerprint) {
+        this.watchers.delete(id);
+        await watcher.stop();
+      }
+    }
+    for (const source of sources) {
+      if (this.watchers.has(source.id)) continue;
+      const watcher = new MailboxWatcher(source, ctx, this.timing, fingerprint(source));
+      this.watchers.set(source.id, watcher);
+      watcher.start();
+    }
+  }
+
+  async send(connection: OutboundConnection, message: OutboundMessage): Promise<{ externalId: string }> {
+    const system = systemConnection.safeParse(connection);
+    if (system.success) {
+      return this.deliver(connection.id, system.data.secrets.smtpUrl, system.data.settings.from, message);
+    }
+    const settings = storedSettings.safeParse(connection.settings);
+    const secrets = storedSecrets.safeParse(connection.secrets);
+    if (!settings.success || !secrets.success) {
+      throw new ChannelError('invalid_connection', `email connection ${connection.id} has no usable SMTP settings`, false);
+    }
+    const sent = await this.deliver(connection.id, serverAccess(settings.data, secrets.data, 'smtp'), settings.data.address, message);
+    if (settings.data.appendToSent) await this.appendToSent(connection.id, settings.data, secrets.data, sent.raw);
+    return sent;
+  }
+
+  private async deliver(
+    connectionId: string,
+    server: string | ReturnType<typeof serverAccess>,
+    from: string,
+    message: OutboundMessage,
+  ): Promise<{ externalId: string; raw: Buffer }> {
+    const domain = from.split('@').pop()?.replace(/[>\s]/g, '') || 'leadgate.local';
+    // Our own Message-ID, derived from our message id: the customer's replies thread to it.
+    const messageId = `<${message.id}@${domain}>`;
+    const raw = await new MailComposer({
+      from,
+      to: message.to,
+      subject: message.subject ?? '',
+      text: message.text,
+      ...(message.html ? { html: message.html } : {}),
+      messageId,
+      date: new Date(),
+      ...(message.inReplyTo ? { inReplyTo: message.inReplyTo } : {}),
+      ...(message.references?.length ? { references: message.references } : {}),
+      ...(message.headers ? { headers: message.headers } : {}),
+    })
+      .compile()
+      .build();
+    const transport = this.transport(connectionId, server);
+    try {
+      await transport.sendMail({ envelope: { from: address(from), to: [message.to] }, raw });
+    } catch (error) {
+      throw classifySmtpError(error);
+    }
+    return { externalId: messageId, raw };
+  }
+
+  /** The business's own mail client shows the reply too; a failure here does not unsend it. */
+  private async appendToSent(connectionId: string, settings: EmailSettings, secrets: EmailSecrets, raw: Buffer): Promise<void> {
+    const client = imapClient(serverAccess(settings, secrets, 'imap'));
+    client.on('error', (error: Error) => this.ctx?.logger.warn({ err: error, sourceId: connectionId }, 'IMAP error while storing a sent mail'));
+    try {
+      await client.connect();
+      const folders = await client.list();
+      const sent = folders.find((folder) => folder.specialUse === '\\Sent') ?? folders.find((folder) => /^(sent|enviados|sent items|sent messages)$/i.test(folder.name));
+      const path = sent?.path ?? 'Sent';
+      if (!sent) await client.mailboxCreate(path);
+      await client.append(path, raw, ['\\Seen']);
+    } catch (error) {
+      this.ctx?.logger.warn({ err: classifyImapError(error), sourceId: connectionId }, 'sent, but could not store a copy in the Sent folder');
+    } finally {
+      await client.logout().catch(() => client.close());
+    }
+  }
+
+  private transport(connectionId: string, server: string | ReturnType<typeof serverAccess>) {
+    const key = `${connectionId}:${createHash('sha256').update(JSON.stringify(server)).digest('hex')}`;
     let transport = this.transports.get(key);
     if (!transport) {
-      transport = nodemailer.createTransport(url);
+      transport = typeof server === 'string' ? nodemailer.createTransport(server) : smtpTransport(server);
       this.transports.set(key, transport);
     }
     return transport;
   }
+}
+
+/** The bare address of "Name <address>". */
+function address(from: string): string {
+  return /<([^>]+)>/.exec(from)?.[1] ?? from;
+}
+
+/** Changes to what a watcher connects with restart it; other changes (the name) do not. */
+function fingerprint(source: { settings: Record<string, unknown>; secrets: Record<string, unknown> }): string {
+  return createHash('sha256').update(JSON.stringify([source.settings, source.secrets])).digest('hex');
 }

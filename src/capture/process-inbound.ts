@@ -23,7 +23,11 @@ interface StoredPayload {
   from: Handle;
   receivedAt: string;
   text?: string;
+  fullText?: string;
+  html?: string;
   subject?: string;
+  threadRefs?: string[];
+  bounce?: { recipients: string[]; reason: string };
   company?: string;
   product?: string;
   fields?: Record<string, string>;
@@ -80,6 +84,10 @@ export class InboundProcessor {
     const source = await tx.source.findUnique({ where: { id: event.sourceId } });
     const receivedAt = new Date(payload.receivedAt);
     const notes: string[] = [];
+    if (payload.bounce) {
+      await this.processBounce(tx, event.workspaceId, eventId, payload.bounce);
+      return [];
+    }
 
     const identities: Identity[] = [];
     const phone = payload.from.phone ? normalizePhone(payload.from.phone, workspace.country) : null;
@@ -98,10 +106,20 @@ export class InboundProcessor {
     const customFields: Record<string, string> = { ...payload.fields, ...payload.attribution };
     for (const [index, note] of notes.entries()) customFields[index === 0 ? 'invalid contact info' : `invalid contact info ${index + 1}`] = note;
 
-    let lead = await tx.lead.findFirst({
-      where: { contactId: contact.contactId, stage: { notIn: [...closedStages] } },
-      orderBy: { createdAt: 'desc' },
-    });
+    // A reply to a message of a conversation stays in that conversation, whatever its stage.
+    const threaded = payload.threadRefs?.length
+      ? await tx.message.findFirst({
+          where: { workspaceId: event.workspaceId, externalId: { in: payload.threadRefs } },
+          orderBy: { createdAt: 'desc' },
+          select: { lead: true },
+        })
+      : null;
+    let lead =
+      threaded?.lead ??
+      (await tx.lead.findFirst({
+        where: { contactId: contact.contactId, stage: { notIn: [...closedStages] } },
+        orderBy: { createdAt: 'desc' },
+      }));
     const isNewLead = !lead;
     if (!lead) {
       const decision = await chooseOwner(tx, event.workspaceId, {
@@ -179,9 +197,12 @@ export class InboundProcessor {
         channel: payload.channel,
         status: 'received',
         text: payload.text ?? null,
-        fullText: payload.text ?? null,
+        fullText: payload.fullText ?? payload.text ?? null,
+        html: payload.html ?? null,
         subject: payload.subject ?? null,
         externalId: event.externalId,
+        inReplyTo: payload.threadRefs?.at(-1) ?? null,
+        references: payload.threadRefs ?? [],
         fields: { ...payload.fields, ...payload.attribution },
         createdAt: receivedAt,
       },
@@ -203,6 +224,35 @@ export class InboundProcessor {
     }
     await tx.inboundEvent.update({ where: { id: eventId }, data: { status: 'processed', leadId: lead.id, processedAt: new Date(), lastError: null } });
     return queued;
+  }
+
+  /** The addresses a bounce names can no longer be written to; what was sent to them failed. */
+  private async processBounce(tx: Prisma.TransactionClient, workspaceId: string, eventId: string, bounce: { recipients: string[]; reason: string }) {
+    for (const recipient of bounce.recipients) {
+      const address = normalizeEmail(recipient);
+      if (!address) continue;
+      const identity = await tx.contactIdentity.findUnique({ where: { workspaceId_kind_value: { workspaceId, kind: 'email', value: address } } });
+      if (!identity) continue;
+      await tx.contactIdentity.update({ where: { id: identity.id }, data: { undeliverable: true } });
+      const bounced = await tx.message.findFirst({
+        where: { workspaceId, direction: 'out', channel: 'email', toAddress: address, status: { in: ['sent', 'delivered'] } },
+        orderBy: { createdAt: 'desc' },
+      });
+      if (bounced) {
+        await tx.message.update({ where: { id: bounced.id }, data: { status: 'failed', errorCode: 'bounced', error: bounce.reason } });
+      }
+      const leads = await tx.lead.findMany({ where: { contactId: identity.contactId }, select: { id: true } });
+      for (const { id } of leads) {
+        await recordActivity(tx, {
+          workspaceId,
+          leadId: id,
+          kind: 'email.bounced',
+          actor: systemActor,
+          data: { address, reason: bounce.reason, messageId: bounced?.id ?? null, eventId },
+        });
+      }
+    }
+    await tx.inboundEvent.update({ where: { id: eventId }, data: { status: 'processed', processedAt: new Date(), lastError: null } });
   }
 
   private async queueAutoReply(

@@ -31,9 +31,16 @@ export interface InboundEvent {
   externalId?: string;
   from: Handle;
   receivedAt: Date;
+  /** What the person wrote (quoted history and signatures stripped). */
   text?: string;
+  /** The message as received, when it differs from text. */
+  fullText?: string;
+  html?: string;
   subject?: string;
-  threadRef?: string;
+  /** Provider ids of earlier messages this one answers (email In-Reply-To and References), nearest last. */
+  threadRefs?: string[];
+  /** A delivery failure report: the addresses it names become undeliverable; no lead is made of it. */
+  bounce?: { recipients: string[]; reason: string };
   company?: string;
   product?: string;
   /** Form fields or call data that map to no canonical field: kept on the lead as custom fields. */
@@ -68,6 +75,17 @@ export interface SourceRecord {
   secrets: Record<string, unknown>;
 }
 
+/** What the API shows of a long-lived connection (a mailbox, a WhatsApp number). */
+export interface SourceStatus {
+  state: 'pairing' | 'connecting' | 'connected' | 'reconnecting' | 'logged_out' | 'error';
+  detail?: string;
+  connectedAs?: string;
+  lastMessageAt?: string;
+  lastError?: string;
+  nextRetryAt?: string;
+  lastSyncAt?: string;
+}
+
 export interface AdapterContext {
   publicUrl: string;
   logger: Logger;
@@ -76,6 +94,20 @@ export interface AdapterContext {
   capture(event: InboundEvent, options?: CaptureOptions): Promise<CaptureResult>;
   /** A live source of this adapter's kind, or null when it does not exist or was deleted. */
   findSource(sourceId: string): Promise<SourceRecord | null>;
+  /** Every live source of a kind, for adapters that keep connections open. */
+  listSources(kind: string): Promise<SourceRecord[]>;
+  setStatus(sourceId: string, status: SourceStatus): Promise<void>;
+  /** Small values an adapter keeps per source across restarts (cursors, sync marks). */
+  state: {
+    get<T>(sourceId: string, key: string): Promise<T | null>;
+    set(sourceId: string, key: string, value: unknown): Promise<void>;
+  };
+  /** Leases that make one process at a time the owner of a connection, across processes. */
+  leases: {
+    /** Takes or renews the lease; false while another live process holds it. */
+    acquire(key: string, ttlMs: number): Promise<boolean>;
+    release(key: string): Promise<void>;
+  };
 }
 
 /** A connection to send through: a source of the workspace, or a gateway-wide one from config. */
@@ -103,6 +135,11 @@ export interface SourceKindSpec<Input extends Record<string, unknown> = Record<s
   createSchema: z.ZodType<Input>;
   /** Validates the kind-specific fields of an update request. */
   updateSchema: z.ZodType<Partial<Input>>;
+  /**
+   * Tries the connection before anything is saved; throws a ChannelError saying what failed
+   * (bad credentials, TLS, unreachable host).
+   */
+  verify?(prepared: { settings: Record<string, unknown>; secrets: Record<string, unknown> }): Promise<void>;
   /** Splits validated input into stored settings and secrets (encrypted at rest by the core). */
   prepare(input: Partial<Input>, previous?: { settings: Record<string, unknown>; secrets: Record<string, unknown> }): {
     settings: Record<string, unknown>;
@@ -122,6 +159,8 @@ export interface ChannelAdapter {
   routes?(ctx: AdapterContext): Router;
   start?(ctx: AdapterContext): Promise<void>;
   stop?(): Promise<void>;
+  /** Called when a source of this kind was created, changed or deleted through this process. */
+  sourceChanged?(sourceId: string): void;
   /** Sends one message; throws ChannelError on failure, never reports a partial success. */
   send?(connection: OutboundConnection, message: OutboundMessage): Promise<{ externalId: string }>;
 }

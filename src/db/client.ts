@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '@prisma/client';
 import pg from 'pg';
+import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { applyMigrations, type SqlRunner } from './migrate.js';
 import { pgliteAdapter } from './pglite-adapter.js';
@@ -19,8 +20,8 @@ export interface Database {
 }
 
 /** Opens the configured database and brings its schema up to date. */
-export async function openDatabase(database: Config['database']): Promise<Database> {
-  const db = database.kind === 'pglite' ? await openPglite(database.dataDir) : openPostgres(database.url);
+export async function openDatabase(database: Config['database'], logger?: Logger): Promise<Database> {
+  const db = database.kind === 'pglite' ? await openPglite(database.dataDir) : openPostgres(database.url, logger);
   try {
     await applyMigrations(db.runner);
     return db;
@@ -100,8 +101,11 @@ async function openPglite(dataDir: string): Promise<Database> {
   };
 }
 
-function openPostgres(url: string): Database {
+function openPostgres(url: string, logger?: Logger): Database {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle connection the server closes (restart, failover) must not take the process down;
+  // the pool replaces it on the next query.
+  pool.on('error', (error) => logger?.warn({ err: error }, 'an idle PostgreSQL connection failed'));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
     prisma,

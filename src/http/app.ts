@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
+import { adapterState, leases, setSourceStatus } from '../channels/adapter-support.js';
 import type { AdapterContext } from '../channels/contract.js';
 import { ProblemError } from '../errors.js';
 import { newId } from '../ids.js';
@@ -20,6 +21,13 @@ export function adapterContext(deps: AppDeps): AdapterContext {
     logger: deps.logger,
     maxUploadBytes: deps.config.maxUploadBytes,
     findSource: (sourceId) => deps.sources.find(sourceId),
+    listSources: async (kind) => {
+      const rows = await deps.db.prisma.source.findMany({ where: { kind, deletedAt: null }, orderBy: { createdAt: 'asc' } });
+      return rows.map((row) => deps.sources.toRecord(row));
+    },
+    setStatus: (sourceId, status) => setSourceStatus(deps.db.prisma, sourceId, status),
+    state: adapterState(deps.db.prisma),
+    leases: leases(deps.db.prisma),
     capture: async (event, options) => {
       const source = await deps.sources.find(event.sourceId);
       if (!source) throw new ProblemError('not_found', 'the source of this event does not exist');

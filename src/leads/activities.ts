@@ -12,6 +12,7 @@ export type ActivityKind =
   | 'message.sent'
   | 'message.failed'
   | 'auto_reply.skipped'
+  | 'email.bounced'
   | 'note.added';
 
 /** Who did it: a user, an API key (an integration), or the gateway itself. */

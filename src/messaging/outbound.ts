@@ -26,12 +26,21 @@ export interface QueueMessageInput {
   idempotencyKey?: string;
   automatic: boolean;
   author: Actor;
+  thread?: EmailThread;
+}
+
+/** Where an email reply belongs, so the customer's mail client shows one conversation. */
+export interface EmailThread {
+  inReplyTo: string;
+  references: string[];
+  subject: string | null;
 }
 
 export interface ReplyRoute {
   channel: ChannelKind;
   to: string;
   sourceId: string | null;
+  thread?: EmailThread;
 }
 
 /**
@@ -69,6 +78,8 @@ export class Outbound {
         toAddress: input.to,
         templateName: input.templateName ?? null,
         idempotencyKey: input.idempotencyKey ?? id,
+        inReplyTo: input.thread?.inReplyTo ?? null,
+        references: input.thread?.references ?? [],
         automatic: input.automatic,
         authorId: input.author.type === 'user' ? input.author.id : null,
       },
@@ -109,10 +120,13 @@ export class Outbound {
       if (!channel) continue;
       const to = channel === 'email' ? identity('email') : channel === 'whatsapp' ? identity('whatsapp') : channel === 'sms' ? identity('phone') : undefined;
       if (!to) continue;
+      const thread = channel === 'email' ? await this.emailThread(tx, leadId) : undefined;
       const source = lastInbound?.source ?? lead.source;
-      const sourceSends = source && this.deps.registry.forSourceKind(source.kind)?.sends.includes(channel);
-      if (sourceSends) return { channel, to, sourceId: source.id };
-      if (channel === 'email' && this.deps.config.smtp && this.deps.registry.senderFor('email')) return { channel, to, sourceId: null };
+      const sourceSends = source && !source.deletedAt && this.deps.registry.forSourceKind(source.kind)?.sends.includes(channel);
+      if (sourceSends) return { channel, to, sourceId: source.id, ...(thread ? { thread } : {}) };
+      if (channel === 'email' && this.deps.config.smtp && this.deps.registry.senderFor('email')) {
+        return { channel, to, sourceId: null, ...(thread ? { thread } : {}) };
+      }
     }
     throw new ProblemError(
       'no_reply_channel',
@@ -120,6 +134,16 @@ export class Outbound {
         ? `the contact cannot be reached on ${requested} from this workspace`
         : 'the contact has no address that this workspace can send to (an email address needs SMTP_URL or an email source)',
     );
+  }
+
+  /** The lead's latest email with a Message-ID, which a reply answers. */
+  private async emailThread(tx: Prisma.TransactionClient, leadId: string): Promise<EmailThread | undefined> {
+    const last = await tx.message.findFirst({
+      where: { leadId, channel: 'email', externalId: { not: null } },
+      orderBy: { createdAt: 'desc' },
+    });
+    if (!last?.externalId) return undefined;
+    return { inReplyTo: last.externalId, references: [...last.references, last.externalId].slice(-20), subject: last.subject };
   }
 
   /** Runs one send attempt for a message; safe to call twice for one message. */
@@ -141,6 +165,9 @@ export class Outbound {
         text: message.text ?? '',
         ...(message.html ? { html: message.html } : {}),
         ...(message.subject ? { subject: message.subject } : {}),
+        ...(message.inReplyTo ? { inReplyTo: message.inReplyTo, references: message.references } : {}),
+        // RFC 3834: other responders must not answer an automatic message (no mail loops).
+        ...(message.automatic ? { headers: { 'Auto-Submitted': 'auto-replied' } } : {}),
       });
       await prisma.$transaction(async (tx) => {
         await tx.message.update({

@@ -119,9 +119,9 @@ describe.each(allBackends)('a lead from a web form, on $db with the $queue queue
     expect((await postForm(stack, other, { name: 'Carla Dias', whatsapp: '+55 (11) 9 1234 5678', email: 'carla.dias@work.example' })).status).toBe(202);
 
     const leads = await eventually(async () => {
-      const { body } = await stack.api<{ data: Lead[] }>('GET', '/api/v1/leads?q=carla');
       const { body: events } = await stack.api<{ data: { status: string }[] }>('GET', '/api/v1/inbound-events?status=pending');
       expect(events.data).toHaveLength(0);
+      const { body } = await stack.api<{ data: Lead[] }>('GET', '/api/v1/leads?q=carla');
       return body.data;
     });
     expect(leads).toHaveLength(1);

@@ -79,6 +79,12 @@ const sendBody = z
   .strict()
   .refine((body) => Boolean(body.text) !== Boolean(body.templateId), { message: 'send either text or templateId', path: ['text'] });
 
+/** "Re: <their subject>" keeps the reply in the customer's thread; a first email gets the business name. */
+function replySubject(threadSubject: string | null | undefined, fallback: string): string {
+  if (!threadSubject) return fallback;
+  return /^(re|res|aw|sv):/i.test(threadSubject.trim()) ? threadSubject.trim() : `Re: ${threadSubject.trim()}`;
+}
+
 function presentActivity(row: Activity) {
   const data = row.data as Record<string, unknown>;
   const actorId = row.actorType === 'api_key' ? ((data.apiKeyId as string | undefined) ?? null) : row.actorId;
@@ -294,7 +300,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
           const plan = await outbound.planReply(tx, lead.id, body.channel);
           const content = body.templateId
             ? templates.render(body.templateId, workspace.locale, plan.channel, await autoReplyVariables(tx, lead.id, body.variables ?? {}))
-            : { text: body.text!, subject: body.subject ?? (plan.channel === 'email' ? `${workspace.name}` : undefined) };
+            : { text: body.text!, subject: body.subject ?? (plan.channel === 'email' ? replySubject(plan.thread?.subject, workspace.name) : undefined) };
           const id = await outbound.queueMessage(tx, {
             workspaceId: auth.workspaceId,
             leadId: lead.id,

@@ -1,6 +1,7 @@
 import type { Source } from '@prisma/client';
 import { z } from 'zod';
-import { ProblemError, NotFoundError, ValidationError } from '../../errors.js';
+import type { SourceKindSpec } from '../../channels/contract.js';
+import { ChannelError, NotFoundError, ProblemError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { AppDeps } from '../deps.js';
 import { byId, listSchema, route, type RouteDef } from '../route.js';
@@ -85,6 +86,23 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
     return { defaultProductId };
   }
 
+  async function verify(spec: SourceKindSpec, prepared: { settings: Record<string, unknown>; secrets: Record<string, unknown> }) {
+    if (!spec.verify) return;
+    try {
+      await spec.verify(prepared);
+    } catch (error) {
+      if (!(error instanceof ChannelError)) throw error;
+      throw new ProblemError('source_connection_failed', error.message, [{ path: error.code.split('_')[0] ?? 'connection', message: error.message }], {
+        cause: error,
+      });
+    }
+  }
+
+  function changed(kind: string, sourceId: string) {
+    sources.forget(sourceId);
+    registry.forSourceKind(kind)?.sourceChanged?.(sourceId);
+  }
+
   async function view(row: Source) {
     const spec = specFor(row.kind);
     const last = await prisma.inboundEvent.findFirst({
@@ -129,6 +147,7 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
         const input = parseOwn(spec.createSchema, own);
         const { defaultProductId } = await checkReferences(auth.workspaceId, body);
         const { settings, secrets } = spec.prepare(input);
+        await verify(spec, { settings, secrets });
         const row = await prisma.source.create({
           data: {
             id: newId('src'),
@@ -143,6 +162,7 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
             secrets: box.seal(secrets),
           },
         });
+        changed(row.kind, row.id);
         return view(row);
       },
     }),
@@ -182,6 +202,7 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
         const { defaultProductId } = await checkReferences(auth.workspaceId, body);
         const previous = sources.toRecord(row);
         const { settings, secrets } = spec.prepare(input, { settings: previous.settings, secrets: previous.secrets });
+        if (Object.keys(own).length > 0) await verify(spec, { settings, secrets });
         const updated = await prisma.source.update({
           where: { id: row.id },
           data: {
@@ -193,7 +214,7 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
             secrets: box.seal(secrets),
           },
         });
-        sources.forget(row.id);
+        changed(row.kind, row.id);
         return view(updated);
       },
     }),
@@ -207,7 +228,7 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
       handler: async ({ params, auth }) => {
         const row = await load(auth.workspaceId, params.id);
         await prisma.source.update({ where: { id: row.id }, data: { deletedAt: new Date() } });
-        sources.forget(row.id);
+        changed(row.kind, row.id);
         return undefined;
       },
     }),

@@ -1,0 +1,87 @@
+import { ImapFlow, type ImapFlowOptions } from 'imapflow';
+import nodemailer from 'nodemailer';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
+import { ChannelError } from '../../src/errors.js';
+import type { ServerAccess } from './settings.js';
+
+/** Network failures that a later attempt can get past. */
+const transientNetworkCodes = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'ECONNREFUSED', 'ECONNRESET', 'EDNS', 'EHOSTUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'CONNECT_TIMEOUT']);
+
+function looksLikeTls(error: { code?: unknown; message?: unknown }): boolean {
+  const code = typeof error.code === 'string' ? error.code : '';
+  const message = typeof error.message === 'string' ? error.message : '';
+  return code.startsWith('ERR_TLS') || code === 'EPROTO' || /certificate|ssl|tls|wrong version number/i.test(message);
+}
+
+/**
+ * SMTP 4xx and connection failures are transient; 5xx is permanent.
+ * @see https://www.rfc-editor.org/rfc/rfc5321#section-4.2.1
+ */
+export function classifySmtpError(error: unknown): ChannelError {
+  const details = (error ?? {}) as { responseCode?: number; code?: string; response?: string; message?: string };
+  const text = details.response ?? details.message ?? String(error);
+  if (typeof details.responseCode === 'number' && details.code !== 'EAUTH') {
+    const retryable = details.responseCode < 500;
+    return new ChannelError(retryable ? 'smtp_transient' : 'smtp_rejected', `SMTP ${details.responseCode}: ${text}`, retryable, { cause: error });
+  }
+  if (details.code === 'EAUTH') return new ChannelError('smtp_auth', `SMTP authentication failed: ${text}`, false, { cause: error });
+  if (details.code === 'EENVELOPE') return new ChannelError('smtp_address', `the address was refused: ${text}`, false, { cause: error });
+  if (looksLikeTls(details)) return new ChannelError('smtp_tls', `SMTP TLS failed: ${text}`, false, { cause: error });
+  const retryable = !details.code || transientNetworkCodes.has(details.code);
+  return new ChannelError('smtp_unreachable', `SMTP connection failed: ${text}`, retryable, { cause: error });
+}
+
+export function classifyImapError(error: unknown): ChannelError {
+  const details = (error ?? {}) as { authenticationFailed?: boolean; code?: string; message?: string; responseText?: string };
+  const text = details.responseText ?? details.message ?? String(error);
+  if (details.authenticationFailed) return new ChannelError('imap_auth', `IMAP authentication failed: ${text}`, false, { cause: error });
+  if (looksLikeTls(details)) return new ChannelError('imap_tls', `IMAP TLS failed: ${text}`, false, { cause: error });
+  return new ChannelError('imap_unreachable', `IMAP connection failed: ${text}`, true, { cause: error });
+}
+
+export function imapClient(access: ServerAccess, extra: Partial<ImapFlowOptions> = {}): ImapFlow {
+  return new ImapFlow({
+    host: access.host,
+    port: access.port,
+    secure: access.secure,
+    auth: access.accessToken ? { user: access.user, accessToken: access.accessToken } : { user: access.user, pass: access.password ?? '' },
+    tls: { rejectUnauthorized: access.rejectUnauthorized },
+    logger: false,
+    connectionTimeout: 15_000,
+    greetingTimeout: 10_000,
+    ...extra,
+  });
+}
+
+export function smtpTransport(access: ServerAccess): nodemailer.Transporter<SMTPTransport.SentMessageInfo> {
+  return nodemailer.createTransport({
+    host: access.host,
+    port: access.port,
+    secure: access.secure,
+    auth: access.accessToken ? { type: 'OAuth2', user: access.user, accessToken: access.accessToken } : { user: access.user, pass: access.password ?? '' },
+    tls: { rejectUnauthorized: access.rejectUnauthorized },
+    connectionTimeout: 15_000,
+    greetingTimeout: 10_000,
+  });
+}
+
+/** Logs in to both servers and out again; throws a ChannelError naming the one that failed. */
+export async function verifyConnections(imap: ServerAccess, smtp: ServerAccess): Promise<void> {
+  const client = imapClient(imap, { verifyOnly: true });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    throw classifyImapError(error);
+  } finally {
+    client.close();
+  }
+  const transport = smtpTransport(smtp);
+  try {
+    await transport.verify();
+  } catch (error) {
+    throw classifySmtpError(error);
+  } finally {
+    transport.close();
+  }
+}
