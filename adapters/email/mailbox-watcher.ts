@@ -191,7 +191,9 @@ export class MailboxWatcher {
       sourceId: this.source.id,
       externalId: parsed.messageId ?? `sha256:${createHash('sha256').update(raw).digest('hex')}`,
       from: { ...(sender ? { email: sender.address } : {}), ...(sender?.name ? { name: sender.name } : {}) },
-      receivedAt: internalDate ? new Date(internalDate) : new Date(),
+      // When the gateway took it: the server's INTERNALDATE has whole seconds only, and would
+      // sort an answer before the reply it answers.
+      receivedAt: new Date(),
       text: parsed.text,
       fullText: parsed.fullText,
       ...(parsed.html ? { html: parsed.html } : {}),
@@ -207,6 +209,7 @@ export class MailboxWatcher {
         mailbox: settings.mailbox,
         uid,
         messageId: parsed.messageId,
+        internalDate: internalDate ? new Date(internalDate).toISOString() : null,
         ...(raw.length <= maxRawBytesKept ? { source: raw.toString('utf8') } : { sourceBytes: raw.length }),
       },
     };

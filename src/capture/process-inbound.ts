@@ -12,7 +12,7 @@ import { chooseOwner } from '../leads/assignment.js';
 import { closedStages } from '../leads/stages.js';
 import { type Outbound } from '../messaging/outbound.js';
 import type { TemplateStore } from '../messaging/templates.js';
-import { backoffMs } from '../messaging/outbound.js';
+import { backoffMs, replySubject } from '../messaging/outbound.js';
 import { autoReplyVariables } from '../messaging/variables.js';
 import type { JobQueue } from '../queue/contract.js';
 
@@ -285,6 +285,8 @@ export class InboundProcessor {
       leadId,
       ...route,
       ...rendered,
+      // An answer to an email stays in its thread; the template's subject is for first contact.
+      ...(route.thread ? { subject: replySubject(route.thread.subject, rendered.subject ?? '') } : {}),
       templateName,
       idempotencyKey: `auto-reply:${eventId}`,
       automatic: true,

@@ -136,12 +136,12 @@ export class Outbound {
     );
   }
 
-  /** The lead's latest email with a Message-ID, which a reply answers. */
+  /** The customer's latest email, which a reply answers (else our own latest one). */
   private async emailThread(tx: Prisma.TransactionClient, leadId: string): Promise<EmailThread | undefined> {
-    const last = await tx.message.findFirst({
-      where: { leadId, channel: 'email', externalId: { not: null } },
-      orderBy: { createdAt: 'desc' },
-    });
+    const where = { leadId, channel: 'email', externalId: { not: null } };
+    const last =
+      (await tx.message.findFirst({ where: { ...where, direction: 'in' }, orderBy: { createdAt: 'desc' } })) ??
+      (await tx.message.findFirst({ where, orderBy: { createdAt: 'desc' } }));
     if (!last?.externalId) return undefined;
     return { inReplyTo: last.externalId, references: [...last.references, last.externalId].slice(-20), subject: last.subject };
   }
@@ -261,6 +261,16 @@ export class Outbound {
     }
     throw new ChannelError('no_connection', `nothing is configured to send ${channel} messages`, false);
   }
+}
+
+/**
+ * "Re: <their subject>": mail clients (Gmail among them) keep a reply in the customer's thread
+ * only when the subject matches too. Without a thread, the fallback.
+ */
+export function replySubject(threadSubject: string | null | undefined, fallback: string): string {
+  const subject = threadSubject?.trim();
+  if (!subject) return fallback;
+  return /^(re|res|aw|sv):/i.test(subject) ? subject : `Re: ${subject}`;
 }
 
 /** Exponential backoff with full jitter in its upper half, so retries of a burst spread out. */

@@ -22,6 +22,8 @@ export interface Stack {
   apiKey: string;
   gateway: Gateway;
   dataDir: string;
+  /** Stops the gateway, runs `meanwhile` while it is down, and starts a new one on the same data. */
+  restart(meanwhile?: () => Promise<void>): Promise<void>;
   /** JSON request to the API with the workspace's key. */
   api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }>;
   close(): Promise<void>;
@@ -61,26 +63,33 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const database = options.db === 'postgres' ? await createTestDatabase() : undefined;
   const env = stackEnv(options, dataDir, database);
   const config = loadConfig(env);
-  const gateway = await Gateway.create(config, {
-    logger: pino({ level: process.env.TEST_LOG ?? 'silent' }),
-    queuePrefix: `lgtest-${randomBytes(4).toString('hex')}`,
-  });
-  await gateway.startWorkers();
-  const port = await gateway.listen(0, '127.0.0.1');
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const queuePrefix = `lgtest-${randomBytes(4).toString('hex')}`;
+  const boot = async (port: number) => {
+    const gateway = await Gateway.create(config, { logger: pino({ level: process.env.TEST_LOG ?? 'silent' }), queuePrefix });
+    await gateway.startWorkers();
+    return { gateway, port: await gateway.listen(port, '127.0.0.1') };
+  };
+  const first = await boot(0);
+  const baseUrl = `http://127.0.0.1:${first.port}`;
   const apiKey = env.LEADGATE_API_KEY!;
-  return {
+  const stack: Stack = {
     baseUrl,
     apiKey,
-    gateway,
+    gateway: first.gateway,
     dataDir,
     api: (method, urlPath, body) => apiRequest(baseUrl, apiKey, method, urlPath, body),
+    restart: async (meanwhile) => {
+      await stack.gateway.close();
+      await meanwhile?.();
+      stack.gateway = (await boot(first.port)).gateway;
+    },
     close: async () => {
-      await gateway.close();
+      await stack.gateway.close();
       await database?.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return stack;
 }
 
 export async function apiRequest<T>(baseUrl: string, apiKey: string, method: string, urlPath: string, body?: unknown) {

@@ -5,6 +5,7 @@ import { NotFoundError, ValidationError } from '../../errors.js';
 import { recordActivity } from '../../leads/activities.js';
 import { stages } from '../../leads/stages.js';
 import { leadInclude, leadView, presentLead } from '../../leads/view.js';
+import { replySubject } from '../../messaging/outbound.js';
 import { autoReplyVariables } from '../../messaging/variables.js';
 import type { AppDeps } from '../deps.js';
 import { byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
@@ -78,12 +79,6 @@ const sendBody = z
   })
   .strict()
   .refine((body) => Boolean(body.text) !== Boolean(body.templateId), { message: 'send either text or templateId', path: ['text'] });
-
-/** "Re: <their subject>" keeps the reply in the customer's thread; a first email gets the business name. */
-function replySubject(threadSubject: string | null | undefined, fallback: string): string {
-  if (!threadSubject) return fallback;
-  return /^(re|res|aw|sv):/i.test(threadSubject.trim()) ? threadSubject.trim() : `Re: ${threadSubject.trim()}`;
-}
 
 function presentActivity(row: Activity) {
   const data = row.data as Record<string, unknown>;

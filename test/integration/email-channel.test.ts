@@ -1,0 +1,276 @@
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type MailUser, TestMailServers } from '../support/mail-servers.js';
+import { eventually, mainBackends, type Stack, startStack } from '../support/stack.js';
+
+const mailbox: MailUser = { address: 'vendas@acme.test', password: 'caixa-secreta' };
+
+interface Lead {
+  id: string;
+  contactId: string;
+  name: string | null;
+  email: string | null;
+  channel: string;
+}
+interface MessageView {
+  id: string;
+  direction: 'in' | 'out';
+  channel: string;
+  text: string | null;
+  fullText: string | null;
+  subject: string | null;
+  status: string;
+  error?: string;
+  errorCode?: string;
+}
+
+let counter = 0;
+function enquiry(from: string, subject: string, body: string, headers: Record<string, string> = {}): { raw: string; messageId: string } {
+  const messageId = `<enquiry-${Date.now()}-${++counter}@customer.example>`;
+  const lines = [
+    `From: ${from}`,
+    `To: Acme Vendas <${mailbox.address}>`,
+    `Subject: ${subject}`,
+    `Message-ID: ${messageId}`,
+    `Date: ${new Date().toUTCString()}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: 8bit',
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+    '',
+    body,
+  ];
+  return { raw: `${lines.join('\r\n')}\r\n`, messageId };
+}
+
+describe.each(mainBackends)('the email channel on $db with the $queue queue', ({ db, queue }) => {
+  let servers: TestMailServers;
+  let stack: Stack;
+  let sourceId: string;
+
+  const connection = () => ({
+    imap: { host: servers.imap.host, port: servers.imap.port, secure: false, user: mailbox.address, password: mailbox.password },
+    smtp: { host: servers.smtp.host, port: servers.smtp.port, secure: false, user: mailbox.address, password: mailbox.password },
+  });
+
+  async function leadsFrom(address: string): Promise<Lead[]> {
+    const { body } = await stack.api<{ data: Lead[] }>('GET', `/api/v1/leads?q=${encodeURIComponent(address)}`);
+    return body.data;
+  }
+  async function conversation(leadId: string): Promise<MessageView[]> {
+    const { body } = await stack.api<{ data: MessageView[] }>('GET', `/api/v1/leads/${leadId}/messages`);
+    return body.data;
+  }
+  async function deliver(mail: { raw: string }, from: string) {
+    await servers.deliver(mail.raw, { from, to: [mailbox.address] });
+  }
+  const relayedTo = (address: string) => servers.relayed.filter((mail) => mail.envelope.to.includes(address));
+
+  beforeAll(async () => {
+    servers = await TestMailServers.start([mailbox]);
+    stack = await startStack({ db, queue });
+    await stack.api('PATCH', '/api/v1/workspace', { name: 'Acme Solar', locale: 'en' });
+    const { status, body } = await stack.api<{ id: string; status: { state: string } }>('POST', '/api/v1/sources', {
+      kind: 'email',
+      name: 'Sales mailbox',
+      address: mailbox.address,
+      ...connection(),
+      appendToSent: true,
+    });
+    expect(status).toBe(201);
+    sourceId = body.id;
+    await eventually(async () => {
+      const { body: source } = await stack.api<{ status: { state: string; connectedAs?: string } }>('GET', `/api/v1/sources/${sourceId}`);
+      expect(source.status).toMatchObject({ state: 'connected', connectedAs: mailbox.address });
+    });
+  });
+
+  afterAll(async () => {
+    await stack?.close();
+    await servers?.stop();
+  });
+
+  it('refuses a mailbox it cannot log in to, saying which connection failed', async () => {
+    const wrongImap = await stack.api<{ type: string; errors: { path: string }[]; detail: string }>('POST', '/api/v1/sources', {
+      kind: 'email',
+      name: 'Wrong password',
+      address: mailbox.address,
+      ...connection(),
+      imap: { ...connection().imap, password: 'nope' },
+    });
+    expect(wrongImap.status).toBe(422);
+    expect(wrongImap.body.type).toBe('https://leadgate.dev/problems/source-connection-failed');
+    expect(wrongImap.body.errors.map((e) => e.path)).toEqual(['imap']);
+    expect(wrongImap.body.detail).toMatch(/authentication/i);
+
+    const wrongSmtp = await stack.api<{ errors: { path: string }[] }>('POST', '/api/v1/sources', {
+      kind: 'email',
+      name: 'Nothing listening',
+      address: mailbox.address,
+      ...connection(),
+      smtp: { ...connection().smtp, port: 1 },
+    });
+    expect(wrongSmtp.status).toBe(422);
+    expect(wrongSmtp.body.errors.map((e) => e.path)).toEqual(['smtp']);
+    const { body } = await stack.api<{ data: unknown[] }>('GET', '/api/v1/sources');
+    expect(body.data).toHaveLength(1);
+  });
+
+  it('turns a delivered enquiry into a lead, acknowledges it in the same thread, and keeps a copy in Sent', async () => {
+    const mail = enquiry('Ana Souza <Ana.Souza@customer.example>', 'Solar panels for my house', 'Hello,\r\nhow much for a 5 kWp system?\r\n\r\nAna');
+    await deliver(mail, 'ana.souza@customer.example');
+    const lead = await eventually(async () => {
+      const leads = await leadsFrom('ana.souza@customer.example');
+      expect(leads).toHaveLength(1);
+      return leads[0]!;
+    });
+    expect(lead).toMatchObject({ name: 'Ana Souza', email: 'ana.souza@customer.example', channel: 'email' });
+    const messages = await eventually(async () => {
+      const found = await conversation(lead.id);
+      expect(found.map((m) => [m.direction, m.status])).toEqual([
+        ['in', 'received'],
+        ['out', 'sent'],
+      ]);
+      return found;
+    });
+    expect(messages[0]).toMatchObject({ channel: 'email', subject: 'Solar panels for my house' });
+    expect(messages[0]!.text).toContain('how much for a 5 kWp system?');
+
+    const ack = await simpleParser(relayedTo('ana.souza@customer.example')[0]!.raw);
+    expect(ack.from?.value[0]?.address).toBe(mailbox.address);
+    expect(ack.inReplyTo).toBe(mail.messageId);
+    expect(ack.headers.get('auto-submitted')).toBe('auto-replied');
+    expect(ack.text).toContain('Hi Ana,');
+
+    await eventually(async () => {
+      const sent = await servers.mailbox(mailbox, 'Sent');
+      const copies = await Promise.all(sent.map(async (m) => (await simpleParser(m.raw)).messageId));
+      expect(copies).toContain(ack.messageId);
+    });
+  });
+
+  it('threads a rep\'s reply and the customer\'s answer into one conversation', async () => {
+    const first = enquiry('Bruno Lima <bruno@customer.example>', 'Quote for a warehouse', 'Can you quote 40 panels?');
+    await deliver(first, 'bruno@customer.example');
+    const lead = await eventually(async () => {
+      const leads = await leadsFrom('bruno@customer.example');
+      expect(leads).toHaveLength(1);
+      return leads[0]!;
+    });
+    await eventually(async () => expect((await conversation(lead.id)).map((m) => m.status)).toEqual(['received', 'sent']));
+
+    const sent = await stack.api<{ messageId: string; channel: string }>('POST', `/api/v1/leads/${lead.id}/messages`, { text: 'Sure: 40 panels come to 52,000 BRL installed.' });
+    expect(sent.status).toBe(202);
+    expect(sent.body.channel).toBe('email');
+    const reply = await eventually(async () => {
+      const found = await Promise.all(relayedTo('bruno@customer.example').map((m) => simpleParser(m.raw)));
+      const match = found.find((m) => m.text?.includes('52,000 BRL'));
+      expect(match).toBeDefined();
+      return match!;
+    });
+    expect(reply.subject).toBe('Re: Quote for a warehouse');
+    expect(reply.inReplyTo).toBeTruthy();
+    expect([reply.references].flat()).toContain(first.messageId);
+
+    // The customer answers from another address, in a reply to our message only.
+    const answer = enquiry('Bruno Lima <bruno.lima@othermail.example>', 'Re: Quote for a warehouse', 'Great, let us go ahead.\r\n\r\nOn Tue, Acme wrote:\r\n> Sure: 40 panels come to 52,000 BRL installed.', {
+      'In-Reply-To': reply.messageId!,
+      References: `${first.messageId} ${reply.messageId}`,
+    });
+    await deliver(answer, 'bruno.lima@othermail.example');
+    const thread = await eventually(async () => {
+      const found = await conversation(lead.id);
+      expect(found).toHaveLength(4);
+      return found;
+    });
+    expect(thread.map((m) => m.direction)).toEqual(['in', 'out', 'out', 'in']);
+    expect(thread[3]!.text).toBe('Great, let us go ahead.');
+    expect(thread[3]!.fullText).toContain('> Sure: 40 panels');
+    expect(await leadsFrom('bruno.lima@othermail.example')).toHaveLength(0);
+  });
+
+  it('makes no lead of an auto-reply or a mailing list, and keeps them as rejected events', async () => {
+    await deliver(enquiry('Out Of Office <ooo@customer.example>', 'Automatic reply: away', 'I am away until Monday.', { 'Auto-Submitted': 'auto-replied' }), 'ooo@customer.example');
+    await deliver(enquiry('Newsletter <news@vendor.example>', 'Our November deals', 'Big sale!', { 'List-Id': '<deals.vendor.example>', Precedence: 'bulk' }), 'news@vendor.example');
+    await eventually(async () => {
+      const { body } = await stack.api<{ data: { reason: string }[] }>('GET', `/api/v1/inbound-events?status=rejected&sourceId=${sourceId}`);
+      expect(body.data.map((e) => e.reason).join('\n')).toMatch(/auto reply: Auto-Submitted: auto-replied/);
+      expect(body.data.map((e) => e.reason).join('\n')).toMatch(/mailing list/);
+    });
+    expect(await leadsFrom('ooo@customer.example')).toHaveLength(0);
+    expect(await leadsFrom('news@vendor.example')).toHaveLength(0);
+    expect(relayedTo('ooo@customer.example')).toHaveLength(0);
+  });
+
+  it('marks a bounced address undeliverable and the message that bounced as failed', async () => {
+    await deliver(enquiry('Gone <gone@customer.example>', 'Question', 'Do you install in Recife?'), 'gone@customer.example');
+    const lead = await eventually(async () => {
+      const leads = await leadsFrom('gone@customer.example');
+      expect(leads).toHaveLength(1);
+      return leads[0]!;
+    });
+    await eventually(async () => expect((await conversation(lead.id)).map((m) => m.status)).toEqual(['received', 'sent']));
+    const bounce = [
+      'From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>',
+      `To: ${mailbox.address}`,
+      'Subject: Undelivered Mail Returned to Sender',
+      `Message-ID: <bounce-${Date.now()}@mx.customer.example>`,
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"',
+      '',
+      '--b1',
+      'Content-Type: text/plain',
+      '',
+      'Your message could not be delivered.',
+      '--b1',
+      'Content-Type: message/delivery-status',
+      '',
+      'Reporting-MTA: dns; mx.customer.example',
+      '',
+      'Final-Recipient: rfc822; gone@customer.example',
+      'Action: failed',
+      'Status: 5.1.1',
+      '--b1--',
+      '',
+    ].join('\r\n');
+    await servers.deliver(bounce, { from: '', to: [mailbox.address] });
+    await eventually(async () => {
+      const { body } = await stack.api<{ identities: { value: string; undeliverable: boolean }[] }>('GET', `/api/v1/contacts/${lead.contactId}`);
+      expect(body.identities).toEqual([{ kind: 'email', value: 'gone@customer.example', undeliverable: true }]);
+    });
+    const messages = await conversation(lead.id);
+    expect(messages[1]).toMatchObject({ direction: 'out', status: 'failed', errorCode: 'bounced' });
+    expect(await leadsFrom('mailer-daemon@mx.customer.example')).toHaveLength(0);
+    const reply = await stack.api<{ type: string }>('POST', `/api/v1/leads/${lead.id}/messages`, { text: 'Still there?' });
+    expect(reply.status).toBe(422);
+    expect(reply.body.type).toBe('https://leadgate.dev/problems/no-reply-channel');
+  });
+
+  it('misses nothing and takes nothing twice across a restart and a recreated mailbox', async () => {
+    const before = enquiry('Carla <carla@customer.example>', 'Before', 'first');
+    await deliver(before, 'carla@customer.example');
+    await eventually(async () => expect(await leadsFrom('carla@customer.example')).toHaveLength(1));
+
+    const whileDown = [1, 2, 3].map((n) => enquiry(`Down ${n} <down${n}@customer.example>`, `While down ${n}`, `message ${n}`));
+    await stack.restart(async () => {
+      for (const [index, mail] of whileDown.entries()) await deliver(mail, `down${index + 1}@customer.example`);
+    });
+    for (const n of [1, 2, 3]) {
+      await eventually(async () => expect(await leadsFrom(`down${n}@customer.example`)).toHaveLength(1), 30_000);
+    }
+
+    // A recreated mailbox starts its UIDs over: the same mail again must not become a second message.
+    await stack.restart(async () => {
+      await servers.recreateInbox(mailbox);
+      await deliver(before, 'carla@customer.example');
+      await deliver(enquiry('Davi <davi@customer.example>', 'After', 'new mailbox'), 'davi@customer.example');
+    });
+    await eventually(async () => expect(await leadsFrom('davi@customer.example')).toHaveLength(1), 30_000);
+    const carla = (await leadsFrom('carla@customer.example'))[0]!;
+    expect((await conversation(carla.id)).filter((m) => m.direction === 'in')).toHaveLength(1);
+    for (const n of [1, 2, 3]) {
+      const lead = (await leadsFrom(`down${n}@customer.example`))[0]!;
+      expect((await conversation(lead.id)).filter((m) => m.direction === 'in')).toHaveLength(1);
+    }
+  });
+});
