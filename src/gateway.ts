@@ -61,7 +61,7 @@ export class Gateway {
       const registry = new ChannelRegistry(options.adapters ?? builtInAdapters());
       const templates = new TemplateStore();
       const outbound = new Outbound({ prisma: db.prisma, queue, registry, box, config, logger });
-      const capture = new CaptureService(db.prisma, queue, logger, { maxConcurrentBatches: db.kind === 'pglite' ? 1 : 4 });
+      const capture = new CaptureService(db.prisma, db.runner, queue, logger, { maxConcurrentBatches: db.kind === 'pglite' ? 1 : 4 });
       const deps: AppDeps = {
         config,
         db,

@@ -8,6 +8,19 @@ import { randomBytes } from 'node:crypto';
 const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
 let lastTime = 0;
 let counter = 0;
+// Random bytes drawn in bulk: one system call per 170 ids instead of one per id.
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+function random(size: number): Buffer {
+  if (poolOffset + size > pool.length) {
+    pool = randomBytes(2048);
+    poolOffset = 0;
+  }
+  const bytes = pool.subarray(poolOffset, poolOffset + size);
+  poolOffset += size;
+  return bytes;
+}
 
 function base32(value: number, length: number): string {
   let text = '';
@@ -23,7 +36,7 @@ export function newId(prefix: string): string {
   if (now > lastTime) {
     lastTime = now;
     // Start low in the counter's range so a burst within one millisecond does not overflow it.
-    counter = randomBytes(2).readUInt16BE(0) % 4096;
+    counter = random(2).readUInt16BE(0) % 4096;
   } else {
     counter++;
     if (counter >= 32 ** 4) {
@@ -31,8 +44,8 @@ export function newId(prefix: string): string {
       counter = 0;
     }
   }
-  const random = randomBytes(12);
+  const bytes = random(12);
   let randomPart = '';
-  for (let i = 0; i < 12; i++) randomPart += alphabet[random[i]! % 32];
+  for (let i = 0; i < 12; i++) randomPart += alphabet[bytes[i]! % 32];
   return `${prefix}_${base32(lastTime, 10)}${base32(counter, 4)}${randomPart}`;
 }

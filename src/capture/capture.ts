@@ -3,6 +3,7 @@ import { Prisma } from '@prisma/client';
 import type { Logger } from 'pino';
 import type { CaptureOptions, CaptureResult, InboundEvent } from '../channels/contract.js';
 import type { Db } from '../db/client.js';
+import type { SqlRunner } from '../db/migrate.js';
 import { newId } from '../ids.js';
 import type { JobQueue } from '../queue/contract.js';
 import { GroupCommit } from './group-commit.js';
@@ -38,6 +39,8 @@ export class CaptureService {
 
   constructor(
     private readonly prisma: Db,
+    /** The hot path's plain SQL: the driver itself, without Prisma's per-query compile. */
+    private readonly runner: SqlRunner,
     private readonly queue: JobQueue,
     private readonly logger: Logger,
     options: { maxConcurrentBatches: number },
@@ -89,10 +92,10 @@ export class CaptureService {
           await insertAttachments(tx, toInsert.filter((item) => ids.has(item.id)));
           return ids;
         })
-      : await insertEvents(this.prisma, toInsert);
+      : await insertEventsRaw(this.runner, toInsert);
 
     const existingKeys = candidates.filter((item) => !inserted.has(item.id) && !replayOfPrevious.has(item.id));
-    const existing = await findEvents(this.prisma, existingKeys.map((item) => [item.event.sourceId, item.externalId]));
+    const existing = await findEvents(this.runner, existingKeys.map((item) => [item.event.sourceId, item.externalId]));
 
     const results = items.map((item): CaptureResult => {
       const first = firstByKey.get(`${item.event.sourceId}\u0000${item.externalId}`)!;
@@ -120,7 +123,7 @@ export class CaptureService {
     const found = new Map<string, StoredEvent>();
     if (withPrevious.length === 0) return found;
     const stored = await findEvents(
-      this.prisma,
+      this.runner,
       withPrevious.map((item) => [item.event.sourceId, item.previousWindowKey!]),
     );
     for (const item of withPrevious) {
@@ -162,21 +165,12 @@ type SqlClient = Pick<Db, '$queryRaw' | '$executeRaw'>;
 async function insertEvents(db: SqlClient, items: PendingCapture[]): Promise<Set<string>> {
   if (items.length === 0) return new Set();
   const rows = items.map((item) => {
-    const { raw, attachments, ...payload } = item.event;
-    const payloadJson = JSON.stringify({
-      ...payload,
-      attachments: attachments?.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.data.length })),
-    });
-    return Prisma.sql`(${item.id}, ${item.workspaceId}, ${item.event.sourceId}, ${item.event.channel}, ${item.externalId},
-      ${item.status}, ${item.reason}, ${payloadJson}::jsonb, ${JSON.stringify(raw ?? null)}::jsonb, ${item.event.receivedAt.toISOString()}::timestamptz)`;
+    const values = eventValues(item).map((value, index) => Prisma.sql`${value}${Prisma.raw(eventCasts[index]!)}`);
+    return Prisma.sql`(${Prisma.join(values)})`;
   });
-  // ON CONFLICT DO NOTHING rather than catching a unique violation: the PGlite and pg adapters
-  // report that violation differently, and this way a replay costs no failed statement.
   const inserted = await db.$queryRaw<{ id: string }[]>`
-    INSERT INTO inbound_events (id, "workspaceId", "sourceId", channel, "externalId", status, reason, payload, raw, "receivedAt")
-    VALUES ${Prisma.join(rows)}
-    ON CONFLICT ("sourceId", "externalId") DO NOTHING
-    RETURNING id`;
+    INSERT INTO inbound_events (${Prisma.raw(eventColumns.join(', '))}) VALUES ${Prisma.join(rows)}
+    ON CONFLICT ("sourceId", "externalId") DO NOTHING RETURNING id`;
   return new Set(inserted.map((row) => row.id));
 }
 
@@ -196,12 +190,49 @@ async function insertAttachments(db: SqlClient, items: PendingCapture[]): Promis
     VALUES ${Prisma.join(rows)}`;
 }
 
-async function findEvents(db: SqlClient, keys: [string, string][]): Promise<Map<string, StoredEvent & { receivedAt: Date }>> {
+/** The event columns in insert order, and each row's values in that order. */
+const eventColumns = ['id', '"workspaceId"', '"sourceId"', 'channel', '"externalId"', 'status', 'reason', 'payload', 'raw', '"receivedAt"'];
+const eventCasts = ['', '', '', '', '', '', '', '::jsonb', '::jsonb', '::timestamptz'];
+
+function eventValues(item: PendingCapture): unknown[] {
+  const { raw, attachments, ...payload } = item.event;
+  const payloadJson = JSON.stringify({
+    ...payload,
+    attachments: attachments?.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.data.length })),
+  });
+  return [item.id, item.workspaceId, item.event.sourceId, item.event.channel, item.externalId, item.status, item.reason, payloadJson, JSON.stringify(raw ?? null), item.event.receivedAt.toISOString()];
+}
+
+async function insertEventsRaw(runner: SqlRunner, items: PendingCapture[]): Promise<Set<string>> {
+  if (items.length === 0) return new Set();
+  const params: unknown[] = [];
+  const rows = items.map((item) => {
+    const values = eventValues(item);
+    const placeholders = values.map((value, index) => {
+      params.push(value);
+      return `$${params.length}${eventCasts[index]}`;
+    });
+    return `(${placeholders.join(', ')})`;
+  });
+  // ON CONFLICT DO NOTHING rather than catching a unique violation: the PGlite and pg drivers
+  // report that violation differently, and this way a replay costs no failed statement.
+  const inserted = await runner.query<{ id: string }>(
+    `INSERT INTO inbound_events (${eventColumns.join(', ')}) VALUES ${rows.join(', ')}
+     ON CONFLICT ("sourceId", "externalId") DO NOTHING RETURNING id`,
+    params,
+  );
+  return new Set(inserted.map((row) => row.id));
+}
+
+async function findEvents(runner: SqlRunner, keys: [string, string][]): Promise<Map<string, StoredEvent & { receivedAt: Date }>> {
   const found = new Map<string, StoredEvent & { receivedAt: Date }>();
   if (keys.length === 0) return found;
-  const rows = await db.$queryRaw<(StoredEvent & { receivedAt: Date })[]>`
-    SELECT id, "sourceId", "externalId", status, "leadId", "receivedAt" FROM inbound_events
-    WHERE ("sourceId", "externalId") IN (${Prisma.join(keys.map(([sourceId, externalId]) => Prisma.sql`(${sourceId}, ${externalId})`))})`;
+  const params = keys.flat();
+  const tuples = keys.map((_, index) => `($${index * 2 + 1}, $${index * 2 + 2})`).join(', ');
+  const rows = await runner.query<StoredEvent & { receivedAt: Date | string }>(
+    `SELECT id, "sourceId", "externalId", status, "leadId", "receivedAt" FROM inbound_events WHERE ("sourceId", "externalId") IN (${tuples})`,
+    params,
+  );
   for (const row of rows) found.set(`${row.sourceId}\u0000${row.externalId}`, { ...row, receivedAt: new Date(row.receivedAt) });
   return found;
 }

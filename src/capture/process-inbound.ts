@@ -1,6 +1,6 @@
 import type { Prisma } from '@prisma/client';
 import type { Logger } from 'pino';
-import type { ChannelKind, Handle } from '../channels/contract.js';
+import type { InboundEvent } from '../channels/contract.js';
 import type { Config } from '../config.js';
 import { type Identity, normalizeEmail, normalizePhone } from '../contacts/identities.js';
 import { resolveContact } from '../contacts/resolve.js';
@@ -16,24 +16,11 @@ import { backoffMs, replySubject } from '../messaging/outbound.js';
 import { autoReplyVariables } from '../messaging/variables.js';
 import type { JobQueue } from '../queue/contract.js';
 
-/** The stored form of an InboundEvent (the `payload` column). */
-interface StoredPayload {
-  channel: ChannelKind;
-  sourceId: string;
-  from: Handle;
+/** The stored form of an InboundEvent (the `payload` column): JSON, so dates are strings. */
+type StoredPayload = Omit<InboundEvent, 'raw' | 'receivedAt' | 'attachments' | 'externalId'> & {
   receivedAt: string;
-  text?: string;
-  fullText?: string;
-  html?: string;
-  subject?: string;
-  threadRefs?: string[];
-  bounce?: { recipients: string[]; reason: string };
-  company?: string;
-  product?: string;
-  fields?: Record<string, string>;
-  attribution?: Record<string, string>;
   attachments?: { filename: string; contentType: string; size: number }[];
-}
+};
 
 const maxProcessingAttempts = 5;
 

@@ -1,5 +1,4 @@
 import express, { type Express } from 'express';
-import { pinoHttp } from 'pino-http';
 import { adapterState, leases, setSourceStatus } from '../channels/adapter-support.js';
 import type { AdapterContext } from '../channels/contract.js';
 import { ProblemError } from '../errors.js';
@@ -42,21 +41,23 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.config.trustProxy);
 
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (req, res) => {
-        const incoming = req.headers['x-request-id'];
-        const id = typeof incoming === 'string' && /^[\w.:-]{1,100}$/.test(incoming) ? incoming : newId('req');
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
-    }),
-  );
-  app.use((_req, res, next) => {
-    const requestId = String(res.getHeader('X-Request-Id'));
+  // A request id on every response and on every log line written while serving it (the logger's
+  // mixin reads it back). One line per request at debug, or at info/error for failures: a child
+  // logger per request would cost more than the rest of a form capture.
+  app.use((req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && /^[\w.:-]{1,100}$/.test(incoming) ? incoming : newId('req');
+    res.setHeader('X-Request-Id', requestId);
     res.locals.requestId = requestId;
+    const started = performance.now();
+    res.on('finish', () => {
+      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug';
+      if (!deps.logger.isLevelEnabled(level)) return;
+      deps.logger[level](
+        { reqId: requestId, method: req.method, url: req.originalUrl.split('?')[0], status: res.statusCode, ms: Math.round(performance.now() - started) },
+        'request completed',
+      );
+    });
     requestContext.run({ requestId }, next);
   });
 

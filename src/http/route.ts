@@ -86,13 +86,23 @@ export function encodeCursor(at: Date, id: string): string {
 
 export function decodeCursor(cursor: string | undefined): Cursor | undefined {
   if (!cursor) return undefined;
+  let value: Partial<Cursor> | undefined;
   try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Cursor;
-    if (typeof value.at === 'string' && typeof value.id === 'string' && !Number.isNaN(Date.parse(value.at))) return value;
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Partial<Cursor>;
   } catch (error) {
-    throw new ValidationError([{ path: 'query.cursor', message: 'is not a cursor this API returned' }], undefined);
+    if (!(error instanceof SyntaxError)) throw error;
   }
+  if (typeof value?.at === 'string' && typeof value.id === 'string' && !Number.isNaN(Date.parse(value.at))) return value as Cursor;
   throw new ValidationError([{ path: 'query.cursor', message: 'is not a cursor this API returned' }]);
+}
+
+/** The rows after the cursor in (createdAt, id) order, as a where clause for any model that has both. */
+export function afterCursor(cursor: Cursor | undefined, order: 'asc' | 'desc') {
+  if (!cursor) return {};
+  const at = new Date(cursor.at);
+  const beyond = order === 'desc' ? { lt: at } : { gt: at };
+  const beyondId = order === 'desc' ? { lt: cursor.id } : { gt: cursor.id };
+  return { OR: [{ createdAt: beyond }, { createdAt: at, id: beyondId }] };
 }
 
 /** Takes one row more than asked to know whether there is a next page. */

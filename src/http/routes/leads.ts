@@ -8,7 +8,7 @@ import { leadInclude, leadView, presentLead } from '../../leads/view.js';
 import { replySubject } from '../../messaging/outbound.js';
 import { autoReplyVariables } from '../../messaging/variables.js';
 import type { AppDeps } from '../deps.js';
-import { byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
+import { afterCursor, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 
 const channelKinds = ['webform', 'whatsapp', 'voice', 'sms', 'email'] as const satisfies readonly ChannelKind[];
 
@@ -156,10 +156,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
             ],
           });
         }
-        if (cursor) {
-          const at = new Date(cursor.at);
-          and.push({ OR: [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: cursor.id } }] });
-        }
+        and.push(afterCursor(cursor, 'desc'));
         const rows = await prisma.lead.findMany({
           where: { AND: and },
           include: leadInclude,
@@ -247,14 +244,8 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       response: { status: 200, description: 'A page of activities', schema: listSchema(activityView) },
       handler: async ({ params, query, auth }) => {
         await loadLead(auth.workspaceId, params.id);
-        const cursor = decodeCursor(query.cursor);
-        const at = cursor ? new Date(cursor.at) : undefined;
         const rows = await prisma.activity.findMany({
-          where: {
-            leadId: params.id,
-            workspaceId: auth.workspaceId,
-            ...(cursor && at ? { OR: [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: cursor.id } }] } : {}),
-          },
+          where: { leadId: params.id, workspaceId: auth.workspaceId, ...afterCursor(decodeCursor(query.cursor), 'desc') },
           orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
           take: query.limit + 1,
         });
@@ -324,14 +315,8 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       response: { status: 200, description: 'A page of messages', schema: listSchema(messageView) },
       handler: async ({ params, query, auth }) => {
         await loadLead(auth.workspaceId, params.id);
-        const cursor = decodeCursor(query.cursor);
-        const at = cursor ? new Date(cursor.at) : undefined;
         const rows = await prisma.message.findMany({
-          where: {
-            leadId: params.id,
-            workspaceId: auth.workspaceId,
-            ...(cursor && at ? { OR: [{ createdAt: { gt: at } }, { createdAt: at, id: { gt: cursor.id } }] } : {}),
-          },
+          where: { leadId: params.id, workspaceId: auth.workspaceId, ...afterCursor(decodeCursor(query.cursor), 'asc') },
           include: { attachments: true },
           orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
           take: query.limit + 1,

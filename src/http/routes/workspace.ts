@@ -6,7 +6,7 @@ import { newId } from '../../ids.js';
 import { stageList } from '../../leads/stages.js';
 import { hashPassword } from '../../security/tokens.js';
 import type { AppDeps } from '../deps.js';
-import { byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
+import { afterCursor, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM');
 const days = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
@@ -378,14 +378,12 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
       query: pageQuery.extend({ status: z.enum(['pending', 'processed', 'rejected', 'failed']).optional(), sourceId: z.string().max(100).optional() }),
       response: { status: 200, description: 'A page of inbound events', schema: listSchema(eventView) },
       handler: async ({ query, auth }) => {
-        const cursor = decodeCursor(query.cursor);
-        const at = cursor ? new Date(cursor.at) : undefined;
         const rows = await prisma.inboundEvent.findMany({
           where: {
             workspaceId: auth.workspaceId,
             ...(query.status ? { status: query.status } : {}),
             ...(query.sourceId ? { sourceId: query.sourceId } : {}),
-            ...(cursor && at ? { OR: [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: cursor.id } }] } : {}),
+            ...afterCursor(decodeCursor(query.cursor), 'desc'),
           },
           orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
           take: query.limit + 1,
