@@ -1,6 +1,6 @@
 import type { Prisma } from '@prisma/client';
 import type { Logger } from 'pino';
-import type { InboundEvent } from '../channels/contract.js';
+import type { CallProgress, ChannelKind, InboundEvent } from '../channels/contract.js';
 import type { Config } from '../config.js';
 import { type Identity, normalizeEmail, normalizePhone } from '../contacts/identities.js';
 import { resolveContact } from '../contacts/resolve.js';
@@ -74,6 +74,18 @@ export class InboundProcessor {
     if (payload.bounce) {
       await this.processBounce(tx, event.workspaceId, eventId, payload.bounce);
       return [];
+    }
+    if (payload.delivery) {
+      await this.processDelivery(tx, event.workspaceId, eventId, payload.delivery);
+      return [];
+    }
+    if (payload.call) {
+      const call = await tx.message.findFirst({ where: { workspaceId: event.workspaceId, channel: 'voice', externalId: payload.call.callId } });
+      if (call) {
+        const queued = await this.updateCall(tx, call, payload.call, workspace);
+        await tx.inboundEvent.update({ where: { id: eventId }, data: { status: 'processed', leadId: call.leadId, processedAt: new Date(), lastError: null } });
+        return queued;
+      }
     }
 
     const identities: Identity[] = [];
@@ -187,10 +199,10 @@ export class InboundProcessor {
         fullText: payload.fullText ?? payload.text ?? null,
         html: payload.html ?? null,
         subject: payload.subject ?? null,
-        externalId: event.externalId,
+        externalId: payload.call?.callId ?? event.externalId,
         inReplyTo: payload.threadRefs?.at(-1) ?? null,
         references: payload.threadRefs ?? [],
-        fields: { ...payload.fields, ...payload.attribution },
+        fields: { ...payload.fields, ...payload.attribution, ...(payload.call ? { callStatus: payload.call.status } : {}) },
         createdAt: receivedAt,
       },
     });
@@ -205,12 +217,108 @@ export class InboundProcessor {
     });
 
     const queued: string[] = [];
-    if (isNewLead && source && source.autoReplyTemplate !== null) {
-      const autoReply = await this.queueAutoReply(tx, lead.id, event.workspaceId, source.autoReplyTemplate, eventId, workspace.locale);
+    if (payload.optOut) {
+      await tx.contactOptOut.createMany({
+        data: [{ workspaceId: event.workspaceId, contactId: contact.contactId, channel: payload.channel, reason: payload.text?.slice(0, 100) ?? null }],
+        skipDuplicates: true,
+      });
+      await recordActivity(tx, { workspaceId: event.workspaceId, leadId: lead.id, kind: 'contact.opted_out', actor: { type: 'contact', id: contact.contactId }, data: { channel: payload.channel, text: payload.text ?? null } });
+    }
+    if (payload.call && payload.call.status !== 'ringing') {
+      const call = await tx.message.findUniqueOrThrow({ where: { id: messageId } });
+      queued.push(...(await this.updateCall(tx, call, payload.call, workspace)));
+    }
+    // Calls are answered by people; a missed one gets its own message (updateCall).
+    const acknowledge = isNewLead && source && source.autoReplyTemplate !== null && !payload.optOut && payload.channel !== 'voice';
+    if (acknowledge) {
+      const autoReply = await this.queueAutoReply(tx, lead.id, event.workspaceId, source.autoReplyTemplate!, `auto-reply:${eventId}`, workspace.locale);
       if (autoReply) queued.push(autoReply);
     }
     await tx.inboundEvent.update({ where: { id: eventId }, data: { status: 'processed', leadId: lead.id, processedAt: new Date(), lastError: null } });
     return queued;
+  }
+
+  /**
+   * Applies a call's progress to its message. A call nobody answered (busy, no answer, failed,
+   * or ended in voicemail) gets a follow-up for the lead's owner and the "missed call" message to
+   * the caller, once per call however many callbacks say so.
+   */
+  private async updateCall(
+    tx: Prisma.TransactionClient,
+    call: { id: string; leadId: string; workspaceId: string; fields: Prisma.JsonValue; text: string | null },
+    progress: CallProgress,
+    workspace: { locale: string; firstResponseSlaMinutes: number },
+  ): Promise<string[]> {
+    const fields = { ...((call.fields ?? {}) as Record<string, unknown>) };
+    const previous = fields.callStatus as string | undefined;
+    // A voicemail or a transcript never turns a call back into "answered", nor the reverse.
+    const status = previous === 'voicemail' || progress.status === 'voicemail' ? 'voicemail' : progress.status;
+    Object.assign(fields, {
+      callStatus: status,
+      ...(progress.durationSeconds !== undefined ? { durationSeconds: progress.durationSeconds } : {}),
+      ...(progress.answeredBy ? { answeredBy: progress.answeredBy } : {}),
+      ...(progress.recordingUrl ? { recordingUrl: progress.recordingUrl } : {}),
+      ...(progress.transcription ? { transcription: progress.transcription } : {}),
+    });
+    await tx.message.update({
+      where: { id: call.id },
+      data: { fields: fields as Prisma.InputJsonObject, ...(progress.transcription ? { text: progress.transcription } : {}) },
+    });
+    const base = { workspaceId: call.workspaceId, leadId: call.leadId, actor: systemActor };
+    const kind = progress.transcription ? 'call.transcribed' : (`call.${status}` as const);
+    if (kind !== 'call.ringing') {
+      await recordActivity(tx, { ...base, kind, data: { messageId: call.id, ...progress } });
+    }
+    await tx.lead.update({ where: { id: call.leadId }, data: { lastActivityAt: new Date() } });
+    if (!['missed', 'busy', 'failed', 'voicemail'].includes(status)) return [];
+
+    const lead = await tx.lead.findUniqueOrThrow({ where: { id: call.leadId }, include: { contact: { include: { identities: true } } } });
+    const caller = lead.contact.identities.find((identity) => identity.kind === 'phone')?.value ?? 'an unknown number';
+    const reasonKey = `call:${progress.callId}`;
+    if (!(await tx.followUp.findUnique({ where: { leadId_reasonKey: { leadId: lead.id, reasonKey } } }))) {
+      const followUpId = newId('fu');
+      const note = status === 'voicemail' ? `Call back ${caller}: they left a voicemail` : `Call back ${caller}: missed call (${status})`;
+      await tx.followUp.create({
+        data: {
+          id: followUpId,
+          workspaceId: lead.workspaceId,
+          leadId: lead.id,
+          ownerId: lead.ownerId,
+          dueAt: new Date(Date.now() + workspace.firstResponseSlaMinutes * 60_000),
+          note,
+          reasonKey,
+        },
+      });
+      await recordActivity(tx, { ...base, kind: 'follow_up.created', data: { followUpId, ownerId: lead.ownerId, note } });
+    }
+    const sms = await this.queueAutoReply(tx, lead.id, lead.workspaceId, 'missed_call', `missed-call:${progress.callId}`, workspace.locale, 'sms');
+    return sms ? [sms] : [];
+  }
+
+  /** A provider's delivery report moves our message forward (or to failed), never back. */
+  private async processDelivery(tx: Prisma.TransactionClient, workspaceId: string, eventId: string, delivery: NonNullable<StoredPayload['delivery']>) {
+    const message = await tx.message.findFirst({ where: { workspaceId, direction: 'out', externalId: delivery.externalId } });
+    const rank: Record<string, number> = { queued: 0, sending: 1, sent: 2, delivered: 3, read: 4 };
+    if (message && message.status !== 'failed' && (delivery.status === 'failed' || (rank[delivery.status] ?? 0) > (rank[message.status] ?? 0))) {
+      await tx.message.update({
+        where: { id: message.id },
+        data: {
+          status: delivery.status,
+          ...(delivery.status === 'failed' ? { error: delivery.error ?? 'the provider reported the message as not delivered', errorCode: delivery.errorCode ?? 'undelivered' } : {}),
+        },
+      });
+      const kind = delivery.status === 'failed' ? 'message.failed' : delivery.status === 'read' ? 'message.read' : delivery.status === 'delivered' ? 'message.delivered' : null;
+      if (kind) {
+        await recordActivity(tx, {
+          workspaceId,
+          leadId: message.leadId,
+          kind,
+          actor: systemActor,
+          data: { messageId: message.id, channel: message.channel, ...(delivery.errorCode ? { code: delivery.errorCode, error: delivery.error ?? null } : {}) },
+        });
+      }
+    }
+    await tx.inboundEvent.update({ where: { id: eventId }, data: { status: 'processed', leadId: message?.leadId ?? null, processedAt: new Date(), lastError: null } });
   }
 
   /** The addresses a bounce names can no longer be written to; what was sent to them failed. */
@@ -247,20 +355,25 @@ export class InboundProcessor {
     leadId: string,
     workspaceId: string,
     templateName: string,
-    eventId: string,
+    idempotencyKey: string,
     locale: string,
+    channel?: ChannelKind,
   ): Promise<string | null> {
     const { outbound, templates } = this.deps;
+    if (await tx.message.findUnique({ where: { idempotencyKey }, select: { id: true } })) return null;
     const skip = async (reason: string) => {
       await recordActivity(tx, { workspaceId, leadId, kind: 'auto_reply.skipped', actor: systemActor, data: { reason, template: templateName } });
       return null;
     };
     let route;
     try {
-      route = await outbound.planReply(tx, leadId);
+      route = await outbound.planReply(tx, leadId, channel);
     } catch (error) {
       return skip(errorMessage(error));
     }
+    const lead = await tx.lead.findUniqueOrThrow({ where: { id: leadId }, select: { contactId: true } });
+    const optedOut = await tx.contactOptOut.findUnique({ where: { contactId_channel: { contactId: lead.contactId, channel: route.channel } } });
+    if (optedOut) return skip(`the contact opted out of ${route.channel}`);
     let rendered;
     try {
       rendered = templates.render(templateName, locale, route.channel, await autoReplyVariables(tx, leadId));
@@ -275,7 +388,7 @@ export class InboundProcessor {
       // An answer to an email stays in its thread; the template's subject is for first contact.
       ...(route.thread ? { subject: replySubject(route.thread.subject, rendered.subject ?? '') } : {}),
       templateName,
-      idempotencyKey: `auto-reply:${eventId}`,
+      idempotencyKey,
       automatic: true,
       author: systemActor,
     });

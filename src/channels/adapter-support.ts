@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Prisma } from '@prisma/client';
 import type { Db } from '../db/client.js';
-import type { AdapterContext, SourceStatus } from './contract.js';
+import { closedStages } from '../leads/stages.js';
+import type { AdapterContext, Handle, SourceStatus } from './contract.js';
 
 /** Names this process as a lease holder; unique even across restarts with the same pid. */
 export const processHolderId = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
@@ -43,4 +44,27 @@ export function leases(prisma: Db, holder = processHolderId): AdapterContext['le
 
 export async function setSourceStatus(prisma: Db, sourceId: string, status: SourceStatus): Promise<void> {
   await prisma.source.updateMany({ where: { id: sourceId }, data: { status: { ...status } } });
+}
+
+/** See AdapterContext.ownerFor. */
+export async function ownerFor(prisma: Db, sourceId: string, from: Handle, normalizePhone: (text: string, country: string) => string | null) {
+  const source = await prisma.source.findUnique({ where: { id: sourceId }, include: { owner: true, workspace: true } });
+  if (!source) return null;
+  const phone = from.phone ? normalizePhone(from.phone, source.workspace.country) : null;
+  const values = [phone, from.email?.toLowerCase(), from.whatsappId].filter((value): value is string => Boolean(value));
+  if (values.length > 0) {
+    const lead = await prisma.lead.findFirst({
+      where: {
+        workspaceId: source.workspaceId,
+        stage: { notIn: [...closedStages] },
+        owner: { active: true },
+        contact: { identities: { some: { value: { in: values } } } },
+      },
+      orderBy: { createdAt: 'desc' },
+      include: { owner: true },
+    });
+    if (lead?.owner) return { userId: lead.owner.id, name: lead.owner.name, phone: lead.owner.phone };
+  }
+  if (source.owner?.active) return { userId: source.owner.id, name: source.owner.name, phone: source.owner.phone };
+  return null;
 }

@@ -13,6 +13,17 @@ export interface Handle {
   name?: string;
 }
 
+export type CallStatus = 'ringing' | 'answered' | 'missed' | 'busy' | 'failed' | 'voicemail';
+
+export interface CallProgress {
+  callId: string;
+  status: CallStatus;
+  durationSeconds?: number;
+  answeredBy?: string;
+  recordingUrl?: string;
+  transcription?: string;
+}
+
 export interface InboundAttachment {
   filename: string;
   contentType: string;
@@ -41,6 +52,15 @@ export interface InboundEvent {
   threadRefs?: string[];
   /** A delivery failure report: the addresses it names become undeliverable; no lead is made of it. */
   bounce?: { recipients: string[]; reason: string };
+  /**
+   * A call's progress. The first event of a call (by callId) opens its message; later ones
+   * (how the dial ended, the voicemail, its transcript) update that message.
+   */
+  call?: CallProgress;
+  /** A provider's report on a message we sent (by the provider's id for it). */
+  delivery?: { externalId: string; status: 'sent' | 'delivered' | 'read' | 'failed'; error?: string; errorCode?: string };
+  /** The person asked to hear nothing more on this channel (STOP, SAIR, …). */
+  optOut?: boolean;
   company?: string;
   product?: string;
   /** Form fields or call data that map to no canonical field: kept on the lead as custom fields. */
@@ -102,6 +122,11 @@ export interface AdapterContext {
     get<T>(sourceId: string, key: string): Promise<T | null>;
     set(sourceId: string, key: string, value: unknown): Promise<void>;
   };
+  /**
+   * Who should take a call from this handle now: the owner of the person's open lead (a repeat
+   * caller reaches their rep), else the source's owner. Null when nobody active has a phone.
+   */
+  ownerFor(sourceId: string, from: Handle): Promise<{ userId: string; name: string; phone: string | null } | null>;
   /** Leases that make one process at a time the owner of a connection, across processes. */
   leases: {
     /** Takes or renews the lease; false while another live process holds it. */
@@ -113,6 +138,8 @@ export interface AdapterContext {
 /** A connection to send through: a source of the workspace, or a gateway-wide one from config. */
 export interface OutboundConnection {
   id: string;
+  /** The gateway's public base URL, for the provider's status callbacks. */
+  publicUrl: string;
   settings: Record<string, unknown>;
   secrets: Record<string, unknown>;
 }

@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
-import { adapterState, leases, setSourceStatus } from '../channels/adapter-support.js';
+import { adapterState, leases, ownerFor, setSourceStatus } from '../channels/adapter-support.js';
+import { normalizePhone } from '../contacts/identities.js';
 import type { AdapterContext } from '../channels/contract.js';
 import { ProblemError } from '../errors.js';
 import { newId } from '../ids.js';
@@ -9,6 +10,7 @@ import type { AppDeps } from './deps.js';
 import { openApiDocument } from './openapi.js';
 import { problemHandler } from './problem.js';
 import { mountRoutes } from './route.js';
+import { followUpRoutes } from './routes/follow-ups.js';
 import { leadRoutes } from './routes/leads.js';
 import { sourceRoutes } from './routes/sources.js';
 import { workspaceRoutes } from './routes/workspace.js';
@@ -27,6 +29,7 @@ export function adapterContext(deps: AppDeps): AdapterContext {
     setStatus: (sourceId, status) => setSourceStatus(deps.db.prisma, sourceId, status),
     state: adapterState(deps.db.prisma),
     leases: leases(deps.db.prisma),
+    ownerFor: (sourceId, from) => ownerFor(deps.db.prisma, sourceId, from, normalizePhone),
     capture: async (event, options) => {
       const source = await deps.sources.find(event.sourceId);
       if (!source) throw new ProblemError('not_found', 'the source of this event does not exist');
@@ -93,7 +96,7 @@ export function createApp(deps: AppDeps): Express {
   }
   app.use('/hooks', hooks);
 
-  const routes = [...sourceRoutes(deps), ...leadRoutes(deps), ...workspaceRoutes(deps)];
+  const routes = [...sourceRoutes(deps), ...leadRoutes(deps), ...followUpRoutes(deps), ...workspaceRoutes(deps)];
   const document = openApiDocument(routes, hookPaths(), { version: deps.version });
   app.get('/openapi.json', (_req, res) => {
     res.json(document);

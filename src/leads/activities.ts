@@ -13,6 +13,17 @@ export type ActivityKind =
   | 'message.failed'
   | 'auto_reply.skipped'
   | 'email.bounced'
+  | 'call.answered'
+  | 'call.missed'
+  | 'call.busy'
+  | 'call.failed'
+  | 'call.voicemail'
+  | 'call.transcribed'
+  | 'follow_up.created'
+  | 'follow_up.completed'
+  | 'contact.opted_out'
+  | 'message.delivered'
+  | 'message.read'
   | 'note.added';
 
 /** Who did it: a user, an API key (an integration), or the gateway itself. */

@@ -54,7 +54,7 @@ export class Outbound {
       queue: JobQueue;
       registry: ChannelRegistry;
       box: SecretBox;
-      config: Pick<Config, 'smtp' | 'retry'>;
+      config: Pick<Config, 'smtp' | 'retry' | 'publicUrl'>;
       logger: Logger;
     },
   ) {}
@@ -247,6 +247,7 @@ export class Outbound {
         adapter,
         connection: {
           id: source.id,
+          publicUrl: this.deps.config.publicUrl,
           settings: source.settings as Record<string, unknown>,
           secrets: this.deps.box.open<Record<string, unknown>>(source.secrets),
         },
@@ -256,7 +257,7 @@ export class Outbound {
     if (channel === 'email' && this.deps.config.smtp && adapter?.send) {
       return {
         adapter,
-        connection: { id: 'system:smtp', settings: { from: this.deps.config.smtp.from }, secrets: { smtpUrl: this.deps.config.smtp.url } },
+        connection: { id: 'system:smtp', publicUrl: this.deps.config.publicUrl, settings: { from: this.deps.config.smtp.from }, secrets: { smtpUrl: this.deps.config.smtp.url } },
       };
     }
     throw new ChannelError('no_connection', `nothing is configured to send ${channel} messages`, false);
