@@ -137,7 +137,7 @@ export class TwilioAdapter implements ChannelAdapter {
         await handle(ctx, source, (req.body ?? {}) as Params, req, res);
       });
     hook('/voice', (c, s, p, _q, r) => this.incomingCall(c, s, p, r));
-    hook('/voice/status', (c, s, p, _q, r) => this.dialEnded(c, s, p, r));
+    hook('/voice/status', (c, s, p, q, r) => this.dialEnded(c, s, p, r, typeof q.query.answeredBy === 'string' ? q.query.answeredBy : undefined));
     hook('/voice/recording', (c, s, p, _q, r) => this.recording(c, s, p, r));
     hook('/sms', (c, s, p, _q, r) => this.incomingSms(c, s, p, r));
     hook('/sms/status', (c, s, p, _q, r) => this.smsStatus(c, s, p, r));
@@ -191,8 +191,10 @@ export class TwilioAdapter implements ChannelAdapter {
       this.voicemail(response, ctx, source, settings);
     } else {
       // Without an action Twilio goes on to the next verb and never says how the dial ended.
+      // The owner rides along in the action URL (Twilio signs it too): the dial result then says who answered.
+      const action = owner?.phone ? `${hooks(ctx.publicUrl, source.id).voiceStatus}?answeredBy=${encodeURIComponent(owner.userId)}` : hooks(ctx.publicUrl, source.id).voiceStatus;
       const dial = response.dial({
-        action: hooks(ctx.publicUrl, source.id).voiceStatus,
+        action,
         method: 'POST',
         timeout: settings.dialTimeoutSeconds,
         ...(params.From ? { callerId: params.From } : {}),
@@ -202,13 +204,18 @@ export class TwilioAdapter implements ChannelAdapter {
     sendTwiml(res, response.toString());
   }
 
-  private async dialEnded(ctx: AdapterContext, source: SourceRecord, params: Params, res: Response): Promise<void> {
+  private async dialEnded(ctx: AdapterContext, source: SourceRecord, params: Params, res: Response, dialedUser?: string): Promise<void> {
     const callId = required(params, 'CallSid');
     const status = dialOutcome(params.DialCallStatus);
     const duration = Number(params.DialCallDuration);
     await ctx.capture({
       ...this.event(source, params, 'voice', `${callId}:dial`),
-      call: { callId, status, ...(Number.isFinite(duration) ? { durationSeconds: duration } : {}) },
+      call: {
+        callId,
+        status,
+        ...(Number.isFinite(duration) ? { durationSeconds: duration } : {}),
+        ...(status === 'answered' && dialedUser ? { answeredBy: dialedUser } : {}),
+      },
     });
     const response = new twilio.twiml.VoiceResponse();
     if (status === 'answered') response.hangup();

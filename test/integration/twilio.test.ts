@@ -139,7 +139,7 @@ describe.each(mainBackends)('calls and SMS through Twilio on $db with the $queue
     expect(answer.contentType).toMatch(/^text\/xml/);
     const twiml = xml.parse(answer.text).Response;
     expect(twiml.Say[0]).toMatchObject({ '#text': 'Olá! Você ligou para a Acme Solar.', language: 'pt-BR' });
-    expect(twiml.Dial).toMatchObject({ action: hooks.voiceStatus, method: 'POST', timeout: '20', callerId: caller });
+    expect(twiml.Dial).toMatchObject({ action: `${hooks.voiceStatus}?answeredBy=${repId}`, method: 'POST', timeout: '20', callerId: caller });
     expect(twiml.Dial.Number).toEqual([repPhone]);
 
     const lead = await leadOf(caller);
@@ -198,12 +198,13 @@ describe.each(mainBackends)('calls and SMS through Twilio on $db with the $queue
     const lead = await leadOf(caller);
     const answer = await twilioPost(hooks.voice, callParams('CA55555555555555555555555555555555', '11 98765-4321'));
     expect(xml.parse(answer.text).Response.Dial.Number).toEqual([repPhone]);
-    const hangup = await twilioPost(hooks.voiceStatus, { ...callParams('CA55555555555555555555555555555555', '11 98765-4321'), DialCallStatus: 'completed', DialCallDuration: '95' });
+    const action = xml.parse(answer.text).Response.Dial.action as string;
+    const hangup = await twilioPost(action, { ...callParams('CA55555555555555555555555555555555', '11 98765-4321'), DialCallStatus: 'completed', DialCallDuration: '95' });
     expect(xml.parse(hangup.text).Response).toHaveProperty('Hangup');
     await eventually(async () => {
       const calls = (await messagesOf(lead.id)).filter((m) => m.channel === 'voice');
       expect(calls.map((m) => m.fields?.callStatus)).toEqual(['voicemail', 'answered']);
-      expect(calls[1]!.fields).toMatchObject({ durationSeconds: 95 });
+      expect(calls[1]!.fields).toMatchObject({ durationSeconds: 95, answeredBy: repId });
     });
     expect((await leadOf(caller)).id).toBe(lead.id);
     const { body: followUps } = await stack.api<{ data: unknown[] }>('GET', `/api/v1/follow-ups?leadId=${lead.id}`);
