@@ -112,8 +112,32 @@ export function createApp(deps: AppDeps): Express {
   return app;
 }
 
+function twilioHook(summary: string, answer: string): Record<string, unknown> {
+  return {
+    post: {
+      summary,
+      tags: ['capture'],
+      description: 'Validated with X-Twilio-Signature against PUBLIC_URL and the source\'s auth token; a replay (same SID) captures nothing new.',
+      parameters: [
+        { name: 'sourceId', in: 'path', required: true, schema: { type: 'string' } },
+        { name: 'X-Twilio-Signature', in: 'header', required: true, schema: { type: 'string' } },
+      ],
+      requestBody: { content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', additionalProperties: { type: 'string' } } } } },
+      responses: {
+        '200': { description: answer },
+        '403': { description: 'Missing or wrong signature', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } },
+      },
+    },
+  };
+}
+
 function hookPaths(): Record<string, Record<string, unknown>> {
   return {
+    '/hooks/twilio/{sourceId}/voice': twilioHook('An incoming call', 'TwiML: greeting, then <Dial> to the owner or ring group, or voicemail'),
+    '/hooks/twilio/{sourceId}/voice/status': twilioHook('How the <Dial> ended (its action)', 'TwiML: hang up, or voicemail when nobody answered'),
+    '/hooks/twilio/{sourceId}/voice/recording': twilioHook('A voicemail recording or its transcript', 'TwiML: hang up'),
+    '/hooks/twilio/{sourceId}/sms': twilioHook('An incoming SMS', 'Empty TwiML'),
+    '/hooks/twilio/{sourceId}/sms/status': twilioHook('A delivery report of an SMS we sent', 'Nothing (204)'),
     '/hooks/forms/{sourceId}': {
       post: {
         summary: 'Capture a web form submission (JSON, urlencoded or multipart)',
