@@ -1,9 +1,15 @@
 import type { ChannelAdapter } from '../src/channels/contract.js';
 import { EmailAdapter } from './email/index.js';
+import { defaultTiming } from './email/mailbox-watcher.js';
 import { TwilioAdapter } from './twilio/index.js';
 import { WebformAdapter } from './webform/index.js';
 
+export interface AdapterOptions {
+  /** How long a process owns a long-lived connection (a mailbox) without renewing its lease. */
+  connectionLeaseMs: number;
+}
+
 /** Every channel adapter the gateway ships; the composition root hands them to the registry. */
-export function builtInAdapters(): ChannelAdapter[] {
-  return [new WebformAdapter(), new EmailAdapter(), new TwilioAdapter()];
+export function builtInAdapters(options: AdapterOptions): ChannelAdapter[] {
+  return [new WebformAdapter(), new EmailAdapter({ ...defaultTiming, leaseMs: options.connectionLeaseMs }), new TwilioAdapter()];
 }

@@ -53,6 +53,8 @@ const envSchema = z.object({
   LEADGATE_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5_000),
   LEADGATE_RETRY_MAX_MS: z.coerce.number().int().min(1).default(15 * 60_000),
   LEADGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
+  /** A process that stops renewing its hold on a mailbox loses it to another after this long. */
+  LEADGATE_CONNECTION_LEASE_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
   LEADGATE_MAX_UPLOAD_BYTES: z.coerce.number().int().min(1).default(10 * 1024 * 1024),
   /** Express's "trust proxy": set it when a reverse proxy adds X-Forwarded-For (e.g. `1` or `loopback`). */
   LEADGATE_TRUST_PROXY: z.string().default('false'),
@@ -82,6 +84,7 @@ export interface Config {
   retry: { maxAttempts: number; baseMs: number; maxMs: number };
   sweepIntervalMs: number;
   maxUploadBytes: number;
+  connectionLeaseMs: number;
   trustProxy: boolean | number | string;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
@@ -125,6 +128,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retry: { maxAttempts: e.LEADGATE_SEND_MAX_ATTEMPTS, baseMs: e.LEADGATE_RETRY_BASE_MS, maxMs: e.LEADGATE_RETRY_MAX_MS },
     sweepIntervalMs: e.LEADGATE_SWEEP_INTERVAL_MS,
     maxUploadBytes: e.LEADGATE_MAX_UPLOAD_BYTES,
+    connectionLeaseMs: e.LEADGATE_CONNECTION_LEASE_MS,
     trustProxy: parseTrustProxy(e.LEADGATE_TRUST_PROXY),
     logLevel: e.LOG_LEVEL,
   };

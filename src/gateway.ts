@@ -8,6 +8,7 @@ import { type BootstrapResult, bootstrap } from './bootstrap.js';
 import { CaptureService } from './capture/capture.js';
 import { InboundProcessor } from './capture/process-inbound.js';
 import type { ChannelAdapter } from './channels/contract.js';
+import { newHolderId } from './channels/adapter-support.js';
 import { ChannelRegistry } from './channels/registry.js';
 import { SourceDirectory } from './channels/sources.js';
 import type { Config } from './config.js';
@@ -40,6 +41,7 @@ export class Gateway {
   private server: Server | undefined;
   private sweeper: Sweeper | undefined;
   private workersStarted = false;
+  private closed = false;
 
   private constructor(
     readonly deps: AppDeps,
@@ -58,7 +60,7 @@ export class Gateway {
       const queue: JobQueue = config.redisUrl
         ? new BullQueue(config.redisUrl, logger, options.queuePrefix ?? config.queuePrefix)
         : new EmbeddedQueue(logger);
-      const registry = new ChannelRegistry(options.adapters ?? builtInAdapters());
+      const registry = new ChannelRegistry(options.adapters ?? builtInAdapters({ connectionLeaseMs: config.connectionLeaseMs }));
       const templates = new TemplateStore();
       const outbound = new Outbound({ prisma: db.prisma, queue, registry, box, config, logger });
       const capture = new CaptureService(db.prisma, db.runner, queue, logger, { maxConcurrentBatches: db.kind === 'pglite' ? 1 : 4 });
@@ -74,6 +76,7 @@ export class Gateway {
         box,
         logger,
         version: packageVersion(),
+        holderId: newHolderId(),
       };
       const processor = new InboundProcessor({ prisma: db.prisma, queue, outbound, templates, config, logger });
       return new Gateway(deps, bootstrapResult, processor);
@@ -112,6 +115,8 @@ export class Gateway {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     if (this.server) {
       const server = this.server;
       // Finish requests in flight, drop idle keep-alive connections, and cut the rest after 5 s.

@@ -5,8 +5,10 @@ import type { Db } from '../db/client.js';
 import { closedStages } from '../leads/stages.js';
 import type { AdapterContext, Handle, SourceStatus } from './contract.js';
 
-/** Names this process as a lease holder; unique even across restarts with the same pid. */
-export const processHolderId = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+/** A lease holder's name: the host and process, unique even across restarts with the same pid. */
+export function newHolderId(): string {
+  return `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+}
 
 export function adapterState(prisma: Db): AdapterContext['state'] {
   return {
@@ -25,7 +27,7 @@ export function adapterState(prisma: Db): AdapterContext['state'] {
   };
 }
 
-export function leases(prisma: Db, holder = processHolderId): AdapterContext['leases'] {
+export function leases(prisma: Db, holder: string): AdapterContext['leases'] {
   return {
     acquire: async (key, ttlMs) => {
       // One statement: take a free or expired lease, or renew our own; never someone else's live one.

@@ -28,7 +28,7 @@ export function adapterContext(deps: AppDeps): AdapterContext {
     },
     setStatus: (sourceId, status) => setSourceStatus(deps.db.prisma, sourceId, status),
     state: adapterState(deps.db.prisma),
-    leases: leases(deps.db.prisma),
+    leases: leases(deps.db.prisma, deps.holderId),
     ownerFor: (sourceId, from) => ownerFor(deps.db.prisma, sourceId, from, normalizePhone),
     capture: async (event, options) => {
       const source = await deps.sources.find(event.sourceId);

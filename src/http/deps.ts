@@ -22,4 +22,6 @@ export interface AppDeps {
   box: SecretBox;
   logger: Logger;
   version: string;
+  /** Names this gateway as the holder of connection leases. */
+  holderId: string;
 }

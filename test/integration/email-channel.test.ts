@@ -1,4 +1,7 @@
 import { simpleParser } from 'mailparser';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config.js';
+import { Gateway } from '../../src/gateway.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MailUser, TestMailServers } from '../support/mail-servers.js';
 import { eventually, mainBackends, type Stack, startStack } from '../support/stack.js';
@@ -272,5 +275,51 @@ describe.each(mainBackends)('the email channel on $db with the $queue queue', ({
       const lead = (await leadsFrom(`down${n}@customer.example`))[0]!;
       expect((await conversation(lead.id)).filter((m) => m.direction === 'in')).toHaveLength(1);
     }
+  });
+});
+
+describe('a mailbox shared by two worker processes on PostgreSQL', () => {
+  let servers: TestMailServers;
+  let stack: Stack;
+  let second: Gateway | undefined;
+
+  beforeAll(async () => {
+    servers = await TestMailServers.start([mailbox]);
+    stack = await startStack({ db: 'postgres', queue: 'bull', env: { LEADGATE_CONNECTION_LEASE_MS: '1500' } });
+  });
+  afterAll(async () => {
+    await second?.close();
+    await stack?.close();
+    await servers?.stop();
+  });
+
+  it('is read by one of them at a time, and the other takes over when the first stops', async () => {
+    const { body: source } = await stack.api<{ id: string }>('POST', '/api/v1/sources', {
+      kind: 'email',
+      name: 'Shared',
+      address: mailbox.address,
+      imap: { ...servers.imap, user: mailbox.address, password: mailbox.password },
+      smtp: { ...servers.smtp, user: mailbox.address, password: mailbox.password },
+      autoReplyTemplate: null,
+    });
+    // Read through whichever gateway is still open.
+    const holder = async () => ((await (second ?? stack.gateway).deps.db.prisma.lease.findUnique({ where: { key: `email:${source.id}` } }))?.holder);
+    await eventually(async () => expect(await holder()).toBe(stack.gateway.deps.holderId));
+
+    second = await Gateway.create(loadConfig(stack.env), { logger: pino({ level: 'silent' }), queuePrefix: `lgtest-second-${Date.now()}` });
+    await second.startWorkers();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await holder()).toBe(stack.gateway.deps.holderId);
+
+    const leadsFrom = async (address: string) =>
+      second!.deps.db.prisma.lead.count({ where: { contact: { identities: { some: { value: address } } } } });
+    await servers.deliver(enquiry('First <first@customer.example>', 'One', 'one').raw, { from: 'first@customer.example', to: [mailbox.address] });
+    await eventually(async () => expect(await leadsFrom('first@customer.example')).toBe(1));
+
+    await stack.gateway.close();
+    await eventually(async () => expect(await holder()).toBe(second!.deps.holderId), 10_000);
+    await servers.deliver(enquiry('Second <second@customer.example>', 'Two', 'two').raw, { from: 'second@customer.example', to: [mailbox.address] });
+    await eventually(async () => expect(await leadsFrom('second@customer.example')).toBe(1), 15_000);
+    expect(await leadsFrom('first@customer.example')).toBe(1);
   });
 });

@@ -22,6 +22,8 @@ export interface Stack {
   apiKey: string;
   gateway: Gateway;
   dataDir: string;
+  /** The environment the gateway was configured from. */
+  env: Record<string, string>;
   /** Stops the gateway, runs `meanwhile` while it is down, and starts a new one on the same data. */
   restart(meanwhile?: () => Promise<void>): Promise<void>;
   /** JSON request to the API with the workspace's key. */
@@ -77,6 +79,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     apiKey,
     gateway: first.gateway,
     dataDir,
+    env,
     api: (method, urlPath, body) => apiRequest(baseUrl, apiKey, method, urlPath, body),
     restart: async (meanwhile) => {
       await stack.gateway.close();
