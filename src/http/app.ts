@@ -13,6 +13,7 @@ import { mountRoutes } from './route.js';
 import { followUpRoutes } from './routes/follow-ups.js';
 import { leadRoutes } from './routes/leads.js';
 import { sourceRoutes } from './routes/sources.js';
+import { templateRoutes } from './routes/templates.js';
 import { workspaceRoutes } from './routes/workspace.js';
 
 /** The adapters' view of the core. */
@@ -96,7 +97,7 @@ export function createApp(deps: AppDeps): Express {
   }
   app.use('/hooks', hooks);
 
-  const routes = [...sourceRoutes(deps), ...leadRoutes(deps), ...followUpRoutes(deps), ...workspaceRoutes(deps)];
+  const routes = [...sourceRoutes(deps), ...leadRoutes(deps), ...followUpRoutes(deps), ...templateRoutes(deps), ...workspaceRoutes(deps)];
   const document = openApiDocument(routes, hookPaths(), { version: deps.version });
   app.get('/openapi.json', (_req, res) => {
     res.json(document);

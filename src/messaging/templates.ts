@@ -10,6 +10,7 @@ export interface RenderedMessage {
   subject?: string;
   text: string;
   html?: string;
+  smsSegments?: number;
 }
 
 export interface TemplateVariables {
@@ -23,6 +24,79 @@ export interface TemplateVariables {
 interface CompiledTemplate {
   subject?: Handlebars.TemplateDelegate;
   body: Handlebars.TemplateDelegate;
+  source: { subject?: string; body: string };
+  /** Every variable path the template reads, e.g. "lead.firstName". */
+  variables: string[];
+}
+
+export interface ShippedTemplate {
+  id: string;
+  name: string;
+  locale: string;
+  channel: ChannelKind;
+  subject?: string;
+  body: string;
+}
+
+
+/** "pt-BR.missed_call.sms" → its parts; null for anything else. */
+export function parseTemplateId(id: string): { locale: string; name: string; channel: ChannelKind } | null {
+  const match = /^([a-z]{2}(?:-[A-Z]{2})?)\.([\w-]+)\.(email|whatsapp|sms)$/.exec(id);
+  return match ? { locale: match[1]!, name: match[2]!, channel: match[3] as ChannelKind } : null;
+}
+
+/** The variable paths a template reads; block helpers (if, unless) are not variables, their arguments are. */
+function variablePaths(source: string): string[] {
+  const paths = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    if (Array.isArray(node)) {
+      node.forEach(visit);
+      return;
+    }
+    const typed = node as { type?: string; path?: { original?: string }; params?: unknown[]; program?: unknown; inverse?: unknown; body?: unknown[] };
+    if (typed.type === 'MustacheStatement' || typed.type === 'BlockStatement' || typed.type === 'SubExpression') {
+      const isHelper = (typed.params?.length ?? 0) > 0 || typed.type === 'BlockStatement';
+      if (!isHelper && typed.path?.original) paths.add(typed.path.original);
+      for (const param of typed.params ?? []) {
+        const original = (param as { type?: string; original?: string }).type === 'PathExpression' ? (param as { original?: string }).original : undefined;
+        if (original) paths.add(original);
+        else visit(param);
+      }
+    }
+    visit(typed.program);
+    visit(typed.inverse);
+    visit(typed.body);
+  };
+  visit(Handlebars.parse(source));
+  return [...paths].filter((path) => !path.startsWith('@') && path !== 'this');
+}
+
+function hasPath(variables: unknown, path: string): boolean {
+  let value: unknown = variables;
+  for (const key of path.split('.')) {
+    if (value === null || typeof value !== 'object' || !(key in (value as object))) return false;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return true;
+}
+
+/** What an SMS costs: GSM-7 fits 160 characters (153 per part), anything else UCS-2 70 (67). */
+export function smsSegments(text: string): number {
+  const gsm = '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà';
+  const extension = '^{}\\[~]|€\f';
+  let septets = 0;
+  let unicode = false;
+  for (const char of text) {
+    if (gsm.includes(char)) septets += 1;
+    else if (extension.includes(char)) septets += 2;
+    else unicode = true;
+  }
+  if (unicode) {
+    const units = [...text].reduce((sum, char) => sum + (char.codePointAt(0)! > 0xffff ? 2 : 1), 0);
+    return units <= 70 ? 1 : Math.ceil(units / 67);
+  }
+  return septets <= 160 ? 1 : Math.ceil(septets / 153);
 }
 
 export class TemplateNotFoundError extends ProblemError {
@@ -44,6 +118,14 @@ export class TemplateStore {
   render(name: string, locale: string, channel: ChannelKind, variables: TemplateVariables): RenderedMessage {
     const template = this.find(name, locale, channel);
     if (!template) throw new TemplateNotFoundError(name, locale, channel);
+    const missing = template.variables.filter((path) => !hasPath(variables, path));
+    if (missing.length > 0) {
+      throw new ProblemError(
+        'template_invalid',
+        `template "${name}" needs ${missing.join(', ')}`,
+        missing.map((path) => ({ path: `variables.${path}`, message: 'is required by the template' })),
+      );
+    }
     try {
       const text = template.body(variables).trim();
       const subject = template.subject?.(variables).trim();
@@ -51,12 +133,36 @@ export class TemplateStore {
         text,
         ...(subject !== undefined ? { subject } : {}),
         ...(channel === 'email' ? { html: textToHtml(text) } : {}),
+        ...(channel === 'sms' ? { smsSegments: smsSegments(text) } : {}),
       };
     } catch (error) {
       throw new ProblemError('template_invalid', `template "${name}" cannot be rendered: ${error instanceof Error ? error.message : String(error)}`, undefined, {
         cause: error,
       });
     }
+  }
+
+  /** Every shipped template, in a stable order. */
+  list(): ShippedTemplate[] {
+    const found: ShippedTemplate[] = [];
+    for (const locale of fs.readdirSync(this.dir).sort()) {
+      const folder = path.join(this.dir, locale);
+      if (!fs.statSync(folder).isDirectory()) continue;
+      for (const file of fs.readdirSync(folder).sort()) {
+        const match = /^([\w-]+)\.(email|whatsapp|sms)\.hbs$/.exec(file);
+        if (!match) continue;
+        const template = this.get(`${locale}.${match[1]}.${match[2]}`);
+        if (template) found.push(template);
+      }
+    }
+    return found;
+  }
+
+  get(id: string): ShippedTemplate | null {
+    const parts = parseTemplateId(id);
+    const compiled = parts ? this.load(parts.locale, parts.name, parts.channel) : null;
+    if (!parts || !compiled) return null;
+    return { id, ...parts, body: compiled.source.body, ...(compiled.source.subject !== undefined ? { subject: compiled.source.subject } : {}) };
   }
 
   private find(name: string, locale: string, channel: ChannelKind): CompiledTemplate | null {
@@ -76,9 +182,12 @@ export class TemplateStore {
     if (fs.existsSync(file)) {
       const { data, content } = matter(fs.readFileSync(file, 'utf8'));
       const options = { strict: true, noEscape: true };
+      const subject = typeof data.subject === 'string' ? data.subject : undefined;
       compiled = {
         body: Handlebars.compile(content, options),
-        ...(typeof data.subject === 'string' ? { subject: Handlebars.compile(data.subject, options) } : {}),
+        ...(subject !== undefined ? { subject: Handlebars.compile(subject, options) } : {}),
+        source: { body: content.trim(), ...(subject !== undefined ? { subject } : {}) },
+        variables: [...new Set([...variablePaths(content), ...(subject !== undefined ? variablePaths(subject) : [])])],
       };
     }
     this.cache.set(key, compiled);

@@ -33,6 +33,20 @@ describe('templates', () => {
 
   it('treat a variable nobody supplied as an error, never a blank', () => {
     const missing = { ...variables, workspace: {} } as unknown as TemplateVariables;
-    expect(() => store.render('acknowledgement', 'en', 'email', missing)).toThrow(/"name" not defined/);
+    expect(() => store.render('acknowledgement', 'en', 'email', missing)).toThrow(/needs workspace\.name/);
+  });
+});
+
+describe('SMS segments', () => {
+  it('count GSM-7 text in 160s (153 per part) and anything else in 70s (67 per part)', async () => {
+    const { smsSegments } = await import('../../src/messaging/templates.js');
+    expect(smsSegments('a'.repeat(160))).toBe(1);
+    expect(smsSegments('a'.repeat(161))).toBe(2);
+    expect(smsSegments('a'.repeat(306))).toBe(2);
+    expect(smsSegments('a'.repeat(307))).toBe(3);
+    expect(smsSegments(`${'a'.repeat(159)}€`)).toBe(2);
+    expect(smsSegments('ã'.repeat(70))).toBe(1);
+    expect(smsSegments('ã'.repeat(71))).toBe(2);
+    expect(smsSegments('Olá, tudo bem?')).toBe(1);
   });
 });

@@ -6,6 +6,7 @@ import { recordActivity } from '../../leads/activities.js';
 import { stages } from '../../leads/stages.js';
 import { leadInclude, leadView, presentLead } from '../../leads/view.js';
 import { replySubject } from '../../messaging/outbound.js';
+import { parseTemplateId } from '../../messaging/templates.js';
 import { autoReplyVariables } from '../../messaging/variables.js';
 import type { AppDeps } from '../deps.js';
 import { afterCursor, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
@@ -73,7 +74,12 @@ const sendBody = z
   .object({
     text: z.string().trim().min(1).max(20_000).optional(),
     subject: z.string().trim().max(500).optional(),
-    templateId: z.string().regex(/^[\w-]{1,100}$/).optional().describe('A template name, e.g. "acknowledgement"'),
+    templateId: z
+      .string()
+      .regex(/^([\w-]+\.)?[\w-]+(\.(email|whatsapp|sms))?$/)
+      .max(120)
+      .optional()
+      .describe('A template id (pt-BR.meeting_request.email) or name (meeting_request): the lead\'s channel and the workspace locale pick the rest'),
     variables: z.record(z.string(), z.unknown()).optional(),
     channel: z.enum(channelKinds).optional(),
   })
@@ -282,10 +288,11 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       handler: async ({ params, body, auth }) => {
         const lead = await loadLead(auth.workspaceId, params.id);
         const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId } });
+        const template = body.templateId ? (parseTemplateId(body.templateId) ?? { name: body.templateId, locale: workspace.locale, channel: undefined }) : undefined;
         const { messageId, channel } = await prisma.$transaction(async (tx) => {
-          const plan = await outbound.planReply(tx, lead.id, body.channel);
-          const content = body.templateId
-            ? templates.render(body.templateId, workspace.locale, plan.channel, await autoReplyVariables(tx, lead.id, body.variables ?? {}))
+          const plan = await outbound.planReply(tx, lead.id, body.channel ?? template?.channel);
+          const content = template
+            ? templates.render(template.name, template.locale, plan.channel, await autoReplyVariables(tx, lead.id, body.variables ?? {}))
             : { text: body.text!, subject: body.subject ?? (plan.channel === 'email' ? replySubject(plan.thread?.subject, workspace.name) : undefined) };
           const id = await outbound.queueMessage(tx, {
             workspaceId: auth.workspaceId,
@@ -294,7 +301,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
             text: content.text,
             ...('html' in content && content.html ? { html: content.html } : {}),
             ...(content.subject ? { subject: content.subject } : {}),
-            ...(body.templateId ? { templateName: body.templateId } : {}),
+            ...(template ? { templateName: template.name } : {}),
             automatic: false,
             author: auth.actor,
           });
