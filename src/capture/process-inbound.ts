@@ -122,8 +122,12 @@ export class InboundProcessor {
     const isNewLead = !lead;
     if (!lead) {
       const decision = await chooseOwner(tx, event.workspaceId, {
+        sourceId: source?.id ?? null,
         sourceOwnerId: source?.ownerId ?? null,
+        productIds: product ? [product.id] : [],
         productOwnerId: product?.ownerId ?? null,
+        channel: payload.channel,
+        timeZone: workspace.timeZone,
       });
       lead = await tx.lead.create({
         data: {
@@ -136,6 +140,7 @@ export class InboundProcessor {
           company: payload.company ?? null,
           customFields,
           ownerId: decision.ownerId,
+          assignmentRuleId: decision.ruleId,
           assignmentReason: decision.reason,
           needsContactInfo: identities.length === 0,
           createdAt: receivedAt,
@@ -156,7 +161,7 @@ export class InboundProcessor {
         leadId: lead.id,
         kind: 'lead.assigned',
         actor: systemActor,
-        data: { before: null, after: decision.ownerId, ruleId: null, reason: decision.reason },
+        data: { before: null, after: decision.ownerId, ruleId: decision.ruleId, reason: decision.reason },
       });
     } else {
       const existingFields = lead.customFields as Record<string, string>;

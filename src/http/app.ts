@@ -10,6 +10,7 @@ import type { AppDeps } from './deps.js';
 import { openApiDocument } from './openapi.js';
 import { problemHandler } from './problem.js';
 import { mountRoutes } from './route.js';
+import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { followUpRoutes } from './routes/follow-ups.js';
 import { leadRoutes } from './routes/leads.js';
 import { sourceRoutes } from './routes/sources.js';
@@ -97,7 +98,14 @@ export function createApp(deps: AppDeps): Express {
   }
   app.use('/hooks', hooks);
 
-  const routes = [...sourceRoutes(deps), ...leadRoutes(deps), ...followUpRoutes(deps), ...templateRoutes(deps), ...workspaceRoutes(deps)];
+  const routes = [
+    ...sourceRoutes(deps),
+    ...leadRoutes(deps),
+    ...followUpRoutes(deps),
+    ...assignmentRuleRoutes(deps),
+    ...templateRoutes(deps),
+    ...workspaceRoutes(deps),
+  ];
   const document = openApiDocument(routes, hookPaths(), { version: deps.version });
   app.get('/openapi.json', (_req, res) => {
     res.json(document);
