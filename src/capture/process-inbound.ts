@@ -13,7 +13,7 @@ import { closedStages } from '../leads/stages.js';
 import { type Outbound } from '../messaging/outbound.js';
 import type { TemplateStore } from '../messaging/templates.js';
 import { backoffMs, replySubject } from '../messaging/outbound.js';
-import { autoReplyVariables } from '../messaging/variables.js';
+import { renderForLead } from '../messaging/render.js';
 import type { JobQueue } from '../queue/contract.js';
 
 /** The stored form of an InboundEvent (the `payload` column): JSON, so dates are strings. */
@@ -381,7 +381,7 @@ export class InboundProcessor {
     if (optedOut) return skip(`the contact opted out of ${route.channel}`);
     let rendered;
     try {
-      rendered = templates.render(templateName, locale, route.channel, await autoReplyVariables(tx, leadId));
+      rendered = await renderForLead(tx, templates, { id: leadId, workspaceId }, { name: templateName, locale, channel: route.channel });
     } catch (error) {
       return skip(errorMessage(error));
     }

@@ -39,6 +39,28 @@ export interface ShippedTemplate {
 }
 
 
+/** A template's text as a workspace stores it. */
+export interface TemplateSource {
+  id?: string;
+  locale?: string;
+  subject?: string | null;
+  body: string;
+  updatedAt?: Date;
+}
+
+function compile(source: Pick<TemplateSource, 'subject' | 'body'>): CompiledTemplate {
+  const options = { strict: true, noEscape: true };
+  const subject = source.subject ?? undefined;
+  // Parsing here, not at first render, so a broken template is refused when it is saved.
+  const variables = [...new Set([...variablePaths(source.body), ...(subject !== undefined ? variablePaths(subject) : [])])];
+  return {
+    body: Handlebars.compile(source.body, options),
+    ...(subject !== undefined ? { subject: Handlebars.compile(subject, options) } : {}),
+    source: { body: source.body.trim(), ...(subject !== undefined ? { subject } : {}) },
+    variables,
+  };
+}
+
 /** "pt-BR.missed_call.sms" → its parts; null for anything else. */
 export function parseTemplateId(id: string): { locale: string; name: string; channel: ChannelKind } | null {
   const match = /^([a-z]{2}(?:-[A-Z]{2})?)\.([\w-]+)\.(email|whatsapp|sms)$/.exec(id);
@@ -115,8 +137,12 @@ export class TemplateStore {
 
   constructor(private readonly dir = projectPath('templates')) {}
 
-  render(name: string, locale: string, channel: ChannelKind, variables: TemplateVariables): RenderedMessage {
-    const template = this.find(name, locale, channel);
+  /**
+   * Renders `name` for a locale and channel. A workspace's own templates (of that name and
+   * channel, any locale) win over the shipped ones, locale by locale.
+   */
+  render(name: string, locale: string, channel: ChannelKind, variables: TemplateVariables, own: TemplateSource[] = []): RenderedMessage {
+    const template = this.find(name, locale, channel, own);
     if (!template) throw new TemplateNotFoundError(name, locale, channel);
     const missing = template.variables.filter((path) => !hasPath(variables, path));
     if (missing.length > 0) {
@@ -165,12 +191,36 @@ export class TemplateStore {
     return { id, ...parts, body: compiled.source.body, ...(compiled.source.subject !== undefined ? { subject: compiled.source.subject } : {}) };
   }
 
-  private find(name: string, locale: string, channel: ChannelKind): CompiledTemplate | null {
+  /** Throws when the source is not a valid template, naming what is wrong. */
+  check(source: TemplateSource): void {
+    try {
+      compile(source);
+    } catch (error) {
+      throw new ProblemError('validation_failed', `the template does not compile: ${error instanceof Error ? error.message : String(error)}`, [
+        { path: 'body', message: error instanceof Error ? error.message : String(error) },
+      ]);
+    }
+  }
+
+  private find(name: string, locale: string, channel: ChannelKind, own: TemplateSource[]): CompiledTemplate | null {
     for (const candidate of [locale, locale.split('-')[0]!, 'en']) {
+      const mine = own.find((template) => template.locale === candidate);
+      if (mine) return this.compiled(mine);
       const compiled = this.load(candidate, name, channel);
       if (compiled) return compiled;
     }
     return null;
+  }
+
+  private compiled(source: TemplateSource): CompiledTemplate {
+    const key = `own:${source.id}:${source.updatedAt?.getTime() ?? 0}:${source.body.length}`;
+    let compiled = this.cache.get(key);
+    if (!compiled) {
+      compiled = compile(source);
+      if (this.cache.size > 5_000) this.cache.clear();
+      this.cache.set(key, compiled);
+    }
+    return compiled;
   }
 
   private load(locale: string, name: string, channel: ChannelKind): CompiledTemplate | null {
@@ -181,14 +231,7 @@ export class TemplateStore {
     let compiled: CompiledTemplate | null = null;
     if (fs.existsSync(file)) {
       const { data, content } = matter(fs.readFileSync(file, 'utf8'));
-      const options = { strict: true, noEscape: true };
-      const subject = typeof data.subject === 'string' ? data.subject : undefined;
-      compiled = {
-        body: Handlebars.compile(content, options),
-        ...(subject !== undefined ? { subject: Handlebars.compile(subject, options) } : {}),
-        source: { body: content.trim(), ...(subject !== undefined ? { subject } : {}) },
-        variables: [...new Set([...variablePaths(content), ...(subject !== undefined ? variablePaths(subject) : [])])],
-      };
+      compiled = compile({ body: content, ...(typeof data.subject === 'string' ? { subject: data.subject } : {}) });
     }
     this.cache.set(key, compiled);
     return compiled;

@@ -82,4 +82,46 @@ describe('message templates', () => {
     expect(mail.mail.text).toContain('sexta às 15h');
     expect(mail.mail.text).toContain('Júlia');
   });
+
+  it('lets a workspace override a shipped template, and go back to it', async () => {
+    const created = await stack.api<{ id: string; shipped: boolean }>('POST', '/api/v1/templates', {
+      name: 'acknowledgement',
+      locale: 'pt-BR',
+      channel: 'email',
+      subject: 'Oi {{lead.firstName}}, aqui é a {{workspace.name}}',
+      body: 'Recebemos! Em até 1 hora alguém da {{workspace.name}} fala com você.',
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.shipped).toBe(false);
+    const { body: listed } = await stack.api<{ data: { id: string; shipped: boolean }[] }>('GET', '/api/v1/templates?name=acknowledgement&locale=pt-BR&channel=email');
+    expect(listed.data.map((t) => [t.id, t.shipped])).toEqual([
+      [created.body.id, false],
+      ['pt-BR.acknowledgement.email', true],
+    ]);
+
+    const form = await createWebform(stack, { name: 'Override form' });
+    await postForm(stack, form, { nome: 'Marcos Lima', email: 'marcos@example.com' });
+    const mail = await eventually(() => {
+      const found = smtp.received.find((m) => m.envelope.to.includes('marcos@example.com'));
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(mail.mail.subject).toBe('Oi Marcos, aqui é a Acme Solar');
+    expect(mail.mail.text?.trim()).toBe('Recebemos! Em até 1 hora alguém da Acme Solar fala com você.');
+
+    expect((await stack.api('PATCH', '/api/v1/templates/pt-BR.acknowledgement.email', { body: 'x' })).status).toBe(409);
+    expect((await stack.api('POST', '/api/v1/templates', { name: 'acknowledgement', locale: 'pt-BR', channel: 'email', body: 'again' })).status).toBe(409);
+    const broken = await stack.api<{ errors: { path: string }[] }>('POST', '/api/v1/templates', { name: 'broken', locale: 'en', channel: 'sms', body: 'Hi {{#if lead.name}}' });
+    expect(broken.status).toBe(422);
+    expect(broken.body.errors.map((e) => e.path)).toEqual(['body']);
+
+    expect((await stack.api('DELETE', `/api/v1/templates/${created.body.id}`)).status).toBe(204);
+    await postForm(stack, form, { nome: 'Nina Reis', email: 'nina@example.com' });
+    const shipped = await eventually(() => {
+      const found = smtp.received.find((m) => m.envelope.to.includes('nina@example.com'));
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(shipped.mail.subject).toBe('Recebemos sua mensagem — Acme Solar');
+  });
 });

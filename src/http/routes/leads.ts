@@ -7,7 +7,7 @@ import { stages } from '../../leads/stages.js';
 import { leadInclude, leadView, presentLead } from '../../leads/view.js';
 import { replySubject } from '../../messaging/outbound.js';
 import { parseTemplateId } from '../../messaging/templates.js';
-import { autoReplyVariables } from '../../messaging/variables.js';
+import { renderForLead } from '../../messaging/render.js';
 import type { AppDeps } from '../deps.js';
 import { afterCursor, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 
@@ -292,7 +292,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
         const { messageId, channel } = await prisma.$transaction(async (tx) => {
           const plan = await outbound.planReply(tx, lead.id, body.channel ?? template?.channel);
           const content = template
-            ? templates.render(template.name, template.locale, plan.channel, await autoReplyVariables(tx, lead.id, body.variables ?? {}))
+            ? await renderForLead(tx, templates, lead, { name: template.name, locale: template.locale, channel: plan.channel }, body.variables ?? {})
             : { text: body.text!, subject: body.subject ?? (plan.channel === 'email' ? replySubject(plan.thread?.subject, workspace.name) : undefined) };
           const id = await outbound.queueMessage(tx, {
             workspaceId: auth.workspaceId,
