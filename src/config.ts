@@ -52,6 +52,8 @@ const envSchema = z.object({
   LEADGATE_SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(30).default(8),
   LEADGATE_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5_000),
   LEADGATE_RETRY_MAX_MS: z.coerce.number().int().min(1).default(15 * 60_000),
+  /** First retry of a failed webhook delivery after about this long, then doubling. */
+  LEADGATE_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(10_000),
   LEADGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
   /** A process that stops renewing its hold on a mailbox loses it to another after this long. */
   LEADGATE_CONNECTION_LEASE_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
@@ -83,6 +85,7 @@ export interface Config {
   workers: { enabled: boolean; concurrency: number };
   retry: { maxAttempts: number; baseMs: number; maxMs: number };
   sweepIntervalMs: number;
+  webhookRetryBaseMs: number;
   maxUploadBytes: number;
   connectionLeaseMs: number;
   trustProxy: boolean | number | string;
@@ -127,6 +130,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workers: { enabled: e.LEADGATE_WORKERS, concurrency: e.LEADGATE_WORKER_CONCURRENCY },
     retry: { maxAttempts: e.LEADGATE_SEND_MAX_ATTEMPTS, baseMs: e.LEADGATE_RETRY_BASE_MS, maxMs: e.LEADGATE_RETRY_MAX_MS },
     sweepIntervalMs: e.LEADGATE_SWEEP_INTERVAL_MS,
+    webhookRetryBaseMs: e.LEADGATE_WEBHOOK_RETRY_BASE_MS,
     maxUploadBytes: e.LEADGATE_MAX_UPLOAD_BYTES,
     connectionLeaseMs: e.LEADGATE_CONNECTION_LEASE_MS,
     trustProxy: parseTrustProxy(e.LEADGATE_TRUST_PROXY),

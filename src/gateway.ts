@@ -18,6 +18,7 @@ import type { AppDeps } from './http/deps.js';
 import { createLogger } from './logger.js';
 import { Outbound } from './messaging/outbound.js';
 import { TemplateStore } from './messaging/templates.js';
+import { WebhookDispatcher } from './messaging/webhooks.js';
 import { projectPath } from './paths.js';
 import { BullQueue } from './queue/bull.js';
 import type { JobQueue } from './queue/contract.js';
@@ -40,6 +41,7 @@ export class Gateway {
   readonly app: Express;
   private server: Server | undefined;
   private sweeper: Sweeper | undefined;
+  private webhooks: WebhookDispatcher | undefined;
   private workersStarted = false;
   private closed = false;
 
@@ -99,6 +101,15 @@ export class Gateway {
     queue.process('outbound', config.workers.concurrency, (messageId) => outbound.dispatch(messageId));
     this.sweeper = new Sweeper({ prisma: db.prisma, queue, outbound, logger, intervalMs: config.sweepIntervalMs });
     this.sweeper.start();
+    this.webhooks = new WebhookDispatcher({
+      prisma: db.prisma,
+      box: this.deps.box,
+      logger,
+      allowPrivate: config.webhooksAllowPrivate,
+      retryBaseMs: config.webhookRetryBaseMs,
+      pollMs: 250,
+    });
+    this.webhooks.start();
     const ctx = adapterContext(this.deps);
     for (const adapter of registry.all()) await adapter.start?.(ctx);
   }
@@ -127,6 +138,7 @@ export class Gateway {
       clearTimeout(force);
     }
     await this.sweeper?.stop();
+    await this.webhooks?.stop();
     for (const adapter of this.deps.registry.all()) await adapter.stop?.();
     await this.deps.queue.close();
     await this.deps.db.close();

@@ -15,6 +15,7 @@ import { followUpRoutes } from './routes/follow-ups.js';
 import { leadRoutes } from './routes/leads.js';
 import { sourceRoutes } from './routes/sources.js';
 import { templateRoutes } from './routes/templates.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { workspaceRoutes } from './routes/workspace.js';
 
 /** The adapters' view of the core. */
@@ -104,6 +105,7 @@ export function createApp(deps: AppDeps): Express {
     ...followUpRoutes(deps),
     ...assignmentRuleRoutes(deps),
     ...templateRoutes(deps),
+    ...webhookRoutes(deps),
     ...workspaceRoutes(deps),
   ];
   const document = openApiDocument(routes, hookPaths(), { version: deps.version });

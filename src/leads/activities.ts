@@ -1,5 +1,6 @@
 import type { Prisma } from '@prisma/client';
 import { newId } from '../ids.js';
+import { queueWebhookEvents } from '../messaging/webhooks.js';
 
 export type ActivityKind =
   | 'lead.created'
@@ -39,6 +40,7 @@ export async function recordActivity(
   entry: { workspaceId: string; leadId: string; kind: ActivityKind; actor: Actor; data?: Record<string, unknown>; at?: Date },
 ): Promise<string> {
   const id = newId('act');
+  const at = entry.at ?? new Date();
   await tx.activity.create({
     data: {
       id,
@@ -49,8 +51,9 @@ export async function recordActivity(
       // Only users are rows of their own; an API key's id is kept in the data.
       actorId: entry.actor.type === 'user' ? entry.actor.id : null,
       data: (entry.actor.type === 'api_key' ? { ...entry.data, apiKeyId: entry.actor.id } : (entry.data ?? {})) as Prisma.InputJsonValue,
-      ...(entry.at ? { createdAt: entry.at } : {}),
+      createdAt: at,
     },
   });
+  await queueWebhookEvents(tx, { workspaceId: entry.workspaceId, leadId: entry.leadId, kind: entry.kind, activityId: id, data: entry.data ?? {}, at });
   return id;
 }

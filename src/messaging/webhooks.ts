@@ -1,0 +1,205 @@
+import { createHmac } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
+import type { Prisma } from '@prisma/client';
+import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
+import { ProblemError, errorMessage } from '../errors.js';
+import { newId } from '../ids.js';
+import type { ActivityKind } from '../leads/activities.js';
+import type { SecretBox } from '../security/secrets.js';
+import { backoffMs } from './outbound.js';
+
+export const webhookEvents = ['lead.created', 'lead.assigned', 'lead.stage_changed', 'message.received', 'message.status', 'follow_up.created', 'contact.opted_out'] as const;
+export type WebhookEvent = (typeof webhookEvents)[number];
+
+const eventOfActivity: Partial<Record<ActivityKind, WebhookEvent>> = {
+  'lead.created': 'lead.created',
+  'lead.assigned': 'lead.assigned',
+  'lead.stage_changed': 'lead.stage_changed',
+  'message.received': 'message.received',
+  'message.sent': 'message.status',
+  'message.delivered': 'message.status',
+  'message.read': 'message.status',
+  'message.failed': 'message.status',
+  'follow_up.created': 'follow_up.created',
+  'contact.opted_out': 'contact.opted_out',
+};
+
+/** Deliveries are given up a day after the event. */
+const deliveryWindowMs = 24 * 3600_000;
+
+/** Workspaces that have webhooks, remembered briefly: most have none, and every activity asks. */
+const subscribed = new Map<string, { has: boolean; at: number }>();
+
+export function forgetWebhookCache(workspaceId: string): void {
+  subscribed.delete(workspaceId);
+}
+
+/**
+ * Queues the webhook deliveries an activity causes, in the caller's transaction: the event is
+ * delivered if and only if what it reports was committed.
+ */
+export async function queueWebhookEvents(
+  tx: Prisma.TransactionClient,
+  entry: { workspaceId: string; leadId: string; kind: ActivityKind; activityId: string; data: Record<string, unknown>; at: Date },
+): Promise<void> {
+  const event = eventOfActivity[entry.kind];
+  if (!event) return;
+  const known = subscribed.get(entry.workspaceId);
+  if (known && !known.has && Date.now() - known.at < 2_000) return;
+  const hooks = await tx.webhook.findMany({ where: { workspaceId: entry.workspaceId, active: true }, select: { id: true, events: true } });
+  subscribed.set(entry.workspaceId, { has: hooks.length > 0, at: Date.now() });
+  const targets = hooks.filter((hook) => hook.events.includes(event));
+  if (targets.length === 0) return;
+  await tx.webhookDelivery.createMany({
+    data: targets.map((hook) => {
+      const id = newId('whd');
+      return {
+        id,
+        workspaceId: entry.workspaceId,
+        webhookId: hook.id,
+        event,
+        payload: { id, event, createdAt: entry.at.toISOString(), data: { leadId: entry.leadId, activityId: entry.activityId, kind: entry.kind, ...entry.data } },
+      };
+    }),
+  });
+}
+
+const privateRanges = new net.BlockList();
+for (const [address, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+] as const) {
+  privateRanges.addSubnet(address, prefix, 'ipv4');
+}
+for (const [address, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+] as const) {
+  privateRanges.addSubnet(address, prefix, 'ipv6');
+}
+
+function isPrivate(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (mapped) return privateRanges.check(mapped, 'ipv4');
+  return privateRanges.check(address, net.isIPv6(address) ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * A webhook may not point into the gateway's own network (cloud metadata, databases, admin
+ * panels) unless the operator allows it. Checked when saved and again before every delivery,
+ * since a name can start resolving elsewhere.
+ */
+export async function assertDeliverable(url: string, allowPrivate: boolean): Promise<void> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    throw new ProblemError('validation_failed', 'the webhook URL is not a URL', [{ path: 'url', message: 'is not a URL' }], { cause: error });
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new ProblemError('validation_failed', 'webhooks are delivered over http or https', [{ path: 'url', message: 'must be http or https' }]);
+  }
+  if (allowPrivate) return;
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  const addresses = net.isIP(host) ? [host] : (await lookup(host, { all: true }).catch(() => [])).map((entry) => entry.address);
+  if (addresses.length === 0) {
+    throw new ProblemError('validation_failed', `${host} does not resolve`, [{ path: 'url', message: 'the host does not resolve' }]);
+  }
+  if (addresses.some(isPrivate)) {
+    throw new ProblemError('validation_failed', `${host} is a private or loopback address; set LEADGATE_WEBHOOKS_ALLOW_PRIVATE=true to allow it`, [
+      { path: 'url', message: 'resolves to a private or loopback address' },
+    ]);
+  }
+}
+
+export function signature(secret: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+/** Posts due deliveries, with retries and backoff; the delivery log keeps every outcome. */
+export class WebhookDispatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly deps: { prisma: Db; box: SecretBox; logger: Logger; allowPrivate: boolean; retryBaseMs: number; pollMs: number },
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = this.deliverDue().finally(() => (this.running = undefined));
+    }, this.deps.pollMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  async deliverDue(): Promise<void> {
+    try {
+      const claimed = await this.deps.prisma.$queryRaw<{ id: string }[]>`
+        UPDATE webhook_deliveries SET "lockedUntil" = now() + interval '60 seconds', attempts = attempts + 1
+        WHERE id IN (
+          SELECT id FROM webhook_deliveries
+          WHERE status = 'pending' AND "nextAttemptAt" <= now() AND ("lockedUntil" IS NULL OR "lockedUntil" < now())
+          ORDER BY "nextAttemptAt" LIMIT 20 FOR UPDATE SKIP LOCKED)
+        RETURNING id`;
+      await Promise.all(claimed.map(({ id }) => this.deliver(id)));
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'webhook delivery round failed');
+    }
+  }
+
+  private async deliver(id: string): Promise<void> {
+    const { prisma, box, allowPrivate } = this.deps;
+    const delivery = await prisma.webhookDelivery.findUniqueOrThrow({ where: { id }, include: { webhook: true } });
+    const body = JSON.stringify(delivery.payload);
+    let responseCode: number | null = null;
+    let failure: string | null = null;
+    try {
+      await assertDeliverable(delivery.webhook.url, allowPrivate);
+      const response = await fetch(delivery.webhook.url, {
+        method: 'POST',
+        redirect: 'manual',
+        signal: AbortSignal.timeout(10_000),
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'leadgate-webhooks',
+          'x-leadgate-event': delivery.event,
+          'x-leadgate-delivery': delivery.id,
+          'x-leadgate-signature': signature(box.open<string>(delivery.webhook.secret), body),
+        },
+        body,
+      });
+      responseCode = response.status;
+      await response.body?.cancel();
+      if (!response.ok) failure = `the endpoint answered ${response.status}`;
+    } catch (error) {
+      failure = errorMessage(error);
+    }
+    if (!failure) {
+      await prisma.webhookDelivery.update({ where: { id }, data: { status: 'delivered', responseCode, deliveredAt: new Date(), lockedUntil: null, lastError: null } });
+      return;
+    }
+    const next = new Date(Date.now() + backoffMs(delivery.attempts, this.deps.retryBaseMs, 3600_000));
+    const givenUp = next.getTime() > delivery.createdAt.getTime() + deliveryWindowMs;
+    await prisma.webhookDelivery.update({
+      where: { id },
+      data: { status: givenUp ? 'failed' : 'pending', responseCode, lastError: failure, nextAttemptAt: next, lockedUntil: null },
+    });
+    this.deps.logger.warn({ deliveryId: id, responseCode, failure, givenUp }, 'webhook delivery failed');
+  }
+}
