@@ -17,6 +17,7 @@ import { adapterContext, createApp } from './http/app.js';
 import type { AppDeps } from './http/deps.js';
 import { createLogger } from './logger.js';
 import { Outbound } from './messaging/outbound.js';
+import { SequenceRunner } from './messaging/sequences.js';
 import { TemplateStore } from './messaging/templates.js';
 import { WebhookDispatcher } from './messaging/webhooks.js';
 import { projectPath } from './paths.js';
@@ -42,6 +43,7 @@ export class Gateway {
   private server: Server | undefined;
   private sweeper: Sweeper | undefined;
   private webhooks: WebhookDispatcher | undefined;
+  private sequences: SequenceRunner | undefined;
   private workersStarted = false;
   private closed = false;
 
@@ -110,6 +112,8 @@ export class Gateway {
       pollMs: 250,
     });
     this.webhooks.start();
+    this.sequences = new SequenceRunner({ prisma: db.prisma, outbound, templates: this.deps.templates, logger, pollMs: 250 });
+    this.sequences.start();
     const ctx = adapterContext(this.deps);
     for (const adapter of registry.all()) await adapter.start?.(ctx);
   }
@@ -139,6 +143,7 @@ export class Gateway {
     }
     await this.sweeper?.stop();
     await this.webhooks?.stop();
+    await this.sequences?.stop();
     for (const adapter of this.deps.registry.all()) await adapter.stop?.();
     await this.deps.queue.close();
     await this.deps.db.close();

@@ -14,6 +14,7 @@ import { type Outbound } from '../messaging/outbound.js';
 import type { TemplateStore } from '../messaging/templates.js';
 import { backoffMs, replySubject } from '../messaging/outbound.js';
 import { renderForLead } from '../messaging/render.js';
+import { enrolByRules } from '../messaging/sequences.js';
 import type { JobQueue } from '../queue/contract.js';
 
 /** The stored form of an InboundEvent (the `payload` column): JSON, so dates are strings. */
@@ -239,6 +240,7 @@ export class InboundProcessor {
       const autoReply = await this.queueAutoReply(tx, lead.id, event.workspaceId, source.autoReplyTemplate!, `auto-reply:${eventId}`, workspace.locale);
       if (autoReply) queued.push(autoReply);
     }
+    if (isNewLead) await enrolByRules(tx, event.workspaceId, lead.id);
     await tx.inboundEvent.update({ where: { id: eventId }, data: { status: 'processed', leadId: lead.id, processedAt: new Date(), lastError: null } });
     return queued;
   }

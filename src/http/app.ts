@@ -13,6 +13,7 @@ import { mountRoutes } from './route.js';
 import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { followUpRoutes } from './routes/follow-ups.js';
 import { leadRoutes } from './routes/leads.js';
+import { sequenceRoutes } from './routes/sequences.js';
 import { sourceRoutes } from './routes/sources.js';
 import { templateRoutes } from './routes/templates.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -106,6 +107,7 @@ export function createApp(deps: AppDeps): Express {
     ...assignmentRuleRoutes(deps),
     ...templateRoutes(deps),
     ...webhookRoutes(deps),
+    ...sequenceRoutes(deps),
     ...workspaceRoutes(deps),
   ];
   const document = openApiDocument(routes, hookPaths(), { version: deps.version });

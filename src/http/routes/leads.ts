@@ -8,6 +8,7 @@ import { leadInclude, leadView, presentLead } from '../../leads/view.js';
 import { replySubject } from '../../messaging/outbound.js';
 import { parseTemplateId } from '../../messaging/templates.js';
 import { renderForLead } from '../../messaging/render.js';
+import { enrolByRules } from '../../messaging/sequences.js';
 import type { AppDeps } from '../deps.js';
 import { afterCursor, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 
@@ -231,7 +232,10 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
             changes.products = { before: previous, after: [...new Set(products)].sort() };
           }
           const base = { workspaceId: auth.workspaceId, leadId: before.id, actor: auth.actor };
-          if (stage && stage !== before.stage) await recordActivity(tx, { ...base, kind: 'lead.stage_changed', data: { before: before.stage, after: stage } });
+          if (stage && stage !== before.stage) {
+            await recordActivity(tx, { ...base, kind: 'lead.stage_changed', data: { before: before.stage, after: stage } });
+            await enrolByRules(tx, auth.workspaceId, before.id);
+          }
           if (ownerId !== undefined && ownerId !== before.ownerId) {
             await recordActivity(tx, { ...base, kind: 'lead.assigned', data: { before: before.ownerId, after: ownerId, ruleId: null, reason: 'changed by hand' } });
           }

@@ -1,0 +1,184 @@
+import type { Prisma } from '@prisma/client';
+import type { Logger } from 'pino';
+import type { ChannelKind } from '../channels/contract.js';
+import type { Db } from '../db/client.js';
+import { errorMessage } from '../errors.js';
+import { newId } from '../ids.js';
+import { type Actor, recordActivity, systemActor } from '../leads/activities.js';
+import type { Outbound } from './outbound.js';
+import { renderForLead } from './render.js';
+import { parseTemplateId, type TemplateStore } from './templates.js';
+
+export interface SequenceStep {
+  waitMinutes: number;
+  templateId: string;
+  channel?: ChannelKind;
+}
+
+export interface EnrolRule {
+  stages?: string[];
+  productIds?: string[];
+}
+
+type Tx = Prisma.TransactionClient;
+
+/** Enrols a lead; false when it is or was in that sequence already (a sequence runs once per lead). */
+export async function enrol(tx: Tx, sequence: { id: string; workspaceId: string; steps: Prisma.JsonValue }, leadId: string, actor: Actor): Promise<boolean> {
+  const steps = sequence.steps as unknown as SequenceStep[];
+  const created = await tx.sequenceEnrollment.createMany({
+    data: [
+      {
+        id: newId('enr'),
+        workspaceId: sequence.workspaceId,
+        sequenceId: sequence.id,
+        leadId,
+        nextStepAt: new Date(Date.now() + (steps[0]?.waitMinutes ?? 0) * 60_000),
+      },
+    ],
+    skipDuplicates: true,
+  });
+  if (created.count === 0) return false;
+  await recordActivity(tx, { workspaceId: sequence.workspaceId, leadId, kind: 'sequence.enrolled', actor, data: { sequenceId: sequence.id } });
+  return true;
+}
+
+/** Enrols the lead in every active sequence whose rule it now meets (on creation and on stage changes). */
+export async function enrolByRules(tx: Tx, workspaceId: string, leadId: string): Promise<void> {
+  const sequences = await tx.sequence.findMany({ where: { workspaceId, active: true } });
+  if (sequences.length === 0) return;
+  const lead = await tx.lead.findUniqueOrThrow({ where: { id: leadId }, include: { products: true } });
+  for (const sequence of sequences) {
+    const rule = sequence.enrol as EnrolRule | null;
+    if (!rule) continue;
+    if (rule.stages?.length && !rule.stages.includes(lead.stage)) continue;
+    if (rule.productIds?.length && !lead.products.some((p) => rule.productIds!.includes(p.productId))) continue;
+    if (sequence.exitStages.includes(lead.stage)) continue;
+    await enrol(tx, sequence, leadId, systemActor);
+  }
+}
+
+function inQuietHours(quietHours: Prisma.JsonValue | null, timeZone: string, now: Date): Date | null {
+  const window = quietHours as { start?: string; end?: string } | null;
+  if (!window?.start || !window.end) return null;
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(now).map((p) => [p.type, p.value]),
+  );
+  const time = `${parts.hour}:${parts.minute}`;
+  const quiet = window.start <= window.end ? time >= window.start && time < window.end : time >= window.start || time < window.end;
+  if (!quiet) return null;
+  // Minutes until the window ends, in local wall-clock time.
+  const [h, m] = window.end.split(':').map(Number) as [number, number];
+  const [nh, nm] = time.split(':').map(Number) as [number, number];
+  let minutes = h * 60 + m - (nh * 60 + nm);
+  if (minutes <= 0) minutes += 24 * 60;
+  return new Date(now.getTime() + minutes * 60_000);
+}
+
+/**
+ * Runs due sequence steps. A step runs exactly once: its message carries the idempotency key
+ * "sequence:<enrollment>:<step>", in the same transaction that moves the enrollment on.
+ */
+export class SequenceRunner {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly deps: { prisma: Db; outbound: Outbound; templates: TemplateStore; logger: Logger; pollMs: number }) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = this.runDue().finally(() => (this.running = undefined));
+    }, this.deps.pollMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  async runDue(): Promise<void> {
+    try {
+      const claimed = await this.deps.prisma.$queryRaw<{ id: string }[]>`
+        UPDATE sequence_enrollments SET "lockedUntil" = now() + interval '60 seconds'
+        WHERE id IN (
+          SELECT id FROM sequence_enrollments
+          WHERE status = 'active' AND "nextStepAt" <= now() AND ("lockedUntil" IS NULL OR "lockedUntil" < now())
+          ORDER BY "nextStepAt" LIMIT 20 FOR UPDATE SKIP LOCKED)
+        RETURNING id`;
+      for (const { id } of claimed) {
+        try {
+          const queued = await this.deps.prisma.$transaction((tx) => this.step(tx, id), { timeout: 30_000, maxWait: 30_000 });
+          if (queued) this.deps.outbound.wake(queued);
+        } catch (error) {
+          this.deps.logger.error({ err: error, enrollmentId: id }, 'sequence step failed; it runs again when its lock expires');
+        }
+      }
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'sequence round failed');
+    }
+  }
+
+  private async step(tx: Tx, id: string): Promise<string | null> {
+    const enrollment = await tx.sequenceEnrollment.findUniqueOrThrow({ where: { id }, include: { sequence: true } });
+    if (enrollment.status !== 'active') return null;
+    const { sequence } = enrollment;
+    const steps = sequence.steps as unknown as SequenceStep[];
+    const lead = await tx.lead.findUniqueOrThrow({ where: { id: enrollment.leadId }, include: { workspace: true } });
+    const base = { workspaceId: enrollment.workspaceId, leadId: lead.id, actor: systemActor };
+    const stop = async (reason: string) => {
+      await tx.sequenceEnrollment.update({ where: { id }, data: { status: 'stopped', stopReason: reason, lockedUntil: null } });
+      await recordActivity(tx, { ...base, kind: 'sequence.stopped', data: { sequenceId: sequence.id, reason } });
+      return null;
+    };
+
+    if (!sequence.active) return stop('the sequence was turned off');
+    if (sequence.exitStages.includes(lead.stage)) return stop(`the lead reached ${lead.stage}`);
+    const replied = await tx.message.findFirst({ where: { leadId: lead.id, direction: 'in', createdAt: { gt: enrollment.enrolledAt } }, select: { id: true } });
+    if (replied) return stop('the lead replied');
+    const resumeAt = inQuietHours(lead.workspace.quietHours, lead.workspace.timeZone, new Date());
+    if (resumeAt) {
+      await tx.sequenceEnrollment.update({ where: { id }, data: { nextStepAt: resumeAt, lockedUntil: null } });
+      return null;
+    }
+
+    const index = enrollment.nextStep;
+    const step = steps[index]!;
+    const parsed = parseTemplateId(step.templateId);
+    let messageId: string | null = null;
+    try {
+      const route = await this.deps.outbound.planReply(tx, lead.id, step.channel ?? parsed?.channel);
+      const optedOut = await tx.contactOptOut.findUnique({ where: { contactId_channel: { contactId: lead.contactId, channel: route.channel } } });
+      if (optedOut) return stop(`the contact opted out of ${route.channel}`);
+      const rendered = await renderForLead(tx, this.deps.templates, lead, {
+        name: parsed?.name ?? step.templateId,
+        locale: parsed?.locale ?? lead.workspace.locale,
+        channel: route.channel,
+      });
+      messageId = await this.deps.outbound.queueMessage(tx, {
+        workspaceId: lead.workspaceId,
+        leadId: lead.id,
+        ...route,
+        ...rendered,
+        templateName: parsed?.name ?? step.templateId,
+        idempotencyKey: `sequence:${id}:${index}`,
+        automatic: true,
+        author: systemActor,
+      });
+      await recordActivity(tx, { ...base, kind: 'sequence.step_sent', data: { sequenceId: sequence.id, step: index, messageId, channel: route.channel } });
+    } catch (error) {
+      await recordActivity(tx, { ...base, kind: 'sequence.step_skipped', data: { sequenceId: sequence.id, step: index, reason: errorMessage(error) } });
+    }
+    const next = index + 1;
+    if (next >= steps.length) {
+      await tx.sequenceEnrollment.update({ where: { id }, data: { status: 'completed', nextStep: next, lockedUntil: null } });
+      await recordActivity(tx, { ...base, kind: 'sequence.completed', data: { sequenceId: sequence.id } });
+    } else {
+      await tx.sequenceEnrollment.update({
+        where: { id },
+        data: { nextStep: next, nextStepAt: new Date(Date.now() + steps[next]!.waitMinutes * 60_000), lockedUntil: null },
+      });
+    }
+    return messageId;
+  }
+}
