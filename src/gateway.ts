@@ -112,7 +112,7 @@ export class Gateway {
       pollMs: 250,
     });
     this.webhooks.start();
-    this.sequences = new SequenceRunner({ prisma: db.prisma, outbound, templates: this.deps.templates, logger, pollMs: 250 });
+    this.sequences = new SequenceRunner({ prisma: db.prisma, outbound, templates: this.deps.templates, box: this.deps.box, publicUrl: config.publicUrl, logger, pollMs: 250 });
     this.sequences.start();
     const ctx = adapterContext(this.deps);
     for (const adapter of registry.all()) await adapter.start?.(ctx);

@@ -5,6 +5,7 @@ import type { AdapterContext } from '../channels/contract.js';
 import { ProblemError } from '../errors.js';
 import { newId } from '../ids.js';
 import { requestContext } from '../logger.js';
+import { optOut, readUnsubscribeToken } from '../messaging/unsubscribe.js';
 import { apiKeyAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { openApiDocument } from './openapi.js';
@@ -91,6 +92,27 @@ export function createApp(deps: AppDeps): Express {
     res.status(503).type('application/problem+json').send(
       JSON.stringify({ type: 'https://leadgate.dev/problems/not-ready', title: 'Not ready', status: 503, detail: 'a dependency does not answer', checks }),
     );
+  });
+
+  // Unsubscribe links from nurture email: a page with a button (mail scanners follow GET links),
+  // and the one-click POST that mail clients send for List-Unsubscribe-Post.
+  const page = (title: string, body: string) =>
+    `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${title}</title></head><body style="font-family:sans-serif;max-width:32rem;margin:3rem auto">${body}</body></html>`;
+  const unsubscribeTarget = (token: string) => {
+    const target = readUnsubscribeToken(deps.box, token);
+    if (!target) throw new ProblemError('not_found', 'this unsubscribe link is not valid');
+    return target;
+  };
+  app.get('/unsubscribe/:token', (req, res) => {
+    unsubscribeTarget(req.params.token);
+    res
+      .type('html')
+      .send(page('Unsubscribe', `<p>Stop receiving these emails? / Deixar de receber estes e-mails?</p><form method="post"><button type="submit">Unsubscribe / Descadastrar</button></form>`));
+  });
+  app.post('/unsubscribe/:token', express.urlencoded({ extended: false, limit: '1kb' }), async (req, res) => {
+    const target = unsubscribeTarget(req.params.token);
+    await optOut(deps.db.prisma, target.contactId, target.channel, 'unsubscribe link');
+    res.type('html').send(page('Unsubscribed', '<p>You will not receive these emails any more. / Você não receberá mais estes e-mails.</p>'));
   });
 
   const ctx = adapterContext(deps);

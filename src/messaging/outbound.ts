@@ -9,6 +9,7 @@ import { newId } from '../ids.js';
 import { type Actor, recordActivity, systemActor } from '../leads/activities.js';
 import type { JobQueue } from '../queue/contract.js';
 import type { SecretBox } from '../security/secrets.js';
+import { unsubscribeUrl } from './unsubscribe.js';
 
 /** How long a worker may hold a message in `sending` before it is presumed dead. */
 const sendLeaseMs = 2 * 60_000;
@@ -136,6 +137,21 @@ export class Outbound {
     );
   }
 
+  /**
+   * RFC 3834: other responders must not answer an automatic message (no mail loops). Nurture
+   * email also carries a one-click unsubscribe (RFC 8058).
+   */
+  private async automaticHeaders(message: Message): Promise<Record<string, string>> {
+    const headers: Record<string, string> = { 'Auto-Submitted': 'auto-replied' };
+    if (message.channel === 'email' && message.idempotencyKey?.startsWith('sequence:')) {
+      const lead = await this.deps.prisma.lead.findUniqueOrThrow({ where: { id: message.leadId }, select: { contactId: true } });
+      headers['List-Unsubscribe'] = `<${unsubscribeUrl(this.deps.config.publicUrl, this.deps.box, lead.contactId, 'email')}>`;
+      headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
+      headers['Auto-Submitted'] = 'auto-generated';
+    }
+    return headers;
+  }
+
   /** The customer's latest email, which a reply answers (else our own latest one). */
   private async emailThread(tx: Prisma.TransactionClient, leadId: string): Promise<EmailThread | undefined> {
     const where = { leadId, channel: 'email', externalId: { not: null } };
@@ -166,8 +182,7 @@ export class Outbound {
         ...(message.html ? { html: message.html } : {}),
         ...(message.subject ? { subject: message.subject } : {}),
         ...(message.inReplyTo ? { inReplyTo: message.inReplyTo, references: message.references } : {}),
-        // RFC 3834: other responders must not answer an automatic message (no mail loops).
-        ...(message.automatic ? { headers: { 'Auto-Submitted': 'auto-replied' } } : {}),
+        ...(message.automatic ? { headers: await this.automaticHeaders(message) } : {}),
       });
       await prisma.$transaction(async (tx) => {
         await tx.message.update({

@@ -7,7 +7,9 @@ import { newId } from '../ids.js';
 import { type Actor, recordActivity, systemActor } from '../leads/activities.js';
 import type { Outbound } from './outbound.js';
 import { renderForLead } from './render.js';
-import { parseTemplateId, type TemplateStore } from './templates.js';
+import { parseTemplateId, type TemplateStore, textToHtml } from './templates.js';
+import { unsubscribeFooter, unsubscribeUrl } from './unsubscribe.js';
+import type { SecretBox } from '../security/secrets.js';
 
 export interface SequenceStep {
   waitMinutes: number;
@@ -82,7 +84,9 @@ export class SequenceRunner {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
-  constructor(private readonly deps: { prisma: Db; outbound: Outbound; templates: TemplateStore; logger: Logger; pollMs: number }) {}
+  constructor(
+    private readonly deps: { prisma: Db; outbound: Outbound; templates: TemplateStore; box: SecretBox; publicUrl: string; logger: Logger; pollMs: number },
+  ) {}
 
   start(): void {
     this.timer = setInterval(() => {
@@ -150,11 +154,13 @@ export class SequenceRunner {
       const route = await this.deps.outbound.planReply(tx, lead.id, step.channel ?? parsed?.channel);
       const optedOut = await tx.contactOptOut.findUnique({ where: { contactId_channel: { contactId: lead.contactId, channel: route.channel } } });
       if (optedOut) return stop(`the contact opted out of ${route.channel}`);
-      const rendered = await renderForLead(tx, this.deps.templates, lead, {
-        name: parsed?.name ?? step.templateId,
-        locale: parsed?.locale ?? lead.workspace.locale,
-        channel: route.channel,
-      });
+      const locale = parsed?.locale ?? lead.workspace.locale;
+      const rendered = await renderForLead(tx, this.deps.templates, lead, { name: parsed?.name ?? step.templateId, locale, channel: route.channel });
+      if (route.channel === 'email') {
+        // Nurture email says how to stop it; the same link goes in List-Unsubscribe when it is sent.
+        rendered.text = `${rendered.text}\n\n${unsubscribeFooter(locale, unsubscribeUrl(this.deps.publicUrl, this.deps.box, lead.contactId, 'email'))}`;
+        rendered.html = textToHtml(rendered.text);
+      }
       messageId = await this.deps.outbound.queueMessage(tx, {
         workspaceId: lead.workspaceId,
         leadId: lead.id,

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -15,8 +15,16 @@ export class SecretBoxError extends Error {
 export class SecretBox {
   private readonly key: Buffer;
 
+  private readonly signingKey: Buffer;
+
   constructor(secret: string) {
     this.key = createHash('sha256').update(`leadgate:secret-box:${secret}`).digest();
+    this.signingKey = createHash('sha256').update(`leadgate:signing:${secret}`).digest();
+  }
+
+  /** A MAC of the text, for links the gateway hands out (unsubscribe) and must recognise later. */
+  sign(text: string): string {
+    return createHmac('sha256', this.signingKey).update(text).digest('base64url');
   }
 
   seal(value: unknown): string {

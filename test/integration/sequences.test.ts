@@ -110,4 +110,38 @@ describe.each(mainBackends)('nurture sequences on $db with the $queue queue', ({
     expect(mailsTo(lead.email)).toHaveLength(0);
     await stack.api('PATCH', '/api/v1/workspace', { quietHours: null });
   });
+
+  it('lets the lead unsubscribe from nurture email with one click, and stops nurture there', async () => {
+    const first = await sequence('Newsletter', 0.01);
+    const lead = await newLead();
+    expect((await stack.api('POST', `/api/v1/leads/${lead.id}/sequences`, { sequenceId: first })).status).toBe(201);
+    const mail = await eventually(() => {
+      expect(mailsTo(lead.email).length).toBeGreaterThanOrEqual(1);
+      return mailsTo(lead.email)[0]!;
+    });
+    const link = /To stop receiving these emails: (\S+)/.exec(mail.mail.text ?? '')?.[1];
+    expect(link).toMatch(/^http:\/\/localhost:3000\/unsubscribe\//);
+    // mailparser gathers the List-* headers under "list".
+    expect(mail.mail.headers.get('list')).toEqual({ unsubscribe: { url: link }, 'unsubscribe-post': { name: 'List-Unsubscribe=One-Click' } });
+    const local = link!.replace('http://localhost:3000', stack.baseUrl);
+
+    const tampered = await fetch(`${local.slice(0, -3)}abc`);
+    expect(tampered.status).toBe(404);
+    expect(tampered.headers.get('content-type')).toMatch(/problem\+json/);
+    const confirm = await fetch(local);
+    expect(confirm.status).toBe(200);
+    expect(await confirm.text()).toContain('<form method="post">');
+    const clicked = await fetch(local, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
+    expect(clicked.status).toBe(200);
+
+    const { body: lead2 } = await stack.api<{ contactId: string }>('GET', `/api/v1/leads/${lead.id}`);
+    const { body: contact } = await stack.api<{ optOuts: string[] }>('GET', `/api/v1/contacts/${lead2.contactId}`);
+    expect(contact.optOuts).toEqual(['email']);
+    const second = await sequence('After unsubscribing', 1);
+    expect((await stack.api('POST', `/api/v1/leads/${lead.id}/sequences`, { sequenceId: second })).status).toBe(201);
+    await eventually(async () => {
+      const found = (await enrollments(lead.id)).find((e) => e.sequenceId === second);
+      expect(found).toMatchObject({ status: 'stopped', stopReason: 'the contact opted out of email' });
+    });
+  });
 });
