@@ -52,6 +52,8 @@ const envSchema = z.object({
   LEADGATE_SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(30).default(8),
   LEADGATE_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5_000),
   LEADGATE_RETRY_MAX_MS: z.coerce.number().int().min(1).default(15 * 60_000),
+  /** How long a worker may hold a message in "sending" before it is presumed dead. */
+  LEADGATE_SEND_LEASE_MS: z.coerce.number().int().min(500).default(120_000),
   /** First retry of a failed webhook delivery after about this long, then doubling. */
   LEADGATE_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(10_000),
   LEADGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
@@ -86,6 +88,7 @@ export interface Config {
   retry: { maxAttempts: number; baseMs: number; maxMs: number };
   sweepIntervalMs: number;
   webhookRetryBaseMs: number;
+  sendLeaseMs: number;
   maxUploadBytes: number;
   connectionLeaseMs: number;
   trustProxy: boolean | number | string;
@@ -131,6 +134,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retry: { maxAttempts: e.LEADGATE_SEND_MAX_ATTEMPTS, baseMs: e.LEADGATE_RETRY_BASE_MS, maxMs: e.LEADGATE_RETRY_MAX_MS },
     sweepIntervalMs: e.LEADGATE_SWEEP_INTERVAL_MS,
     webhookRetryBaseMs: e.LEADGATE_WEBHOOK_RETRY_BASE_MS,
+    sendLeaseMs: e.LEADGATE_SEND_LEASE_MS,
     maxUploadBytes: e.LEADGATE_MAX_UPLOAD_BYTES,
     connectionLeaseMs: e.LEADGATE_CONNECTION_LEASE_MS,
     trustProxy: parseTrustProxy(e.LEADGATE_TRUST_PROXY),

@@ -11,8 +11,6 @@ import type { JobQueue } from '../queue/contract.js';
 import type { SecretBox } from '../security/secrets.js';
 import { unsubscribeUrl } from './unsubscribe.js';
 
-/** How long a worker may hold a message in `sending` before it is presumed dead. */
-const sendLeaseMs = 2 * 60_000;
 
 export interface QueueMessageInput {
   workspaceId: string;
@@ -55,7 +53,7 @@ export class Outbound {
       queue: JobQueue;
       registry: ChannelRegistry;
       box: SecretBox;
-      config: Pick<Config, 'smtp' | 'retry' | 'publicUrl'>;
+      config: Pick<Config, 'smtp' | 'retry' | 'publicUrl' | 'sendLeaseMs'>;
       logger: Logger;
     },
   ) {}
@@ -167,7 +165,7 @@ export class Outbound {
     const { prisma, config } = this.deps;
     const claimed = await prisma.$queryRaw<{ id: string }[]>`
       UPDATE messages SET status = 'sending', attempts = attempts + 1,
-        "lockedUntil" = now() + ${`${sendLeaseMs} milliseconds`}::interval, "updatedAt" = now()
+        "lockedUntil" = now() + ${`${config.sendLeaseMs} milliseconds`}::interval, "updatedAt" = now()
       WHERE id = ${messageId} AND status = 'queued' AND ("nextAttemptAt" IS NULL OR "nextAttemptAt" <= now())
       RETURNING id`;
     if (claimed.length === 0) return;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, type GatewayProcess, spawnGateway } from '../support/process.js';
 import { createTestDatabase, type TestDatabase } from '../support/services.js';
+import { TestSmtpServer } from '../support/smtp.js';
 import { apiRequest, eventually, mainBackends, stackEnv } from '../support/stack.js';
 
 interface EventRow {
@@ -152,6 +153,48 @@ describe('the embedded database', () => {
       await expect(spawnGateway(env, await freePort())).rejects.toThrow(/in use by process \d+/);
     } finally {
       await first.kill();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a worker killed between handing a message to the provider and recording it', () => {
+  it('leaves the message failed as interrupted, and never sends it twice', async () => {
+    const smtp = await new TestSmtpServer().start();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-send-'));
+    const env: Record<string, string> = {
+      ...stackEnv({ db: 'pglite', queue: 'embedded', smtp: { url: smtp.url, from: 'Acme <vendas@acme.test>' } }, dataDir),
+      LEADGATE_SEND_LEASE_MS: '1500',
+      LOG_LEVEL: 'warn',
+    };
+    const port = await freePort();
+    const api = <T>(gateway: GatewayProcess, method: string, urlPath: string, body?: unknown) => apiRequest<T>(gateway.baseUrl, env.LEADGATE_API_KEY!, method, urlPath, body);
+    let gateway = await spawnGateway(env, port);
+    try {
+      const { body: form } = await api<{ id: string; secret: string }>(gateway, 'POST', '/api/v1/sources', { kind: 'webform', name: 'Site' });
+      const arrived = smtp.holdNext();
+      await fetch(`${gateway.baseUrl}/hooks/forms/${form.id}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-leadgate-token': form.secret },
+        body: JSON.stringify({ name: 'Ana', email: 'ana@example.com' }),
+      });
+      // The SMTP server has the whole acknowledgement; the gateway is waiting for its answer.
+      await arrived;
+      await gateway.kill();
+      gateway = await spawnGateway(env, port);
+      const { body: leads } = await api<{ data: { id: string }[] }>(gateway, 'GET', '/api/v1/leads');
+      const message = await eventually(async () => {
+        const { body } = await api<{ data: { direction: string; status: string; errorCode?: string; attempts: number }[] }>(gateway, 'GET', `/api/v1/leads/${leads.data[0]!.id}/messages`);
+        const outbound = body.data.find((m) => m.direction === 'out')!;
+        expect(outbound.status).toBe('failed');
+        return outbound;
+      }, 20_000);
+      expect(message).toMatchObject({ errorCode: 'send_interrupted', attempts: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(smtp.received.filter((m) => m.envelope.to.includes('ana@example.com'))).toHaveLength(1);
+    } finally {
+      await gateway.kill();
+      await smtp.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });

@@ -27,6 +27,15 @@ export class TestSmtpServer {
         const chunks: Buffer[] = [];
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.on('end', () => {
+          const hold = this.holds.shift();
+          if (hold) {
+            // The whole message is here; the answer waits, as a slow server's would.
+            void simpleParser(Buffer.concat(chunks)).then((mail) => {
+              this.received.push({ envelope: { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) }, mail });
+              hold.arrived();
+            });
+            return;
+          }
           if (failure) {
             callback(Object.assign(new Error(failure.message), { responseCode: failure.code }));
             return;
@@ -61,6 +70,13 @@ export class TestSmtpServer {
 
   failNext(count: number, code: number, message: string): void {
     for (let i = 0; i < count; i++) this.failures.push({ code, message });
+  }
+
+  private holds: { arrived: () => void }[] = [];
+
+  /** The next message is taken in whole but never answered: resolves once it has arrived. */
+  holdNext(): Promise<void> {
+    return new Promise((resolve) => this.holds.push({ arrived: resolve }));
   }
 
   clearFailures(): void {
