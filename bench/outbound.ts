@@ -64,6 +64,8 @@ async function dispatcher(): Promise<number> {
     LEADGATE_DATA_DIR: dataDir,
     LEADGATE_API_KEY: `lg_bench_${randomBytes(16).toString('hex')}`,
     LEADGATE_WORKER_CONCURRENCY: String(concurrency),
+    // The per-connection rate limit would measure itself, not the dispatcher.
+    LEADGATE_SEND_RATE_PER_MINUTE: '100000000',
     LOG_LEVEL: 'silent',
   });
   const gateway = await Gateway.create(config, {

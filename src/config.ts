@@ -52,6 +52,8 @@ const envSchema = z.object({
   LEADGATE_SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(30).default(8),
   LEADGATE_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5_000),
   LEADGATE_RETRY_MAX_MS: z.coerce.number().int().min(1).default(15 * 60_000),
+  /** Messages a minute per connection, for every channel (default: WhatsApp 20, SMS 60, email 120). */
+  LEADGATE_SEND_RATE_PER_MINUTE: z.coerce.number().positive().optional(),
   /** How long a worker may hold a message in "sending" before it is presumed dead. */
   LEADGATE_SEND_LEASE_MS: z.coerce.number().int().min(500).default(120_000),
   /** First retry of a failed webhook delivery after about this long, then doubling. */
@@ -89,6 +91,7 @@ export interface Config {
   sweepIntervalMs: number;
   webhookRetryBaseMs: number;
   sendLeaseMs: number;
+  sendRatePerMinute: number | undefined;
   maxUploadBytes: number;
   connectionLeaseMs: number;
   trustProxy: boolean | number | string;
@@ -135,6 +138,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: e.LEADGATE_SWEEP_INTERVAL_MS,
     webhookRetryBaseMs: e.LEADGATE_WEBHOOK_RETRY_BASE_MS,
     sendLeaseMs: e.LEADGATE_SEND_LEASE_MS,
+    sendRatePerMinute: e.LEADGATE_SEND_RATE_PER_MINUTE,
     maxUploadBytes: e.LEADGATE_MAX_UPLOAD_BYTES,
     connectionLeaseMs: e.LEADGATE_CONNECTION_LEASE_MS,
     trustProxy: parseTrustProxy(e.LEADGATE_TRUST_PROXY),

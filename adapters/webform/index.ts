@@ -6,7 +6,7 @@ import { ProblemError } from '../../src/errors.js';
 import { safeEqual } from '../../src/security/tokens.js';
 import { FormBodyError, parseFormBody } from './body.js';
 import { type CanonicalField, normalizeSubmission } from './normalize.js';
-import { RateLimiter } from './rate-limit.js';
+import { RateLimiter } from '../../src/rate-limit.js';
 
 const canonicalFields = ['name', 'firstName', 'lastName', 'email', 'phone', 'message', 'company', 'product', 'pageUrl', 'ignore'] as const;
 

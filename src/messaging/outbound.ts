@@ -9,8 +9,12 @@ import { newId } from '../ids.js';
 import { type Actor, recordActivity, systemActor } from '../leads/activities.js';
 import type { JobQueue } from '../queue/contract.js';
 import type { SecretBox } from '../security/secrets.js';
+import { RateLimiter } from '../rate-limit.js';
 import { unsubscribeUrl } from './unsubscribe.js';
 
+
+/** Steady sending rates per connection and channel, in messages a minute. */
+export const sendRatePerMinute: Partial<Record<ChannelKind, number>> = { whatsapp: 20, sms: 60, email: 120 };
 
 export interface QueueMessageInput {
   workspaceId: string;
@@ -53,7 +57,7 @@ export class Outbound {
       queue: JobQueue;
       registry: ChannelRegistry;
       box: SecretBox;
-      config: Pick<Config, 'smtp' | 'retry' | 'publicUrl' | 'sendLeaseMs'>;
+      config: Pick<Config, 'smtp' | 'retry' | 'publicUrl' | 'sendLeaseMs' | 'sendRatePerMinute'>;
       logger: Logger;
     },
   ) {}
@@ -160,9 +164,27 @@ export class Outbound {
     return { inReplyTo: last.externalId, references: [...last.references, last.externalId].slice(-20), subject: last.subject };
   }
 
+  /**
+   * Sends per connection stay under a steady rate: a burst from one WhatsApp number gets it banned,
+   * and SMTP relays and Twilio throttle too. Per process; jitter keeps a backlog from moving in lockstep.
+   */
+  private readonly limiter = new RateLimiter();
+
+  private async waitForTurn(message: { id: string; channel: string; sourceId: string | null; attempts: number }): Promise<boolean> {
+    const perMinute = this.deps.config.sendRatePerMinute ?? sendRatePerMinute[message.channel as ChannelKind] ?? 60;
+    const waitSeconds = this.limiter.take(`${message.sourceId ?? 'system'}:${message.channel}`, perMinute);
+    if (waitSeconds === 0) return false;
+    const delayMs = waitSeconds * 1000 + Math.round(Math.random() * (60_000 / perMinute));
+    await this.deps.prisma.message.updateMany({ where: { id: message.id, status: 'queued' }, data: { nextAttemptAt: new Date(Date.now() + delayMs) } });
+    await this.deps.queue.add('outbound', message.id, { delayMs, attempt: message.attempts });
+    return true;
+  }
+
   /** Runs one send attempt for a message; safe to call twice for one message. */
   async dispatch(messageId: string): Promise<void> {
     const { prisma, config } = this.deps;
+    const pending = await prisma.message.findUnique({ where: { id: messageId }, select: { id: true, channel: true, sourceId: true, attempts: true, status: true } });
+    if (!pending || pending.status !== 'queued' || (await this.waitForTurn(pending))) return;
     const claimed = await prisma.$queryRaw<{ id: string }[]>`
       UPDATE messages SET status = 'sending', attempts = attempts + 1,
         "lockedUntil" = now() + ${`${config.sendLeaseMs} milliseconds`}::interval, "updatedAt" = now()

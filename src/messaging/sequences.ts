@@ -15,6 +15,8 @@ export interface SequenceStep {
   waitMinutes: number;
   templateId: string;
   channel?: ChannelKind;
+  /** Sent only to leads that meet it when the step is due; skipped (and noted) otherwise. */
+  when?: { stages?: string[]; productIds?: string[]; minScore?: number };
 }
 
 export interface EnrolRule {
@@ -123,6 +125,59 @@ export class SequenceRunner {
     }
   }
 
+  /** Sends the step's template; `stopped` when the contact left the channel and the enrolment ended instead. */
+  private async send(
+    tx: Tx,
+    args: { enrollmentId: string; index: number; step: SequenceStep; lead: Prisma.LeadGetPayload<{ include: { workspace: true } }>; sequenceId: string },
+  ): Promise<{ messageId: string | null; stopped: boolean }> {
+    const { enrollmentId: id, index, step, lead, sequenceId } = args;
+    const parsed = parseTemplateId(step.templateId);
+    const base = { workspaceId: lead.workspaceId, leadId: lead.id, actor: systemActor };
+    try {
+      const route = await this.deps.outbound.planReply(tx, lead.id, step.channel ?? parsed?.channel);
+      const optedOut = await tx.contactOptOut.findUnique({ where: { contactId_channel: { contactId: lead.contactId, channel: route.channel } } });
+      if (optedOut) {
+        await tx.sequenceEnrollment.update({ where: { id }, data: { status: 'stopped', stopReason: `the contact opted out of ${route.channel}`, lockedUntil: null } });
+        await recordActivity(tx, { ...base, kind: 'sequence.stopped', data: { sequenceId, reason: `the contact opted out of ${route.channel}` } });
+        return { messageId: null, stopped: true };
+      }
+      const locale = parsed?.locale ?? lead.workspace.locale;
+      const rendered = await renderForLead(tx, this.deps.templates, lead, { name: parsed?.name ?? step.templateId, locale, channel: route.channel });
+      if (route.channel === 'email') {
+        // Nurture email says how to stop it; the same link goes in List-Unsubscribe when it is sent.
+        rendered.text = `${rendered.text}\n\n${unsubscribeFooter(locale, unsubscribeUrl(this.deps.publicUrl, this.deps.box, lead.contactId, 'email'))}`;
+        rendered.html = textToHtml(rendered.text);
+      }
+      const messageId = await this.deps.outbound.queueMessage(tx, {
+        workspaceId: lead.workspaceId,
+        leadId: lead.id,
+        ...route,
+        ...rendered,
+        templateName: parsed?.name ?? step.templateId,
+        idempotencyKey: `sequence:${id}:${index}`,
+        automatic: true,
+        author: systemActor,
+      });
+      await recordActivity(tx, { ...base, kind: 'sequence.step_sent', data: { sequenceId, step: index, messageId, channel: route.channel } });
+      return { messageId, stopped: false };
+    } catch (error) {
+      await recordActivity(tx, { ...base, kind: 'sequence.step_skipped', data: { sequenceId, step: index, reason: errorMessage(error) } });
+      return { messageId: null, stopped: false };
+    }
+  }
+
+  private async unmetCondition(tx: Tx, lead: { id: string; stage: string; score: number }, step: SequenceStep): Promise<string | null> {
+    const when = step.when;
+    if (!when) return null;
+    if (when.stages?.length && !when.stages.includes(lead.stage)) return `the lead is ${lead.stage}, not ${when.stages.join(' or ')}`;
+    if (when.minScore !== undefined && lead.score < when.minScore) return `the lead scores ${lead.score}, under ${when.minScore}`;
+    if (when.productIds?.length) {
+      const match = await tx.leadProduct.findFirst({ where: { leadId: lead.id, productId: { in: when.productIds } }, select: { productId: true } });
+      if (!match) return 'the lead has none of the step\'s products';
+    }
+    return null;
+  }
+
   private async step(tx: Tx, id: string): Promise<string | null> {
     const enrollment = await tx.sequenceEnrollment.findUniqueOrThrow({ where: { id }, include: { sequence: true } });
     if (enrollment.status !== 'active') return null;
@@ -148,32 +203,14 @@ export class SequenceRunner {
 
     const index = enrollment.nextStep;
     const step = steps[index]!;
-    const parsed = parseTemplateId(step.templateId);
     let messageId: string | null = null;
-    try {
-      const route = await this.deps.outbound.planReply(tx, lead.id, step.channel ?? parsed?.channel);
-      const optedOut = await tx.contactOptOut.findUnique({ where: { contactId_channel: { contactId: lead.contactId, channel: route.channel } } });
-      if (optedOut) return stop(`the contact opted out of ${route.channel}`);
-      const locale = parsed?.locale ?? lead.workspace.locale;
-      const rendered = await renderForLead(tx, this.deps.templates, lead, { name: parsed?.name ?? step.templateId, locale, channel: route.channel });
-      if (route.channel === 'email') {
-        // Nurture email says how to stop it; the same link goes in List-Unsubscribe when it is sent.
-        rendered.text = `${rendered.text}\n\n${unsubscribeFooter(locale, unsubscribeUrl(this.deps.publicUrl, this.deps.box, lead.contactId, 'email'))}`;
-        rendered.html = textToHtml(rendered.text);
-      }
-      messageId = await this.deps.outbound.queueMessage(tx, {
-        workspaceId: lead.workspaceId,
-        leadId: lead.id,
-        ...route,
-        ...rendered,
-        templateName: parsed?.name ?? step.templateId,
-        idempotencyKey: `sequence:${id}:${index}`,
-        automatic: true,
-        author: systemActor,
-      });
-      await recordActivity(tx, { ...base, kind: 'sequence.step_sent', data: { sequenceId: sequence.id, step: index, messageId, channel: route.channel } });
-    } catch (error) {
-      await recordActivity(tx, { ...base, kind: 'sequence.step_skipped', data: { sequenceId: sequence.id, step: index, reason: errorMessage(error) } });
+    const unmet = await this.unmetCondition(tx, lead, step);
+    if (unmet) {
+      await recordActivity(tx, { ...base, kind: 'sequence.step_skipped', data: { sequenceId: sequence.id, step: index, reason: unmet } });
+    } else {
+      const sent = await this.send(tx, { enrollmentId: id, index, step, lead, sequenceId: sequence.id });
+      if (sent.stopped) return null;
+      messageId = sent.messageId;
     }
     const next = index + 1;
     if (next >= steps.length) {

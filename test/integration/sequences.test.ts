@@ -144,4 +144,21 @@ describe.each(mainBackends)('nurture sequences on $db with the $queue queue', ({
       expect(found).toMatchObject({ status: 'stopped', stopReason: 'the contact opted out of email' });
     });
   });
+
+  it('skips a step whose condition the lead does not meet, and says why', async () => {
+    const { body: sequence } = await stack.api<{ id: string }>('POST', '/api/v1/sequences', {
+      name: 'Conditional',
+      steps: [
+        { waitMinutes: 0, templateId: 'thank_you', when: { stages: ['customer'] } },
+        { waitMinutes: 0, templateId: 'follow_up_reminder', when: { stages: ['open', 'contacted'] } },
+      ],
+    });
+    const lead = await newLead();
+    expect((await stack.api('POST', `/api/v1/leads/${lead.id}/sequences`, { sequenceId: sequence.id })).status).toBe(201);
+    await eventually(async () => expect((await enrollments(lead.id))[0]!.status).toBe('completed'));
+    await eventually(() => expect(mailsTo(lead.email)).toHaveLength(1));
+    const { body: timeline } = await stack.api<{ data: { kind: string; data: { reason?: string; step?: number } }[] }>('GET', `/api/v1/leads/${lead.id}/activities`);
+    const skipped = timeline.data.find((a) => a.kind === 'sequence.step_skipped')!;
+    expect(skipped.data).toMatchObject({ step: 0, reason: 'the lead is open, not customer' });
+  });
 });

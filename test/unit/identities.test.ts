@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeEmail, normalizePhone } from '../../src/contacts/identities.js';
 import { backoffMs } from '../../src/messaging/outbound.js';
-import { RateLimiter } from '../../adapters/webform/rate-limit.js';
+import { RateLimiter } from '../../src/rate-limit.js';
 
 describe('contact identities', () => {
   it.each([

@@ -12,6 +12,11 @@ const step = z
     waitMinutes: z.number().min(0).max(525_600).describe('After enrolment for the first step, after the previous step for the others'),
     templateId: z.string().regex(/^([\w-]+\.)?[\w-]+(\.(email|whatsapp|sms))?$/).max(120),
     channel: z.enum(['email', 'whatsapp', 'sms']).optional().describe('Default: the lead\'s own channel'),
+    when: z
+      .object({ stages: z.array(z.enum(stages)).optional(), productIds: z.array(z.string().max(100)).optional(), minScore: z.number().optional() })
+      .strict()
+      .optional()
+      .describe('Send this step only to leads that meet it when it is due'),
   })
   .strict();
 
