@@ -2,6 +2,7 @@ import type { Prisma } from '@prisma/client';
 import type { Logger } from 'pino';
 import type { ChannelKind } from '../channels/contract.js';
 import type { Db } from '../db/client.js';
+import { Poller } from '../queue/poller.js';
 import { errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import { type Actor, recordActivity, systemActor } from '../leads/activities.js';
@@ -83,24 +84,20 @@ function inQuietHours(quietHours: Prisma.JsonValue | null, timeZone: string, now
  * "sequence:<enrollment>:<step>", in the same transaction that moves the enrollment on.
  */
 export class SequenceRunner {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly poller: Poller;
 
   constructor(
     private readonly deps: { prisma: Db; outbound: Outbound; templates: TemplateStore; box: SecretBox; publicUrl: string; logger: Logger; pollMs: number },
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.runDue().finally(() => (this.running = undefined));
-    }, this.deps.pollMs);
-    this.timer.unref();
+  ) {
+    this.poller = new Poller(() => this.runDue(), this.deps.pollMs);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  start(): void {
+    this.poller.start();
+  }
+
+  stop(): Promise<void> {
+    return this.poller.stop();
   }
 
   async runDue(): Promise<void> {

@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { Prisma } from '@prisma/client';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
+import { Poller } from '../queue/poller.js';
 import { ProblemError, errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import type { ActivityKind } from '../leads/activities.js';
@@ -128,24 +129,20 @@ export function signature(secret: string, body: string): string {
 
 /** Posts due deliveries, with retries and backoff; the delivery log keeps every outcome. */
 export class WebhookDispatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly poller: Poller;
 
   constructor(
     private readonly deps: { prisma: Db; box: SecretBox; logger: Logger; allowPrivate: boolean; retryBaseMs: number; pollMs: number },
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.deliverDue().finally(() => (this.running = undefined));
-    }, this.deps.pollMs);
-    this.timer.unref();
+  ) {
+    this.poller = new Poller(() => this.deliverDue(), this.deps.pollMs);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  start(): void {
+    this.poller.start();
+  }
+
+  stop(): Promise<void> {
+    return this.poller.stop();
   }
 
   async deliverDue(): Promise<void> {
