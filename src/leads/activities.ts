@@ -27,6 +27,7 @@ export type ActivityKind =
   | 'sequence.stopped'
   | 'sequence.completed'
   | 'follow_up.completed'
+  | 'follow_up.due'
   | 'contact.opted_out'
   | 'message.delivered'
   | 'message.read'

@@ -11,7 +11,7 @@ import type { ActivityKind } from '../leads/activities.js';
 import type { SecretBox } from '../security/secrets.js';
 import { backoffMs } from './outbound.js';
 
-export const webhookEvents = ['lead.created', 'lead.assigned', 'lead.stage_changed', 'message.received', 'message.status', 'follow_up.created', 'contact.opted_out'] as const;
+export const webhookEvents = ['lead.created', 'lead.assigned', 'lead.stage_changed', 'message.received', 'message.status', 'follow_up.created', 'follow_up.due', 'contact.opted_out'] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
 
 const eventOfActivity: Partial<Record<ActivityKind, WebhookEvent>> = {
@@ -24,6 +24,7 @@ const eventOfActivity: Partial<Record<ActivityKind, WebhookEvent>> = {
   'message.read': 'message.status',
   'message.failed': 'message.status',
   'follow_up.created': 'follow_up.created',
+  'follow_up.due': 'follow_up.due',
   'contact.opted_out': 'contact.opted_out',
 };
 

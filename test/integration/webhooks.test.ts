@@ -99,4 +99,23 @@ describe.each(mainBackends)('outbound webhooks on $db with the $queue queue', ({
     expect(again.status).toBe(202);
     await eventually(() => expect(received.filter((r) => r.headers['x-leadgate-delivery'] === delivery.id)).toHaveLength(4));
   });
+
+  it('announces a follow-up when it falls due, once', async () => {
+    const { body: hook } = await stack.api<{ id: string }>('POST', '/api/v1/webhooks', { url, events: ['follow_up.due'] });
+    const { body: leads } = await stack.api<{ data: { id: string }[] }>('GET', '/api/v1/leads');
+    const { body: followUp } = await stack.api<{ id: string }>('POST', `/api/v1/leads/${leads.data[0]!.id}/follow-ups`, {
+      dueAt: new Date(Date.now() + 1_000).toISOString(),
+      note: 'Call back about the quote',
+    });
+    const due = await eventually(() => {
+      const found = received.filter((r) => r.body.event === 'follow_up.due');
+      expect(found).toHaveLength(1);
+      return found[0]!;
+    }, 15_000);
+    expect(due.body.data).toMatchObject({ followUpId: followUp.id, note: 'Call back about the quote', leadId: leads.data[0]!.id });
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(received.filter((r) => r.body.event === 'follow_up.due')).toHaveLength(1);
+    const { body: log } = await stack.api<{ data: unknown[] }>('GET', `/api/v1/webhooks/${hook.id}/deliveries`);
+    expect(log.data).toHaveLength(1);
+  });
 });

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "follow_ups" ADD COLUMN     "dueNotifiedAt" TIMESTAMPTZ(3);
+
