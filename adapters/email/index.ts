@@ -9,8 +9,6 @@ import { classifyImapError, classifySmtpError, imapClient, smtpTransport, verify
 import { defaultTiming, MailboxWatcher, type WatcherTiming } from './mailbox-watcher.js';
 import { serverAccess, sourceSpec, storedSecrets, storedSettings, type EmailSettings, type EmailSecrets } from './settings.js';
 
-export { classifySmtpError } from './connections.js';
-
 /** The gateway's own SMTP_URL: web-form leads are answered through it. */
 const systemConnection = z.object({
   settings: z.object({ from: z.string().min(3) }),

@@ -183,15 +183,16 @@ export class Outbound {
   /** Runs one send attempt for a message; safe to call twice for one message. */
   async dispatch(messageId: string): Promise<void> {
     const { prisma, config } = this.deps;
-    const pending = await prisma.message.findUnique({ where: { id: messageId }, select: { id: true, channel: true, sourceId: true, attempts: true, status: true } });
-    if (!pending || pending.status !== 'queued' || (await this.waitForTurn(pending))) return;
+    const queued = await prisma.message.findUnique({ where: { id: messageId } });
+    if (!queued || queued.status !== 'queued' || (await this.waitForTurn(queued))) return;
     const claimed = await prisma.$queryRaw<{ id: string }[]>`
       UPDATE messages SET status = 'sending', attempts = attempts + 1,
         "lockedUntil" = now() + ${`${config.sendLeaseMs} milliseconds`}::interval, "updatedAt" = now()
       WHERE id = ${messageId} AND status = 'queued' AND ("nextAttemptAt" IS NULL OR "nextAttemptAt" <= now())
       RETURNING id`;
     if (claimed.length === 0) return;
-    const message = await prisma.message.findUniqueOrThrow({ where: { id: messageId } });
+    // The claim changed only these; the rest of the row is as read above.
+    const message = { ...queued, status: 'sending', attempts: queued.attempts + 1 };
 
     try {
       const { adapter, connection } = await this.resolveSender(message);

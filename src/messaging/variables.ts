@@ -2,7 +2,7 @@ import type { Prisma } from '@prisma/client';
 import type { TemplateVariables } from './templates.js';
 
 /** The variables every template may use, from the lead as it is now. */
-export async function autoReplyVariables(tx: Prisma.TransactionClient, leadId: string, extra: Record<string, unknown> = {}): Promise<TemplateVariables> {
+export async function templateVariables(tx: Prisma.TransactionClient, leadId: string, extra: Record<string, unknown> = {}): Promise<TemplateVariables> {
   const lead = await tx.lead.findUniqueOrThrow({
     where: { id: leadId },
     include: {

@@ -2,33 +2,31 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import type { Outbound } from '../messaging/outbound.js';
 import type { JobQueue } from './contract.js';
+import { Poller } from './poller.js';
 
 /**
  * The safety net under the queue: finds rows whose job was lost (a crash between commit and
  * enqueue, Redis down, a process killed mid-job) and wakes a worker for them again.
  */
 export class Sweeper {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly poller: Poller;
+  private first: Promise<void> | undefined;
 
   constructor(
     private readonly deps: { prisma: Db; queue: JobQueue; outbound: Outbound; logger: Logger; intervalMs: number },
-  ) {}
+  ) {
+    this.poller = new Poller(() => (this.first ?? Promise.resolve()).then(() => this.sweep(deps.intervalMs * 2)), deps.intervalMs);
+  }
 
   start(): void {
     // The first sweep takes everything left over by a previous process, however recent.
-    this.running = this.sweep(0);
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.sweep(this.deps.intervalMs * 2).finally(() => (this.running = undefined));
-    }, this.deps.intervalMs);
-    this.timer.unref();
-    void this.running.finally(() => (this.running = undefined));
+    this.first = this.sweep(0);
+    this.poller.start();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.poller.stop();
+    await this.first;
   }
 
   /** Rows younger than graceMs are left alone: their own job is most likely still on its way. */
