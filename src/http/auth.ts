@@ -18,7 +18,7 @@ export function apiKeyAuth(prisma: Db): RequestHandler {
     let entry = cache.get(hash);
     if (!entry || Date.now() - entry.at > cacheTtlMs) {
       const key = await prisma.apiKey.findUnique({ where: { hash } });
-      entry = { auth: key && !key.revokedAt ? { workspaceId: key.workspaceId, actor: { type: 'api_key', id: key.id } } : null, at: Date.now() };
+      entry = { auth: key && !key.revokedAt ? { workspaceId: key.workspaceId, actor: { type: 'api_key', id: key.id }, role: 'owner', userId: null } : null, at: Date.now() };
       if (cache.size > 10_000) cache.clear();
       cache.set(hash, entry);
     }

@@ -1,11 +1,19 @@
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
-import { type FieldError, ValidationError } from '../errors.js';
+import { type FieldError, ProblemError, ValidationError } from '../errors.js';
 import type { Actor } from '../leads/activities.js';
 
+export type Role = 'owner' | 'manager' | 'rep';
+
+/**
+ * Who is calling. An API key acts for its workspace with the owner's rights; a signed-in user
+ * acts with their own role, and `userId` names them.
+ */
 export interface Auth {
   workspaceId: string;
   actor: Actor;
+  role: Role;
+  userId: string | null;
 }
 
 export interface RouteContext<P, Q, B> {
@@ -29,6 +37,8 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
   response: { status: number; description: string; schema?: z.ZodType };
+  /** Roles allowed to call the route; every role when unset. */
+  roles?: readonly Role[];
   handler(ctx: RouteContext<P, Q, B>): Promise<unknown>;
 }
 
@@ -58,6 +68,9 @@ export function mountRoutes(router: Router, routes: RouteDef[], authenticate: Re
       const query = parse(def.query, req.query, 'query');
       const body = def.body ? parse(def.body, req.body ?? {}, '') : undefined;
       const auth = res.locals.auth as Auth;
+      if (def.roles && !def.roles.includes(auth.role)) {
+        throw new ProblemError('forbidden', `this needs the role ${def.roles.join(' or ')}`);
+      }
       const result = await def.handler({ params, query, body, auth, req, res });
       if (res.headersSent) return;
       if (result === undefined) res.status(204).end();
