@@ -5,12 +5,13 @@ import { NotFoundError, ValidationError } from '../../errors.js';
 import { recordActivity } from '../../leads/activities.js';
 import { stages } from '../../leads/stages.js';
 import { leadInclude, leadView, presentLead } from '../../leads/view.js';
+import { visibleLeadsWhere } from '../../leads/visibility.js';
 import { replySubject } from '../../messaging/outbound.js';
 import { parseTemplateId } from '../../messaging/templates.js';
 import { renderForLead } from '../../messaging/render.js';
 import { enrolByRules } from '../../messaging/sequences.js';
 import type { AppDeps } from '../deps.js';
-import { afterCursor, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
+import { afterCursor, type Auth, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 
 const channelKinds = ['webform', 'whatsapp', 'voice', 'sms', 'email'] as const satisfies readonly ChannelKind[];
 
@@ -126,8 +127,8 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
   const { db, outbound, templates } = deps;
   const prisma = db.prisma;
 
-  async function loadLead(workspaceId: string, id: string) {
-    const lead = await prisma.lead.findFirst({ where: { id, workspaceId }, include: leadInclude });
+  async function loadLead(auth: Auth, id: string) {
+    const lead = await prisma.lead.findFirst({ where: { AND: [{ id }, await visibleLeadsWhere(prisma, auth)] }, include: leadInclude });
     if (!lead) throw new NotFoundError('lead');
     return lead;
   }
@@ -142,7 +143,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       response: { status: 200, description: 'A page of leads', schema: listSchema(leadView) },
       handler: async ({ query, auth }) => {
         const cursor = decodeCursor(query.cursor);
-        const and: Prisma.LeadWhereInput[] = [{ workspaceId: auth.workspaceId }];
+        const and: Prisma.LeadWhereInput[] = [await visibleLeadsWhere(prisma, auth)];
         if (query.stage) and.push({ stage: query.stage });
         if (query.ownerId) and.push({ ownerId: query.ownerId });
         if (query.segment) and.push({ segment: { equals: query.segment, mode: 'insensitive' } });
@@ -181,7 +182,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       tag: 'leads',
       params: byId,
       response: { status: 200, description: 'The lead', schema: leadView },
-      handler: async ({ params, auth }) => presentLead(await loadLead(auth.workspaceId, params.id)),
+      handler: async ({ params, auth }) => presentLead(await loadLead(auth, params.id)),
     }),
     route({
       method: 'patch',
@@ -192,7 +193,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       body: leadPatch,
       response: { status: 200, description: 'The updated lead', schema: leadView },
       handler: async ({ params, body, auth }) => {
-        const before = await loadLead(auth.workspaceId, params.id);
+        const before = await loadLead(auth, params.id);
         if (body.ownerId) {
           const owner = await prisma.user.findFirst({ where: { id: body.ownerId, workspaceId: auth.workspaceId } });
           if (!owner) throw new ValidationError([{ path: 'ownerId', message: 'no user with this id in the workspace' }]);
@@ -241,7 +242,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
           }
           if (Object.keys(changes).length > 0) await recordActivity(tx, { ...base, kind: 'lead.updated', data: { changes } });
         });
-        return presentLead(await loadLead(auth.workspaceId, params.id));
+        return presentLead(await loadLead(auth, params.id));
       },
     }),
     route({
@@ -253,7 +254,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       query: pageQuery,
       response: { status: 200, description: 'A page of activities', schema: listSchema(activityView) },
       handler: async ({ params, query, auth }) => {
-        await loadLead(auth.workspaceId, params.id);
+        await loadLead(auth, params.id);
         const rows = await prisma.activity.findMany({
           where: { leadId: params.id, workspaceId: auth.workspaceId, ...afterCursor(decodeCursor(query.cursor), 'desc') },
           orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -272,7 +273,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       body: z.object({ text: z.string().trim().min(1).max(20_000) }).strict(),
       response: { status: 201, description: 'The note, as a timeline entry', schema: activityView },
       handler: async ({ params, body, auth }) => {
-        await loadLead(auth.workspaceId, params.id);
+        await loadLead(auth, params.id);
         const id = await prisma.$transaction(async (tx) => {
           const activityId = await recordActivity(tx, { workspaceId: auth.workspaceId, leadId: params.id, kind: 'note.added', actor: auth.actor, data: { text: body.text } });
           await tx.lead.update({ where: { id: params.id }, data: { lastActivityAt: new Date() } });
@@ -290,7 +291,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       body: sendBody,
       response: { status: 202, description: 'Queued', schema: z.object({ messageId: z.string(), status: z.string(), channel: z.string() }) },
       handler: async ({ params, body, auth }) => {
-        const lead = await loadLead(auth.workspaceId, params.id);
+        const lead = await loadLead(auth, params.id);
         const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId } });
         const template = body.templateId ? (parseTemplateId(body.templateId) ?? { name: body.templateId, locale: workspace.locale, channel: undefined }) : undefined;
         const { messageId, channel } = await prisma.$transaction(async (tx) => {
@@ -325,7 +326,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       query: pageQuery,
       response: { status: 200, description: 'A page of messages', schema: listSchema(messageView) },
       handler: async ({ params, query, auth }) => {
-        await loadLead(auth.workspaceId, params.id);
+        await loadLead(auth, params.id);
         const rows = await prisma.message.findMany({
           where: { leadId: params.id, workspaceId: auth.workspaceId, ...afterCursor(decodeCursor(query.cursor), 'asc') },
           include: { attachments: true },

@@ -35,6 +35,7 @@ const workspaceView = z.object({
   quietHours: z.object({ start: hhmm, end: hhmm }).nullable(),
   firstResponseSlaMinutes: z.number(),
   visibility: z.enum(['all', 'own']),
+  repsCanClaim: z.boolean().describe('Whether reps may claim unassigned leads (and see them when visibility is "own")'),
 });
 
 const workspacePatch = z
@@ -47,6 +48,7 @@ const workspacePatch = z
     quietHours: z.object({ start: hhmm, end: hhmm }).nullable(),
     firstResponseSlaMinutes: z.number().int().min(1).max(10_080),
     visibility: z.enum(['all', 'own']),
+    repsCanClaim: z.boolean(),
   })
   .partial()
   .strict();
@@ -108,6 +110,7 @@ function presentWorkspace(row: Workspace) {
     quietHours: row.quietHours as { start: string; end: string } | null,
     firstResponseSlaMinutes: row.firstResponseSlaMinutes,
     visibility: row.visibility as 'all' | 'own',
+    repsCanClaim: row.repsCanClaim,
   };
 }
 

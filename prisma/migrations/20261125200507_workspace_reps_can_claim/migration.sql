@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "workspaces" ADD COLUMN     "repsCanClaim" BOOLEAN NOT NULL DEFAULT false;
+
