@@ -1,5 +1,6 @@
 import type { Prisma, User } from '@prisma/client';
 import { closedStages } from './stages.js';
+import { isWorking } from './working-time.js';
 
 export interface AssignmentDecision {
   ownerId: string | null;
@@ -24,25 +25,6 @@ export interface RuleMatch {
   productId?: string;
   sourceId?: string;
   channel?: string;
-}
-
-type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
-type WorkingHours = Partial<Record<Weekday, [string, string][]>>;
-
-const weekdays: Record<string, Weekday> = { Mon: 'mon', Tue: 'tue', Wed: 'wed', Thu: 'thu', Fri: 'fri', Sat: 'sat', Sun: 'sun' };
-
-/** Whether a user works at this moment; a user without working hours is always available. */
-export function isWorking(workingHours: Prisma.JsonValue | null, timeZone: string, now: Date): boolean {
-  if (!workingHours || typeof workingHours !== 'object' || Array.isArray(workingHours)) return true;
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
-      .formatToParts(now)
-      .map((part) => [part.type, part.value]),
-  );
-  const day = weekdays[parts.weekday ?? ''];
-  const time = `${parts.hour}:${parts.minute}`;
-  const spans = day ? ((workingHours as WorkingHours)[day] ?? []) : [];
-  return spans.some(([start, end]) => time >= start && time < end);
 }
 
 function matches(match: RuleMatch, facts: AssignmentFacts): boolean {
