@@ -14,6 +14,7 @@ import { mountRoutes } from './route.js';
 import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { followUpRoutes } from './routes/follow-ups.js';
 import { leadRoutes } from './routes/leads.js';
+import { qualifierRoutes } from './routes/qualifiers.js';
 import { sequenceRoutes } from './routes/sequences.js';
 import { sourceRoutes } from './routes/sources.js';
 import { templateRoutes } from './routes/templates.js';
@@ -131,6 +132,7 @@ export function createApp(deps: AppDeps): Express {
     ...webhookRoutes(deps),
     ...sequenceRoutes(deps),
     ...workspaceRoutes(deps),
+    ...qualifierRoutes(deps),
   ];
   const document = openApiDocument(routes, hookPaths(), { version: deps.version });
   app.get('/openapi.json', (_req, res) => {

@@ -78,6 +78,7 @@ export function assignmentRuleRoutes(deps: AppDeps): RouteDef[] {
       path: '/assignment-rules',
       summary: 'Add an assignment rule',
       tag: 'assignment',
+      roles: ['owner', 'manager'],
       body: ruleBody,
       response: { status: 201, description: 'The rule', schema: ruleView },
       handler: async ({ body, auth }) => {
@@ -110,6 +111,7 @@ export function assignmentRuleRoutes(deps: AppDeps): RouteDef[] {
       path: '/assignment-rules/:id',
       summary: 'Change an assignment rule',
       tag: 'assignment',
+      roles: ['owner', 'manager'],
       params: byId,
       body: ruleBody.partial(),
       response: { status: 200, description: 'The rule', schema: ruleView },
@@ -124,6 +126,7 @@ export function assignmentRuleRoutes(deps: AppDeps): RouteDef[] {
       path: '/assignment-rules/:id',
       summary: 'Remove an assignment rule',
       tag: 'assignment',
+      roles: ['owner', 'manager'],
       params: byId,
       response: { status: 204, description: 'Removed' },
       handler: async ({ params, auth }) => {
