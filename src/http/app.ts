@@ -14,7 +14,9 @@ import { mountRoutes } from './route.js';
 import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { followUpRoutes } from './routes/follow-ups.js';
 import { leadRoutes } from './routes/leads.js';
+import { leadActionRoutes } from './routes/lead-actions.js';
 import { qualifierRoutes } from './routes/qualifiers.js';
+import { quotaRoutes } from './routes/quotas.js';
 import { sequenceRoutes } from './routes/sequences.js';
 import { sourceRoutes } from './routes/sources.js';
 import { templateRoutes } from './routes/templates.js';
@@ -133,6 +135,8 @@ export function createApp(deps: AppDeps): Express {
     ...sequenceRoutes(deps),
     ...workspaceRoutes(deps),
     ...qualifierRoutes(deps),
+    ...leadActionRoutes(deps),
+    ...quotaRoutes(deps),
   ];
   const document = openApiDocument(routes, hookPaths(), { version: deps.version });
   app.get('/openapi.json', (_req, res) => {

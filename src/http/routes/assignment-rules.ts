@@ -12,6 +12,7 @@ const ruleBody = z
     match: z
       .object({
         productId: z.string().max(100).optional(),
+        segmentId: z.string().max(100).optional(),
         sourceId: z.string().max(100).optional(),
         channel: z.enum(['webform', 'whatsapp', 'voice', 'sms', 'email']).optional(),
       })
@@ -59,6 +60,9 @@ export function assignmentRuleRoutes(deps: AppDeps): RouteDef[] {
     }
     if (body.match?.productId && !(await prisma.product.findFirst({ where: { workspaceId, id: body.match.productId } }))) {
       errors.push({ path: 'match.productId', message: 'no product with this id in the workspace' });
+    }
+    if (body.match?.segmentId && !(await prisma.segment.findFirst({ where: { workspaceId, id: body.match.segmentId } }))) {
+      errors.push({ path: 'match.segmentId', message: 'no segment with this id in the workspace' });
     }
     if (body.match?.sourceId && !(await prisma.source.findFirst({ where: { workspaceId, id: body.match.sourceId, deletedAt: null } }))) {
       errors.push({ path: 'match.sourceId', message: 'no source with this id in the workspace' });
