@@ -9,6 +9,7 @@ import { errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import { recordActivity, systemActor } from '../leads/activities.js';
 import { chooseOwner } from '../leads/assignment.js';
+import { rescoreLead } from '../leads/scoring.js';
 import { closedStages } from '../leads/stages.js';
 import type { TemplateStore } from '../messaging/templates.js';
 import { backoffMs, type Outbound, replySubject } from '../messaging/outbound.js';
@@ -220,6 +221,7 @@ export class InboundProcessor {
       at: receivedAt,
       data: { messageId, channel: payload.channel, eventId, preview: payload.text?.slice(0, 140) ?? null },
     });
+    await rescoreLead(tx, lead.id, { created: isNewLead });
 
     const queued: string[] = [];
     if (payload.optOut) {
@@ -313,6 +315,7 @@ export class InboundProcessor {
           ...(delivery.status === 'failed' ? { error: delivery.error ?? 'the provider reported the message as not delivered', errorCode: delivery.errorCode ?? 'undelivered' } : {}),
         },
       });
+      await rescoreLead(tx, message.leadId);
       const kind = delivery.status === 'failed' ? 'message.failed' : delivery.status === 'read' ? 'message.read' : delivery.status === 'delivered' ? 'message.delivered' : null;
       if (kind) {
         await recordActivity(tx, {

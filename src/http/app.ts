@@ -14,6 +14,8 @@ import { mountRoutes } from './route.js';
 import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { followUpRoutes } from './routes/follow-ups.js';
 import { leadRoutes } from './routes/leads.js';
+import { routingRuleRoutes } from './routes/routing-rules.js';
+import { scoringRuleRoutes } from './routes/scoring-rules.js';
 import { sequenceRoutes } from './routes/sequences.js';
 import { sourceRoutes } from './routes/sources.js';
 import { templateRoutes } from './routes/templates.js';
@@ -127,6 +129,8 @@ export function createApp(deps: AppDeps): Express {
     ...leadRoutes(deps),
     ...followUpRoutes(deps),
     ...assignmentRuleRoutes(deps),
+    ...scoringRuleRoutes(deps),
+    ...routingRuleRoutes(deps),
     ...templateRoutes(deps),
     ...webhookRoutes(deps),
     ...sequenceRoutes(deps),

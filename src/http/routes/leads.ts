@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ChannelKind } from '../../channels/contract.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { recordActivity } from '../../leads/activities.js';
+import { rescoreLead } from '../../leads/scoring.js';
 import { stages } from '../../leads/stages.js';
 import { leadInclude, leadView, presentLead } from '../../leads/view.js';
 import { visibleLeadsWhere } from '../../leads/visibility.js';
@@ -241,6 +242,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
             await recordActivity(tx, { ...base, kind: 'lead.assigned', data: { before: before.ownerId, after: ownerId, ruleId: null, reason: 'changed by hand' } });
           }
           if (Object.keys(changes).length > 0) await recordActivity(tx, { ...base, kind: 'lead.updated', data: { changes } });
+          await rescoreLead(tx, before.id, { stageFrom: before.stage, actor: auth.actor });
         });
         return presentLead(await loadLead(auth, params.id));
       },
