@@ -77,8 +77,9 @@ export async function routeLead(tx: Tx, leadId: string, trigger: RoutingTrigger)
 }
 
 /**
- * Moves a lead to sales or nurture and does what that means: sales gets it assigned (when nobody
- * owns it) and stops its nurture sequences; nurture enrols it in the sequences that take it.
+ * Moves a lead to sales or nurture and does what that means: sales stops its nurture sequences
+ * and gets it assigned when nobody owns it; nurture picks up the sequences it left for sales.
+ * Either way it enters the sequences whose enrolment rule names its new routing.
  */
 export async function setRouting(tx: Tx, leadId: string, to: Routing, why: { actor: Actor; ruleId?: string; rule?: string; reason?: string }): Promise<void> {
   const lead = await tx.lead.findUniqueOrThrow({
@@ -92,42 +93,44 @@ export async function setRouting(tx: Tx, leadId: string, to: Routing, why: { act
     kind: 'lead.routed',
     data: { from: lead.routing, to, ...(why.ruleId ? { ruleId: why.ruleId, rule: why.rule } : {}), ...(why.reason ? { reason: why.reason } : {}) },
   });
-  if (to === 'sales') {
-    await stopNurture(tx, lead.workspaceId, leadId);
-    if (!lead.ownerId) {
-      const product = lead.products[0]?.product;
-      const decision = await chooseOwner(tx, lead.workspaceId, {
-        sourceId: lead.sourceId,
-        sourceOwnerId: lead.source?.ownerId ?? null,
-        productIds: lead.products.map((p) => p.productId),
-        productOwnerId: product?.ownerId ?? null,
-        channel: lead.channel,
-        timeZone: lead.workspace.timeZone,
-      });
-      if (decision.ownerId) {
-        await tx.lead.update({ where: { id: leadId }, data: { ownerId: decision.ownerId, assignmentRuleId: decision.ruleId, assignmentReason: decision.reason } });
-        await recordActivity(tx, {
-          ...base,
-          actor: systemActor,
-          kind: 'lead.assigned',
-          data: { before: null, after: decision.ownerId, ruleId: decision.ruleId, reason: decision.reason },
-        });
-      }
-    }
-  } else {
-    await resumeNurture(tx, lead.workspaceId, leadId);
-    await enrolByRules(tx, lead.workspaceId, leadId);
-  }
+  await stopSequences(tx, lead.workspaceId, leadId, to);
+  if (to === 'nurture') await resumeNurture(tx, lead.workspaceId, leadId);
+  await enrolByRules(tx, lead.workspaceId, leadId, { routingChanged: true });
+  if (to === 'nurture') return;
+  if (lead.ownerId) return;
+  const product = lead.products[0]?.product;
+  const decision = await chooseOwner(tx, lead.workspaceId, {
+    sourceId: lead.sourceId,
+    sourceOwnerId: lead.source?.ownerId ?? null,
+    productIds: lead.products.map((p) => p.productId),
+    productOwnerId: product?.ownerId ?? null,
+    channel: lead.channel,
+    timeZone: lead.workspace.timeZone,
+  });
+  if (!decision.ownerId) return;
+  await tx.lead.update({ where: { id: leadId }, data: { ownerId: decision.ownerId, assignmentRuleId: decision.ruleId, assignmentReason: decision.reason } });
+  await recordActivity(tx, {
+    ...base,
+    actor: systemActor,
+    kind: 'lead.assigned',
+    data: { before: null, after: decision.ownerId, ruleId: decision.ruleId, reason: decision.reason },
+  });
 }
 
 const stoppedForSales = 'the lead went to sales';
 
-/** Issue 4: a sequence stops for a lead that is handed to sales. */
-async function stopNurture(tx: Tx, workspaceId: string, leadId: string): Promise<void> {
-  const active = await tx.sequenceEnrollment.findMany({ where: { leadId, status: 'active' } });
+/**
+ * Issue 4: a lead handed to sales leaves its nurture sequences (every sequence it is in). A lead
+ * sent back to nurture leaves the sequences meant for sales leads only.
+ */
+async function stopSequences(tx: Tx, workspaceId: string, leadId: string, to: Routing): Promise<void> {
+  const active = await tx.sequenceEnrollment.findMany({ where: { leadId, status: 'active' }, include: { sequence: true } });
   for (const enrollment of active) {
-    await tx.sequenceEnrollment.update({ where: { id: enrollment.id }, data: { status: 'stopped', stopReason: stoppedForSales, lockedUntil: null } });
-    await recordActivity(tx, { workspaceId, leadId, kind: 'sequence.stopped', actor: systemActor, data: { sequenceId: enrollment.sequenceId, reason: stoppedForSales } });
+    const forSales = (enrollment.sequence.enrol as { routing?: string } | null)?.routing === 'sales';
+    if (to === 'nurture' && !forSales) continue;
+    const reason = to === 'sales' ? stoppedForSales : 'the lead went back to nurture';
+    await tx.sequenceEnrollment.update({ where: { id: enrollment.id }, data: { status: 'stopped', stopReason: reason, lockedUntil: null } });
+    await recordActivity(tx, { workspaceId, leadId, kind: 'sequence.stopped', actor: systemActor, data: { sequenceId: enrollment.sequenceId, reason } });
   }
 }
 

@@ -162,10 +162,9 @@ export async function loadScoringFacts(tx: Tx, leadId: string): Promise<ScoringF
     where: { id: leadId },
     include: { products: { select: { productId: true } }, contact: { select: { identities: { select: { kind: true } } } } },
   });
-  const [messages, stageChanges] = await Promise.all([
-    tx.message.findMany({ where: { leadId }, select: { direction: true, status: true, createdAt: true, sentAt: true } }),
-    tx.activity.findMany({ where: { leadId, kind: 'lead.stage_changed' }, select: { data: true } }),
-  ]);
+  // One after the other: inside a transaction they share one connection.
+  const messages = await tx.message.findMany({ where: { leadId }, select: { direction: true, status: true, createdAt: true, sentAt: true } });
+  const stageChanges = await tx.activity.findMany({ where: { leadId, kind: 'lead.stage_changed' }, select: { data: true } });
   const stagesReached = stageChanges.flatMap(({ data }) => {
     const change = data as { to?: unknown; after?: unknown };
     const to = change.to ?? change.after;

@@ -48,14 +48,17 @@ export async function enrol(tx: Tx, sequence: { id: string; workspaceId: string;
   return true;
 }
 
-/** Enrols the lead in every active sequence whose rule it now meets (on creation, stage and routing changes). */
-export async function enrolByRules(tx: Tx, workspaceId: string, leadId: string): Promise<void> {
+/**
+ * Enrols the lead in every active sequence whose rule it now meets (on creation and stage changes).
+ * After a routing change, only sequences whose rule names a routing are new to consider.
+ */
+export async function enrolByRules(tx: Tx, workspaceId: string, leadId: string, options: { routingChanged?: boolean } = {}): Promise<void> {
   const sequences = await tx.sequence.findMany({ where: { workspaceId, active: true } });
   if (sequences.length === 0) return;
   const lead = await tx.lead.findUniqueOrThrow({ where: { id: leadId }, include: { products: true } });
   for (const sequence of sequences) {
     const rule = sequence.enrol as EnrolRule | null;
-    if (!rule) continue;
+    if (!rule || (options.routingChanged && !rule.routing)) continue;
     if (rule.stages?.length && !rule.stages.includes(lead.stage)) continue;
     if (rule.productIds?.length && !lead.products.some((p) => rule.productIds!.includes(p.productId))) continue;
     if (rule.routing && rule.routing !== lead.routing) continue;
