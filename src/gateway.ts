@@ -15,7 +15,7 @@ import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { adapterContext, createApp } from './http/app.js';
 import type { AppDeps } from './http/deps.js';
-import { FollowUpReminders } from './leads/follow-up-reminders.js';
+import { LeadTimers } from './leads/lead-timers.js';
 import { ScoreDecay } from './leads/scoring.js';
 import { createLogger } from './logger.js';
 import { Outbound } from './messaging/outbound.js';
@@ -46,7 +46,7 @@ export class Gateway {
   private sweeper: Sweeper | undefined;
   private webhooks: WebhookDispatcher | undefined;
   private sequences: SequenceRunner | undefined;
-  private reminders: FollowUpReminders | undefined;
+  private reminders: LeadTimers | undefined;
   private scoreDecay: ScoreDecay | undefined;
   private workersStarted = false;
   private closed = false;
@@ -118,7 +118,7 @@ export class Gateway {
     this.webhooks.start();
     this.sequences = new SequenceRunner({ prisma: db.prisma, outbound, templates: this.deps.templates, box: this.deps.box, publicUrl: config.publicUrl, logger, pollMs: 250 });
     this.sequences.start();
-    this.reminders = new FollowUpReminders({ prisma: db.prisma, logger, pollMs: 1_000 });
+    this.reminders = new LeadTimers({ prisma: db.prisma, logger, pollMs: 1_000 });
     this.reminders.start();
     this.scoreDecay = new ScoreDecay({ prisma: db.prisma, logger, pollMs: 5_000 });
     this.scoreDecay.start();

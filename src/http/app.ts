@@ -13,7 +13,10 @@ import { problemHandler } from './problem.js';
 import { mountRoutes } from './route.js';
 import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { followUpRoutes } from './routes/follow-ups.js';
+import { leadActionRoutes } from './routes/lead-actions.js';
 import { leadRoutes } from './routes/leads.js';
+import { qualifierRoutes } from './routes/qualifiers.js';
+import { quotaRoutes } from './routes/quotas.js';
 import { routingRuleRoutes } from './routes/routing-rules.js';
 import { scoringRuleRoutes } from './routes/scoring-rules.js';
 import { sequenceRoutes } from './routes/sequences.js';
@@ -135,6 +138,9 @@ export function createApp(deps: AppDeps): Express {
     ...webhookRoutes(deps),
     ...sequenceRoutes(deps),
     ...workspaceRoutes(deps),
+    ...qualifierRoutes(deps),
+    ...leadActionRoutes(deps),
+    ...quotaRoutes(deps),
   ];
   const document = openApiDocument(routes, hookPaths(), { version: deps.version });
   app.get('/openapi.json', (_req, res) => {

@@ -125,10 +125,16 @@ const stoppedForSales = 'the lead went to sales';
  */
 async function stopSequences(tx: Tx, workspaceId: string, leadId: string, to: Routing): Promise<void> {
   const active = await tx.sequenceEnrollment.findMany({ where: { leadId, status: 'active' }, include: { sequence: true } });
+  const { stage } = await tx.lead.findUniqueOrThrow({ where: { id: leadId }, select: { stage: true } });
   for (const enrollment of active) {
     const forSales = (enrollment.sequence.enrol as { routing?: string } | null)?.routing === 'sales';
     if (to === 'nurture' && !forSales) continue;
-    const reason = to === 'sales' ? stoppedForSales : 'the lead went back to nurture';
+    // A stage the sequence exits at is the plainer reason (marking a lead qualified does both).
+    const reason = enrollment.sequence.exitStages.includes(stage)
+      ? `the lead reached ${stage}`
+      : to === 'sales'
+        ? stoppedForSales
+        : 'the lead went back to nurture';
     await tx.sequenceEnrollment.update({ where: { id: enrollment.id }, data: { status: 'stopped', stopReason: reason, lockedUntil: null } });
     await recordActivity(tx, { workspaceId, leadId, kind: 'sequence.stopped', actor: systemActor, data: { sequenceId: enrollment.sequenceId, reason } });
   }

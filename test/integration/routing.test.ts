@@ -127,7 +127,7 @@ describe.each(mainBackends)('routing between nurture and sales on $db with the $
     expect((await routed(l.id)).at(-1)).toMatchObject({ from: 'sales', to: 'nurture', reason: 'No budget until March' });
     expect((await routed(l.id)).at(-1)).not.toHaveProperty('ruleId');
     const { body: timeline } = await stack.api<{ data: Activity[] }>('GET', `/api/v1/leads/${l.id}/activities`);
-    expect(timeline.data.find((a) => a.kind === 'lead.stage_changed')!.data).toMatchObject({ from: 'open', to: 'nurture', reason: 'No budget until March' });
+    expect(timeline.data.find((a) => a.kind === 'lead.stage_changed')!.data).toMatchObject({ before: 'open', after: 'nurture', reason: 'No budget until March' });
     expect(await enrollments(l.id)).toEqual([
       expect.objectContaining({ sequenceId: nurtureSequence, status: 'active', stopReason: null, nextStep: 0 }),
       expect.objectContaining({ sequenceId: salesSequence, status: 'stopped', stopReason: 'the lead went back to nurture' }),

@@ -130,6 +130,7 @@ describe.each(mainBackends)('lead scoring on $db with the $queue queue', ({ db, 
     await rule('big roof', 2, { type: 'custom_field', field: 'Tamanho do telhado', contains: '40 M' });
     await rule('budget', 3, { type: 'custom_field', field: 'budget', gte: 5000 });
     await rule('city', 4, { type: 'custom_field', field: 'cidade', equals: 'sao paulo' });
+    expect((await stack.api('POST', '/api/v1/segments', { name: 'Residencial' })).status).toBe(201);
     await rule('homes', 5, { type: 'segment', segment: 'Residencial' });
     await rule('big deal', 11, { type: 'deal_value', over: 10_000 });
     await rule('vip', 17, { type: 'tag', tag: 'vip' });
@@ -162,7 +163,7 @@ describe.each(mainBackends)('lead scoring on $db with the $queue queue', ({ db, 
     // Back to contacted: it has been in negotiation, which is past qualified.
     const back = (await stack.api<Lead>('PATCH', `/api/v1/leads/${l.id}`, { stage: 'contacted' })).body;
     expect(reasons(back)).toEqual({ 'reached contacted': 3, 'reached qualified': 30 });
-    expect((await stack.api<Lead>('PATCH', `/api/v1/leads/${l.id}`, { stage: 'unqualified' })).body.score).toBe(33 - 50);
+    expect((await stack.api<Lead>('PATCH', `/api/v1/leads/${l.id}`, { stage: 'unqualified', lossReason: 'Went with a competitor' })).body.score).toBe(33 - 50);
     for (const r of (await stack.api<{ data: Rule[] }>('GET', '/api/v1/scoring-rules')).body.data) await stack.api('PATCH', `/api/v1/scoring-rules/${r.id}`, { active: false });
   });
 

@@ -2,9 +2,8 @@ import type { Prisma, RoutingRule } from '@prisma/client';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
-import { recordActivity } from '../../leads/activities.js';
+import { changeStage } from '../../leads/pipeline.js';
 import { routingCondition, routings, setRouting } from '../../leads/routing.js';
-import { rescoreLead } from '../../leads/scoring.js';
 import { leadInclude, leadView, presentLead } from '../../leads/view.js';
 import { visibleLeadsWhere } from '../../leads/visibility.js';
 import type { AppDeps } from '../deps.js';
@@ -135,21 +134,11 @@ export function routingRuleRoutes(deps: AppDeps): RouteDef[] {
       response: { status: 200, description: 'The lead, in nurture', schema: leadView },
       handler: async ({ params, body, auth }) => {
         const visible = await visibleLeadsWhere(prisma, auth);
-        const lead = await prisma.lead.findFirst({ where: { AND: [{ id: params.id }, visible] }, select: { id: true, stage: true } });
+        const lead = await prisma.lead.findFirst({ where: { AND: [{ id: params.id }, visible] }, select: { id: true } });
         if (!lead) throw new NotFoundError('lead');
         await prisma.$transaction(async (tx) => {
-          if (lead.stage !== 'nurture') {
-            await tx.lead.update({ where: { id: lead.id }, data: { stage: 'nurture', stageChangedAt: new Date(), lastActivityAt: new Date() } });
-            await recordActivity(tx, {
-              workspaceId: auth.workspaceId,
-              leadId: lead.id,
-              kind: 'lead.stage_changed',
-              actor: auth.actor,
-              data: { from: lead.stage, to: 'nurture', reason: body.reason },
-            });
-          }
           await setRouting(tx, lead.id, 'nurture', { actor: auth.actor, reason: body.reason });
-          await rescoreLead(tx, lead.id, { stageFrom: lead.stage, actor: auth.actor });
+          await changeStage(tx, { workspaceId: auth.workspaceId, leadId: lead.id, to: 'nurture', reason: body.reason, actor: auth.actor });
         });
         return presentLead(await prisma.lead.findFirstOrThrow({ where: { id: lead.id }, include: leadInclude }));
       },
