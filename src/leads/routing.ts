@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { newId } from '../ids.js';
 import { enrolByRules } from '../messaging/sequences.js';
 import { type Actor, recordActivity, systemActor } from './activities.js';
-import { chooseOwner } from './assignment.js';
+import { reassignByRules } from './assignment.js';
 import { stages } from './stages.js';
 
 type Tx = Prisma.TransactionClient;
@@ -82,10 +82,7 @@ export async function routeLead(tx: Tx, leadId: string, trigger: RoutingTrigger)
  * Either way it enters the sequences whose enrolment rule names its new routing.
  */
 export async function setRouting(tx: Tx, leadId: string, to: Routing, why: { actor: Actor; ruleId?: string; rule?: string; reason?: string }): Promise<void> {
-  const lead = await tx.lead.findUniqueOrThrow({
-    where: { id: leadId },
-    include: { source: true, products: { include: { product: true } }, workspace: true },
-  });
+  const lead = await tx.lead.findUniqueOrThrow({ where: { id: leadId } });
   await tx.lead.update({ where: { id: leadId }, data: { routing: to } });
   const base = { workspaceId: lead.workspaceId, leadId, actor: why.actor };
   await recordActivity(tx, {
@@ -96,25 +93,8 @@ export async function setRouting(tx: Tx, leadId: string, to: Routing, why: { act
   await stopSequences(tx, lead.workspaceId, leadId, to);
   if (to === 'nurture') await resumeNurture(tx, lead.workspaceId, leadId);
   await enrolByRules(tx, lead.workspaceId, leadId, { routingChanged: true });
-  if (to === 'nurture') return;
-  if (lead.ownerId) return;
-  const product = lead.products[0]?.product;
-  const decision = await chooseOwner(tx, lead.workspaceId, {
-    sourceId: lead.sourceId,
-    sourceOwnerId: lead.source?.ownerId ?? null,
-    productIds: lead.products.map((p) => p.productId),
-    productOwnerId: product?.ownerId ?? null,
-    channel: lead.channel,
-    timeZone: lead.workspace.timeZone,
-  });
-  if (!decision.ownerId) return;
-  await tx.lead.update({ where: { id: leadId }, data: { ownerId: decision.ownerId, assignmentRuleId: decision.ruleId, assignmentReason: decision.reason } });
-  await recordActivity(tx, {
-    ...base,
-    actor: systemActor,
-    kind: 'lead.assigned',
-    data: { before: null, after: decision.ownerId, ruleId: decision.ruleId, reason: decision.reason },
-  });
+  // An owner the lead already has keeps it.
+  if (to === 'sales' && !lead.ownerId) await reassignByRules(tx, leadId, systemActor);
 }
 
 const stoppedForSales = 'the lead went to sales';
