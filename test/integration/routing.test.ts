@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWebform, eventually, mainBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
+import { apiRequest, createWebform, eventually, mainBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 
 interface Lead {
   id: string;
@@ -188,5 +188,28 @@ describe.each(mainBackends)('routing between nurture and sales on $db with the $
     const unknown = await stack.api<{ errors: { path: string }[] }>('POST', '/api/v1/routing-rules', { name: 'Ghost', priority: 1, to: 'sales', when: { productIds: ['prd_nobody'] } });
     expect(unknown.status).toBe(422);
     expect(unknown.body.errors.map((e) => e.path)).toEqual(['when.productIds']);
+  });
+
+  it('leaves rule setup to owners and managers; a rep recycles only the leads they see', async () => {
+    const { body: user } = await stack.api<{ id: string }>('POST', '/api/v1/users', { name: 'Rosa', email: 'rosa@acme.test', role: 'rep' });
+    const { body: key } = await stack.api<{ key: string }>('POST', '/api/v1/api-keys', { name: 'Rosa', userId: user.id });
+    const asRep = (method: string, path: string, body?: unknown) => apiRequest(stack.baseUrl, key.key, method, path, body);
+    expect((await asRep('GET', '/api/v1/routing-rules')).status).toBe(200);
+    expect((await asRep('GET', '/api/v1/scoring-rules')).status).toBe(200);
+    expect((await asRep('POST', '/api/v1/routing-rules', { name: 'Mine', priority: 1, to: 'sales' })).status).toBe(403);
+    expect((await asRep('PATCH', `/api/v1/routing-rules/${rules['Ainda não está pronto']!.id}`, { active: false })).status).toBe(403);
+    expect((await asRep('POST', '/api/v1/scoring-rules', { name: 'Mine', points: 90, when: { type: 'has_email' } })).status).toBe(403);
+    expect((await asRep('POST', '/api/v1/scoring-rules/rescore')).status).toBe(403);
+
+    await stack.api('PATCH', '/api/v1/workspace', { visibility: 'own' });
+    const mine = await withEmail();
+    await patch(mine.id, { ownerId: user.id });
+    const theirs = await withEmail();
+    await patch(theirs.id, { ownerId: (await stack.api<{ data: { id: string; role: string }[] }>('GET', '/api/v1/users')).body.data.find((u) => u.role === 'owner')!.id });
+    expect((await asRep('POST', `/api/v1/leads/${theirs.id}/recycle`, { reason: 'Not mine to judge' })).status).toBe(404);
+    const recycled = await asRep('POST', `/api/v1/leads/${mine.id}/recycle`, { reason: 'Asked to talk next quarter' });
+    expect(recycled.status).toBe(200);
+    expect((await routed(mine.id)).at(-1)).toMatchObject({ from: 'nurture', to: 'nurture', reason: 'Asked to talk next quarter' });
+    await stack.api('PATCH', '/api/v1/workspace', { visibility: 'all' });
   });
 });
