@@ -215,6 +215,9 @@ export async function rescoreLead(tx: Tx, leadId: string, change: LeadChange = {
   if (score !== facts.score) {
     await recordActivity(tx, { workspaceId: facts.workspaceId, leadId, kind: 'lead.scored', actor: systemActor, at: now, data: { from: facts.score, to: score } });
   }
+  // Routing rules fire on creation, a score crossing or a stage entry; without one none can.
+  const enteredStage = change.stageFrom !== undefined && change.stageFrom !== facts.stage;
+  if (!change.created && score === facts.score && !enteredStage) return { from: facts.score, to: score };
   await routeLead(tx, leadId, {
     created: change.created ?? false,
     scoreFrom: change.created ? null : facts.score,
