@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import { newId } from './ids.js';
+import { defaultRoutingRules } from './leads/routing.js';
+import { defaultScoringRules } from './leads/scoring.js';
 import { hashApiKey, hashPassword, randomToken } from './security/tokens.js';
 
 export interface BootstrapResult {
@@ -54,6 +56,8 @@ export async function bootstrap(db: Database, config: Pick<Config, 'bootstrap'>)
       }),
       prisma.user.create({ data: { id: newId('usr'), workspaceId, name: 'Owner', email: adminEmail.toLowerCase(), role: 'owner', passwordHash } }),
       prisma.apiKey.create({ data: { id: newId('key'), workspaceId, name: 'bootstrap', prefix: apiKey.slice(0, 7), hash: hashApiKey(apiKey) } }),
+      prisma.scoringRule.createMany({ data: defaultScoringRules(workspaceId, region.locale) }),
+      prisma.routingRule.createMany({ data: defaultRoutingRules(workspaceId, region.locale) }),
     ]);
     return { workspaceId, generated, created: true };
   });

@@ -11,6 +11,7 @@ import { recordActivity, systemActor } from '../leads/activities.js';
 import { chooseOwner } from '../leads/assignment.js';
 import { noteInbound } from '../leads/conversation.js';
 import { fold, productsMentioned } from '../leads/products.js';
+import { rescoreLead } from '../leads/scoring.js';
 import { closedStages } from '../leads/stages.js';
 import type { TemplateStore } from '../messaging/templates.js';
 import { backoffMs, type Outbound, replySubject } from '../messaging/outbound.js';
@@ -230,6 +231,7 @@ export class InboundProcessor {
       data: { messageId, channel: payload.channel, eventId, preview: payload.text?.slice(0, 140) ?? null },
     });
     await noteInbound(tx, { workspace, leadId: lead.id, channel: payload.channel, at: receivedAt, isNewLead, contactId: contact.contactId });
+    await rescoreLead(tx, lead.id, { created: isNewLead });
 
     const queued: string[] = [];
     if (payload.optOut) {
@@ -323,6 +325,7 @@ export class InboundProcessor {
           ...(delivery.status === 'failed' ? { error: delivery.error ?? 'the provider reported the message as not delivered', errorCode: delivery.errorCode ?? 'undelivered' } : {}),
         },
       });
+      await rescoreLead(tx, message.leadId);
       const kind = delivery.status === 'failed' ? 'message.failed' : delivery.status === 'read' ? 'message.read' : delivery.status === 'delivered' ? 'message.delivered' : null;
       if (kind) {
         await recordActivity(tx, {

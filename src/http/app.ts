@@ -14,10 +14,12 @@ import { mountRoutes } from './route.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { followUpRoutes } from './routes/follow-ups.js';
-import { leadRoutes } from './routes/leads.js';
 import { leadActionRoutes } from './routes/lead-actions.js';
+import { leadRoutes } from './routes/leads.js';
 import { qualifierRoutes } from './routes/qualifiers.js';
 import { quotaRoutes } from './routes/quotas.js';
+import { routingRuleRoutes } from './routes/routing-rules.js';
+import { scoringRuleRoutes } from './routes/scoring-rules.js';
 import { sequenceRoutes } from './routes/sequences.js';
 import { sourceRoutes } from './routes/sources.js';
 import { templateRoutes } from './routes/templates.js';
@@ -131,6 +133,8 @@ export function createApp(deps: AppDeps): Express {
     ...leadRoutes(deps),
     ...followUpRoutes(deps),
     ...assignmentRuleRoutes(deps),
+    ...scoringRuleRoutes(deps),
+    ...routingRuleRoutes(deps),
     ...templateRoutes(deps),
     ...webhookRoutes(deps),
     ...sequenceRoutes(deps),

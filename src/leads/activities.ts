@@ -7,6 +7,8 @@ export type ActivityKind =
   | 'lead.assigned'
   | 'lead.updated'
   | 'lead.stage_changed'
+  | 'lead.scored'
+  | 'lead.routed'
   | 'contact.merged'
   | 'message.received'
   | 'message.queued'

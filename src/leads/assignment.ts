@@ -1,4 +1,5 @@
 import type { Prisma, User } from '@prisma/client';
+import { type Actor, recordActivity } from './activities.js';
 import { closedStages } from './stages.js';
 import { isWorking } from './working-time.js';
 
@@ -100,4 +101,31 @@ async function pick(tx: Prisma.TransactionClient, strategy: AssignmentStrategy, 
 function byTurn(a: User, b: User): number {
   const at = (user: User) => user.lastAssignedAt?.getTime() ?? -1;
   return at(a) - at(b) || a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id);
+}
+
+/**
+ * Runs the assignment rules again for an existing lead (on demand, or when it goes to sales
+ * unowned) and records the decision, whoever it names.
+ */
+export async function reassignByRules(tx: Prisma.TransactionClient, leadId: string, actor: Actor): Promise<AssignmentDecision> {
+  const lead = await tx.lead.findUniqueOrThrow({ where: { id: leadId }, include: { products: { include: { product: true } }, source: true, workspace: true } });
+  const segment = lead.segment ? await tx.segment.findFirst({ where: { workspaceId: lead.workspaceId, name: lead.segment } }) : null;
+  const decision = await chooseOwner(tx, lead.workspaceId, {
+    sourceId: lead.sourceId,
+    sourceOwnerId: lead.source?.ownerId ?? null,
+    productIds: lead.products.map((p) => p.productId),
+    productOwnerId: lead.products[0]?.product.ownerId ?? null,
+    segmentId: segment?.id ?? null,
+    channel: lead.channel,
+    timeZone: lead.workspace.timeZone,
+  });
+  await tx.lead.update({ where: { id: lead.id }, data: { ownerId: decision.ownerId, assignmentRuleId: decision.ruleId, assignmentReason: decision.reason } });
+  await recordActivity(tx, {
+    workspaceId: lead.workspaceId,
+    leadId: lead.id,
+    kind: 'lead.assigned',
+    actor,
+    data: { before: lead.ownerId, after: decision.ownerId, ruleId: decision.ruleId, reason: decision.reason },
+  });
+  return decision;
 }

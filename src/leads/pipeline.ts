@@ -2,6 +2,7 @@ import type { Prisma } from '@prisma/client';
 import { ValidationError } from '../errors.js';
 import { enrolByRules } from '../messaging/sequences.js';
 import { type Actor, recordActivity } from './activities.js';
+import { rescoreLead } from './scoring.js';
 import type { Stage } from './stages.js';
 
 export interface StageChange {
@@ -45,5 +46,6 @@ export async function changeStage(tx: Prisma.TransactionClient, change: StageCha
     },
   });
   await enrolByRules(tx, change.workspaceId, change.leadId);
+  await rescoreLead(tx, change.leadId, { stageFrom: lead.stage, actor: change.actor, now: at });
   return true;
 }

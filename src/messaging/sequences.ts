@@ -23,6 +23,7 @@ export interface SequenceStep {
 export interface EnrolRule {
   stages?: string[];
   productIds?: string[];
+  routing?: 'sales' | 'nurture';
 }
 
 type Tx = Prisma.TransactionClient;
@@ -47,16 +48,20 @@ export async function enrol(tx: Tx, sequence: { id: string; workspaceId: string;
   return true;
 }
 
-/** Enrols the lead in every active sequence whose rule it now meets (on creation and on stage changes). */
-export async function enrolByRules(tx: Tx, workspaceId: string, leadId: string): Promise<void> {
+/**
+ * Enrols the lead in every active sequence whose rule it now meets (on creation and stage changes).
+ * After a routing change, only sequences whose rule names a routing are new to consider.
+ */
+export async function enrolByRules(tx: Tx, workspaceId: string, leadId: string, options: { routingChanged?: boolean } = {}): Promise<void> {
   const sequences = await tx.sequence.findMany({ where: { workspaceId, active: true } });
   if (sequences.length === 0) return;
   const lead = await tx.lead.findUniqueOrThrow({ where: { id: leadId }, include: { products: true } });
   for (const sequence of sequences) {
     const rule = sequence.enrol as EnrolRule | null;
-    if (!rule) continue;
+    if (!rule || (options.routingChanged && !rule.routing)) continue;
     if (rule.stages?.length && !rule.stages.includes(lead.stage)) continue;
     if (rule.productIds?.length && !lead.products.some((p) => rule.productIds!.includes(p.productId))) continue;
+    if (rule.routing && rule.routing !== lead.routing) continue;
     if (sequence.exitStages.includes(lead.stage)) continue;
     await enrol(tx, sequence, leadId, systemActor);
   }

@@ -81,7 +81,7 @@ describe.each(allBackends)('a lead from a web form, on $db with the $queue queue
       expect(body.data.map((a) => a.kind)).toContain('message.sent');
       return body.data;
     });
-    expect(timeline.map((a) => a.kind).reverse()).toEqual(['lead.created', 'message.received', 'lead.assigned', 'message.queued', 'message.sent']);
+    expect(timeline.map((a) => a.kind).reverse()).toEqual(['lead.created', 'message.received', 'lead.assigned', 'lead.scored', 'lead.routed', 'message.queued', 'message.sent']);
 
     const { body: conversation } = await stack.api<{ data: { direction: string; channel: string; status: string; text: string }[] }>(
       'GET',

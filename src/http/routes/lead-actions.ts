@@ -2,7 +2,7 @@ import { Prisma } from '@prisma/client';
 import { z } from 'zod';
 import { NotFoundError, ProblemError } from '../../errors.js';
 import { recordActivity } from '../../leads/activities.js';
-import { chooseOwner } from '../../leads/assignment.js';
+import { reassignByRules } from '../../leads/assignment.js';
 import { conversationStatuses, setConversationStatus } from '../../leads/conversation.js';
 import { leadInclude, leadView, presentLead } from '../../leads/view.js';
 import { visibleLeadsSql, visibleLeadsWhere } from '../../leads/visibility.js';
@@ -77,31 +77,7 @@ export function leadActionRoutes(deps: AppDeps): RouteDef[] {
       response: { status: 200, description: 'The lead with its new owner and the rule that chose it', schema: leadView },
       handler: async ({ params, auth }) => {
         const lead = await visibleLead(auth, params.id);
-        await prisma.$transaction(async (tx) => {
-          const workspace = await tx.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId } });
-          const source = lead.sourceId ? await tx.source.findUnique({ where: { id: lead.sourceId } }) : null;
-          const segment = lead.segment ? await tx.segment.findFirst({ where: { workspaceId: auth.workspaceId, name: lead.segment } }) : null;
-          const decision = await chooseOwner(tx, auth.workspaceId, {
-            sourceId: lead.sourceId,
-            sourceOwnerId: source?.ownerId ?? null,
-            productIds: lead.products.map((p) => p.productId),
-            productOwnerId: lead.products[0]?.product.ownerId ?? null,
-            segmentId: segment?.id ?? null,
-            channel: lead.channel,
-            timeZone: workspace.timeZone,
-          });
-          await tx.lead.update({
-            where: { id: lead.id },
-            data: { ownerId: decision.ownerId, assignmentRuleId: decision.ruleId, assignmentReason: decision.reason },
-          });
-          await recordActivity(tx, {
-            workspaceId: auth.workspaceId,
-            leadId: lead.id,
-            kind: 'lead.assigned',
-            actor: auth.actor,
-            data: { before: lead.ownerId, after: decision.ownerId, ruleId: decision.ruleId, reason: decision.reason },
-          });
-        });
+        await prisma.$transaction((tx) => reassignByRules(tx, lead.id, auth.actor));
         return presentLead(await visibleLead(auth, lead.id));
       },
     }),

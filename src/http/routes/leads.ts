@@ -5,6 +5,7 @@ import { NotFoundError, ProblemError, ValidationError } from '../../errors.js';
 import { recordActivity } from '../../leads/activities.js';
 import { changeStage } from '../../leads/pipeline.js';
 import { segmentName, validateCustomFields } from '../../leads/qualifiers.js';
+import { rescoreLead } from '../../leads/scoring.js';
 import { stages } from '../../leads/stages.js';
 import { leadInclude, leadView, presentLead } from '../../leads/view.js';
 import { visibleLeadsWhere } from '../../leads/visibility.js';
@@ -248,6 +249,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
             await recordActivity(tx, { ...base, kind: 'lead.assigned', data: { before: before.ownerId, after: ownerId, ruleId: null, reason: 'changed by hand' } });
           }
           if (Object.keys(changes).length > 0) await recordActivity(tx, { ...base, kind: 'lead.updated', data: { changes } });
+          await rescoreLead(tx, before.id, { actor: auth.actor });
         });
         return presentLead(await loadLead(auth, params.id));
       },

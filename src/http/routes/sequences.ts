@@ -21,7 +21,9 @@ const step = z
   })
   .strict();
 
-const enrolRule = z.object({ stages: z.array(z.enum(stages)).optional(), productIds: z.array(z.string().max(100)).optional() }).strict();
+const enrolRule = z
+  .object({ stages: z.array(z.enum(stages)).optional(), productIds: z.array(z.string().max(100)).optional(), routing: z.enum(['sales', 'nurture']).optional() })
+  .strict();
 
 const sequenceBody = z
   .object({
@@ -37,7 +39,7 @@ const sequenceView = z.object({
   id: z.string(),
   name: z.string(),
   steps: z.array(step),
-  enrol: z.object({ stages: z.array(z.string()).optional(), productIds: z.array(z.string()).optional() }).nullable(),
+  enrol: z.object({ stages: z.array(z.string()).optional(), productIds: z.array(z.string()).optional(), routing: z.enum(['sales', 'nurture']).optional() }).nullable(),
   exitStages: z.array(z.string()),
   active: z.boolean(),
   createdAt: z.string(),
