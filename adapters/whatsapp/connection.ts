@@ -4,6 +4,7 @@ import {
   isLidUser,
   isPnUser,
   jidNormalizedUser,
+  makeCacheableSignalKeyStore,
   proto,
   S_WHATSAPP_NET,
   type AnyMessageContent,
@@ -241,7 +242,9 @@ export class WhatsAppConnection {
     const linked = auth.registered();
     await this.status(linked ? { state: 'connecting' } : { state: 'pairing', detail: 'waiting for WhatsApp to issue a QR code' });
     const logger = this.ctx.logger.child({ sourceId: this.source.id, component: 'baileys' }, { level: 'warn' });
-    const socket = this.driver.connect({ auth: auth.state, version: this.version, logger, getMessage: (key) => this.getMessage(key) });
+    // Every message reads signal keys: a short-lived cache in front of the database, per socket.
+    const keys = makeCacheableSignalKeyStore(auth.state.keys, logger);
+    const socket = this.driver.connect({ auth: { creds: auth.state.creds, keys }, version: this.version, logger, getMessage: (key) => this.getMessage(key) });
     this.socket = socket;
     this.connectedAs = undefined;
     this.qrReceived = false;
