@@ -61,9 +61,13 @@ describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue',
   async function conversation(leadId: string): Promise<MessageView[]> {
     return (await stack.api<{ data: MessageView[] }>('GET', `/api/v1/leads/${leadId}/messages`)).body.data;
   }
+  /** The open socket, once the API says connected too. */
   async function connected(): Promise<FakeWhatsAppSocket> {
-    await eventually(async () => expect((await source()).status.state).toBe('connected'));
-    return live();
+    return eventually(async () => {
+      expect(fake.live?.opened).toBe(true);
+      expect((await source()).status.state).toBe('connected');
+      return live();
+    });
   }
 
   beforeAll(async () => {
