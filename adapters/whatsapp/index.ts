@@ -9,6 +9,7 @@ import type {
   SourceKindSpec,
   SourceRecord,
 } from '../../src/channels/contract.js';
+import { SourceConnections } from '../../src/channels/source-connections.js';
 import { ChannelError } from '../../src/errors.js';
 import { type ConnectionTiming, defaultTiming, type PairingAnswer, type PairingRequest, stateKeys, type StoredQr, WhatsAppConnection } from './connection.js';
 import { baileysDriver, type WhatsAppDriver } from './driver.js';
@@ -38,10 +39,7 @@ export class WhatsAppAdapter implements ChannelAdapter {
   readonly source: SourceKindSpec;
   private readonly driver: WhatsAppDriver;
   private readonly timing: ConnectionTiming;
-  private readonly connections = new Map<string, WhatsAppConnection>();
-  private ctx: AdapterContext | undefined;
-  private refreshTimer: NodeJS.Timeout | undefined;
-  private refreshing: Promise<void> = Promise.resolve();
+  private readonly connections: SourceConnections<WhatsAppConnection>;
 
   constructor(private readonly options: WhatsAppAdapterOptions = {}) {
     this.driver = options.driver ?? baileysDriver;
@@ -51,49 +49,24 @@ export class WhatsAppAdapter implements ChannelAdapter {
       requestPairingCode: (ctx, source, phone) => this.requestPairingCode(ctx, source, phone),
     };
     this.source = { ...(sourceSpec as unknown as SourceKindSpec), linking };
+    // A relink (or a change of what is ignored) changes the fingerprint and restarts the connection.
+    this.connections = new SourceConnections(
+      this.kind,
+      (source, ctx, print) => new WhatsAppConnection(source, ctx, this.driver, this.timing, options.version, print),
+      fingerprint,
+    );
   }
 
   async start(ctx: AdapterContext): Promise<void> {
-    if (this.ctx) throw new Error('the WhatsApp adapter is already started');
-    this.ctx = ctx;
-    await this.refresh();
-    // Sources created, relinked or deleted through another process show up within this interval.
-    this.refreshTimer = setInterval(() => this.sourceChanged(), 5_000);
-    this.refreshTimer.unref();
+    await this.connections.start(ctx);
   }
 
   sourceChanged(): void {
-    if (!this.ctx) return;
-    this.refreshing = this.refreshing.then(() => this.refresh()).catch((error: unknown) => this.ctx?.logger.error({ err: error }, 'could not refresh WhatsApp sources'));
+    this.connections.changed();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.refreshTimer);
-    await this.refreshing;
-    await Promise.all([...this.connections.values()].map((connection) => connection.stop()));
-    this.connections.clear();
-    this.ctx = undefined;
-  }
-
-  /** One connection per live WhatsApp source; a relinked source gets a fresh one. */
-  private async refresh(): Promise<void> {
-    const ctx = this.ctx;
-    if (!ctx) return;
-    const sources = await ctx.listSources(this.kind);
-    const wanted = new Map(sources.map((source) => [source.id, source]));
-    for (const [id, connection] of this.connections) {
-      const source = wanted.get(id);
-      if (!source || fingerprint(source) !== connection.fingerprint) {
-        this.connections.delete(id);
-        await connection.stop();
-      }
-    }
-    for (const source of sources) {
-      if (this.connections.has(source.id)) continue;
-      const connection = new WhatsAppConnection(source, ctx, this.driver, this.timing, this.options.version, fingerprint(source));
-      this.connections.set(source.id, connection);
-      connection.start();
-    }
+    await this.connections.stop();
   }
 
   async send(connection: OutboundConnection, message: OutboundMessage): Promise<{ externalId: string }> {
@@ -131,7 +104,6 @@ export class WhatsAppAdapter implements ChannelAdapter {
   }
 }
 
-/** What a connection depends on: a relink (or a change of what is ignored) restarts it. */
 function fingerprint(source: SourceRecord): string {
   return createHash('sha256').update(JSON.stringify(storedSettings.parse(source.settings))).digest('hex');
 }
