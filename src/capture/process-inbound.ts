@@ -76,7 +76,7 @@ export class InboundProcessor {
       return [];
     }
     if (payload.delivery) {
-      await this.processDelivery(tx, event.workspaceId, eventId, payload.delivery, receivedAt);
+      await this.processDelivery(tx, event.workspaceId, eventId, payload.delivery, receivedAt, event.attempts);
       return [];
     }
     if (payload.call) {
@@ -361,11 +361,13 @@ export class InboundProcessor {
     eventId: string,
     delivery: NonNullable<StoredPayload['delivery']>,
     receivedAt: Date,
+    attempts: number,
   ) {
     const message = await tx.message.findFirst({ where: { workspaceId, direction: 'out', externalId: delivery.externalId } });
     // A report can overtake the send that it reports on (the provider answers before the sender
-    // has stored the provider's id): retried for a minute before it is taken as about nothing of ours.
-    if (!message && Date.now() - receivedAt.getTime() < 60_000) {
+    // has stored the provider's id): a fresh one is retried twice before it is taken as about
+    // nothing of ours (a message sent from the phone to someone with no conversation here).
+    if (!message && attempts < 2 && Date.now() - receivedAt.getTime() < 60_000) {
       throw new Error(`no message with the provider id ${delivery.externalId} yet`);
     }
     const rank: Record<string, number> = { queued: 0, sending: 1, sent: 2, delivered: 3, read: 4 };

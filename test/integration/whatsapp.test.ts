@@ -278,6 +278,11 @@ describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue',
     socket.receive([note]);
     await eventually(async () => expect((await prisma().inboundEvent.findFirst({ where: { externalId: note.key.id! } }))?.status).toBe('processed'));
     expect(await prisma().contactIdentity.count({ where: { value: stranger } })).toBe(0);
+    // Its receipts are about nothing stored here: looked for again briefly, then set aside, not failed.
+    socket.receipt(stranger, note.key.id!, proto.WebMessageInfo.Status.DELIVERY_ACK);
+    await eventually(async () =>
+      expect(await prisma().inboundEvent.findFirst({ where: { externalId: `${note.key.id}:status:delivered` } })).toMatchObject({ status: 'processed', attempts: 2 }),
+    );
   });
 
   it('sends replies with typing first to the id WhatsApp reports, and applies receipts', async () => {
