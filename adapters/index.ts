@@ -3,13 +3,21 @@ import { EmailAdapter } from './email/index.js';
 import { defaultTiming } from './email/mailbox-watcher.js';
 import { TwilioAdapter } from './twilio/index.js';
 import { WebformAdapter } from './webform/index.js';
+import { WhatsAppAdapter, type WhatsAppAdapterOptions } from './whatsapp/index.js';
 
 export interface AdapterOptions {
-  /** How long a process owns a long-lived connection (a mailbox) without renewing its lease. */
+  /** How long a process owns a long-lived connection (a mailbox, a WhatsApp number) without renewing its lease. */
   connectionLeaseMs: number;
+  /** WhatsApp's driver (Baileys unless a test gives its double), version and timing. */
+  whatsapp?: WhatsAppAdapterOptions;
 }
 
 /** Every channel adapter the gateway ships; the composition root hands them to the registry. */
 export function builtInAdapters(options: AdapterOptions): ChannelAdapter[] {
-  return [new WebformAdapter(), new EmailAdapter({ ...defaultTiming, leaseMs: options.connectionLeaseMs }), new TwilioAdapter()];
+  return [
+    new WebformAdapter(),
+    new EmailAdapter({ ...defaultTiming, leaseMs: options.connectionLeaseMs }),
+    new TwilioAdapter(),
+    new WhatsAppAdapter({ ...options.whatsapp, timing: { leaseMs: options.connectionLeaseMs, ...options.whatsapp?.timing } }),
+  ];
 }

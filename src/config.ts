@@ -61,6 +61,16 @@ const envSchema = z.object({
   LEADGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
   /** A process that stops renewing its hold on a mailbox loses it to another after this long. */
   LEADGATE_CONNECTION_LEASE_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
+  /**
+   * The WhatsApp Web version the gateway presents when linking (it cannot be fetched at start):
+   * WhatsApp refuses versions it has retired, so a linking failure after an update is fixed here.
+   */
+  LEADGATE_WHATSAPP_WEB_VERSION: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d+\.\d+\.\d+$/, 'must be a version such as 2.3000.1023456789')
+      .optional(),
+  ),
   LEADGATE_MAX_UPLOAD_BYTES: z.coerce.number().int().min(1).default(10 * 1024 * 1024),
   /** Express's "trust proxy": set it when a reverse proxy adds X-Forwarded-For (e.g. `1` or `loopback`). */
   LEADGATE_TRUST_PROXY: z.string().default('false'),
@@ -94,6 +104,8 @@ export interface Config {
   sendRatePerMinute: number | undefined;
   maxUploadBytes: number;
   connectionLeaseMs: number;
+  /** Unset: the version the bundled WhatsApp library was released with. */
+  whatsappWebVersion: [number, number, number] | undefined;
   trustProxy: boolean | number | string;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
@@ -141,6 +153,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sendRatePerMinute: e.LEADGATE_SEND_RATE_PER_MINUTE,
     maxUploadBytes: e.LEADGATE_MAX_UPLOAD_BYTES,
     connectionLeaseMs: e.LEADGATE_CONNECTION_LEASE_MS,
+    whatsappWebVersion: e.LEADGATE_WHATSAPP_WEB_VERSION ? (e.LEADGATE_WHATSAPP_WEB_VERSION.split('.').map(Number) as [number, number, number]) : undefined,
     trustProxy: parseTrustProxy(e.LEADGATE_TRUST_PROXY),
     logLevel: e.LOG_LEVEL,
   };

@@ -82,3 +82,11 @@ export class ChannelError extends Error {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** A process wrote for a connection whose lease another process now holds: it must stop. */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+  constructor(readonly leaseKey: string) {
+    super(`the lease ${leaseKey} is held by another process`);
+  }
+}

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
-import { builtInAdapters } from '../adapters/index.js';
+import { type AdapterOptions, builtInAdapters } from '../adapters/index.js';
 import { type BootstrapResult, bootstrap } from './bootstrap.js';
 import { CaptureService } from './capture/capture.js';
 import { InboundProcessor } from './capture/process-inbound.js';
@@ -32,6 +32,8 @@ import { SecretBox, resolveSecretKey } from './security/secrets.js';
 export interface GatewayOptions {
   logger?: Logger;
   adapters?: ChannelAdapter[];
+  /** Options of the built-in adapters (a test's WhatsApp driver, say); ignored when `adapters` is given. */
+  adapterOptions?: Partial<AdapterOptions>;
   /** Redis key prefix for Bull; separate prefixes keep gateways on one Redis apart. */
   queuePrefix?: string;
 }
@@ -68,7 +70,14 @@ export class Gateway {
       const queue: JobQueue = config.redisUrl
         ? new BullQueue(config.redisUrl, logger, options.queuePrefix ?? config.queuePrefix)
         : new EmbeddedQueue(logger);
-      const registry = new ChannelRegistry(options.adapters ?? builtInAdapters({ connectionLeaseMs: config.connectionLeaseMs }));
+      const registry = new ChannelRegistry(
+        options.adapters ??
+          builtInAdapters({
+            connectionLeaseMs: config.connectionLeaseMs,
+            ...options.adapterOptions,
+            whatsapp: { ...(config.whatsappWebVersion ? { version: config.whatsappWebVersion } : {}), ...options.adapterOptions?.whatsapp },
+          }),
+      );
       const templates = new TemplateStore();
       const outbound = new Outbound({ prisma: db.prisma, queue, registry, box, config, logger });
       const capture = new CaptureService(db.prisma, db.runner, queue, logger, { maxConcurrentBatches: db.kind === 'pglite' ? 1 : 4 });

@@ -4,6 +4,7 @@ import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { z } from 'zod';
 import type { AdapterContext, ChannelAdapter, OutboundConnection, OutboundMessage, SourceKindSpec } from '../../src/channels/contract.js';
+import { SourceConnections } from '../../src/channels/source-connections.js';
 import { ChannelError } from '../../src/errors.js';
 import { classifyImapError, classifySmtpError, imapClient, smtpTransport, verifyConnections } from './connections.js';
 import { defaultTiming, MailboxWatcher, type WatcherTiming } from './mailbox-watcher.js';
@@ -24,12 +25,12 @@ export class EmailAdapter implements ChannelAdapter {
   readonly sends = ['email'] as const;
   readonly source: SourceKindSpec;
   private readonly transports = new Map<string, nodemailer.Transporter<SMTPTransport.SentMessageInfo>>();
-  private readonly watchers = new Map<string, MailboxWatcher>();
+  /** One watcher per live email source; a changed source gets a fresh one. */
+  private readonly watchers: SourceConnections<MailboxWatcher>;
   private ctx: AdapterContext | undefined;
-  private refreshTimer: NodeJS.Timeout | undefined;
-  private refreshing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly timing: WatcherTiming = defaultTiming) {
+  constructor(timing: WatcherTiming = defaultTiming) {
+    this.watchers = new SourceConnections(this.kind, (source, ctx, print) => new MailboxWatcher(source, ctx, timing, print), fingerprint);
     this.source = sourceSpec(async (prepared) => {
       const settings = storedSettings.parse(prepared.settings);
       const secrets = storedSecrets.parse(prepared.secrets);
@@ -38,48 +39,19 @@ export class EmailAdapter implements ChannelAdapter {
   }
 
   async start(ctx: AdapterContext): Promise<void> {
-    if (this.ctx) throw new Error('the email adapter is already started');
+    await this.watchers.start(ctx);
     this.ctx = ctx;
-    await this.refresh();
-    // Sources created or changed by another process show up here within this interval.
-    this.refreshTimer = setInterval(() => this.sourceChanged(), 5_000);
-    this.refreshTimer.unref();
   }
 
   sourceChanged(): void {
-    if (!this.ctx) return;
-    this.refreshing = this.refreshing.then(() => this.refresh()).catch((error: unknown) => this.ctx?.logger.error({ err: error }, 'could not refresh email sources'));
+    this.watchers.changed();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.refreshTimer);
-    await this.refreshing;
-    await Promise.all([...this.watchers.values()].map((watcher) => watcher.stop()));
-    this.watchers.clear();
+    await this.watchers.stop();
     for (const transport of this.transports.values()) transport.close();
     this.transports.clear();
     this.ctx = undefined;
-  }
-
-  /** One watcher per live email source; a changed source gets a fresh one. */
-  private async refresh(): Promise<void> {
-    const ctx = this.ctx;
-    if (!ctx) return;
-    const sources = await ctx.listSources(this.kind);
-    const wanted = new Map(sources.map((source) => [source.id, source]));
-    for (const [id, watcher] of this.watchers) {
-      const source = wanted.get(id);
-      if (!source || fingerprint(source) !== watcher.fingerprint) {
-        this.watchers.delete(id);
-        await watcher.stop();
-      }
-    }
-    for (const source of sources) {
-      if (this.watchers.has(source.id)) continue;
-      const watcher = new MailboxWatcher(source, ctx, this.timing, fingerprint(source));
-      this.watchers.set(source.id, watcher);
-      watcher.start();
-    }
   }
 
   async send(connection: OutboundConnection, message: OutboundMessage): Promise<{ externalId: string }> {

@@ -79,7 +79,7 @@ export class InboundProcessor {
       return [];
     }
     if (payload.delivery) {
-      await this.processDelivery(tx, event.workspaceId, eventId, payload.delivery);
+      await this.processDelivery(tx, event.workspaceId, eventId, payload.delivery, receivedAt, event.attempts);
       return [];
     }
     if (payload.call) {
@@ -91,14 +91,11 @@ export class InboundProcessor {
       }
     }
 
-    const identities: Identity[] = [];
-    const phone = payload.from.phone ? normalizePhone(payload.from.phone, workspace.country) : null;
-    if (payload.from.phone && !phone) notes.push(`phone "${payload.from.phone}" is not a valid number`);
-    if (phone) identities.push({ kind: 'phone', value: phone });
-    const email = payload.from.email ? normalizeEmail(payload.from.email) : null;
-    if (payload.from.email && !email) notes.push(`email "${payload.from.email}" is not a valid address`);
-    if (email) identities.push({ kind: 'email', value: email });
-    if (payload.from.whatsappId) identities.push({ kind: 'whatsapp', value: payload.from.whatsappId });
+    const identities = identitiesOf(payload.from, workspace.country, notes);
+    if (payload.outgoing) {
+      await this.processOutgoing(tx, event, payload, identities);
+      return [];
+    }
 
     const contact = await resolveContact(tx, event.workspaceId, identities, {
       ...(payload.from.name ? { name: payload.from.name } : {}),
@@ -313,9 +310,78 @@ export class InboundProcessor {
     return sms ? [sms] : [];
   }
 
+  /**
+   * A message the business sent from elsewhere (its phone) joins the person's conversation as
+   * sent; it opens no lead. Without a conversation with that person it is kept as an event only.
+   */
+  private async processOutgoing(
+    tx: Prisma.TransactionClient,
+    event: { id: string; workspaceId: string; sourceId: string; externalId: string },
+    payload: StoredPayload,
+    identities: Identity[],
+  ) {
+    const known = identities.length
+      ? await tx.contactIdentity.findFirst({ where: { workspaceId: event.workspaceId, OR: identities.map(({ kind, value }) => ({ kind, value })) } })
+      : null;
+    const lead = known
+      ? ((await tx.lead.findFirst({ where: { contactId: known.contactId, stage: { notIn: [...closedStages] } }, orderBy: { createdAt: 'desc' } })) ??
+        (await tx.lead.findFirst({ where: { contactId: known.contactId }, orderBy: { createdAt: 'desc' } })))
+      : null;
+    const done = (leadId: string | null, reason: string | null) =>
+      tx.inboundEvent.update({ where: { id: event.id }, data: { status: 'processed', leadId, reason, processedAt: new Date(), lastError: null } });
+    if (!lead) return done(null, 'sent by the business to someone with no conversation here');
+    const sentAt = new Date(payload.receivedAt);
+    const messageId = newId('msg');
+    await tx.message.create({
+      data: {
+        id: messageId,
+        workspaceId: event.workspaceId,
+        leadId: lead.id,
+        sourceId: event.sourceId,
+        eventId: event.id,
+        direction: 'out',
+        channel: payload.channel,
+        status: 'sent',
+        text: payload.text ?? null,
+        fullText: payload.fullText ?? payload.text ?? null,
+        toAddress: payload.from.whatsappId ?? payload.from.phone ?? payload.from.email ?? null,
+        externalId: event.externalId,
+        inReplyTo: payload.threadRefs?.at(-1) ?? null,
+        references: payload.threadRefs ?? [],
+        fields: { ...payload.fields },
+        sentAt,
+        createdAt: sentAt,
+      },
+    });
+    await tx.attachment.updateMany({ where: { eventId: event.id }, data: { messageId } });
+    await recordActivity(tx, {
+      workspaceId: event.workspaceId,
+      leadId: lead.id,
+      kind: 'message.sent',
+      actor: systemActor,
+      at: sentAt,
+      data: { messageId, channel: payload.channel, externalId: event.externalId, sentFrom: 'phone' },
+    });
+    await tx.lead.update({ where: { id: lead.id }, data: { lastActivityAt: sentAt } });
+    return done(lead.id, null);
+  }
+
   /** A provider's delivery report moves our message forward (or to failed), never back. */
-  private async processDelivery(tx: Prisma.TransactionClient, workspaceId: string, eventId: string, delivery: NonNullable<StoredPayload['delivery']>) {
+  private async processDelivery(
+    tx: Prisma.TransactionClient,
+    workspaceId: string,
+    eventId: string,
+    delivery: NonNullable<StoredPayload['delivery']>,
+    receivedAt: Date,
+    attempts: number,
+  ) {
     const message = await tx.message.findFirst({ where: { workspaceId, direction: 'out', externalId: delivery.externalId } });
+    // A report can overtake the send that it reports on (the provider answers before the sender
+    // has stored the provider's id): a fresh one is retried twice before it is taken as about
+    // nothing of ours (a message sent from the phone to someone with no conversation here).
+    if (!message && attempts < 2 && Date.now() - receivedAt.getTime() < 60_000) {
+      throw new Error(`no message with the provider id ${delivery.externalId} yet`);
+    }
     const rank: Record<string, number> = { queued: 0, sending: 1, sent: 2, delivered: 3, read: 4 };
     if (message && message.status !== 'failed' && (delivery.status === 'failed' || (rank[delivery.status] ?? 0) > (rank[message.status] ?? 0))) {
       await tx.message.update({
@@ -441,6 +507,21 @@ export class InboundProcessor {
     logger.warn({ err: error, eventId, attempts: event.attempts, delayMs }, 'inbound event processing failed; retrying');
     await queue.add('inbound', eventId, { delayMs, attempt: event.attempts });
   }
+}
+
+/** The contact's identities the handle names; what is not valid becomes a note on the lead. */
+function identitiesOf(from: StoredPayload['from'], country: string, notes: string[]): Identity[] {
+  const identities: Identity[] = [];
+  const phone = from.phone ? normalizePhone(from.phone, country) : null;
+  if (from.phone && !phone) notes.push(`phone "${from.phone}" is not a valid number`);
+  if (phone) identities.push({ kind: 'phone', value: phone });
+  const email = from.email ? normalizeEmail(from.email) : null;
+  if (from.email && !email) notes.push(`email "${from.email}" is not a valid address`);
+  if (email) identities.push({ kind: 'email', value: email });
+  for (const whatsappId of new Set([from.whatsappId, ...(from.whatsappAltIds ?? [])])) {
+    if (whatsappId) identities.push({ kind: 'whatsapp', value: whatsappId });
+  }
+  return identities;
 }
 
 /** Case- and accent-insensitive comparison key. */

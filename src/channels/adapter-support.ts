@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type { Prisma } from '@prisma/client';
+import { Prisma } from '@prisma/client';
 import type { Db } from '../db/client.js';
+import { LeaseLostError } from '../errors.js';
 import { closedStages } from '../leads/stages.js';
-import type { AdapterContext, Handle, SourceStatus } from './contract.js';
+import { queueWorkspaceEvent } from '../messaging/webhooks.js';
+import type { SecretBox } from '../security/secrets.js';
+import type { AdapterContext, Handle, SourceEventKind, SourceStatus } from './contract.js';
 
 /** A lease holder's name: the host and process, unique even across restarts with the same pid. */
 export function newHolderId(): string {
@@ -42,6 +45,64 @@ export function leases(prisma: Db, holder: string): AdapterContext['leases'] {
       await prisma.lease.deleteMany({ where: { key, holder } });
     },
   };
+}
+
+/** See AdapterContext.vault: one sealed row per key; a write is one transaction behind the lease. */
+export function sourceVault(prisma: Db, box: SecretBox, holder: string): AdapterContext['vault'] {
+  return {
+    get: async (sourceId, keys) => {
+      const found = new Map<string, string>();
+      if (keys.length === 0) return found;
+      const rows = await prisma.sourceSecret.findMany({ where: { sourceId, key: { in: keys } } });
+      for (const row of rows) found.set(row.key, box.open<string>(row.value));
+      return found;
+    },
+    write: async (sourceId, changes, { leaseKey }) => {
+      const entries = Object.entries(changes.set ?? {});
+      const removed = changes.remove ?? [];
+      if (entries.length === 0 && removed.length === 0) return;
+      const source = await prisma.source.findUniqueOrThrow({ where: { id: sourceId }, select: { workspaceId: true } });
+      await prisma.$transaction(async (tx) => {
+        // The lease row stays locked until commit: a process that lost the connection cannot
+        // overwrite the keys of the one that took it over.
+        const lease = await tx.$queryRaw<{ holder: string }[]>`
+          SELECT holder FROM leases WHERE key = ${leaseKey} AND holder = ${holder} AND "expiresAt" > now() FOR SHARE`;
+        if (lease.length === 0) throw new LeaseLostError(leaseKey);
+        if (removed.length > 0) await tx.sourceSecret.deleteMany({ where: { sourceId, key: { in: removed } } });
+        if (entries.length > 0) {
+          const rows = entries.map(([key, value]) => Prisma.sql`(${source.workspaceId}, ${sourceId}, ${key}, ${box.seal(value)}, now())`);
+          await tx.$executeRaw`
+            INSERT INTO source_secrets ("workspaceId", "sourceId", key, value, "updatedAt") VALUES ${Prisma.join(rows)}
+            ON CONFLICT ("sourceId", key) DO UPDATE SET value = EXCLUDED.value, "updatedAt" = EXCLUDED."updatedAt"`;
+        }
+      });
+    },
+    clear: async (sourceId, prefix = '') => {
+      await prisma.sourceSecret.deleteMany({ where: { sourceId, key: { startsWith: prefix } } });
+    },
+  };
+}
+
+/** See AdapterContext.findMessage. */
+export async function findSourceMessage(prisma: Db, sourceId: string, externalId: string) {
+  const message = await prisma.message.findFirst({
+    where: { sourceId, externalId },
+    orderBy: { createdAt: 'desc' },
+    select: { direction: true, text: true, eventId: true },
+  });
+  if (!message) return null;
+  const event = message.eventId ? await prisma.inboundEvent.findUnique({ where: { id: message.eventId }, select: { raw: true } }) : null;
+  return { direction: message.direction as 'in' | 'out', text: message.text, raw: event?.raw ?? null };
+}
+
+/** See AdapterContext.announce: the status and the webhook deliveries commit together. */
+export async function announceSourceEvent(prisma: Db, sourceId: string, event: SourceEventKind, status: SourceStatus): Promise<void> {
+  await prisma.$transaction(async (tx) => {
+    const source = await tx.source.findUnique({ where: { id: sourceId }, select: { workspaceId: true, kind: true, name: true } });
+    if (!source) return;
+    await tx.source.update({ where: { id: sourceId }, data: { status: { ...status } } });
+    await queueWorkspaceEvent(tx, { workspaceId: source.workspaceId, event, at: new Date(), data: { sourceId, kind: source.kind, name: source.name, status } });
+  });
 }
 
 export async function setSourceStatus(prisma: Db, sourceId: string, status: SourceStatus): Promise<void> {

@@ -10,6 +10,8 @@ export interface Handle {
   phone?: string;
   email?: string;
   whatsappId?: string;
+  /** Other ids the same WhatsApp account is known by (its privacy id, a LID): all lead to one contact. */
+  whatsappAltIds?: string[];
   name?: string;
 }
 
@@ -61,6 +63,11 @@ export interface InboundEvent {
   delivery?: { externalId: string; status: 'sent' | 'delivered' | 'read' | 'failed'; error?: string; errorCode?: string };
   /** The person asked to hear nothing more on this channel (STOP, SAIR, …). */
   optOut?: boolean;
+  /**
+   * Sent by the business itself from elsewhere (its own phone): `from` is the person it went to.
+   * It joins that person's conversation as an outbound message and never opens a lead.
+   */
+  outgoing?: boolean;
   company?: string;
   product?: string;
   /** Form fields or call data that map to no canonical field: kept on the lead as custom fields. */
@@ -95,6 +102,9 @@ export interface SourceRecord {
   secrets: Record<string, unknown>;
 }
 
+/** Events about a source, as webhooks name them. */
+export type SourceEventKind = 'source.logged_out';
+
 /** What the API shows of a long-lived connection (a mailbox, a WhatsApp number). */
 export interface SourceStatus {
   state: 'pairing' | 'connecting' | 'connected' | 'reconnecting' | 'logged_out' | 'error';
@@ -117,6 +127,23 @@ export interface AdapterContext {
   /** Every live source of a kind, for adapters that keep connections open. */
   listSources(kind: string): Promise<SourceRecord[]>;
   setStatus(sourceId: string, status: SourceStatus): Promise<void>;
+  /**
+   * Secret values an adapter keeps per source (a linked device's credentials and keys), encrypted
+   * at rest. A write is atomic, and is refused with LeaseLostError unless this process holds `leaseKey`.
+   */
+  vault: {
+    get(sourceId: string, keys: string[]): Promise<Map<string, string>>;
+    write(sourceId: string, changes: { set?: Record<string, string>; remove?: string[] }, options: { leaseKey: string }): Promise<void>;
+    /** Every key starting with the prefix (all of them when empty), e.g. to forget a logged-out device. */
+    clear(sourceId: string, prefix?: string): Promise<void>;
+  };
+  /** A message of this source's conversations by the provider's id (what a provider asks to resend). */
+  findMessage(sourceId: string, externalId: string): Promise<{ direction: 'in' | 'out'; text: string | null; raw: unknown } | null>;
+  /**
+   * Something about the source itself that the workspace must hear of (the linked phone logged
+   * out): recorded with the status change, and sent to the webhooks subscribed to it.
+   */
+  announce(sourceId: string, event: SourceEventKind, status: SourceStatus): Promise<void>;
   /** Small values an adapter keeps per source across restarts (cursors, sync marks). */
   state: {
     get<T>(sourceId: string, key: string): Promise<T | null>;
@@ -154,6 +181,25 @@ export interface OutboundMessage {
   inReplyTo?: string;
   references?: string[];
   headers?: Record<string, string>;
+  /** Files sent with the message (the text is their caption where the channel has captions). */
+  attachments?: OutboundAttachment[];
+}
+
+export interface OutboundAttachment {
+  filename: string;
+  contentType: string;
+  data: Buffer;
+}
+
+/**
+ * Linking a source to an account by scanning a code on the account's phone (WhatsApp). Works
+ * from any process: the process that holds the connection may be another one.
+ */
+export interface LinkingSpec {
+  /** The code to scan now, or null when there is none (linked already, or not yet received). */
+  currentQr(ctx: AdapterContext, source: SourceRecord): Promise<string | null>;
+  /** A code to type on the phone instead of scanning; throws ChannelError when none can be had. */
+  requestPairingCode(ctx: AdapterContext, source: SourceRecord, phone: string): Promise<string>;
 }
 
 /** What an adapter contributes when a source of its kind is created or shown. */
@@ -162,6 +208,8 @@ export interface SourceKindSpec<Input extends Record<string, unknown> = Record<s
   createSchema: z.ZodType<Input>;
   /** Validates the kind-specific fields of an update request. */
   updateSchema: z.ZodType<Partial<Input>>;
+  /** Sources of this kind link by a QR code or a pairing code. */
+  linking?: LinkingSpec;
   /**
    * Tries the connection before anything is saved; throws a ChannelError saying what failed
    * (bad credentials, TLS, unreachable host).

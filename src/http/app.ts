@@ -1,5 +1,5 @@
 import express, { type Express } from 'express';
-import { adapterState, leases, ownerFor, setSourceStatus } from '../channels/adapter-support.js';
+import { adapterState, announceSourceEvent, findSourceMessage, leases, ownerFor, setSourceStatus, sourceVault } from '../channels/adapter-support.js';
 import { normalizePhone } from '../contacts/identities.js';
 import type { AdapterContext } from '../channels/contract.js';
 import { ProblemError } from '../errors.js';
@@ -38,7 +38,10 @@ export function adapterContext(deps: AppDeps): AdapterContext {
       return rows.map((row) => deps.sources.toRecord(row));
     },
     setStatus: (sourceId, status) => setSourceStatus(deps.db.prisma, sourceId, status),
+    announce: (sourceId, event, status) => announceSourceEvent(deps.db.prisma, sourceId, event, status),
     state: adapterState(deps.db.prisma),
+    vault: sourceVault(deps.db.prisma, deps.box, deps.holderId),
+    findMessage: (sourceId, externalId) => findSourceMessage(deps.db.prisma, sourceId, externalId),
     leases: leases(deps.db.prisma, deps.holderId),
     ownerFor: (sourceId, from) => ownerFor(deps.db.prisma, sourceId, from, normalizePhone),
     capture: async (event, options) => {
@@ -129,7 +132,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/hooks', hooks);
 
   const routes = [
-    ...sourceRoutes(deps),
+    ...sourceRoutes(deps, ctx),
     ...leadRoutes(deps),
     ...followUpRoutes(deps),
     ...assignmentRuleRoutes(deps),

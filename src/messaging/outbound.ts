@@ -200,7 +200,9 @@ export class Outbound {
 
     try {
       const { adapter, connection } = await this.resolveSender(message);
+      const files = await prisma.attachment.findMany({ where: { messageId: message.id }, orderBy: { createdAt: 'asc' } });
       const result = await adapter.send!(connection, {
+        ...(files.length > 0 ? { attachments: files.map((file) => ({ filename: file.filename, contentType: file.contentType, data: Buffer.from(file.data) })) } : {}),
         id: message.id,
         to: message.toAddress ?? '',
         text: message.text ?? '',

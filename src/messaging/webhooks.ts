@@ -11,7 +11,7 @@ import type { ActivityKind } from '../leads/activities.js';
 import type { SecretBox } from '../security/secrets.js';
 import { backoffMs } from './outbound.js';
 
-export const webhookEvents = ['lead.created', 'lead.assigned', 'lead.stage_changed', 'message.received', 'message.status', 'follow_up.created', 'follow_up.due', 'contact.opted_out'] as const;
+export const webhookEvents = ['lead.created', 'lead.assigned', 'lead.stage_changed', 'message.received', 'message.status', 'follow_up.created', 'follow_up.due', 'contact.opted_out', 'source.logged_out'] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
 
 const eventOfActivity: Partial<Record<ActivityKind, WebhookEvent>> = {
@@ -48,22 +48,28 @@ export async function queueWebhookEvents(
 ): Promise<void> {
   const event = eventOfActivity[entry.kind];
   if (!event) return;
-  const known = subscribed.get(entry.workspaceId);
+  await queueDeliveries(tx, entry.workspaceId, event, entry.at, { leadId: entry.leadId, activityId: entry.activityId, kind: entry.kind, ...entry.data });
+}
+
+/** Queues an event about the workspace itself (a source that logged out), which has no lead. */
+export async function queueWorkspaceEvent(
+  tx: Prisma.TransactionClient,
+  entry: { workspaceId: string; event: WebhookEvent; data: Record<string, unknown>; at: Date },
+): Promise<void> {
+  await queueDeliveries(tx, entry.workspaceId, entry.event, entry.at, entry.data);
+}
+
+async function queueDeliveries(tx: Prisma.TransactionClient, workspaceId: string, event: WebhookEvent, at: Date, data: Record<string, unknown>): Promise<void> {
+  const known = subscribed.get(workspaceId);
   if (known && !known.has && Date.now() - known.at < 2_000) return;
-  const hooks = await tx.webhook.findMany({ where: { workspaceId: entry.workspaceId, active: true }, select: { id: true, events: true } });
-  subscribed.set(entry.workspaceId, { has: hooks.length > 0, at: Date.now() });
+  const hooks = await tx.webhook.findMany({ where: { workspaceId, active: true }, select: { id: true, events: true } });
+  subscribed.set(workspaceId, { has: hooks.length > 0, at: Date.now() });
   const targets = hooks.filter((hook) => hook.events.includes(event));
   if (targets.length === 0) return;
   await tx.webhookDelivery.createMany({
     data: targets.map((hook) => {
       const id = newId('whd');
-      return {
-        id,
-        workspaceId: entry.workspaceId,
-        webhookId: hook.id,
-        event,
-        payload: { id, event, createdAt: entry.at.toISOString(), data: { leadId: entry.leadId, activityId: entry.activityId, kind: entry.kind, ...entry.data } },
-      };
+      return { id, workspaceId, webhookId: hook.id, event, payload: { id, event, createdAt: at.toISOString(), data: data as Prisma.InputJsonObject } };
     }),
   });
 }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
-import { Gateway } from '../../src/gateway.js';
+import { Gateway, type GatewayOptions } from '../../src/gateway.js';
 import { createTestDatabase, redisUrl, type TestDatabase } from './services.js';
 
 export type DbKind = 'pglite' | 'postgres';
@@ -15,6 +15,8 @@ export interface StackOptions {
   queue: QueueKind;
   smtp?: { url: string; from: string };
   env?: Record<string, string>;
+  /** Options of the built-in adapters, e.g. a WhatsApp double (test/support/fake-whatsapp.ts). */
+  adapterOptions?: GatewayOptions['adapterOptions'];
 }
 
 export interface Stack {
@@ -67,7 +69,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const config = loadConfig(env);
   const queuePrefix = `lgtest-${randomBytes(4).toString('hex')}`;
   const boot = async (port: number) => {
-    const gateway = await Gateway.create(config, { logger: pino({ level: process.env.TEST_LOG ?? 'silent' }), queuePrefix });
+    const gateway = await Gateway.create(config, {
+      logger: pino({ level: process.env.TEST_LOG ?? 'silent' }),
+      queuePrefix,
+      ...(options.adapterOptions ? { adapterOptions: options.adapterOptions } : {}),
+    });
     await gateway.startWorkers();
     return { gateway, port: await gateway.listen(port, '127.0.0.1') };
   };

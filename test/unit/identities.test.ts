@@ -12,6 +12,12 @@ describe('contact identities', () => {
     ['(415) 555-2671', 'US', '+14155552671'],
     ['12', 'BR', null],
     ['not a phone', 'BR', null],
+    // Brazil's ninth digit: a mobile written (or known to WhatsApp) without it is the same phone.
+    ['+55 11 8765-4321', 'US', '+5511987654321'],
+    ['551187654321', 'BR', '+5511987654321'],
+    ['(21) 7654-3210', 'BR', '+5521976543210'],
+    // Landlines start 2–5 and have eight digits; they are left alone.
+    ['(11) 3265-4321', 'BR', '+551132654321'],
   ])('phone %s in %s is %s', (text, country, expected) => {
     expect(normalizePhone(text, country)).toBe(expected);
   });

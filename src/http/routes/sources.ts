@@ -1,6 +1,7 @@
 import type { Source } from '@prisma/client';
+import QRCode from 'qrcode';
 import { z } from 'zod';
-import type { SourceKindSpec } from '../../channels/contract.js';
+import type { AdapterContext, SourceKindSpec } from '../../channels/contract.js';
 import { ChannelError, NotFoundError, ProblemError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { AppDeps } from '../deps.js';
@@ -30,7 +31,7 @@ const sourceView = z
   .catchall(z.unknown());
 
 /** Sources: where leads come from. Each kind's own fields are validated by its adapter. */
-export function sourceRoutes(deps: AppDeps): RouteDef[] {
+export function sourceRoutes(deps: AppDeps, ctx: AdapterContext): RouteDef[] {
   const { db, registry, box, sources, config } = deps;
   const prisma = db.prisma;
   const knownKinds = ['webform', 'twilio', 'email', 'whatsapp'];
@@ -130,6 +131,14 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
     return row;
   }
 
+  /** A source that links by scanning a code (WhatsApp), with its kind's linking support. */
+  async function linkable(workspaceId: string, id: string) {
+    const row = await load(workspaceId, id);
+    const linking = specFor(row.kind).linking;
+    if (!linking) throw new ProblemError('conflict', `a ${row.kind} source is not linked with a code`);
+    return { source: sources.toRecord(row), linking };
+  }
+
   const createBody = z.object({ kind: z.string().min(1).max(50), ...baseFields }).catchall(z.unknown());
   const updateBody = z.object({ ...baseFields, name: baseFields.name.optional() }).catchall(z.unknown());
 
@@ -220,6 +229,47 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
         });
         changed(row.kind, row.id);
         return view(updated);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/sources/:id/qr',
+      summary: 'The QR code that links the source (scan it in WhatsApp: Linked devices)',
+      tag: 'sources',
+      params: byId,
+      query: z.object({ format: z.enum(['png', 'text']).default('png').describe('text: the code drawn with characters, for a terminal') }),
+      response: { status: 200, description: 'image/png, or text/plain with ?format=text; 409 when there is no code (linked already, or not received yet)' },
+      roles: ['owner', 'manager'],
+      handler: async ({ params, query, auth, res }) => {
+        const { source, linking } = await linkable(auth.workspaceId, params.id);
+        const qr = await linking.currentQr(ctx, source);
+        if (!qr) throw new ProblemError('conflict', 'there is no QR code to scan now: the source is linked already, or the code has not arrived yet (try again in a few seconds)');
+        res.setHeader('Cache-Control', 'no-store');
+        if (query.format === 'text') {
+          res.status(200).type('text/plain').send(await QRCode.toString(qr, { type: 'utf8' }));
+        } else {
+          res.status(200).type('image/png').send(await QRCode.toBuffer(qr, { type: 'png', margin: 2, scale: 8 }));
+        }
+        return undefined;
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/sources/:id/pairing-code',
+      summary: 'A pairing code to type in WhatsApp (Linked devices, link with phone number) instead of scanning',
+      tag: 'sources',
+      params: byId,
+      body: z.object({ phone: z.string().trim().regex(/^\+?[\d\s().-]{8,20}$/, 'must be the phone number of the WhatsApp account, with its country code') }),
+      response: { status: 200, description: 'The code, valid for a few minutes', schema: z.object({ code: z.string() }) },
+      roles: ['owner', 'manager'],
+      handler: async ({ params, body, auth }) => {
+        const { source, linking } = await linkable(auth.workspaceId, params.id);
+        try {
+          return { code: await linking.requestPairingCode(ctx, source, body.phone.replace(/\D/g, '')) };
+        } catch (error) {
+          if (!(error instanceof ChannelError)) throw error;
+          throw new ProblemError('conflict', error.message, undefined, { cause: error });
+        }
       },
     }),
     route({

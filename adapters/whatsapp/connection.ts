@@ -1,0 +1,629 @@
+import {
+  BufferJSON,
+  DisconnectReason,
+  isLidUser,
+  isPnUser,
+  jidNormalizedUser,
+  makeCacheableSignalKeyStore,
+  proto,
+  S_WHATSAPP_NET,
+  type AnyMessageContent,
+  type ConnectionState,
+  type WAMessage,
+  type WAMessageKey,
+  type WAMessageUpdate,
+  type WAVersion,
+} from '@whiskeysockets/baileys';
+import type { AdapterContext, InboundAttachment, InboundEvent, OutboundMessage, SourceRecord, SourceStatus } from '../../src/channels/contract.js';
+import { ChannelError, LeaseLostError, errorMessage } from '../../src/errors.js';
+import { databaseAuthState } from './auth-store.js';
+import type { WhatsAppDriver, WhatsAppSocket } from './driver.js';
+import { phoneOfJid, readMessage } from './normalize.js';
+import { storedSettings, type WhatsAppSettings } from './settings.js';
+
+export interface ConnectionTiming {
+  leaseMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Connected, yet nothing heard for this long: ping WhatsApp, and reconnect when it does not answer. */
+  watchdogMs: number;
+  pingTimeoutMs: number;
+  /** How long "typing…" shows before a message goes out. */
+  typingMs: number;
+  /** Least time between two messages from one number (plus up to as much again of jitter). */
+  sendGapMs: number;
+  /** How often a process that is pairing looks for a pairing-code request made through another process. */
+  pairingPollMs: number;
+  /** A received file is given up after this long (it is then named on the lead, not stored). */
+  mediaTimeoutMs: number;
+}
+
+export const defaultTiming: ConnectionTiming = {
+  leaseMs: 30_000,
+  retryBaseMs: 2_000,
+  retryMaxMs: 5 * 60_000,
+  watchdogMs: 5 * 60_000,
+  pingTimeoutMs: 20_000,
+  typingMs: 1_500,
+  sendGapMs: 1_500,
+  pairingPollMs: 1_000,
+  mediaTimeoutMs: 60_000,
+};
+
+/** What the adapter keeps in the source's state (readable from any process). */
+export const stateKeys = {
+  qr: 'qr',
+  pairingRequest: 'pairing-request',
+  pairingAnswer: 'pairing-answer',
+  loggedOut: 'logged-out',
+} as const;
+
+export interface StoredQr {
+  qr: string;
+  at: string;
+}
+export interface PairingRequest {
+  id: string;
+  phone: string;
+  at: string;
+}
+export interface PairingAnswer {
+  id: string;
+  code?: string;
+  error?: string;
+}
+interface LoggedOutMark {
+  generation: number;
+  at: string;
+  reason: string;
+}
+
+/** How one socket ended. */
+type SessionEnd = { kind: 'restart' } | { kind: 'logged_out'; state: 'logged_out' | 'error'; reason: string } | { kind: 'closed'; error: Error };
+
+const deliveryStatuses: Partial<Record<number, 'sent' | 'delivered' | 'read' | 'failed'>> = {
+  [proto.WebMessageInfo.Status.ERROR]: 'failed',
+  [proto.WebMessageInfo.Status.SERVER_ACK]: 'sent',
+  [proto.WebMessageInfo.Status.DELIVERY_ACK]: 'delivered',
+  [proto.WebMessageInfo.Status.READ]: 'read',
+  [proto.WebMessageInfo.Status.PLAYED]: 'read',
+};
+
+function statusCodeOf(error: unknown): number | undefined {
+  const output = (error as { output?: { statusCode?: unknown } } | undefined)?.output;
+  return typeof output?.statusCode === 'number' ? output.statusCode : undefined;
+}
+
+/** Plain JSON of a Baileys message, bytes included, for the event's raw payload. */
+function toJson(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value, BufferJSON.replacer)) as unknown;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One linked WhatsApp number: holds the lease so only one process connects it, builds a new
+ * socket (with every handler) on each (re)connect, and reconnects with backoff on every
+ * transient close. "Logged out" stops it until the source is linked again.
+ */
+export class WhatsAppConnection {
+  private readonly settings: WhatsAppSettings;
+  private socket: WhatsAppSocket | undefined;
+  private connectedAs: string | undefined;
+  private stopped = false;
+  private failures = 0;
+  private running: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private endSession: ((end: SessionEnd) => void) | undefined;
+  /** Received events are handled one after another, in the order the socket gave them. */
+  private events: Promise<void> = Promise.resolve();
+  private sends: Promise<unknown> = Promise.resolve();
+  private lastSendAt = 0;
+  private lastTrafficAt = Date.now();
+  private lastReceivedAt = 0;
+  private qrReceived = false;
+  private pairingBusy = false;
+  private answeredPairing: string | undefined;
+  /** What we sent recently, for Baileys' retries (the exact content, media included). */
+  private readonly sent = new Map<string, proto.IMessage>();
+  /** Numbers checked with onWhatsApp: WhatsApp bans accounts that check numbers in bulk. */
+  private readonly numbers = new Map<string, { jid: string | null; at: number }>();
+
+  constructor(
+    private readonly source: SourceRecord,
+    private readonly ctx: AdapterContext,
+    private readonly driver: WhatsAppDriver,
+    private readonly timing: ConnectionTiming,
+    private readonly version: WAVersion | undefined,
+    /** What the connection depends on; a source whose fingerprint changes gets a new connection. */
+    readonly fingerprint: string,
+  ) {
+    this.settings = storedSettings.parse(source.settings);
+  }
+
+  get leaseKey(): string {
+    return `whatsapp:${this.source.id}`;
+  }
+
+  get isConnected(): boolean {
+    return Boolean(this.socket && this.connectedAs);
+  }
+
+  start(): void {
+    this.running = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    this.endSession?.({ kind: 'closed', error: new Error('stopped') });
+    await this.running;
+    await this.events;
+    await this.ctx.leases.release(this.leaseKey).catch((error: unknown) => this.ctx.logger.warn({ err: error }, 'could not release a WhatsApp lease'));
+  }
+
+  /** A pairing-code request was just made through this process: serve it without waiting for the poll. */
+  pairingRequested(): void {
+    void this.servePairing();
+  }
+
+  private status(status: SourceStatus): Promise<void> {
+    return this.ctx.setStatus(this.source.id, status).catch((error: unknown) => this.ctx.logger.warn({ err: error, sourceId: this.source.id }, 'could not store the WhatsApp status'));
+  }
+
+  private async loggedOut(): Promise<boolean> {
+    const mark = await this.ctx.state.get<LoggedOutMark>(this.source.id, stateKeys.loggedOut);
+    return mark?.generation === this.settings.linkGeneration;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        if (await this.loggedOut()) {
+          // Stopped for good: a new link (PATCH {"relink": true}) makes a new connection.
+          await this.sleep(this.timing.leaseMs);
+          continue;
+        }
+        if (!(await this.ctx.leases.acquire(this.leaseKey, this.timing.leaseMs))) {
+          // Another process holds this number; take over only when its lease runs out.
+          await this.sleep(this.timing.leaseMs / 3);
+          continue;
+        }
+        const end = await this.session();
+        if (this.stopped) break;
+        if (end.kind === 'restart') {
+          // WhatsApp asks for a new socket right after a device is linked.
+          this.failures = 0;
+          continue;
+        }
+        if (end.kind === 'logged_out') {
+          await this.markLoggedOut(end.state, end.reason);
+          continue;
+        }
+        throw end.error;
+      } catch (error) {
+        if (this.stopped) break;
+        this.failures++;
+        const ceiling = Math.min(this.timing.retryMaxMs, this.timing.retryBaseMs * 2 ** (this.failures - 1));
+        const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+        const neverLinked = !this.connectedAs && this.failures >= 3;
+        await this.status({
+          state: 'reconnecting',
+          lastError: errorMessage(error),
+          nextRetryAt: new Date(Date.now() + delay).toISOString(),
+          ...(neverLinked
+            ? { detail: `linking keeps failing; if WhatsApp was updated recently, set LEADGATE_WHATSAPP_WEB_VERSION (now ${this.version?.join('.') ?? 'the library default'})` }
+            : {}),
+        });
+        this.ctx.logger.warn({ sourceId: this.source.id, err: error, delay }, 'WhatsApp connection closed; reconnecting');
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  private async markLoggedOut(state: 'logged_out' | 'error', reason: string): Promise<void> {
+    const mark: LoggedOutMark = { generation: this.settings.linkGeneration, at: new Date().toISOString(), reason };
+    await this.ctx.state.set(this.source.id, stateKeys.loggedOut, mark);
+    await this.ctx.state.set(this.source.id, stateKeys.qr, null);
+    // The credentials are dead: the next link starts from nothing.
+    await this.ctx.vault.clear(this.source.id);
+    await this.ctx.announce(this.source.id, 'source.logged_out', {
+      state,
+      lastError: reason,
+      detail: 'link the number again: PATCH the source with {"relink": true}, then scan the new QR code',
+    });
+    await this.ctx.leases.release(this.leaseKey);
+    this.ctx.logger.warn({ sourceId: this.source.id, reason }, 'WhatsApp logged out; the connection stays stopped until it is linked again');
+  }
+
+  /** One socket, from creation until it closes. */
+  private async session(): Promise<SessionEnd> {
+    const auth = await databaseAuthState(this.ctx.vault, this.source.id, this.leaseKey);
+    const linked = auth.registered();
+    await this.status(linked ? { state: 'connecting' } : { state: 'pairing', detail: 'waiting for WhatsApp to issue a QR code' });
+    const logger = this.ctx.logger.child({ sourceId: this.source.id, component: 'baileys' }, { level: 'warn' });
+    // Every message reads signal keys: a short-lived cache in front of the database, per socket.
+    const keys = makeCacheableSignalKeyStore(auth.state.keys, logger);
+    const socket = this.driver.connect({ auth: { creds: auth.state.creds, keys }, version: this.version, logger, getMessage: (key) => this.getMessage(key) });
+    this.socket = socket;
+    this.connectedAs = undefined;
+    this.qrReceived = false;
+    this.lastTrafficAt = Date.now();
+    const ended = new Promise<SessionEnd>((resolve) => (this.endSession = resolve));
+    const end = (error: Error) => {
+      socket.end(error).catch((failure: unknown) => this.ctx.logger.debug({ err: failure }, 'socket end failed'));
+    };
+    let credsWrites: Promise<void> = Promise.resolve();
+
+    const onCreds = () => {
+      credsWrites = credsWrites.then(() =>
+        auth.saveCreds().catch((error: unknown) => {
+          this.ctx.logger.error({ err: error, sourceId: this.source.id }, 'could not store WhatsApp credentials; reconnecting');
+          end(error instanceof Error ? error : new Error(String(error)));
+        }),
+      );
+    };
+    const onConnection = (update: Partial<ConnectionState>) => {
+      this.traffic();
+      if (update.qr) {
+        const qr = update.qr;
+        this.qrReceived = true;
+        this.enqueue(async () => {
+          await this.ctx.state.set(this.source.id, stateKeys.qr, { qr, at: new Date().toISOString() } satisfies StoredQr);
+          await this.status({ state: 'pairing', detail: 'scan the QR code (GET …/qr) in WhatsApp: Linked devices, or ask for a pairing code' });
+          await this.servePairing();
+        });
+      }
+      if (update.connection === 'open') {
+        this.failures = 0;
+        const me = socket.user?.id ?? auth.state.creds.me?.id;
+        this.connectedAs = phoneOfJid(me ? jidNormalizedUser(me) : undefined) ?? me ?? 'unknown';
+        const connectedAs = this.connectedAs;
+        this.enqueue(async () => {
+          await this.ctx.state.set(this.source.id, stateKeys.qr, null);
+          await this.status({ state: 'connected', connectedAs });
+        });
+        this.ctx.logger.info({ sourceId: this.source.id, connectedAs }, 'WhatsApp connected');
+      }
+      if (update.connection === 'close') this.endSession?.(this.classify(update.lastDisconnect?.error));
+    };
+    const onUpsert = ({ messages, type }: { messages: WAMessage[]; type: string }) => {
+      this.traffic();
+      // Every type: "append" is how WhatsApp replays what arrived while the gateway was away.
+      this.enqueue(() => this.receive(socket, messages, type));
+    };
+    const onUpdate = (updates: WAMessageUpdate[]) => {
+      this.traffic();
+      this.enqueue(() => this.statuses(updates));
+    };
+
+    socket.ev.on('creds.update', onCreds);
+    socket.ev.on('connection.update', onConnection);
+    socket.ev.on('messages.upsert', onUpsert);
+    socket.ev.on('messages.update', onUpdate);
+    const renew = setInterval(() => {
+      this.ctx.leases.acquire(this.leaseKey, this.timing.leaseMs).then(
+        (owner) => {
+          if (!owner) {
+            this.ctx.logger.warn({ sourceId: this.source.id }, 'WhatsApp lease lost; disconnecting');
+            end(new LeaseLostError(this.leaseKey));
+          }
+        },
+        (error: unknown) => this.ctx.logger.warn({ err: error }, 'could not renew a WhatsApp lease'),
+      );
+    }, this.timing.leaseMs / 3);
+    const watchdog = setInterval(() => void this.checkAlive(socket, end), Math.max(50, this.timing.watchdogMs / 4));
+    const pairingPoll = setInterval(() => void this.servePairing(), this.timing.pairingPollMs);
+    try {
+      return await ended;
+    } finally {
+      clearInterval(renew);
+      clearInterval(watchdog);
+      clearInterval(pairingPoll);
+      this.endSession = undefined;
+      if (this.stopped) end(new Error('the gateway is stopping'));
+      socket.ev.off('creds.update', onCreds);
+      socket.ev.off('connection.update', onConnection);
+      socket.ev.off('messages.upsert', onUpsert);
+      socket.ev.off('messages.update', onUpdate);
+      this.socket = undefined;
+      this.connectedAs = undefined;
+      await credsWrites;
+      await this.events;
+    }
+  }
+
+  /**
+   * Never reconnect after "logged out" or "forbidden": the phone unlinked the gateway, or
+   * WhatsApp refuses the account, and retrying only gets the number flagged.
+   * @see https://baileys.wiki/docs/api/enumerations/DisconnectReason
+   */
+  private classify(error: Error | undefined): SessionEnd {
+    const code = statusCodeOf(error);
+    if (code === DisconnectReason.loggedOut) return { kind: 'logged_out', state: 'logged_out', reason: 'the phone logged the gateway out (Linked devices)' };
+    if (code === DisconnectReason.forbidden) return { kind: 'logged_out', state: 'error', reason: `WhatsApp refused this account: ${error?.message ?? 'forbidden'}` };
+    if (code === DisconnectReason.restartRequired) return { kind: 'restart' };
+    return { kind: 'closed', error: new Error(`WhatsApp connection closed${code ? ` (${code})` : ''}: ${error?.message ?? 'no reason given'}`, { cause: error }) };
+  }
+
+  private traffic(): void {
+    this.lastTrafficAt = Date.now();
+  }
+
+  /** "Connected" is not enough: a socket can stay open while nothing flows. */
+  private async checkAlive(socket: WhatsAppSocket, end: (error: Error) => void): Promise<void> {
+    if (!this.connectedAs || Date.now() - this.lastTrafficAt < this.timing.watchdogMs) return;
+    this.traffic();
+    try {
+      await socket.query({ tag: 'iq', attrs: { to: S_WHATSAPP_NET, type: 'get', xmlns: 'w:p' }, content: [{ tag: 'ping', attrs: {} }] }, this.timing.pingTimeoutMs);
+    } catch (error) {
+      this.ctx.logger.warn({ sourceId: this.source.id, err: error }, 'WhatsApp did not answer a ping; reconnecting');
+      end(new Error(`WhatsApp did not answer a ping: ${errorMessage(error)}`, { cause: error }));
+    }
+  }
+
+  private enqueue(work: () => Promise<void>): void {
+    this.events = this.events.then(work).catch((error: unknown) => this.ctx.logger.error({ err: error, sourceId: this.source.id }, 'a WhatsApp event could not be handled'));
+  }
+
+  /** Serves a pairing-code request (made through any process) once this socket can answer it. */
+  private async servePairing(): Promise<void> {
+    const socket = this.socket;
+    if (!socket || this.connectedAs || !this.qrReceived || this.pairingBusy) return;
+    this.pairingBusy = true;
+    try {
+      const request = await this.ctx.state.get<PairingRequest>(this.source.id, stateKeys.pairingRequest);
+      if (!request || request.id === this.answeredPairing || Date.now() - Date.parse(request.at) > 2 * 60_000) return;
+      this.answeredPairing = request.id;
+      let answer: PairingAnswer;
+      try {
+        answer = { id: request.id, code: await socket.requestPairingCode(request.phone) };
+      } catch (error) {
+        answer = { id: request.id, error: errorMessage(error) };
+      }
+      await this.ctx.state.set(this.source.id, stateKeys.pairingAnswer, answer);
+    } finally {
+      this.pairingBusy = false;
+    }
+  }
+
+  private async receive(socket: WhatsAppSocket, messages: WAMessage[], upsertType: string): Promise<void> {
+    for (const message of messages) await this.store(socket, message, upsertType);
+  }
+
+  /** Stores one message; a failing database is retried until it answers or the gateway stops. */
+  private async store(socket: WhatsAppSocket, message: WAMessage, upsertType: string): Promise<void> {
+    const read = readMessage(message, this.settings.ignore);
+    if (read.kind === 'none') return;
+    const raw = { upsertType, message: toJson(message) };
+    let event: InboundEvent;
+    let rejectedBecause: string | undefined;
+    if (read.kind === 'ignored') {
+      event = { channel: 'whatsapp', sourceId: this.source.id, externalId: read.id, from: {}, receivedAt: this.nextReceivedAt(), raw };
+      rejectedBecause = `${read.why} are not leads on this source`;
+    } else {
+      const person = read.participant ?? read.chat;
+      const ids = [person, ...(read.participant ? [] : [read.chatAlt])].filter((jid): jid is string => Boolean(jid));
+      const lid = ids.find((jid) => isLidUser(jid)) ?? null;
+      let pn = ids.find((jid) => isPnUser(jid)) ?? null;
+      if (!pn && lid) {
+        // Baileys keeps the LID ⇄ phone map it learns (in our vault): a chat addressed by LID
+        // still reaches the contact that has the phone.
+        const mapped = await socket.signalRepository.lidMapping.getPNForLID(lid).catch(() => null);
+        pn = mapped ? jidNormalizedUser(mapped) : null;
+      }
+      const phone = phoneOfJid(pn);
+      const attachments: InboundAttachment[] = [];
+      const fields: Record<string, string> = { ...read.fields };
+      if (read.sentAt) fields.sentAt = read.sentAt.toISOString();
+      if (read.media) {
+        fields.mediaType = read.media.kind;
+        const file = await this.download(socket, message, read.media);
+        if ('data' in file) attachments.push(file.data);
+        else fields[`attachment not stored: ${read.media.filename}`] = file.why;
+      }
+      event = {
+        channel: 'whatsapp',
+        sourceId: this.source.id,
+        externalId: read.id,
+        from: {
+          ...(phone ? { phone } : {}),
+          whatsappId: pn ?? person,
+          ...(lid && pn ? { whatsappAltIds: [lid] } : {}),
+          // A push name is the sender's own; on a message from the phone it is the business's.
+          ...(read.pushName && !read.fromMe ? { name: read.pushName } : {}),
+        },
+        receivedAt: this.nextReceivedAt(),
+        ...(read.text ? { text: read.text } : {}),
+        ...(read.quotedId ? { threadRefs: [read.quotedId] } : {}),
+        ...(read.fromMe ? { outgoing: true } : {}),
+        fields,
+        attachments,
+        raw,
+      };
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.ctx.capture(event, rejectedBecause ? { rejectedBecause } : {});
+        return;
+      } catch (error) {
+        if (this.stopped) throw new Error(`WhatsApp message ${read.id} was not stored before the gateway stopped`, { cause: error });
+        const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
+        this.ctx.logger.error({ err: error, sourceId: this.source.id, messageId: read.id, attempt, delay }, 'could not store a WhatsApp message; retrying');
+        await sleep(delay);
+      }
+    }
+  }
+
+  /**
+   * Received messages are stored in the order the socket gave them, even when WhatsApp's own
+   * timestamps (whole seconds) tie: each gets a later time than the one before.
+   */
+  private nextReceivedAt(): Date {
+    this.lastReceivedAt = Math.max(Date.now(), this.lastReceivedAt + 1);
+    return new Date(this.lastReceivedAt);
+  }
+
+  private async download(
+    socket: WhatsAppSocket,
+    message: WAMessage,
+    media: NonNullable<Extract<ReturnType<typeof readMessage>, { kind: 'message' }>['media']>,
+  ): Promise<{ data: InboundAttachment } | { why: string }> {
+    const limit = this.ctx.maxUploadBytes;
+    if (media.size !== null && media.size > limit) return { why: `too large (${media.size} bytes; the limit is ${limit})` };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const data = await Promise.race([
+        this.driver.downloadMedia(message, socket, this.ctx.logger),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${this.timing.mediaTimeoutMs} ms`)), this.timing.mediaTimeoutMs);
+        }),
+      ]);
+      if (data.length > limit) return { why: `too large (${data.length} bytes; the limit is ${limit})` };
+      return { data: { filename: media.filename, contentType: media.contentType, data } };
+    } catch (error) {
+      this.ctx.logger.warn({ err: error, sourceId: this.source.id, messageId: message.key.id }, 'could not download WhatsApp media');
+      return { why: `could not be downloaded: ${errorMessage(error)}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Receipts of what we sent: sent (the server has it), delivered (the phone), read. */
+  private async statuses(updates: WAMessageUpdate[]): Promise<void> {
+    for (const { key, update } of updates) {
+      if (!key.fromMe || !key.id || update.status === null || update.status === undefined) continue;
+      const status = deliveryStatuses[update.status];
+      if (!status) continue;
+      await this.ctx.capture({
+        channel: 'whatsapp',
+        sourceId: this.source.id,
+        externalId: `${key.id}:status:${status}`,
+        from: {},
+        receivedAt: new Date(),
+        delivery: { externalId: key.id, status, ...(status === 'failed' ? { errorCode: 'whatsapp_error', error: 'WhatsApp reported the message as not delivered' } : {}) },
+        raw: toJson({ key, update }),
+      });
+    }
+  }
+
+  /** Baileys' retry path asks for what it sent or received: our own record of it, or nothing. */
+  private async getMessage(key: WAMessageKey): Promise<proto.IMessage | undefined> {
+    if (!key.id) return undefined;
+    const recent = this.sent.get(key.id);
+    if (recent) return recent;
+    const stored = await this.ctx.findMessage(this.source.id, key.id);
+    if (!stored) return undefined;
+    const raw = stored.raw as { message?: { message?: unknown } } | null;
+    if (raw?.message?.message) {
+      const revived = JSON.parse(JSON.stringify(raw.message.message), BufferJSON.reviver) as Record<string, unknown>;
+      return proto.Message.fromObject(revived);
+    }
+    return stored.text ? { conversation: stored.text } : undefined;
+  }
+
+  /** Sends one message, one at a time per number, after "typing…" and a jittered gap. */
+  send(message: OutboundMessage): Promise<string> {
+    const next = this.sends.then(() => this.deliver(message));
+    this.sends = next.catch(() => undefined);
+    return next;
+  }
+
+  private async deliver(message: OutboundMessage): Promise<string> {
+    const socket = this.socket;
+    if (!socket || !this.connectedAs) {
+      throw new ChannelError('whatsapp_not_connected', 'the WhatsApp number is not connected in this process right now', true);
+    }
+    const jid = await this.recipient(socket, message.to);
+    const wait = this.lastSendAt + this.timing.sendGapMs * (1 + Math.random()) - Date.now();
+    if (wait > 0) await sleep(wait);
+    await socket.sendPresenceUpdate('composing', jid).catch((error: unknown) => this.ctx.logger.debug({ err: error }, 'presence update failed'));
+    await sleep(this.timing.typingMs);
+    await socket.sendPresenceUpdate('paused', jid).catch((error: unknown) => this.ctx.logger.debug({ err: error }, 'presence update failed'));
+    let mainId: string | undefined;
+    try {
+      for (const { content, carriesText } of contentsOf(message)) {
+        const sent = await socket.sendMessage(jid, content);
+        if (!sent?.key.id) throw new ChannelError('whatsapp_send_failed', 'WhatsApp gave no id for the sent message', true);
+        if (sent.message) this.remember(sent.key.id, sent.message);
+        if (carriesText || !mainId) mainId = sent.key.id;
+      }
+    } catch (error) {
+      if (error instanceof ChannelError) throw error;
+      const code = statusCodeOf(error);
+      throw new ChannelError('whatsapp_send_failed', `WhatsApp send failed${code ? ` (${code})` : ''}: ${errorMessage(error)}`, true, { cause: error });
+    } finally {
+      this.lastSendAt = Date.now();
+    }
+    return mainId!;
+  }
+
+  private remember(id: string, message: proto.IMessage): void {
+    this.sent.set(id, message);
+    if (this.sent.size > 500) this.sent.delete(this.sent.keys().next().value!);
+  }
+
+  /** The JID to send to: as WhatsApp reports it for the number (its own form of a Brazilian mobile). */
+  private async recipient(socket: WhatsAppSocket, to: string): Promise<string> {
+    if (isLidUser(to)) return to;
+    const digits = to.replace(/@.*$/, '').replace(/:\d+$/, '').replace(/\D/g, '');
+    if (!/^\d{8,15}$/.test(digits) || (to.includes('@') && !isPnUser(to))) {
+      throw new ChannelError('invalid_recipient', `"${to}" is not a WhatsApp number`, false);
+    }
+    const cached = this.numbers.get(digits);
+    let jid: string | null;
+    if (cached && Date.now() - cached.at < 24 * 3600_000) {
+      jid = cached.jid;
+    } else {
+      let results: { jid: string; exists: boolean }[] | undefined;
+      try {
+        results = await socket.onWhatsApp(digits);
+      } catch (error) {
+        throw new ChannelError('whatsapp_unavailable', `could not check +${digits} on WhatsApp: ${errorMessage(error)}`, true, { cause: error });
+      }
+      jid = results?.find((result) => result.exists)?.jid ?? null;
+      this.numbers.set(digits, { jid, at: Date.now() });
+    }
+    if (!jid) throw new ChannelError('not_on_whatsapp', `+${digits} is not on WhatsApp`, false);
+    return jid;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+/**
+ * Baileys' contents for a message: the files (the text as the caption of the first that can
+ * carry one), then the text on its own when no file carried it.
+ */
+export function contentsOf(message: OutboundMessage): { content: AnyMessageContent; carriesText: boolean }[] {
+  const text = message.text.trim();
+  const contents: { content: AnyMessageContent; carriesText: boolean }[] = [];
+  let captioned = false;
+  for (const file of message.attachments ?? []) {
+    const caption = !captioned && text ? text : undefined;
+    const type = file.contentType.split('/')[0];
+    if (type === 'audio') {
+      // A voice message has no caption in WhatsApp.
+      contents.push({ content: { audio: file.data, mimetype: file.contentType }, carriesText: false });
+      continue;
+    }
+    const content: AnyMessageContent =
+      type === 'image'
+        ? { image: file.data, mimetype: file.contentType, ...(caption ? { caption } : {}) }
+        : type === 'video'
+          ? { video: file.data, mimetype: file.contentType, ...(caption ? { caption } : {}) }
+          : { document: file.data, mimetype: file.contentType, fileName: file.filename, ...(caption ? { caption } : {}) };
+    contents.push({ content, carriesText: Boolean(caption) });
+    if (caption) captioned = true;
+  }
+  if (!captioned && text) contents.push({ content: { text }, carriesText: true });
+  return contents;
+}

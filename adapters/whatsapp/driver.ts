@@ -1,0 +1,69 @@
+import makeWASocket, {
+  type AuthenticationState,
+  type BaileysEventEmitter,
+  Browsers,
+  downloadMediaMessage,
+  type WAMessage,
+  type WAMessageKey,
+  type WAVersion,
+  proto,
+} from '@whiskeysockets/baileys';
+import type { Logger } from 'pino';
+
+type BaileysSocket = ReturnType<typeof makeWASocket>;
+
+/**
+ * The part of Baileys' socket the adapter uses, with Baileys' own types: a test double
+ * implements exactly this, and a change in Baileys' signatures breaks it at compile time.
+ */
+export interface WhatsAppSocket {
+  ev: Pick<BaileysEventEmitter, 'on' | 'off'>;
+  readonly user: BaileysSocket['user'];
+  sendMessage: BaileysSocket['sendMessage'];
+  sendPresenceUpdate: BaileysSocket['sendPresenceUpdate'];
+  onWhatsApp: BaileysSocket['onWhatsApp'];
+  requestPairingCode: BaileysSocket['requestPairingCode'];
+  query: BaileysSocket['query'];
+  end: BaileysSocket['end'];
+  signalRepository: { lidMapping: Pick<BaileysSocket['signalRepository']['lidMapping'], 'getPNForLID'> };
+}
+
+export interface SocketOptions {
+  auth: AuthenticationState;
+  /** Unset: the version Baileys was released with. */
+  version: WAVersion | undefined;
+  logger: Logger;
+  /** Baileys asks for a message it must send again (a retry receipt): from our own tables. */
+  getMessage(key: WAMessageKey): Promise<proto.IMessage | undefined>;
+}
+
+/** How the adapter reaches WhatsApp: Baileys in production, a scripted double in tests. */
+export interface WhatsAppDriver {
+  connect(options: SocketOptions): WhatsAppSocket;
+  /** The decrypted bytes of a received media message. */
+  downloadMedia(message: WAMessage, socket: WhatsAppSocket, logger: Logger): Promise<Buffer>;
+}
+
+/** The real thing: WhatsApp Web's multi-device protocol through Baileys. */
+export const baileysDriver: WhatsAppDriver = {
+  connect(options) {
+    return makeWASocket({
+      auth: options.auth,
+      ...(options.version ? { version: options.version } : {}),
+      logger: options.logger,
+      getMessage: options.getMessage,
+      browser: Browsers.ubuntu('leadgate'),
+      // The phone keeps showing notifications while the gateway is connected.
+      markOnlineOnConnect: false,
+      // Old chats are not new leads: no history sync beyond what WhatsApp sends by itself.
+      syncFullHistory: false,
+      shouldSyncHistoryMessage: () => false,
+      // Our own sends are recorded by the outbound path; echoing them would store them twice.
+      emitOwnEvents: false,
+    });
+  },
+  async downloadMedia(message, socket, logger) {
+    const real = socket as unknown as BaileysSocket;
+    return downloadMediaMessage(message, 'buffer', {}, { logger, reuploadRequest: real.updateMediaMessage });
+  },
+};

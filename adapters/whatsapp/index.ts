@@ -1,0 +1,109 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { WAVersion } from '@whiskeysockets/baileys';
+import type {
+  AdapterContext,
+  ChannelAdapter,
+  LinkingSpec,
+  OutboundConnection,
+  OutboundMessage,
+  SourceKindSpec,
+  SourceRecord,
+} from '../../src/channels/contract.js';
+import { SourceConnections } from '../../src/channels/source-connections.js';
+import { ChannelError } from '../../src/errors.js';
+import { type ConnectionTiming, defaultTiming, type PairingAnswer, type PairingRequest, stateKeys, type StoredQr, WhatsAppConnection } from './connection.js';
+import { baileysDriver, type WhatsAppDriver } from './driver.js';
+import { sourceSpec, storedSettings } from './settings.js';
+
+export { baileysDriver, type WhatsAppDriver, type WhatsAppSocket, type SocketOptions } from './driver.js';
+export { defaultTiming, type ConnectionTiming } from './connection.js';
+
+export interface WhatsAppAdapterOptions {
+  driver?: WhatsAppDriver;
+  /** Unset: the WhatsApp Web version Baileys was released with. */
+  version?: WAVersion;
+  timing?: Partial<ConnectionTiming>;
+}
+
+/** A QR code is good for about a minute after WhatsApp issued it (it rotates them meanwhile). */
+const qrLifetimeMs = 60_000;
+const pairingWaitMs = 20_000;
+
+/**
+ * WhatsApp: the business's own number, linked as a device (QR code or pairing code) through
+ * Baileys. One process at a time holds each number's connection.
+ */
+export class WhatsAppAdapter implements ChannelAdapter {
+  readonly kind = 'whatsapp';
+  readonly sends = ['whatsapp'] as const;
+  readonly source: SourceKindSpec;
+  private readonly driver: WhatsAppDriver;
+  private readonly timing: ConnectionTiming;
+  private readonly connections: SourceConnections<WhatsAppConnection>;
+
+  constructor(private readonly options: WhatsAppAdapterOptions = {}) {
+    this.driver = options.driver ?? baileysDriver;
+    this.timing = { ...defaultTiming, ...options.timing };
+    const linking: LinkingSpec = {
+      currentQr: (ctx, source) => this.currentQr(ctx, source),
+      requestPairingCode: (ctx, source, phone) => this.requestPairingCode(ctx, source, phone),
+    };
+    this.source = { ...(sourceSpec as unknown as SourceKindSpec), linking };
+    // A relink (or a change of what is ignored) changes the fingerprint and restarts the connection.
+    this.connections = new SourceConnections(
+      this.kind,
+      (source, ctx, print) => new WhatsAppConnection(source, ctx, this.driver, this.timing, options.version, print),
+      fingerprint,
+    );
+  }
+
+  async start(ctx: AdapterContext): Promise<void> {
+    await this.connections.start(ctx);
+  }
+
+  sourceChanged(): void {
+    this.connections.changed();
+  }
+
+  async stop(): Promise<void> {
+    await this.connections.stop();
+  }
+
+  async send(connection: OutboundConnection, message: OutboundMessage): Promise<{ externalId: string }> {
+    const live = this.connections.get(connection.id);
+    if (!live?.isConnected) {
+      throw new ChannelError('whatsapp_not_connected', 'the WhatsApp number is not connected in this process right now', true);
+    }
+    return { externalId: await live.send(message) };
+  }
+
+  private async currentQr(ctx: AdapterContext, source: SourceRecord): Promise<string | null> {
+    const stored = await ctx.state.get<StoredQr | null>(source.id, stateKeys.qr);
+    if (!stored || Date.now() - Date.parse(stored.at) > qrLifetimeMs) return null;
+    return stored.qr;
+  }
+
+  /**
+   * Asks whichever process holds the number (through the source's state) and waits for its
+   * answer: only the socket that is pairing can get a code from WhatsApp.
+   */
+  private async requestPairingCode(ctx: AdapterContext, source: SourceRecord, phone: string): Promise<string> {
+    const request: PairingRequest = { id: randomUUID(), phone, at: new Date().toISOString() };
+    await ctx.state.set(source.id, stateKeys.pairingRequest, request);
+    this.connections.get(source.id)?.pairingRequested();
+    const deadline = Date.now() + pairingWaitMs;
+    while (Date.now() < deadline) {
+      const answer = await ctx.state.get<PairingAnswer>(source.id, stateKeys.pairingAnswer);
+      if (answer?.id === request.id) {
+        if (answer.code) return answer.code;
+        throw new ChannelError('pairing_failed', `WhatsApp gave no pairing code: ${answer.error ?? 'no reason'}`, true);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new ChannelError('pairing_unavailable', 'no connection of this source is waiting to be linked right now (it is linked already, or still starting): try again in a few seconds', true);
+  }
+}
+
+function fingerprint(source: SourceRecord): string {
+  return createHash('sha256').update(JSON.stringify(storedSettings.parse(source.settings))).digest('hex');
+}

@@ -1,0 +1,446 @@
+import { randomBytes } from 'node:crypto';
+import { proto } from '@whiskeysockets/baileys';
+import { pino } from 'pino';
+import QRCode from 'qrcode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { Gateway } from '../../src/gateway.js';
+import { DisconnectCode, disconnect, FakeWhatsApp, type FakeWhatsAppSocket, messageId, receivedMessage } from '../support/fake-whatsapp.js';
+import { createWebform, eventually, mainBackends, postForm, type Stack, startStack } from '../support/stack.js';
+
+const business = '5511955550000';
+const timing = { typingMs: 20, sendGapMs: 10, retryBaseMs: 50, retryMaxMs: 200, pairingPollMs: 50, watchdogMs: 400, pingTimeoutMs: 200 };
+
+interface Lead {
+  id: string;
+  contactId: string;
+  name: string | null;
+  phone: string | null;
+  whatsappId: string | null;
+  channel: string;
+}
+interface MessageView {
+  id: string;
+  direction: 'in' | 'out';
+  channel: string;
+  text: string | null;
+  status: string;
+  error?: string;
+  errorCode?: string;
+  attachments: { filename: string; contentType: string; size: number; url: string }[];
+}
+interface SourceView {
+  id: string;
+  status: { state: string; connectedAs?: string; lastError?: string; lastMessageAt?: string | null };
+}
+
+const person = (digits: string) => `${digits}@s.whatsapp.net`;
+const text = (conversation: string): proto.IMessage => ({ conversation });
+
+describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue', ({ db, queue }) => {
+  const fake = new FakeWhatsApp();
+  let stack: Stack;
+  let sourceId: string;
+  const live = (): FakeWhatsAppSocket => {
+    const socket = fake.live;
+    if (!socket) throw new Error('no live socket');
+    return socket;
+  };
+
+  const source = async () => (await stack.api<SourceView>('GET', `/api/v1/sources/${sourceId}`)).body;
+  const prisma = () => stack.gateway.deps.db.prisma;
+  async function leadOf(whatsappId: string): Promise<Lead> {
+    return eventually(async () => {
+      const identity = await prisma().contactIdentity.findFirst({ where: { kind: 'whatsapp', value: whatsappId } });
+      expect(identity).not.toBeNull();
+      const lead = await prisma().lead.findFirst({ where: { contactId: identity!.contactId }, orderBy: { createdAt: 'desc' } });
+      expect(lead).not.toBeNull();
+      return (await stack.api<Lead>('GET', `/api/v1/leads/${lead!.id}`)).body;
+    });
+  }
+  async function conversation(leadId: string): Promise<MessageView[]> {
+    return (await stack.api<{ data: MessageView[] }>('GET', `/api/v1/leads/${leadId}/messages`)).body.data;
+  }
+  /** The open socket, once the API says connected too. */
+  async function connected(): Promise<FakeWhatsAppSocket> {
+    return eventually(async () => {
+      expect(fake.live?.opened).toBe(true);
+      expect((await source()).status.state).toBe('connected');
+      return live();
+    });
+  }
+
+  beforeAll(async () => {
+    stack = await startStack({ db, queue, adapterOptions: { whatsapp: { driver: fake, timing } } });
+    await stack.api('PATCH', '/api/v1/workspace', { name: 'Acme Solar', locale: 'en' });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('links a number: a QR code (PNG and text) or a pairing code, then connected', async () => {
+    const created = await stack.api<SourceView & { linking: { qr: string } }>('POST', '/api/v1/sources', { kind: 'whatsapp', name: 'Vendas', autoReplyTemplate: null });
+    expect(created.status).toBe(201);
+    sourceId = created.body.id;
+    expect(created.body.linking.qr).toMatch(new RegExp(`/api/v1/sources/${sourceId}/qr$`));
+
+    const png = await eventually(async () => {
+      const response = await fetch(`${stack.baseUrl}/api/v1/sources/${sourceId}/qr`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('image/png');
+      return Buffer.from(await response.arrayBuffer());
+    });
+    expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    expect((await source()).status.state).toBe('pairing');
+
+    // WhatsApp rotates the code; the endpoint serves the newest one.
+    const rotated = live().rotateQr();
+    await eventually(async () => {
+      const response = await fetch(`${stack.baseUrl}/api/v1/sources/${sourceId}/qr?format=text`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+      expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+      expect(await response.text()).toBe(await QRCode.toString(rotated, { type: 'utf8' }));
+    });
+
+    const pairing = await stack.api<{ code: string }>('POST', `/api/v1/sources/${sourceId}/pairing-code`, { phone: '+55 (11) 95555-0000' });
+    expect(pairing).toMatchObject({ status: 200, body: { code: 'K7Q2ZX4M' } });
+    expect(live().pairingCodeRequests).toEqual([business]);
+    const badPhone = await stack.api<{ errors: { path: string }[] }>('POST', `/api/v1/sources/${sourceId}/pairing-code`, { phone: 'call me' });
+    expect(badPhone.status).toBe(422);
+    expect(badPhone.body.errors[0]!.path).toBe('phone');
+
+    const pairingSocket = live();
+    await pairingSocket.link(business);
+    const socket = await connected();
+    expect(socket).not.toBe(pairingSocket);
+    expect(socket.qrs).toEqual([]);
+    expect((await source()).status.connectedAs).toBe(`+${business}`);
+
+    const noQr = await stack.api<{ type: string }>('GET', `/api/v1/sources/${sourceId}/qr`);
+    expect(noQr.status).toBe(409);
+    expect(noQr.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+
+    // Credentials and keys are in the database, sealed: nothing readable in the rows.
+    const secrets = await prisma().sourceSecret.findMany({ where: { sourceId } });
+    expect(secrets.map((row) => row.key)).toEqual(expect.arrayContaining(['creds', 'signal:pre-key:1', 'signal:app-state-sync-key:AAAAAQ']));
+    for (const row of secrets) expect(row.value).not.toMatch(/Acme Solar|s\.whatsapp\.net|keyData/);
+  });
+
+  it('turns every kind of message into the lead\'s conversation, in order, with the right contact', async () => {
+    const socket = await connected();
+    const ana = person('5511987654321');
+    const photo = randomBytes(2048);
+    const voice = randomBytes(900);
+    const pdf = Buffer.from('%PDF-1.4 orçamento');
+    const video = randomBytes(1500);
+    for (const [path, data] of [['/v/photo', photo], ['/v/voice', voice], ['/v/pdf', pdf], ['/v/video', video]] as const) fake.media.set(path, data);
+    const media = (path: string, data: Buffer) => ({ directPath: path, mediaKey: randomBytes(32), fileLength: data.length, url: `https://mmg.whatsapp.net${path}` });
+
+    const first = receivedMessage({ from: ana, pushName: 'Ana Souza', message: text('Olá, quero um orçamento de placas solares') });
+    const messages = [
+      first,
+      receivedMessage({
+        from: ana,
+        pushName: 'Ana Souza',
+        message: { extendedTextMessage: { text: 'Para uma casa de 3 quartos', contextInfo: { stanzaId: first.key.id, participant: ana, quotedMessage: first.message } } },
+      }),
+      receivedMessage({ from: ana, message: { imageMessage: { caption: 'Meu telhado', mimetype: 'image/jpeg', ...media('/v/photo', photo) } } }),
+      receivedMessage({ from: ana, message: { audioMessage: { ptt: true, seconds: 7, mimetype: 'audio/ogg; codecs=opus', ...media('/v/voice', voice) } } }),
+      receivedMessage({
+        from: ana,
+        message: { documentWithCaptionMessage: { message: { documentMessage: { caption: 'Conta de luz', fileName: 'conta.pdf', mimetype: 'application/pdf', ...media('/v/pdf', pdf) } } } },
+      }),
+      receivedMessage({ from: ana, message: { videoMessage: { caption: 'Vista do telhado', mimetype: 'video/mp4', ...media('/v/video', video) } } }),
+      receivedMessage({ from: ana, message: { locationMessage: { degreesLatitude: -23.5505, degreesLongitude: -46.6333, name: 'Casa', address: 'Rua Augusta, 100' } } }),
+      receivedMessage({
+        from: ana,
+        message: { contactMessage: { displayName: 'João Souza', vcard: 'BEGIN:VCARD\nVERSION:3.0\nFN:João Souza\nTEL;type=CELL;waid=5511912345678:+55 11 91234-5678\nEND:VCARD' } },
+      }),
+      // Not leads: a group, a status, a reaction; not messages at all: a protocol message.
+      receivedMessage({ from: '120363025246125486@g.us', participant: person('5511911110000'), message: text('group chatter') }),
+      receivedMessage({ from: 'status@broadcast', participant: person('5511911110000'), message: text('my status') }),
+      receivedMessage({ from: ana, message: { reactionMessage: { key: { remoteJid: ana, id: first.key.id, fromMe: false }, text: '👍' } } }),
+      receivedMessage({ from: ana, message: { protocolMessage: { type: proto.Message.ProtocolMessage.Type.REVOKE, key: { remoteJid: ana, id: first.key.id } } } }),
+    ];
+    socket.receive(messages);
+
+    const { id: leadId } = await leadOf(ana);
+    const thread = await eventually(async () => {
+      const found = await conversation(leadId);
+      expect(found).toHaveLength(8);
+      return found;
+    });
+    expect(await leadOf(ana)).toMatchObject({ id: leadId, name: 'Ana Souza', phone: '+5511987654321', whatsappId: ana, channel: 'whatsapp' });
+    expect(thread.map((message) => [message.direction, message.channel, message.status])).toEqual(Array(8).fill(['in', 'whatsapp', 'received']));
+    expect(thread.map((message) => message.text)).toEqual([
+      'Olá, quero um orçamento de placas solares',
+      'Para uma casa de 3 quartos',
+      'Meu telhado',
+      null,
+      'Conta de luz',
+      'Vista do telhado',
+      'Location: Casa, Rua Augusta, 100: https://maps.google.com/?q=-23.5505,-46.6333',
+      'Contact: João Souza (+5511912345678)',
+    ]);
+    const files = thread.flatMap((message) => message.attachments);
+    expect(files.map(({ filename, contentType, size }) => ({ filename, contentType, size }))).toEqual([
+      { filename: `image-${messages[2]!.key.id}.jpg`, contentType: 'image/jpeg', size: photo.length },
+      { filename: `voice-note-${messages[3]!.key.id}.ogg`, contentType: 'audio/ogg', size: voice.length },
+      { filename: 'conta.pdf', contentType: 'application/pdf', size: pdf.length },
+      { filename: `video-${messages[5]!.key.id}.mp4`, contentType: 'video/mp4', size: video.length },
+    ]);
+    const download = await fetch(`${stack.baseUrl}${files[2]!.url}`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    expect(Buffer.from(await download.arrayBuffer())).toEqual(pdf);
+
+    // A reply keeps the id of the message it quotes.
+    const reply = await prisma().message.findFirstOrThrow({ where: { externalId: messages[1]!.key.id! } });
+    expect(reply.inReplyTo).toBe(first.key.id);
+
+    // Ignored kinds are stored, as rejected events with the reason; the protocol message is not a message.
+    const rejected = await eventually(async () => {
+      const rows = await prisma().inboundEvent.findMany({ where: { sourceId, status: 'rejected' }, orderBy: { receivedAt: 'asc' } });
+      expect(rows).toHaveLength(3);
+      return rows;
+    });
+    expect(rejected.map((row) => row.reason)).toEqual(['groups are not leads on this source', 'status are not leads on this source', 'reactions are not leads on this source']);
+    expect(await prisma().inboundEvent.count({ where: { sourceId, externalId: messages[11]!.key.id! } })).toBe(0);
+    expect(await prisma().contactIdentity.count({ where: { value: { contains: '5511911110000' } } })).toBe(0);
+    expect((await source()).status.lastMessageAt).toBeTruthy();
+  });
+
+  it('keeps one contact across channels: Brazil\'s ninth digit, and LIDs once the phone is known', async () => {
+    const socket = await connected();
+    const form = await createWebform(stack, { autoReplyTemplate: null });
+    expect((await postForm(stack, form, { nome: 'Bruno Lima', telefone: '(11) 98765-1111', mensagem: 'Quero saber mais' })).status).toBe(202);
+    await eventually(async () => expect(await prisma().contactIdentity.count({ where: { value: '+5511987651111' } })).toBe(1));
+
+    // The same person on WhatsApp, whose id has no ninth digit.
+    const old = person('551187651111');
+    socket.receive([receivedMessage({ from: old, pushName: 'Bruno', message: text('Oi, sou eu do formulário') })]);
+    const lead = await leadOf(old);
+    expect(lead.phone).toBe('+5511987651111');
+    expect(await prisma().contact.count({ where: { identities: { some: { value: { in: ['+5511987651111', old] } } }, mergedIntoId: null } })).toBe(1);
+    expect((await conversation(lead.id)).map((message) => message.channel)).toEqual(['webform', 'whatsapp']);
+
+    // A chat addressed by LID, with the phone alongside: one contact with both ids.
+    const carla = person('5511966667777');
+    const carlaLid = '187654321098765@lid';
+    socket.receive([receivedMessage({ from: carlaLid, fromAlt: carla, pushName: 'Carla', message: text('Oi, vi o anúncio') })]);
+    const carlaLead = await leadOf(carla);
+    expect(carlaLead.phone).toBe('+5511966667777');
+    await eventually(async () => expect((await leadOf(carlaLid)).id).toBe(carlaLead.id));
+
+    // LID only, but WhatsApp told the device whose it is (lid-mapping.update, stored with the keys).
+    const dani = person('5511944443333');
+    const daniLid = '99887766554433@lid';
+    await socket.learnLid(daniLid, dani);
+    socket.receive([receivedMessage({ from: daniLid, pushName: 'Dani', message: text('Tem financiamento?') })]);
+    const daniLead = await leadOf(dani);
+    expect(daniLead).toMatchObject({ phone: '+5511944443333', name: 'Dani' });
+    expect((await leadOf(daniLid)).id).toBe(daniLead.id);
+  });
+
+  it('stores a message delivered twice once, and an offline batch (append) once and in order after a reconnect', async () => {
+    const socket = await connected();
+    const eva = person('5511933332222');
+    const hello = receivedMessage({ from: eva, pushName: 'Eva', message: text('Bom dia') });
+    socket.receive([hello], 'notify');
+    socket.receive([hello], 'append');
+    const lead = await leadOf(eva);
+
+    // The connection drops; what arrived meanwhile comes as one "append" batch on the next socket.
+    socket.close(disconnect(DisconnectCode.connectionClosed, 'Connection Lost'));
+    await eventually(async () => expect(fake.live).toBeDefined());
+    const next = await connected();
+    expect(next).not.toBe(socket);
+    const base = Date.now() - 60_000;
+    const offline = ['primeira', 'segunda', 'terceira'].map((words) => receivedMessage({ from: eva, message: text(words), at: new Date(base) }));
+    next.receive([hello, ...offline], 'append');
+    await eventually(async () => expect((await conversation(lead.id)).map((message) => message.text)).toEqual(['Bom dia', 'primeira', 'segunda', 'terceira']));
+    expect(await prisma().inboundEvent.count({ where: { sourceId, externalId: hello.key.id! } })).toBe(1);
+  });
+
+  it('records what the business sends from its phone as sent messages of the conversation, never as leads', async () => {
+    const socket = await connected();
+    const fabio = person('5511922221111');
+    socket.receive([receivedMessage({ from: fabio, pushName: 'Fábio', message: text('Qual o prazo de instalação?') })]);
+    const lead = await leadOf(fabio);
+    socket.receive([receivedMessage({ from: fabio, fromMe: true, pushName: 'Acme Solar', message: text('Cerca de 15 dias, Fábio!') })]);
+    await eventually(async () =>
+      expect((await conversation(lead.id)).map((message) => [message.direction, message.status, message.text])).toEqual([
+        ['in', 'received', 'Qual o prazo de instalação?'],
+        ['out', 'sent', 'Cerca de 15 dias, Fábio!'],
+      ]),
+    );
+    expect((await stack.api<Lead>('GET', `/api/v1/leads/${lead.id}`)).body.name).toBe('Fábio');
+
+    const stranger = person('5511900009999');
+    const note = receivedMessage({ from: stranger, fromMe: true, message: text('Oi, tudo bem?') });
+    socket.receive([note]);
+    await eventually(async () => expect((await prisma().inboundEvent.findFirst({ where: { externalId: note.key.id! } }))?.status).toBe('processed'));
+    expect(await prisma().contactIdentity.count({ where: { value: stranger } })).toBe(0);
+    // Its receipts are about nothing stored here: looked for again briefly, then set aside, not failed.
+    socket.receipt(stranger, note.key.id!, proto.WebMessageInfo.Status.DELIVERY_ACK);
+    await eventually(async () =>
+      expect(await prisma().inboundEvent.findFirst({ where: { externalId: `${note.key.id}:status:delivered` } })).toMatchObject({ status: 'processed', attempts: 2 }),
+    );
+  });
+
+  it('sends replies with typing first to the id WhatsApp reports, and applies receipts', async () => {
+    const socket = await connected();
+    const gabi = person('551187650000');
+    fake.accounts.set('551187650000', gabi);
+    socket.receive([receivedMessage({ from: gabi, pushName: 'Gabi', message: text('Vocês atendem Campinas?') })]);
+    const lead = await leadOf(gabi);
+    const before = fake.sent.length;
+
+    const queued = await stack.api<{ messageId: string }>('POST', `/api/v1/leads/${lead.id}/messages`, { text: 'Atendemos sim, Gabi!' });
+    expect(queued.status).toBe(202);
+    const message = async () => (await stack.api<MessageView & { status: string }>('GET', `/api/v1/messages/${queued.body.messageId}`)).body;
+    await eventually(async () => expect((await message()).status).toBe('sent'));
+    const sent = fake.sent.slice(before);
+    expect(sent.map(({ jid, content }) => ({ jid, content }))).toEqual([{ jid: gabi, content: { text: 'Atendemos sim, Gabi!' } }]);
+    expect(socket.presences.filter((presence) => presence.jid === gabi).map((presence) => presence.type)).toEqual(['composing', 'paused']);
+    expect(socket.numberChecks.at(-1)).toEqual(['551187650000']);
+    const stored = await prisma().message.findUniqueOrThrow({ where: { id: queued.body.messageId } });
+    expect(stored.externalId).toBe(sent[0]!.id);
+
+    socket.receipt(gabi, sent[0]!.id, proto.WebMessageInfo.Status.DELIVERY_ACK);
+    await eventually(async () => expect((await message()).status).toBe('delivered'));
+    socket.receipt(gabi, sent[0]!.id, proto.WebMessageInfo.Status.READ);
+    await eventually(async () => expect((await message()).status).toBe('read'));
+    // A late "server ack" never moves it back.
+    socket.receipt(gabi, sent[0]!.id, proto.WebMessageInfo.Status.SERVER_ACK);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await message()).status).toBe('read');
+
+    // Files: an image and a document carry the text as their caption; audio cannot, so the text follows it.
+    const adapter = stack.gateway.deps.registry.forSourceKind('whatsapp')!;
+    const connection = { id: sourceId, publicUrl: stack.baseUrl, settings: {}, secrets: {} };
+    const image = randomBytes(300);
+    const pdf = Buffer.from('%PDF-1.4 proposta');
+    const audio = randomBytes(200);
+    const mark = fake.sent.length;
+    await adapter.send!(connection, { id: 'msg_files_1', to: gabi, text: 'Segue a proposta', attachments: [{ filename: 'telhado.jpg', contentType: 'image/jpeg', data: image }] });
+    await adapter.send!(connection, { id: 'msg_files_2', to: gabi, text: 'E o contrato', attachments: [{ filename: 'contrato.pdf', contentType: 'application/pdf', data: pdf }] });
+    const withAudio = await adapter.send!(connection, { id: 'msg_files_3', to: gabi, text: 'Ouça o áudio', attachments: [{ filename: 'explicacao.ogg', contentType: 'audio/ogg', data: audio }] });
+    expect(fake.sent.slice(mark).map(({ content }) => content)).toEqual([
+      { image, mimetype: 'image/jpeg', caption: 'Segue a proposta' },
+      { document: pdf, mimetype: 'application/pdf', fileName: 'contrato.pdf', caption: 'E o contrato' },
+      { audio, mimetype: 'audio/ogg' },
+      { text: 'Ouça o áudio' },
+    ]);
+    expect(withAudio.externalId).toBe(fake.sent.at(-1)!.id);
+  });
+
+  it('fails a message to a number that is not on WhatsApp at once, with the reason', async () => {
+    const socket = await connected();
+    const gone = person('5511911113333');
+    socket.receive([receivedMessage({ from: gone, pushName: 'Hugo', message: text('Oi') })]);
+    const lead = await leadOf(gone);
+    const queued = await stack.api<{ messageId: string }>('POST', `/api/v1/leads/${lead.id}/messages`, { text: 'Olá Hugo' });
+    const failed = await eventually(async () => {
+      const { body } = await stack.api<MessageView>('GET', `/api/v1/messages/${queued.body.messageId}`);
+      expect(body.status).toBe('failed');
+      return body;
+    });
+    expect(failed).toMatchObject({ errorCode: 'not_on_whatsapp', error: '+5511911113333 is not on WhatsApp' });
+    const row = await prisma().message.findUniqueOrThrow({ where: { id: queued.body.messageId } });
+    expect(row.attempts).toBe(1);
+    expect(fake.sent.some(({ jid }) => jid === gone)).toBe(false);
+  });
+
+  it('answers Baileys\' retry requests from its own tables, and reconnects a socket that went silent', async () => {
+    const socket = await connected();
+    const received = await prisma().message.findFirstOrThrow({ where: { sourceId, direction: 'in', text: 'Bom dia' } });
+    expect(await socket.options.getMessage({ remoteJid: person('5511933332222'), id: received.externalId!, fromMe: false })).toMatchObject({ conversation: 'Bom dia' });
+    expect(await socket.options.getMessage({ remoteJid: person('5511933332222'), id: 'UNKNOWN', fromMe: true })).toBeUndefined();
+
+    socket.silent = true;
+    await eventually(async () => expect(socket.ended).toBe(true), 5_000);
+    const next = await connected();
+    expect(next).not.toBe(socket);
+  });
+
+  it('keeps its link across a restart from the database alone', async () => {
+    const sockets = fake.sockets.length;
+    await stack.restart();
+    const socket = await eventually(() => {
+      expect(fake.sockets.length).toBeGreaterThan(sockets);
+      return fake.sockets.at(-1)!;
+    });
+    await connected();
+    expect(socket.qrs).toEqual([]);
+    expect(socket.options.auth.creds.me?.id).toBe(`${business}:12@s.whatsapp.net`);
+    // The LID map Baileys stored with the keys survives too.
+    expect(await socket.signalRepository.lidMapping.getPNForLID('99887766554433@lid')).toBe(person('5511944443333'));
+    socket.receive([receivedMessage({ from: person('5511977776666'), pushName: 'Iris', message: text('Depois do reinício') })]);
+    await leadOf(person('5511977776666'));
+  });
+
+  it('stops when the phone logs it out: marked, announced, credentials gone, no retries; a relink starts over', async () => {
+    const hook = await stack.api('POST', '/api/v1/webhooks', { url: 'https://203.0.113.10/leadgate', events: ['source.logged_out'] });
+    expect(hook.status).toBe(201);
+    const socket = await connected();
+    socket.close(disconnect(DisconnectCode.loggedOut, 'Intentional Logout'));
+    await eventually(async () => expect((await source()).status).toMatchObject({ state: 'logged_out', lastError: 'the phone logged the gateway out (Linked devices)' }));
+    await eventually(async () => expect(await prisma().sourceSecret.count({ where: { sourceId } })).toBe(0));
+    const delivery = await prisma().webhookDelivery.findFirstOrThrow({ where: { event: 'source.logged_out' } });
+    expect(delivery.payload).toMatchObject({ event: 'source.logged_out', data: { sourceId, status: { state: 'logged_out' } } });
+
+    const sockets = fake.sockets.length;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(fake.sockets.length).toBe(sockets);
+    expect((await source()).status.state).toBe('logged_out');
+
+    const relinked = await stack.api<SourceView>('PATCH', `/api/v1/sources/${sourceId}`, { relink: true });
+    expect(relinked.status).toBe(200);
+    await eventually(async () => expect((await source()).status.state).toBe('pairing'));
+    const qr = () => fetch(`${stack.baseUrl}/api/v1/sources/${sourceId}/qr`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    await eventually(async () => expect((await qr()).status).toBe(200));
+    await live().link(business);
+    await connected();
+  });
+});
+
+describe('a WhatsApp number shared by two gateway processes on PostgreSQL', () => {
+  const fake = new FakeWhatsApp();
+  let stack: Stack;
+  let second: Gateway | undefined;
+
+  beforeAll(async () => {
+    stack = await startStack({ db: 'postgres', queue: 'bull', env: { LEADGATE_CONNECTION_LEASE_MS: '1500' }, adapterOptions: { whatsapp: { driver: fake, timing } } });
+  });
+  afterAll(async () => {
+    await second?.close();
+    await stack?.close();
+  });
+
+  it('is connected by one of them at a time, and the other takes over when the first stops', async () => {
+    const { body: created } = await stack.api<{ id: string }>('POST', '/api/v1/sources', { kind: 'whatsapp', name: 'Shared', autoReplyTemplate: null });
+    const holder = async () => (await (second ?? stack.gateway).deps.db.prisma.lease.findUnique({ where: { key: `whatsapp:${created.id}` } }))?.holder;
+    await eventually(async () => expect(await holder()).toBe(stack.gateway.deps.holderId));
+    await eventually(() => expect(fake.live?.qrs.length).toBe(1));
+    await fake.live!.link(business);
+    await eventually(() => expect(fake.live?.opened).toBe(true));
+
+    second = await Gateway.create(loadConfig(stack.env), {
+      logger: pino({ level: 'silent' }),
+      queuePrefix: `lgtest-second-${Date.now()}`,
+      adapterOptions: { whatsapp: { driver: fake, timing } },
+    });
+    await second.startWorkers();
+    const sockets = fake.sockets.length;
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await holder()).toBe(stack.gateway.deps.holderId);
+    expect(fake.sockets.length).toBe(sockets);
+
+    await stack.gateway.close();
+    await eventually(async () => expect(await holder()).toBe(second!.deps.holderId), 10_000);
+    // The second process links from the credentials the first stored: no QR code.
+    await eventually(() => expect(fake.live?.opened).toBe(true));
+    expect(fake.live!.qrs).toEqual([]);
+    const id = messageId();
+    fake.live!.receive([receivedMessage({ id, from: person('5511955554444'), pushName: 'Júlia', message: text('Oi') })]);
+    await eventually(async () => expect(await second!.deps.db.prisma.message.count({ where: { externalId: id } })).toBe(1));
+  });
+});

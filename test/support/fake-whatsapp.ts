@@ -1,0 +1,264 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  type AnyMessageContent,
+  type BaileysEventMap,
+  type BinaryNode,
+  jidDecode,
+  normalizeMessageContent,
+  proto,
+  type WAMessage,
+  type WAPresence,
+} from '@whiskeysockets/baileys';
+import type { SocketOptions, WhatsAppDriver, WhatsAppSocket } from '../../adapters/whatsapp/index.js';
+
+/** An error shaped like Baileys' Boom errors: the adapter reads `output.statusCode`. */
+export function disconnect(statusCode: number, message: string): Error {
+  return Object.assign(new Error(message), { isBoom: true, output: { statusCode, payload: { statusCode, message } } });
+}
+
+export const DisconnectCode = { loggedOut: 401, forbidden: 403, timedOut: 408, connectionClosed: 428, restartRequired: 515 } as const;
+
+let sequence = 0;
+/** A message id in WhatsApp's form (3EB0 and hex). */
+export function messageId(): string {
+  return `3EB0${randomBytes(8).toString('hex').toUpperCase()}${(++sequence).toString(16).toUpperCase()}`;
+}
+
+/**
+ * A received message as Baileys 7 hands it to `messages.upsert`: built with Baileys' own proto
+ * types (a renamed or retyped field breaks the build), plus the key fields Baileys adds outside
+ * the proto (remoteJidAlt, addressingMode).
+ */
+export function receivedMessage(options: {
+  from: string;
+  fromAlt?: string;
+  message: proto.IMessage;
+  id?: string;
+  pushName?: string;
+  fromMe?: boolean;
+  participant?: string;
+  at?: Date;
+}): WAMessage {
+  const info = proto.WebMessageInfo.fromObject({
+    key: { remoteJid: options.from, fromMe: options.fromMe ?? false, id: options.id ?? messageId(), ...(options.participant ? { participant: options.participant } : {}) },
+    message: options.message,
+    messageTimestamp: Math.floor((options.at ?? new Date()).getTime() / 1000),
+    ...(options.pushName ? { pushName: options.pushName } : {}),
+  });
+  const key = {
+    ...proto.MessageKey.toObject(proto.MessageKey.fromObject(info.key ?? {})),
+    ...(options.fromAlt ? { remoteJidAlt: options.fromAlt } : {}),
+    addressingMode: options.from.endsWith('@lid') ? 'lid' : 'pn',
+  };
+  return Object.assign(info, { key }) as WAMessage;
+}
+
+interface SentRecord {
+  jid: string;
+  content: AnyMessageContent;
+  id: string;
+}
+
+/**
+ * A scripted WhatsApp for the adapter: it implements the part of Baileys' socket the adapter
+ * uses and emits what Baileys emits (QR codes, creds updates, "restart required" after pairing,
+ * upserts, receipts, closes with Baileys' status codes). The test plays the phone and the
+ * people writing to the business.
+ */
+export class FakeWhatsApp implements WhatsAppDriver {
+  readonly sockets: FakeWhatsAppSocket[] = [];
+  /** Numbers on WhatsApp: the digits asked for → the JID WhatsApp answers with. */
+  readonly accounts = new Map<string, string>();
+  /** Media on WhatsApp's CDN, by direct path. */
+  readonly media = new Map<string, Buffer>();
+
+  connect(options: SocketOptions): WhatsAppSocket {
+    const socket = new FakeWhatsAppSocket(this, options);
+    this.sockets.push(socket);
+    setImmediate(() => socket.boot());
+    return socket;
+  }
+
+  async downloadMedia(message: WAMessage): Promise<Buffer> {
+    const content = normalizeMessageContent(message.message);
+    const media = content?.imageMessage ?? content?.videoMessage ?? content?.audioMessage ?? content?.documentMessage ?? content?.stickerMessage;
+    if (!media?.directPath || !media.mediaKey) throw new Error('not a media message');
+    const data = this.media.get(media.directPath);
+    if (!data) throw disconnect(404, 'media not found (expired on the CDN)');
+    return data;
+  }
+
+  /** The socket that is open now (the latest one not ended). */
+  get live(): FakeWhatsAppSocket | undefined {
+    return [...this.sockets].reverse().find((socket) => !socket.ended);
+  }
+
+  /** Everything sent through any socket, oldest first. */
+  get sent(): SentRecord[] {
+    return this.sockets.flatMap((socket) => socket.sent);
+  }
+}
+
+export class FakeWhatsAppSocket implements WhatsAppSocket {
+  private readonly emitter = new EventEmitter();
+  readonly ev: WhatsAppSocket['ev'] = {
+    on: (event, listener) => void this.emitter.on(event, listener),
+    off: (event, listener) => void this.emitter.off(event, listener),
+  };
+  user: WhatsAppSocket['user'] = undefined;
+  ended = false;
+  opened = false;
+  qrs: string[] = [];
+  readonly sent: SentRecord[] = [];
+  readonly presences: { type: WAPresence; jid: string | undefined }[] = [];
+  readonly numberChecks: string[][] = [];
+  readonly pairingCodeRequests: string[] = [];
+  /** When set, pings go unanswered (a connection that is open but dead). */
+  silent = false;
+  readonly signalRepository: WhatsAppSocket['signalRepository'];
+
+  constructor(
+    private readonly fake: FakeWhatsApp,
+    readonly options: SocketOptions,
+  ) {
+    const keys = options.auth.keys;
+    this.signalRepository = {
+      lidMapping: {
+        // Where Baileys' LIDMappingStore keeps it: `<lid user>_reverse` → phone user.
+        getPNForLID: async (lid: string) => {
+          const user = jidDecode(lid)?.user;
+          if (!user) return null;
+          const stored = await keys.get('lid-mapping', [`${user}_reverse`]);
+          const pn = stored[`${user}_reverse`];
+          return pn ? `${pn}@s.whatsapp.net` : null;
+        },
+      },
+    };
+  }
+
+  emit<T extends keyof BaileysEventMap>(event: T, data: BaileysEventMap[T]): void {
+    this.emitter.emit(event, data);
+  }
+
+  /** What Baileys does on start: open with stored credentials, or issue a QR code to scan. */
+  boot(): void {
+    if (this.ended) return;
+    this.emit('connection.update', { connection: 'connecting' });
+    const creds = this.options.auth.creds;
+    if (creds.account && creds.me) {
+      this.user = creds.me;
+      this.opened = true;
+      this.emit('connection.update', { connection: 'open', receivedPendingNotifications: true });
+    } else {
+      this.rotateQr();
+    }
+  }
+
+  rotateQr(): string {
+    const qr = `2@${randomBytes(24).toString('base64')},${randomBytes(32).toString('base64')},${this.qrs.length}`;
+    this.qrs.push(qr);
+    this.emit('connection.update', { qr });
+    return qr;
+  }
+
+  /**
+   * The phone scans the QR code (or takes the pairing code): WhatsApp sends the device identity,
+   * Baileys stores credentials and keys, and the server asks for a new socket (515).
+   */
+  async link(phoneDigits: string, lidUser = `${Date.now()}${sequence++}`): Promise<void> {
+    const creds = this.options.auth.creds;
+    creds.me = { id: `${phoneDigits}:12@s.whatsapp.net`, lid: `${lidUser}:12@lid`, name: 'Acme Solar' };
+    creds.account = proto.ADVSignedDeviceIdentity.fromObject({
+      details: randomBytes(32),
+      accountSignatureKey: randomBytes(32),
+      accountSignature: randomBytes(64),
+      deviceSignature: randomBytes(64),
+    });
+    creds.platform = 'android';
+    this.emit('creds.update', { me: creds.me, account: creds.account, platform: creds.platform });
+    await this.options.auth.keys.set({
+      'pre-key': { '1': { public: randomBytes(32), private: randomBytes(32) } },
+      'app-state-sync-key': { AAAAAQ: proto.Message.AppStateSyncKeyData.fromObject({ keyData: randomBytes(32), timestamp: Date.now() }) },
+    });
+    this.close(disconnect(DisconnectCode.restartRequired, 'Stream Errored (restart required)'));
+  }
+
+  /** WhatsApp tells the device who a LID is, as Baileys stores and announces it. */
+  async learnLid(lid: string, pn: string): Promise<void> {
+    const lidUser = jidDecode(lid)!.user;
+    const pnUser = jidDecode(pn)!.user;
+    await this.options.auth.keys.set({ 'lid-mapping': { [pnUser]: lidUser, [`${lidUser}_reverse`]: pnUser } });
+    this.emit('lid-mapping.update', { lid, pn });
+  }
+
+  receive(messages: WAMessage[], type: 'notify' | 'append' = 'notify'): void {
+    this.emit('messages.upsert', { messages, type });
+  }
+
+  /** A receipt for a message we sent. */
+  receipt(remoteJid: string, id: string, status: proto.WebMessageInfo.Status): void {
+    this.emit('messages.update', [{ key: { remoteJid, id, fromMe: true }, update: { status } }]);
+  }
+
+  /** The server closes the socket (what Baileys reports as `connection: "close"`). */
+  close(error: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.emit('connection.update', { connection: 'close', lastDisconnect: { error, date: new Date() } });
+  }
+
+  async end(error: Error | undefined): Promise<void> {
+    this.close(error ?? disconnect(DisconnectCode.connectionClosed, 'Connection Closed'));
+  }
+
+  async sendMessage(jid: string, content: AnyMessageContent): Promise<WAMessage | undefined> {
+    if (this.ended || !this.opened) throw disconnect(DisconnectCode.connectionClosed, 'Connection Closed');
+    const id = messageId();
+    this.sent.push({ jid, content, id });
+    return proto.WebMessageInfo.fromObject({
+      key: { remoteJid: jid, fromMe: true, id },
+      message: messageOf(content),
+      messageTimestamp: Math.floor(Date.now() / 1000),
+      status: proto.WebMessageInfo.Status.PENDING,
+    }) as WAMessage;
+  }
+
+  async sendPresenceUpdate(type: WAPresence, jid?: string): Promise<void> {
+    this.presences.push({ type, jid });
+  }
+
+  async onWhatsApp(...numbers: string[]): Promise<{ jid: string; exists: boolean }[] | undefined> {
+    this.numberChecks.push(numbers);
+    return numbers.map((number) => {
+      const digits = number.replace(/\D/g, '');
+      const jid = this.fake.accounts.get(digits);
+      return jid ? { jid, exists: true } : { jid: `${digits}@s.whatsapp.net`, exists: false };
+    });
+  }
+
+  async requestPairingCode(phoneNumber: string): Promise<string> {
+    if (this.ended) throw disconnect(DisconnectCode.connectionClosed, 'Connection Closed');
+    this.pairingCodeRequests.push(phoneNumber);
+    return 'K7Q2ZX4M';
+  }
+
+  async query(node: BinaryNode, timeoutMs?: number): Promise<BinaryNode> {
+    if (this.ended) throw disconnect(DisconnectCode.connectionClosed, 'Connection Closed');
+    if (this.silent) {
+      await new Promise((resolve) => setTimeout(resolve, timeoutMs ?? 1_000));
+      throw disconnect(DisconnectCode.timedOut, 'Timed Out');
+    }
+    return { tag: 'iq', attrs: { id: String(node.attrs.id ?? ''), type: 'result' } };
+  }
+}
+
+/** The proto message Baileys builds for what was sent (enough of it for the tests and retries). */
+function messageOf(content: AnyMessageContent): proto.IMessage {
+  if ('text' in content) return { extendedTextMessage: { text: content.text } };
+  if ('image' in content) return { imageMessage: { caption: content.caption ?? null, mimetype: content.mimetype ?? 'image/jpeg' } };
+  if ('video' in content) return { videoMessage: { caption: content.caption ?? null, mimetype: content.mimetype ?? 'video/mp4' } };
+  if ('audio' in content) return { audioMessage: { mimetype: content.mimetype ?? 'audio/ogg', ptt: content.ptt ?? false } };
+  if ('document' in content) return { documentMessage: { caption: content.caption ?? null, mimetype: content.mimetype, fileName: content.fileName ?? null } };
+  throw new Error(`the fake does not send ${Object.keys(content).join(', ')}`);
+}
