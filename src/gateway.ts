@@ -15,6 +15,7 @@ import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { adapterContext, createApp } from './http/app.js';
 import type { AppDeps } from './http/deps.js';
+import type { LiveFeed } from './inbox/live.js';
 import { FollowUpReminders } from './leads/follow-up-reminders.js';
 import { createLogger } from './logger.js';
 import { Outbound } from './messaging/outbound.js';
@@ -138,6 +139,8 @@ export class Gateway {
     this.closed = true;
     if (this.server) {
       const server = this.server;
+      // Live streams never end by themselves: end them first.
+      (this.app.locals.live as LiveFeed | undefined)?.close();
       // Finish requests in flight, drop idle keep-alive connections, and cut the rest after 5 s.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
