@@ -235,6 +235,11 @@ function ConversationRow({ row, active, now }: { row: Conversation; active: bool
               ⏱ {slaLeft < 0 ? t.overdueBy(shortDuration(slaLeft, t.units)) : shortDuration(slaLeft, t.units)}
             </span>
           )}
+          {row.nextFollowUpAt && (
+            <span class="follow-up-at" title={t.followUps}>
+              📅 {time(row.nextFollowUpAt)}
+            </span>
+          )}
           {row.unread > 0 && (
             <span class="unread-count" aria-label={t.unreadCount(row.unread)}>
               {row.unread}
