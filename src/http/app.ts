@@ -11,11 +11,15 @@ import type { AppDeps } from './deps.js';
 import { openApiDocument } from './openapi.js';
 import { problemHandler } from './problem.js';
 import { mountRoutes } from './route.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
 import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { eventRoutes } from './routes/events.js';
 import { followUpRoutes } from './routes/follow-ups.js';
 import { leadRoutes } from './routes/leads.js';
+import { leadActionRoutes } from './routes/lead-actions.js';
+import { qualifierRoutes } from './routes/qualifiers.js';
+import { quotaRoutes } from './routes/quotas.js';
 import { sequenceRoutes } from './routes/sequences.js';
 import { sessionRoutes, signInRoutes } from './routes/session.js';
 import { sourceRoutes } from './routes/sources.js';
@@ -136,6 +140,10 @@ export function createApp(deps: AppDeps): Express {
     ...webhookRoutes(deps),
     ...sequenceRoutes(deps),
     ...workspaceRoutes(deps),
+    ...qualifierRoutes(deps),
+    ...leadActionRoutes(deps),
+    ...quotaRoutes(deps),
+    ...apiKeyRoutes(deps),
   ];
   const sessions = new Sessions(deps.db.prisma, { secureCookie: deps.config.publicUrl.startsWith('https:'), throttle: defaultThrottle });
   const publicRoutes = signInRoutes(deps, sessions);

@@ -2,10 +2,10 @@ import { Prisma } from '@prisma/client';
 import type { Db } from '../db/client.js';
 import type { Auth } from '../http/route.js';
 import type { Cursor } from '../http/route.js';
+import { conversationStatuses } from '../leads/conversation.js';
 import { visibleLeadsWhere } from '../leads/visibility.js';
 
 export const conversationViews = ['mine', 'unassigned', 'all'] as const;
-export const conversationStatuses = ['open', 'pending', 'snoozed', 'resolved'] as const;
 
 export interface ConversationFilter {
   view: (typeof conversationViews)[number];

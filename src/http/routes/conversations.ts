@@ -1,9 +1,10 @@
 import type { Prisma } from '@prisma/client';
 import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
+import { conversationStatuses } from '../../leads/conversation.js';
 import { stages } from '../../leads/stages.js';
 import { visibleLeadsWhere } from '../../leads/visibility.js';
-import { afterActivityCursor, conversationStatuses, conversationViews, conversationWhere, preview, rowDetails } from '../../inbox/conversations.js';
+import { afterActivityCursor, conversationViews, conversationWhere, preview, rowDetails } from '../../inbox/conversations.js';
 import type { AppDeps } from '../deps.js';
 import { type Auth, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 

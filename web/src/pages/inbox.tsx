@@ -358,9 +358,9 @@ function ConversationView({ leadId, composerRef, onChanged }: { leadId: string; 
 function StatusActions({ leadId, onChanged }: { leadId: string; onChanged: () => void }) {
   const { t } = useApp();
   const [error, setError] = useState('');
-  const change = async (status: string, until?: string | null) => {
+  const change = async (status: string, until?: string) => {
     try {
-      await post(`/conversations/${leadId}/status`, { status, ...(until !== undefined ? { until } : {}) });
+      await post(`/leads/${leadId}/conversation`, { status, ...(until ? { until } : {}) });
       setError('');
       onChanged();
     } catch (failure) {
@@ -378,7 +378,7 @@ function StatusActions({ leadId, onChanged }: { leadId: string; onChanged: () =>
         onChange={(e) => {
           const value = (e.target as HTMLSelectElement).value;
           if (!value) return;
-          void change('snoozed', value === 'reply' ? null : new Date(Date.now() + Number(value) * 3600_000).toISOString());
+          void change('snoozed', value === 'reply' ? undefined : new Date(Date.now() + Number(value) * 3600_000).toISOString());
         }}
       >
         <option value="">{t.snooze}</option>
