@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { type Conversation, get, type List, patch, post, query } from './api.js';
 import { currentRoute, navigate, useApp } from './context.js';
 import { stageSlugs } from './i18n.js';
+import { stageChange } from './pages/inbox.js';
 
 interface Command {
   id: string;
@@ -41,7 +42,7 @@ export function CommandBar({ onClose }: { onClose: () => void }) {
           ...(can('owner', 'manager')
             ? users.filter((user) => user.active && user.id !== session.user.id).map((user) => ({ id: `assign-${user.id}`, label: `${t.assignTo} ${user.name}`, run: () => patch(`/leads/${leadId}`, { ownerId: user.id }) }))
             : []),
-          ...stageSlugs.map((stage) => ({ id: `stage-${stage}`, label: `${t.moveTo}: ${t.stages[stage]}`, run: () => patch(`/leads/${leadId}`, { stage }) })),
+          ...stageSlugs.map((stage) => ({ id: `stage-${stage}`, label: `${t.moveTo}: ${t.stages[stage]}`, run: () => patch(`/leads/${leadId}`, stageChange(stage, t)) })),
           { id: 'resolve', label: t.resolve, run: () => post(`/leads/${leadId}/conversation`, { status: 'resolved' }) },
           { id: 'snooze', label: t.snoozeTomorrow, run: () => post(`/leads/${leadId}/conversation`, { status: 'snoozed', until: new Date(Date.now() + 24 * 3600_000).toISOString() }) },
           { id: 'snooze-reply', label: t.snoozeUntilReply, run: () => post(`/leads/${leadId}/conversation`, { status: 'snoozed' }) },

@@ -3,7 +3,7 @@ import { type Conversation, get, type List, patch } from '../api.js';
 import { useApp } from '../context.js';
 import { stageSlugs } from '../i18n.js';
 import { onLive } from '../live.js';
-import { filterQuery, type ListFilters } from './inbox.js';
+import { filterQuery, type ListFilters, stageChange } from './inbox.js';
 
 /** The pipeline: one column per stage; dropping a card changes the lead's stage through the API. */
 export function BoardPage() {
@@ -29,7 +29,7 @@ export function BoardPage() {
     if (!card || card.stage === stage) return;
     setCards(cards.map((item) => (item.id === leadId ? { ...item, stage } : item)));
     try {
-      await patch(`/leads/${leadId}`, { stage });
+      await patch(`/leads/${leadId}`, stageChange(stage, t));
       setError('');
     } catch (failure) {
       setError(failure instanceof Error ? failure.message : String(failure));

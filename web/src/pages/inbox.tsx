@@ -475,10 +475,10 @@ function ActivityItem({ activity }: { activity: Activity }) {
         </li>
       );
     case 'lead.stage_changed':
-      text = t.activityStage(stage(data.from), stage(data.to));
+      text = t.activityStage(stage(data.before ?? data.from), stage(data.after ?? data.to));
       break;
     case 'lead.assigned':
-      text = t.activityAssigned(userName(data.ownerId ?? data.to));
+      text = t.activityAssigned(userName(data.after ?? data.ownerId));
       break;
     case 'follow_up.created':
       text = t.activityFollowUp(time(String(data.dueAt ?? '')), String(data.note ?? ''));
@@ -733,7 +733,7 @@ function LeadPanel({ lead, open, onChanged }: { lead: Lead; open: boolean; onCha
       </section>
       <section>
         <h3>{t.stage}</h3>
-        <select aria-label={t.stage} value={lead.stage} onChange={(e) => void save({ stage: (e.target as HTMLSelectElement).value })}>
+        <select aria-label={t.stage} value={lead.stage} onChange={(e) => void save(stageChange((e.target as HTMLSelectElement).value, t))}>
           {stageSlugs.map((stage) => (
             <option key={stage} value={stage}>
               {t.stages[stage]}
@@ -830,6 +830,12 @@ function LeadPanel({ lead, open, onChanged }: { lead: Lead; open: boolean; onCha
       )}
     </aside>
   );
+}
+
+/** Unqualified needs a reason, asked for on the spot. */
+export function stageChange(stage: string, t: { lossReasonPrompt: string }): Record<string, unknown> {
+  if (stage !== 'unqualified') return { stage };
+  return { stage, lossReason: window.prompt(t.lossReasonPrompt) ?? '' };
 }
 
 function InlineField({ label, value, type = 'text', onSave }: { label: string; value: string; type?: 'text' | 'number'; onSave: (value: string) => void }) {
