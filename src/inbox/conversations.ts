@@ -70,53 +70,46 @@ function searchWhere(q: string): Prisma.LeadWhereInput {
 export function afterActivityCursor(cursor: Cursor | undefined): Prisma.LeadWhereInput {
   if (!cursor) return {};
   const at = new Date(cursor.at);
-  return { OR: [{ lastActivityAt: { lt: at } }, { lastActivityAt: at, id: { lt: cursor.id } }] };
+  // The first condition alone is an index range; the OR then only settles ties at the boundary.
+  return { lastActivityAt: { lte: at }, OR: [{ lastActivityAt: { lt: at } }, { id: { lt: cursor.id } }] };
 }
 
-interface LastMessage {
+export interface RowDetails {
   leadId: string;
-  direction: string;
-  channel: string;
-  text: string | null;
-  subject: string | null;
-  status: string;
-  createdAt: Date;
+  ownerName: string | null;
+  contactName: string | null;
+  contactCompany: string | null;
+  email: string | null;
+  phone: string | null;
+  last: { direction: string; channel: string; text: string | null; subject: string | null; status: string; createdAt: string } | null;
+  channels: string[] | null;
+  unread: number;
+  slaDueAt: Date | null;
+  followUpAt: Date | null;
 }
 
-/** Everything a list row shows beyond the lead itself, for one page of leads, in a few queries. */
-export async function rowDetails(prisma: Db, leadIds: string[], userId: string | null) {
-  if (leadIds.length === 0) return { last: new Map<string, LastMessage>(), channels: new Map<string, string[]>(), unread: new Map<string, number>(), sla: new Map<string, Date>(), followUps: new Map<string, Date>() };
-  const ids = Prisma.join(leadIds);
-  const [lastRows, channelRows, unreadRows, windows, followUps] = await Promise.all([
-    prisma.$queryRaw<LastMessage[]>`
-      SELECT DISTINCT ON ("leadId") "leadId", direction, channel, text, subject, status, "createdAt"
-      FROM messages WHERE "leadId" IN (${ids}) ORDER BY "leadId", "createdAt" DESC`,
-    prisma.$queryRaw<{ leadId: string; channel: string }[]>`
-      SELECT DISTINCT "leadId", channel FROM messages WHERE "leadId" IN (${ids})`,
-    userId
-      ? prisma.$queryRaw<{ leadId: string; unread: number }[]>`
-          SELECT m."leadId", count(*)::int AS unread
-          FROM messages m LEFT JOIN conversation_reads r ON r."leadId" = m."leadId" AND r."userId" = ${userId}
-          WHERE m."leadId" IN (${ids}) AND m.direction = 'in' AND (r."readAt" IS NULL OR m."createdAt" > r."readAt")
-          GROUP BY m."leadId"`
-      : Promise.resolve([]),
-    prisma.responseWindow.findMany({ where: { leadId: { in: leadIds }, respondedAt: null }, select: { leadId: true, dueAt: true }, orderBy: { dueAt: 'asc' } }),
-    prisma.followUp.findMany({ where: { leadId: { in: leadIds }, status: 'open' }, select: { leadId: true, dueAt: true }, orderBy: { dueAt: 'asc' } }),
-  ]);
-  const channels = new Map<string, string[]>();
-  for (const row of channelRows) channels.set(row.leadId, [...(channels.get(row.leadId) ?? []), row.channel]);
-  const firstPerLead = <T extends { leadId: string; dueAt: Date }>(rows: T[]) => {
-    const map = new Map<string, Date>();
-    for (const row of rows) if (!map.has(row.leadId)) map.set(row.leadId, row.dueAt);
-    return map;
-  };
-  return {
-    last: new Map(lastRows.map((row) => [row.leadId, row])),
-    channels,
-    unread: new Map(unreadRows.map((row) => [row.leadId, Number(row.unread)])),
-    sla: firstPerLead(windows),
-    followUps: firstPerLead(followUps),
-  };
+/**
+ * Everything a list row shows beyond the lead's own columns, for one page of leads, in one query:
+ * the owner's name, the contact's name and points, last message, channels, unread count for this user, the open
+ * first-response window and the next open follow-up. Each part is an indexed lookup per lead.
+ */
+export async function rowDetails(prisma: Db, leadIds: string[], userId: string | null): Promise<Map<string, RowDetails>> {
+  if (leadIds.length === 0) return new Map();
+  const rows = await prisma.$queryRaw<RowDetails[]>`
+    SELECT l.id AS "leadId",
+      (SELECT u.name FROM users u WHERE u.id = l."ownerId") AS "ownerName",
+      c.name AS "contactName", c.company AS "contactCompany",
+      (SELECT ci.value FROM contact_identities ci WHERE ci."contactId" = l."contactId" AND ci.kind = 'email' ORDER BY ci."createdAt" LIMIT 1) AS email,
+      (SELECT ci.value FROM contact_identities ci WHERE ci."contactId" = l."contactId" AND ci.kind IN ('phone', 'whatsapp') ORDER BY ci.kind, ci."createdAt" LIMIT 1) AS phone,
+      (SELECT json_build_object('direction', m.direction, 'channel', m.channel, 'text', left(m.text, 400), 'subject', m.subject, 'status', m.status, 'createdAt', m."createdAt")
+         FROM messages m WHERE m."leadId" = l.id ORDER BY m."createdAt" DESC LIMIT 1) AS last,
+      (SELECT array_agg(DISTINCT m.channel) FROM messages m WHERE m."leadId" = l.id) AS channels,
+      (SELECT count(*)::int FROM messages m WHERE m."leadId" = l.id AND m.direction = 'in'
+         AND m."createdAt" > COALESCE((SELECT r."readAt" FROM conversation_reads r WHERE r."userId" = ${userId ?? ''} AND r."leadId" = l.id), '-infinity'::timestamptz)) AS unread,
+      (SELECT min(w."dueAt") FROM response_windows w WHERE w."leadId" = l.id AND w."respondedAt" IS NULL) AS "slaDueAt",
+      (SELECT min(f."dueAt") FROM follow_ups f WHERE f."leadId" = l.id AND f.status = 'open') AS "followUpAt"
+    FROM leads l JOIN contacts c ON c.id = l."contactId" WHERE l.id IN (${Prisma.join(leadIds)})`;
+  return new Map(rows.map((row) => [row.leadId, { ...row, unread: userId ? Number(row.unread) : 0 }]));
 }
 
 /** A one-line preview of a message: its text, or its subject, cut short. */

@@ -137,6 +137,9 @@ describe('inbox sign-in and sessions on PGlite', () => {
     expect(nina.unread).toBe(1);
     expect(nina.channels).toContain('webform');
     expect(nina.lastMessage?.direction).toBeDefined();
+    // A new lead waits for its first human answer: the timer runs, not yet late.
+    expect(nina.sla).toMatchObject({ breached: false });
+    expect(new Date(nina.sla!.dueAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
 
     // Pages by keyset, without repeats.
     const firstPage = await owner.request<{ data: Conversation[]; nextCursor: string }>('GET', '/api/v1/conversations?limit=2');
@@ -169,6 +172,39 @@ describe('inbox sign-in and sessions on PGlite', () => {
     expect(mineView.body.data.map((row) => row.id)).toContain(posted[2]);
     expect(mineView.body.data.every((row) => row.owner === null)).toBe(true);
     await stack.api('PATCH', '/api/v1/workspace', { visibility: 'all' });
+  });
+
+  it('streams to a rep only the activities of leads they may see when visibility is "own"', async () => {
+    await stack.api('POST', '/api/v1/users', { name: 'Vera Rep', email: 'vera@acme.test', role: 'rep', password: 'vera password' });
+    await stack.api('PATCH', '/api/v1/workspace', { visibility: 'own' });
+    try {
+      const vera = await signIn(stack.baseUrl, 'vera@acme.test', 'vera password');
+      const controller = new AbortController();
+      const response = await fetch(`${stack.baseUrl}/api/v1/events`, { headers: { cookie: vera.cookie }, signal: controller.signal });
+      const reader = response.body!.getReader();
+      const decoder = new TextDecoder();
+      let received = '';
+      const pump = (async () => {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          received += decoder.decode(value);
+        }
+      })().catch(() => undefined);
+      const leads = await stack.api<{ data: { id: string; owner: { id: string } | null }[] }>('GET', '/api/v1/leads?limit=200');
+      const others = leads.body.data.filter((lead) => lead.owner?.id !== vera.user.id);
+      const theirs = others[0]!;
+      const mine = others[1]!;
+      await stack.api('PATCH', `/api/v1/leads/${mine.id}`, { ownerId: vera.user.id });
+      await stack.api('POST', `/api/v1/leads/${theirs.id}/notes`, { text: 'not for Vera' });
+      await stack.api('POST', `/api/v1/leads/${mine.id}/notes`, { text: 'for Vera' });
+      await eventually(() => expect(received).toContain(`"kind":"note.added","leadId":"${mine.id}"`), 10_000);
+      expect(received).not.toContain(`"leadId":"${theirs.id}"`);
+      controller.abort();
+      await pump;
+    } finally {
+      await stack.api('PATCH', '/api/v1/workspace', { visibility: 'all' });
+    }
   });
 
   it('streams activities over Server-Sent Events to a signed-in browser', async () => {

@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 
-const channelGlyphs: Record<string, string> = { email: '✉', whatsapp: '🟢', sms: '💬', voice: '📞', webform: '📝' };
+// Plain text glyphs that every system font has (no emoji font on many Linux desktops).
+const channelGlyphs: Record<string, string> = { email: '@', whatsapp: 'WA', sms: 'SMS', voice: '☎', webform: '▤' };
 
 export function ChannelIcon({ channel, label }: { channel: string; label: string }) {
   return (

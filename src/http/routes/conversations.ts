@@ -64,11 +64,10 @@ const rowSelect = {
   tags: true,
   dealValue: true,
   dealCurrency: true,
+  ownerId: true,
   conversationStatus: true,
   snoozedUntil: true,
   lastActivityAt: true,
-  owner: { select: { id: true, name: true } },
-  contact: { select: { name: true, company: true, identities: { select: { kind: true, value: true } } } },
 } satisfies Prisma.LeadSelect;
 
 type Row = Prisma.LeadGetPayload<{ select: typeof rowSelect }>;
@@ -81,33 +80,33 @@ export function conversationRoutes(deps: AppDeps): RouteDef[] {
     const now = new Date();
     const details = await rowDetails(prisma, rows.map((row) => row.id), auth.userId);
     return rows.map((row) => {
-      const last = details.last.get(row.id);
-      const identity = (kind: string) => row.contact.identities.find((item) => item.kind === kind)?.value ?? null;
-      const dueAt = details.sla.get(row.id);
-      const channels = new Set([row.channel, ...(details.channels.get(row.id) ?? [])]);
+      const extra = details.get(row.id);
+      const last = extra?.last;
+      const dueAt = extra?.slaDueAt ? new Date(extra.slaDueAt) : null;
+      const followUpAt = extra?.followUpAt ? new Date(extra.followUpAt) : null;
       return {
         id: row.id,
-        name: row.name ?? row.contact.name,
-        company: row.company ?? row.contact.company,
-        email: identity('email'),
-        phone: identity('phone') ?? identity('whatsapp'),
+        name: row.name ?? extra?.contactName ?? null,
+        company: row.company ?? extra?.contactCompany ?? null,
+        email: extra?.email ?? null,
+        phone: extra?.phone ?? null,
         channel: row.channel,
-        channels: [...channels],
+        channels: [...new Set([row.channel, ...(extra?.channels ?? [])])],
         stage: row.stage,
         score: row.score,
         tags: row.tags,
         dealValue: row.dealValue === null ? null : Number(row.dealValue),
         dealCurrency: row.dealCurrency,
-        owner: row.owner,
+        owner: row.ownerId ? { id: row.ownerId, name: extra?.ownerName ?? '' } : null,
         status: row.conversationStatus as ConversationView['status'],
         snoozedUntil: row.snoozedUntil?.toISOString() ?? null,
         lastActivityAt: row.lastActivityAt.toISOString(),
         lastMessage: last
-          ? { direction: last.direction as 'in' | 'out', channel: last.channel, preview: preview(last), status: last.status, createdAt: last.createdAt.toISOString() }
+          ? { direction: last.direction as 'in' | 'out', channel: last.channel, preview: preview(last), status: last.status, createdAt: new Date(last.createdAt).toISOString() }
           : null,
-        unread: details.unread.get(row.id) ?? 0,
+        unread: extra?.unread ?? 0,
         sla: dueAt ? { dueAt: dueAt.toISOString(), breached: dueAt < now } : null,
-        nextFollowUpAt: details.followUps.get(row.id)?.toISOString() ?? null,
+        nextFollowUpAt: followUpAt?.toISOString() ?? null,
       };
     });
   }

@@ -232,12 +232,12 @@ function ConversationRow({ row, active, now }: { row: Conversation; active: bool
           {row.status !== 'open' && <Badge tone="status">{t.statuses[row.status]}</Badge>}
           {slaLeft !== null && (
             <span class={`sla ${slaLeft < 0 ? 'overdue' : ''}`} title={t.slaTitle}>
-              ⏱ {slaLeft < 0 ? t.overdueBy(shortDuration(slaLeft, t.units)) : shortDuration(slaLeft, t.units)}
+              ◷ {slaLeft < 0 ? t.overdueBy(shortDuration(slaLeft, t.units)) : shortDuration(slaLeft, t.units)}
             </span>
           )}
           {row.nextFollowUpAt && (
             <span class="follow-up-at" title={t.followUps}>
-              📅 {time(row.nextFollowUpAt)}
+              ⚑ {time(row.nextFollowUpAt)}
             </span>
           )}
           {row.unread > 0 && (
@@ -437,7 +437,7 @@ function MessageItem({ message, lead, onRetry }: { message: Message; lead: Lead;
           <audio key={file.id} controls src={file.url} aria-label={file.filename} />
         ) : (
           <a key={file.id} class="attachment" href={file.url} download={file.filename}>
-            📎 {file.filename}
+            ↧ {file.filename}
           </a>
         ),
       )}
@@ -469,7 +469,7 @@ function ActivityItem({ activity }: { activity: Activity }) {
       return (
         <li class="note">
           <div class="meta">
-            🔒 {t.privateNote} · {userName(activity.actor.id)} · <time>{time(activity.createdAt)}</time>
+            ✎ {t.privateNote} · {userName(activity.actor.id)} · <time>{time(activity.createdAt)}</time>
           </div>
           <div class="text">{String(data.text ?? '')}</div>
         </li>
