@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import express, { type Express } from 'express';
+import path from 'node:path';
+import express, { type Express, type Response } from 'express';
 import { projectPath } from '../paths.js';
 
 /**
@@ -21,27 +22,29 @@ export const contentSecurityPolicy = [
 ].join('; ');
 
 /** The inbox page (built by `npm run build:web` into web/dist) at `/`. */
+function secure(res: Response): void {
+  res.setHeader('Content-Security-Policy', contentSecurityPolicy);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Referrer-Policy', 'same-origin');
+  res.setHeader('X-Frame-Options', 'DENY');
+}
+
+/** The inbox page (built by `npm run build:web` into web/dist) at `/`, and its files. */
 export function serveWebApp(app: Express, dir = projectPath('web', 'dist')): void {
-  const index = `${dir}/index.html`;
-  app.use((req, res, next) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
-    if (req.path !== '/' && !req.path.startsWith('/assets/') && !req.path.startsWith('/sounds/') && req.path !== '/favicon.svg') return next();
-    res.setHeader('Content-Security-Policy', contentSecurityPolicy);
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Referrer-Policy', 'same-origin');
-    res.setHeader('X-Frame-Options', 'DENY');
-    if (req.path === '/') {
-      if (!fs.existsSync(index)) {
-        res.status(503).type('text/plain').send('The inbox page is not built yet: run `npm run build:web`.');
-        return;
-      }
-      res.setHeader('Cache-Control', 'no-cache');
-      res.sendFile(index);
+  const index = path.join(dir, 'index.html');
+  app.get('/', (_req, res) => {
+    secure(res);
+    if (!fs.existsSync(index)) {
+      res.status(503).type('text/plain').send('The inbox page is not built yet: run `npm run build:web`.');
       return;
     }
-    next();
+    res.setHeader('Cache-Control', 'no-cache');
+    res.sendFile(index);
   });
   // File names under assets/ carry a content hash: cache them for good.
-  app.use('/assets', express.static(`${dir}/assets`, { immutable: true, maxAge: '365d', index: false, fallthrough: true }));
-  app.use(express.static(dir, { index: false, fallthrough: true }));
+  app.use('/assets', express.static(path.join(dir, 'assets'), { immutable: true, maxAge: '365d', index: false, setHeaders: secure }));
+  app.get('/favicon.svg', (_req, res) => {
+    secure(res);
+    res.sendFile(path.join(dir, 'favicon.svg'));
+  });
 }

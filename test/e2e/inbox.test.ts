@@ -119,6 +119,17 @@ describe('the inbox in a browser', () => {
     leadId = (await row.locator('a').getAttribute('href'))!.split('/').pop()!;
   });
 
+  it('shows when it is offline, and catches up live once reconnected', async () => {
+    await page.goto('/#/inbox');
+    await page.locator('.row', { hasText: 'Paula Prado' }).waitFor();
+    await ownerContext.setOffline(true);
+    await page.getByRole('status').filter({ hasText: 'Offline' }).waitFor();
+    await ownerContext.setOffline(false);
+    await page.getByRole('status').filter({ hasText: /Offline|Reconnecting/ }).waitFor({ state: 'detached', timeout: 15_000 });
+    await postForm(stack, form, { name: 'Quirino Queiroz', email: 'quirino@example.com', message: 'Vocês entregam em Campinas?' });
+    await page.locator('.row', { hasText: 'Quirino Queiroz' }).waitFor({ timeout: 15_000 });
+  });
+
   it('replies by email from the conversation and the mail reaches the SMTP server', async () => {
     await page.locator('.row', { hasText: 'Paula Prado' }).click();
     await page.getByRole('heading', { name: 'Paula Prado' }).waitFor();

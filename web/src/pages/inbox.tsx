@@ -657,17 +657,20 @@ function LeadPanel({ lead, open, onChanged }: { lead: Lead; open: boolean; onCha
   const [followUps, setFollowUps] = useState<FollowUp[]>([]);
   const [optOuts, setOptOuts] = useState<string[]>([]);
   const [sequences, setSequences] = useState<{ id: string; name: string }[]>([]);
+  const [enrollments, setEnrollments] = useState<{ id: string; sequenceId: string; status: 'active' | 'completed' | 'stopped'; nextStepAt: string | null }[]>([]);
   const [error, setError] = useState('');
   const [due, setDue] = useState('');
   const [note, setNote] = useState('');
 
   const load = async () => {
-    const [list, contact] = await Promise.all([
+    const [list, contact, enrolled] = await Promise.all([
       get<List<FollowUp>>(`/follow-ups${query({ leadId: lead.id })}`),
       get<{ optOuts: string[] }>(`/contacts/${lead.contactId}`),
+      get<List<(typeof enrollments)[number]>>(`/leads/${lead.id}/sequences`),
     ]);
     setFollowUps(list.data);
     setOptOuts(contact.optOuts);
+    setEnrollments(enrolled.data);
   };
   useEffect(() => {
     void load();
@@ -808,24 +811,34 @@ function LeadPanel({ lead, open, onChanged }: { lead: Lead; open: boolean; onCha
           <button type="submit">{t.scheduleFollowUp}</button>
         </form>
       </section>
-      {sequences.length > 0 && (
+      {(sequences.length > 0 || enrollments.length > 0) && (
         <section>
           <h3>{t.sequences}</h3>
-          <select
-            aria-label={t.enrolInSequence}
-            value=""
-            onChange={(e) => {
-              const sequenceId = (e.target as HTMLSelectElement).value;
-              if (sequenceId) void act(() => post(`/leads/${lead.id}/sequences`, { sequenceId }));
-            }}
-          >
-            <option value="">{t.enrolInSequence}</option>
-            {sequences.map((sequence) => (
-              <option key={sequence.id} value={sequence.id}>
-                {sequence.name}
-              </option>
+          <ul class="enrollments">
+            {enrollments.map((item) => (
+              <li key={item.id}>
+                {sequences.find((sequence) => sequence.id === item.sequenceId)?.name ?? item.sequenceId} <Badge>{t.enrollmentStatus[item.status]}</Badge>
+                {item.status === 'active' && item.nextStepAt && <time> {time(item.nextStepAt)}</time>}
+              </li>
             ))}
-          </select>
+          </ul>
+          {sequences.length > 0 && (
+            <select
+              aria-label={t.enrolInSequence}
+              value=""
+              onChange={(e) => {
+                const sequenceId = (e.target as HTMLSelectElement).value;
+                if (sequenceId) void act(() => post(`/leads/${lead.id}/sequences`, { sequenceId }));
+              }}
+            >
+              <option value="">{t.enrolInSequence}</option>
+              {sequences.map((sequence) => (
+                <option key={sequence.id} value={sequence.id}>
+                  {sequence.name}
+                </option>
+              ))}
+            </select>
+          )}
         </section>
       )}
     </aside>

@@ -464,6 +464,7 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
     // The QR rotates every few seconds while pairing; reload it and the status alike.
     const timer = window.setInterval(() => {
       setQrVersion((version) => version + 1);
+      setQrError(false);
       onChanged();
     }, 2000);
     return () => window.clearInterval(timer);
