@@ -1,17 +1,9 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import type { Auth } from '../http/route.js';
+import type { LiveEvent } from './live-event.js';
 
-/** What a browser hears about: something happened on a lead. It fetches the details through the API. */
-export interface LiveEvent {
-  id: string;
-  kind: string;
-  leadId: string;
-  ownerId: string | null;
-  actor: { type: string; id: string | null };
-  direction?: 'in' | 'out';
-  at: string;
-}
+export type { LiveEvent };
 
 interface Listener {
   auth: Auth;

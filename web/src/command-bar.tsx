@@ -3,6 +3,7 @@ import { type Conversation, get, type List, patch, post, query } from './api.js'
 import { currentRoute, navigate, useApp } from './context.js';
 import { stageSlugs } from './i18n.js';
 import { stageChange } from './pages/inbox.js';
+import { Alert, errorText } from './ui.js';
 
 interface Command {
   id: string;
@@ -58,7 +59,7 @@ export function CommandBar({ onClose }: { onClose: () => void }) {
       await command.run();
       onClose();
     } catch (failure) {
-      setError(failure instanceof Error ? failure.message : String(failure));
+      setError(errorText(failure));
     }
   };
 
@@ -93,11 +94,7 @@ export function CommandBar({ onClose }: { onClose: () => void }) {
             </li>
           ))}
         </ul>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <Alert text={error} />
       </div>
     </div>
   );

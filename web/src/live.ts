@@ -1,14 +1,7 @@
 /** The server's event stream, reconnecting on its own (EventSource does), with its state for the banner. */
+import type { LiveEvent } from '../../src/inbox/live-event.js';
 
-export interface LiveEvent {
-  id: string;
-  kind: string;
-  leadId: string;
-  ownerId: string | null;
-  actor: { type: string; id: string | null };
-  direction?: 'in' | 'out';
-  at: string;
-}
+export type { LiveEvent };
 
 export type LiveState = 'connecting' | 'online' | 'reconnecting' | 'offline';
 

@@ -1,3 +1,4 @@
+import { ApiError } from './api.js';
 import type { ComponentChildren } from 'preact';
 
 // Plain text glyphs that every system font has (no emoji font on many Linux desktops).
@@ -26,4 +27,19 @@ export function shortDuration(ms: number, units: { m: string; h: string; d: stri
 
 export async function copyText(text: string): Promise<void> {
   await navigator.clipboard.writeText(text);
+}
+
+/** What went wrong, for the person: the API's detail, and each field it names. */
+export function errorText(failure: unknown): string {
+  if (failure instanceof ApiError && failure.problem.errors?.length) return failure.problem.errors.map((item) => `${item.path}: ${item.message}`).join('; ');
+  return failure instanceof Error ? failure.message : String(failure);
+}
+
+export function Alert({ text }: { text: string }) {
+  if (!text) return null;
+  return (
+    <p class="error" role="alert">
+      {text}
+    </p>
+  );
 }

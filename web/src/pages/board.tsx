@@ -4,6 +4,7 @@ import { useApp } from '../context.js';
 import { stageSlugs } from '../i18n.js';
 import { onLive } from '../live.js';
 import { filterQuery, type ListFilters, stageChange } from './inbox.js';
+import { Alert, errorText } from '../ui.js';
 
 /** The pipeline: one column per stage; dropping a card changes the lead's stage through the API. */
 export function BoardPage() {
@@ -32,7 +33,7 @@ export function BoardPage() {
       await patch(`/leads/${leadId}`, stageChange(stage, t));
       setError('');
     } catch (failure) {
-      setError(failure instanceof Error ? failure.message : String(failure));
+      setError(errorText(failure));
     }
     await load();
   };
@@ -49,11 +50,7 @@ export function BoardPage() {
           ))}
         </select>
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
       <div class="board">
         {stageSlugs.map((stage) => {
           const column = cards.filter((card) => card.stage === stage);

@@ -3,7 +3,7 @@ import { type Activity, ApiError, type Conversation, type FollowUp, get, type Le
 import { navigate, useApp } from '../context.js';
 import { onLive } from '../live.js';
 import { stageSlugs } from '../i18n.js';
-import { Badge, ChannelIcon, shortDuration } from '../ui.js';
+import { Alert, Badge, ChannelIcon, errorText, shortDuration } from '../ui.js';
 
 const channels = ['email', 'whatsapp', 'sms', 'voice', 'webform'] as const;
 const statuses = ['open', 'pending', 'snoozed', 'resolved'] as const;
@@ -364,7 +364,7 @@ function StatusActions({ leadId, onChanged }: { leadId: string; onChanged: () =>
       setError('');
       onChanged();
     } catch (failure) {
-      setError(failure instanceof Error ? failure.message : String(failure));
+      setError(errorText(failure));
     }
   };
   return (
@@ -532,7 +532,7 @@ function Composer({ lead, lastInboundChannel, handle, onSent }: { lead: Lead; la
   useEffect(() => {
     if (!templateId) return setPreview(null);
     void post<{ subject?: string; text: string }>(`/templates/${encodeURIComponent(templateId)}/preview`, { leadId: lead.id }).then(setPreview, (failure: unknown) =>
-      setPreview({ text: failure instanceof Error ? failure.message : String(failure) }),
+      setPreview({ text: errorText(failure) }),
     );
   }, [templateId]);
 
@@ -553,7 +553,7 @@ function Composer({ lead, lastInboundChannel, handle, onSent }: { lead: Lead; la
       setTemplateId('');
       onSent();
     } catch (failure) {
-      setError(failure instanceof Error ? failure.message : String(failure));
+      setError(errorText(failure));
     } finally {
       setBusy(false);
     }
@@ -637,11 +637,7 @@ function Composer({ lead, lastInboundChannel, handle, onSent }: { lead: Lead; la
           ))}
         </ul>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
       <div class="composer-actions">
         {mode === 'reply' && options.length === 0 && <span class="hint">{t.noReplyChannel}</span>}
         <button type="submit" class="primary" disabled={busy || (mode === 'reply' && (!channel || (!text.trim() && !templateId))) || (mode === 'note' && !text.trim())}>
@@ -683,7 +679,7 @@ function LeadPanel({ lead, open, onChanged }: { lead: Lead; open: boolean; onCha
       setError('');
       onChanged();
     } catch (failure) {
-      setError(failure instanceof Error ? failure.message : String(failure));
+      setError(errorText(failure));
     }
   };
   const act = async (fn: () => Promise<unknown>) => {
@@ -693,7 +689,7 @@ function LeadPanel({ lead, open, onChanged }: { lead: Lead; open: boolean; onCha
       await load();
       onChanged();
     } catch (failure) {
-      setError(failure instanceof Error ? failure.message : String(failure));
+      setError(errorText(failure));
     }
   };
   const canReassign = can('owner', 'manager');
@@ -705,11 +701,7 @@ function LeadPanel({ lead, open, onChanged }: { lead: Lead; open: boolean; onCha
   ];
   return (
     <aside class={`lead-panel ${open ? 'open' : ''}`} aria-label={t.leadDetails}>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
       <section>
         <h3>{t.contactPoints}</h3>
         <ul class="contact-points">

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, post, type SessionInfo } from '../api.js';
 import { dictionaries, pickLocale } from '../i18n.js';
+import { Alert } from '../ui.js';
 
 export function LoginPage({ onSignedIn }: { onSignedIn: (session: SessionInfo) => void }) {
   const [locale, setLocale] = useState(pickLocale(navigator.language));
@@ -39,11 +40,7 @@ export function LoginPage({ onSignedIn }: { onSignedIn: (session: SessionInfo) =
           {t.password}
           <input type="password" name="password" autocomplete="current-password" required value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
         </label>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <Alert text={error} />
         <button type="submit" class="primary" disabled={busy}>
           {t.signIn}
         </button>

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, del, get, type List, patch, post } from '../api.js';
 import { navigate, useApp } from '../context.js';
 import type { Dictionary } from '../i18n.js';
-import { copyText } from '../ui.js';
+import { Alert, copyText, errorText } from '../ui.js';
 
 type FieldType = 'text' | 'number' | 'bool' | 'password' | 'list' | 'json' | 'textarea' | { options: string[] } | 'user';
 
@@ -251,8 +251,7 @@ function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Part
       else await patch(`${resource.path}/${encodeURIComponent(row.id!)}`, body);
       onDone();
     } catch (failure) {
-      if (failure instanceof ApiError && failure.problem.errors) setError(failure.problem.errors.map((item) => `${item.path}: ${item.message}`).join('; '));
-      else setError(failure instanceof Error ? failure.message : String(failure));
+      setError(errorText(failure));
     }
   };
 
@@ -309,11 +308,7 @@ function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Part
           {preview && <div class="text">{preview}</div>}
         </div>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
       <div class="form-actions">
         <button type="submit" class="primary">
           {t.save}
@@ -358,8 +353,7 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
       await load();
       navigate('setup', 'sources', created.id);
     } catch (failure) {
-      if (failure instanceof ApiError && failure.problem.errors) setError(failure.problem.errors.map((item) => `${item.path}: ${item.message}`).join('; '));
-      else setError(failure instanceof Error ? failure.message : String(failure));
+      setError(errorText(failure));
     }
   };
   const selected = sources.find((source) => source.id === itemId);
@@ -396,11 +390,7 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
         <button type="submit" class="primary">
           {t.add}
         </button>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <Alert text={error} />
       </form>
       {selected && <SourceDetail key={selected.id} source={selected} onChanged={() => void load()} />}
       <table class="table">
@@ -549,7 +539,7 @@ function WorkspaceSection() {
       });
       setMessage(t.saved);
     } catch (failure) {
-      setMessage(failure instanceof ApiError && failure.problem.errors ? failure.problem.errors.map((item) => `${item.path}: ${item.message}`).join('; ') : String(failure));
+      setMessage(errorText(failure));
     }
   };
   const text = (key: string, label: string) => (
