@@ -12,7 +12,7 @@ interface Conversation {
   owner: { id: string } | null;
   channels: string[];
   lastMessage: { preview: string | null; direction: string } | null;
-  sla: { dueAt: string; breached: boolean } | null;
+  sla: { dueAt: string; breached: boolean; workingSecondsLeft: number } | null;
 }
 
 describe('inbox sign-in and sessions on PGlite', () => {
@@ -140,6 +140,9 @@ describe('inbox sign-in and sessions on PGlite', () => {
     // A new lead waits for its first human answer: the timer runs, not yet late.
     expect(nina.sla).toMatchObject({ breached: false });
     expect(new Date(nina.sla!.dueAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    // Counted in working time: at most the workspace's 15-minute target, whatever the hour now.
+    expect(nina.sla!.workingSecondsLeft).toBeGreaterThan(0);
+    expect(nina.sla!.workingSecondsLeft).toBeLessThanOrEqual(15 * 60);
 
     // Pages by keyset, without repeats.
     const firstPage = await owner.request<{ data: Conversation[]; nextCursor: string }>('GET', '/api/v1/conversations?limit=2');

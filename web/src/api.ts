@@ -93,7 +93,7 @@ export interface Conversation {
   lastActivityAt: string;
   lastMessage: { direction: 'in' | 'out'; channel: string; preview: string | null; status: string; createdAt: string } | null;
   unread: number;
-  sla: { dueAt: string; breached: boolean } | null;
+  sla: { dueAt: string; breached: boolean; workingSecondsLeft: number } | null;
   nextFollowUpAt: string | null;
 }
 

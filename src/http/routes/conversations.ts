@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import { conversationStatuses } from '../../leads/conversation.js';
 import { stages } from '../../leads/stages.js';
+import { workingSecondsBetween } from '../../leads/working-time.js';
 import { visibleLeadsWhere } from '../../leads/visibility.js';
 import { afterActivityCursor, conversationViews, conversationWhere, preview, rowDetails } from '../../inbox/conversations.js';
 import type { AppDeps } from '../deps.js';
@@ -48,7 +49,14 @@ const conversationView = z.object({
     .object({ direction: z.enum(['in', 'out']), channel: z.string(), preview: z.string().nullable(), status: z.string(), createdAt: z.string() })
     .nullable(),
   unread: z.number().describe('Messages from the contact since the caller last read the conversation (0 for API keys)'),
-  sla: z.object({ dueAt: z.string(), breached: z.boolean() }).nullable().describe('The open first-response window, if any'),
+  sla: z
+    .object({
+      dueAt: z.string(),
+      breached: z.boolean(),
+      workingSecondsLeft: z.number().describe('Working time left until dueAt (negative: how late), in the workspace working hours'),
+    })
+    .nullable()
+    .describe('The open first-response window, if any'),
   nextFollowUpAt: z.string().nullable(),
 });
 
@@ -78,7 +86,14 @@ export function conversationRoutes(deps: AppDeps): RouteDef[] {
 
   async function present(rows: Row[], auth: Auth): Promise<ConversationView[]> {
     const now = new Date();
-    const details = await rowDetails(prisma, rows.map((row) => row.id), auth.userId);
+    const [details, workspace] = await Promise.all([
+      rowDetails(prisma, rows.map((row) => row.id), auth.userId),
+      prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { workingHours: true, timeZone: true } }),
+    ]);
+    const workingSecondsLeft = (dueAt: Date) =>
+      dueAt >= now
+        ? workingSecondsBetween(now, dueAt, workspace.workingHours, workspace.timeZone)
+        : -workingSecondsBetween(dueAt, now, workspace.workingHours, workspace.timeZone);
     return rows.map((row) => {
       const extra = details.get(row.id);
       const last = extra?.last;
@@ -105,7 +120,7 @@ export function conversationRoutes(deps: AppDeps): RouteDef[] {
           ? { direction: last.direction as 'in' | 'out', channel: last.channel, preview: preview(last), status: last.status, createdAt: new Date(last.createdAt).toISOString() }
           : null,
         unread: extra?.unread ?? 0,
-        sla: dueAt ? { dueAt: dueAt.toISOString(), breached: dueAt < now } : null,
+        sla: dueAt ? { dueAt: dueAt.toISOString(), breached: dueAt < now, workingSecondsLeft: workingSecondsLeft(dueAt) } : null,
         nextFollowUpAt: followUpAt?.toISOString() ?? null,
       };
     });

@@ -80,6 +80,7 @@ export function InboxPage({ leadId }: { leadId: string | undefined }) {
   const [loading, setLoading] = useState(true);
   const [moreFilters, setMoreFilters] = useState(false);
   const [now, setNow] = useState(Date.now());
+  const [loadedAt, setLoadedAt] = useState(Date.now());
   const composerRef = useRef<{ focus(mode: 'reply' | 'note'): void } | null>(null);
 
   const load = async (keep = false) => {
@@ -87,6 +88,8 @@ export function InboxPage({ leadId }: { leadId: string | undefined }) {
     const page = await get<List<Conversation>>(`/conversations${filterQuery(filters, { limit })}`);
     setRows(page.data);
     setCursor(page.nextCursor);
+    setLoadedAt(Date.now());
+    setNow(Date.now());
     setLoading(false);
   };
   const refresh = useDebounced(() => void load(true), 250);
@@ -185,7 +188,7 @@ export function InboxPage({ leadId }: { leadId: string | undefined }) {
         )}
         <ul class="rows" aria-busy={loading}>
           {rows.map((row) => (
-            <ConversationRow key={row.id} row={row} active={row.id === leadId} now={now} />
+            <ConversationRow key={row.id} row={row} active={row.id === leadId} now={now} loadedAt={loadedAt} />
           ))}
           {!loading && rows.length === 0 && <li class="empty">{t.noConversations}</li>}
         </ul>
@@ -207,9 +210,11 @@ export function InboxPage({ leadId }: { leadId: string | undefined }) {
   );
 }
 
-function ConversationRow({ row, active, now }: { row: Conversation; active: boolean; now: number }) {
+function ConversationRow({ row, active, now, loadedAt }: { row: Conversation; active: boolean; now: number; loadedAt: number }) {
   const { t, time } = useApp();
-  const slaLeft = row.sla ? new Date(row.sla.dueAt).getTime() - now : null;
+  // Working time left as the server counted it, less what has passed since (outside working hours
+  // this runs ahead a little until the next refresh).
+  const slaLeft = row.sla ? row.sla.workingSecondsLeft * 1000 - (now - loadedAt) : null;
   return (
     <li class={`row ${active ? 'active' : ''} ${row.unread ? 'unread' : ''}`}>
       <a href={`#/inbox/${row.id}`} aria-current={active ? 'true' : undefined}>
