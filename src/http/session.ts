@@ -90,6 +90,8 @@ export class Sessions {
     }
 
     await this.prisma.signInThrottle.deleteMany({ where: { key: keys.email } });
+    // The user's ended sessions go when they next sign in.
+    await this.prisma.session.deleteMany({ where: { userId: user.id, expiresAt: { lt: now } } });
     const token = randomToken('', 32);
     const session = await this.prisma.session.create({
       data: {
