@@ -165,7 +165,11 @@ export class Sessions {
     return async (req, res, next) => {
       if (req.get('authorization')) return byKey(req, res, next);
       const token = readCookie(req, sessionCookie);
-      if (!token) throw new ProblemError('unauthorized', 'sign in, or send an API key as "Authorization: Bearer <key>"');
+      if (!token) {
+        throw new ProblemError('unauthorized', 'sign in, or send an API key as "Authorization: Bearer <key>"', undefined, {
+          headers: { 'WWW-Authenticate': 'Bearer realm="leadgate"' },
+        });
+      }
       const found = await this.find(token);
       if (!found) throw new ProblemError('unauthorized', 'the session has ended; sign in again');
       if (!safeMethods.has(req.method) && !safeEqual(req.get(csrfHeader) ?? '', found.session.csrfToken)) {

@@ -40,7 +40,13 @@ export function startLive(): void {
     });
   };
   window.addEventListener('offline', () => setState('offline'));
-  window.addEventListener('online', () => setState('reconnecting'));
+  // Back online: the old stream may be half-dead without knowing it; start a fresh one.
+  window.addEventListener('online', () => {
+    setState('reconnecting');
+    source?.close();
+    source = undefined;
+    open();
+  });
   open();
 }
 
