@@ -8,17 +8,18 @@
  *
  * BENCH_SIZES (10000,100000), BENCH_TARGETS (pglite,postgres), BENCH_REQUESTS (200 per case, or
  * what fits in 30 s, at least 20),
- * BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/postgres).
+ * TEST_DATABASE_URL (postgres://postgres@127.0.0.1:5432/postgres): where the PostgreSQL runs create
+ * and drop their database, as the tests do.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { Gateway } from '../src/gateway.js';
 import { hashPassword } from '../src/security/tokens.js';
+import { createTestDatabase } from '../test/support/services.js';
 
 type Target = 'pglite' | 'postgres';
 
@@ -26,7 +27,6 @@ const numbers = (raw: string | undefined, fallback: number[]) => (raw?.trim() ? 
 const sizes = numbers(process.env.BENCH_SIZES, [10_000, 100_000]);
 const targets = (process.env.BENCH_TARGETS?.split(',').map((item) => item.trim()) ?? ['pglite', 'postgres']) as Target[];
 const requests = Number(process.env.BENCH_REQUESTS ?? 200);
-const adminUrl = process.env.BENCH_DATABASE_URL?.trim() || 'postgres://postgres@127.0.0.1:5432/postgres';
 const password = 'bench password 123';
 
 function log(message: string): void {
@@ -35,26 +35,6 @@ function log(message: string): void {
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-async function createDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `lg_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
-      await client.query(`DROP DATABASE IF EXISTS ${name}`);
-      await client.end();
-    },
-  };
 }
 
 /**
@@ -131,7 +111,7 @@ interface Row {
 
 async function benchOne(target: Target, size: number): Promise<Row[]> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-bench-inbox-'));
-  const database = target === 'postgres' ? await createDatabase() : undefined;
+  const database = target === 'postgres' ? await createTestDatabase() : undefined;
   const config = loadConfig({
     LEADGATE_DATA_DIR: dataDir,
     LEADGATE_ADMIN_EMAIL: 'owner@bench.test',
@@ -149,16 +129,16 @@ async function benchOne(target: Target, size: number): Promise<Row[]> {
     const baseUrl = `http://127.0.0.1:${port}`;
     const cookie = await signIn(baseUrl, 'owner@bench.test');
     const repCookie = await signIn(baseUrl, 'rep3@bench.test');
-    const first = (await (await fetch(`${baseUrl}/api/v1/conversations?limit=50`, { headers: { cookie } })).json()) as { nextCursor: string };
-    let cursor = first.nextCursor;
-    for (let i = 0; i < 20; i++) {
-      const next = (await (await fetch(`${baseUrl}/api/v1/conversations?limit=50&cursor=${cursor}`, { headers: { cookie } })).json()) as { nextCursor: string };
+    const first = (await (await fetch(`${baseUrl}/api/v1/conversations?limit=50`, { headers: { cookie } })).json()) as { nextCursor: string | null };
+    let cursor: string | null = first.nextCursor;
+    for (let i = 0; i < 20 && cursor; i++) {
+      const next = (await (await fetch(`${baseUrl}/api/v1/conversations?limit=50&cursor=${cursor}`, { headers: { cookie } })).json()) as { nextCursor: string | null };
       cursor = next.nextCursor;
     }
     const cases: [string, string, string?][] = [
       ['baseline: users, 50', '/api/v1/users?limit=50'],
       ['all, first page of 50', '/api/v1/conversations?limit=50'],
-      ['all, page 22 (keyset cursor)', `/api/v1/conversations?limit=50&cursor=${cursor}`],
+      ...(cursor ? [['all, page 22 (keyset cursor)', `/api/v1/conversations?limit=50&cursor=${cursor}`] as [string, string]] : []),
       ["a rep's own, signed in as the rep (view=mine)", '/api/v1/conversations?limit=50&view=mine', repCookie],
       ['unassigned, open', '/api/v1/conversations?limit=50&view=unassigned&status=open'],
       ['stage + channel filter', '/api/v1/conversations?limit=50&stage=qualified&channel=whatsapp'],
