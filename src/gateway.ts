@@ -15,6 +15,7 @@ import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { adapterContext, createApp } from './http/app.js';
 import type { AppDeps } from './http/deps.js';
+import type { LiveFeed } from './inbox/live.js';
 import { LeadTimers } from './leads/lead-timers.js';
 import { ScoreDecay } from './leads/scoring.js';
 import { createLogger } from './logger.js';
@@ -151,6 +152,8 @@ export class Gateway {
     this.closed = true;
     if (this.server) {
       const server = this.server;
+      // Live streams never end by themselves: end them first.
+      (this.app.locals.live as LiveFeed | undefined)?.close();
       // Finish requests in flight, drop idle keep-alive connections, and cut the rest after 5 s.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

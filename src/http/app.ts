@@ -4,15 +4,17 @@ import { normalizePhone } from '../contacts/identities.js';
 import type { AdapterContext } from '../channels/contract.js';
 import { ProblemError } from '../errors.js';
 import { newId } from '../ids.js';
+import { LiveFeed } from '../inbox/live.js';
 import { requestContext } from '../logger.js';
 import { optOut, readUnsubscribeToken } from '../messaging/unsubscribe.js';
-import { apiKeyAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { openApiDocument } from './openapi.js';
 import { problemHandler } from './problem.js';
 import { mountRoutes } from './route.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { assignmentRuleRoutes } from './routes/assignment-rules.js';
+import { conversationRoutes } from './routes/conversations.js';
+import { eventRoutes } from './routes/events.js';
 import { followUpRoutes } from './routes/follow-ups.js';
 import { leadActionRoutes } from './routes/lead-actions.js';
 import { leadRoutes } from './routes/leads.js';
@@ -21,10 +23,13 @@ import { quotaRoutes } from './routes/quotas.js';
 import { routingRuleRoutes } from './routes/routing-rules.js';
 import { scoringRuleRoutes } from './routes/scoring-rules.js';
 import { sequenceRoutes } from './routes/sequences.js';
+import { sessionRoutes, signInRoutes } from './routes/session.js';
 import { sourceRoutes } from './routes/sources.js';
 import { templateRoutes } from './routes/templates.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { workspaceRoutes } from './routes/workspace.js';
+import { defaultThrottle, Sessions } from './session.js';
+import { serveWebApp } from './web-app.js';
 
 /** The adapters' view of the core. */
 export function adapterContext(deps: AppDeps): AdapterContext {
@@ -147,15 +152,22 @@ export function createApp(deps: AppDeps): Express {
     ...quotaRoutes(deps),
     ...apiKeyRoutes(deps),
   ];
-  const document = openApiDocument(routes, hookPaths(), { version: deps.version });
+  const sessions = new Sessions(deps.db.prisma, { secureCookie: deps.config.publicUrl.startsWith('https:'), throttle: defaultThrottle });
+  const publicRoutes = signInRoutes(deps, sessions);
+  const live = new LiveFeed(deps.db.prisma, deps.logger);
+  app.locals.live = live;
+  const userRoutes = [...sessionRoutes(deps, sessions), ...conversationRoutes(deps), ...eventRoutes(live), ...routes];
+  const document = openApiDocument([...publicRoutes, ...userRoutes], hookPaths(), { version: deps.version });
   app.get('/openapi.json', (_req, res) => {
     res.json(document);
   });
 
   const api = express.Router();
   api.use(express.json({ limit: '1mb' }));
-  mountRoutes(api, routes, apiKeyAuth(deps.db.prisma));
+  mountRoutes(api, publicRoutes, (_req, _res, next) => next());
+  mountRoutes(api, userRoutes, sessions.authenticate());
   app.use('/api/v1', api);
+  serveWebApp(app);
 
   app.use((req, _res, next) => next(new ProblemError('not_found', `no route for ${req.method} ${req.path}`)));
   app.use(problemHandler(deps.logger));

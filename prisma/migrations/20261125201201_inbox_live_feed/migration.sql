@@ -1,0 +1,3 @@
+-- CreateIndex
+CREATE INDEX "activities_workspaceId_createdAt_idx" ON "activities"("workspaceId", "createdAt");
+

@@ -1,0 +1,102 @@
+import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
+import type { Auth } from '../http/route.js';
+import type { LiveEvent } from './live-event.js';
+
+export type { LiveEvent };
+
+interface Listener {
+  auth: Auth;
+  /** null: sees the whole workspace; otherwise may see leads owned by this user (and unowned ones when canClaim). */
+  onlyOwner: { userId: string; canClaim: boolean } | null;
+  send(event: LiveEvent): void;
+  end(): void;
+}
+
+/**
+ * Activities are written by any process (HTTP, workers); one poll per gateway reads the new ones
+ * and fans them out to the browsers connected here. It polls only while someone listens.
+ */
+export class LiveFeed {
+  private readonly listeners = new Set<Listener>();
+  private timer: NodeJS.Timeout | undefined;
+  private cursor = new Date();
+  /** Ids already sent; the poll looks back a little to catch transactions that committed late. */
+  private recent = new Map<string, number>();
+  private polling = false;
+
+  constructor(
+    private readonly prisma: Db,
+    private readonly logger: Logger,
+    private readonly options: { pollMs: number; lookBackMs: number } = { pollMs: 500, lookBackMs: 3_000 },
+  ) {}
+
+  async subscribe(auth: Auth, send: (event: LiveEvent) => void, end: () => void): Promise<() => void> {
+    let onlyOwner: Listener['onlyOwner'] = null;
+    if (auth.role === 'rep' && auth.userId) {
+      const workspace = await this.prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { visibility: true, repsCanClaim: true } });
+      if (workspace.visibility === 'own') onlyOwner = { userId: auth.userId, canClaim: workspace.repsCanClaim };
+    }
+    const listener: Listener = { auth, onlyOwner, send, end };
+    if (this.listeners.size === 0) this.cursor = new Date(Date.now() - this.options.lookBackMs);
+    this.listeners.add(listener);
+    this.timer ??= setInterval(() => void this.poll(), this.options.pollMs);
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0 && this.timer) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+      }
+    };
+  }
+
+  /** Ends every stream, so that the HTTP server can close without waiting for them. */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const listener of this.listeners) listener.end();
+    this.listeners.clear();
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const workspaces = [...new Set([...this.listeners].map((l) => l.auth.workspaceId))];
+      if (workspaces.length === 0) return;
+      const since = new Date(this.cursor.getTime() - this.options.lookBackMs);
+      const rows = await this.prisma.activity.findMany({
+        where: { workspaceId: { in: workspaces }, createdAt: { gt: since } },
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        take: 1000,
+        select: { id: true, workspaceId: true, leadId: true, kind: true, actorType: true, actorId: true, data: true, createdAt: true, lead: { select: { ownerId: true } } },
+      });
+      for (const [id, at] of this.recent) if (at < since.getTime()) this.recent.delete(id);
+      for (const row of rows) {
+        if (row.createdAt > this.cursor) this.cursor = row.createdAt;
+        if (this.recent.has(row.id)) continue;
+        this.recent.set(row.id, row.createdAt.getTime());
+        const data = row.data as Record<string, unknown>;
+        const event: LiveEvent = {
+          id: row.id,
+          kind: row.kind,
+          leadId: row.leadId,
+          ownerId: row.lead.ownerId,
+          actor: { type: row.actorType, id: row.actorId },
+          ...(data.direction === 'in' || data.direction === 'out' ? { direction: data.direction } : {}),
+          at: row.createdAt.toISOString(),
+        };
+        for (const listener of this.listeners) {
+          if (listener.auth.workspaceId !== row.workspaceId) continue;
+          const owner = listener.onlyOwner;
+          if (owner && event.ownerId !== owner.userId && !(owner.canClaim && event.ownerId === null)) continue;
+          listener.send(event);
+        }
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'live feed: polling activities failed');
+    } finally {
+      this.polling = false;
+    }
+  }
+}

@@ -1,0 +1,590 @@
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, del, get, type List, patch, post } from '../api.js';
+import { navigate, useApp } from '../context.js';
+import type { Dictionary } from '../i18n.js';
+import { Alert, copyText, errorText } from '../ui.js';
+
+type FieldType = 'text' | 'number' | 'bool' | 'password' | 'list' | 'json' | 'textarea' | { options: string[] } | 'user';
+
+interface Field {
+  key: string;
+  label: (t: Dictionary) => string;
+  type: FieldType;
+  /** Shown in the table. */
+  column?: boolean;
+}
+
+interface Resource {
+  key: string;
+  path: string;
+  title: (t: Dictionary) => string;
+  fields: Field[];
+}
+
+const f = (key: string, label: (t: Dictionary) => string, type: FieldType, column = false): Field => ({ key, label, type, column });
+
+const resources: Resource[] = [
+  {
+    key: 'users',
+    path: '/users',
+    title: (t) => t.setup.users,
+    fields: [
+      f('name', (t) => t.name, 'text', true),
+      f('email', (t) => t.email, 'text', true),
+      f('role', (t) => t.role, { options: ['owner', 'manager', 'rep'] }, true),
+      f('phone', (t) => t.phone, 'text'),
+      f('active', (t) => t.active, 'bool', true),
+      f('password', (t) => t.password, 'password'),
+    ],
+  },
+  {
+    key: 'products',
+    path: '/products',
+    title: (t) => t.setup.products,
+    fields: [f('name', (t) => t.name, 'text', true), f('keywords', (t) => t.keywords, 'list', true), f('ownerId', (t) => t.owner, 'user', true)],
+  },
+  { key: 'segments', path: '/segments', title: (t) => t.setup.segments, fields: [f('name', (t) => t.name, 'text', true)] },
+  {
+    key: 'assignment-rules',
+    path: '/assignment-rules',
+    title: (t) => t.setup.assignmentRules,
+    fields: [
+      f('name', (t) => t.name, 'text', true),
+      f('priority', (t) => t.priority, 'number', true),
+      f('match', (t) => t.match, 'json'),
+      f('strategy', (t) => t.strategy, { options: ['round_robin', 'least_open', 'fixed'] }, true),
+      f('userIds', (t) => t.userIds, 'list'),
+      f('active', (t) => t.active, 'bool', true),
+    ],
+  },
+  {
+    key: 'scoring-rules',
+    path: '/scoring-rules',
+    title: (t) => t.setup.scoringRules,
+    fields: [f('name', (t) => t.name, 'text', true), f('points', (t) => t.points, 'number', true), f('when', (t) => t.when, 'json'), f('active', (t) => t.active, 'bool', true)],
+  },
+  {
+    key: 'templates',
+    path: '/templates',
+    title: (t) => t.setup.templates,
+    fields: [
+      f('name', (t) => t.name, 'text', true),
+      f('locale', (t) => t.language, { options: ['pt-BR', 'en'] }, true),
+      f('channel', (t) => t.channel, { options: ['email', 'whatsapp', 'sms'] }, true),
+      f('subject', (t) => t.subject, 'text'),
+      f('body', (t) => t.body, 'textarea'),
+    ],
+  },
+  {
+    key: 'sequences',
+    path: '/sequences',
+    title: (t) => t.setup.sequences,
+    fields: [
+      f('name', (t) => t.name, 'text', true),
+      f('steps', (t) => t.steps, 'json'),
+      f('enrol', (t) => t.enrol, 'json'),
+      f('exitStages', (t) => t.exitStages, 'list'),
+      f('active', (t) => t.active, 'bool', true),
+    ],
+  },
+  {
+    key: 'quotas',
+    path: '/quotas',
+    title: (t) => t.setup.quotas,
+    fields: [f('period', (t) => t.period, 'text', true), f('productId', (t) => t.product, 'text', true), f('target', (t) => t.target, 'number', true)],
+  },
+  {
+    key: 'webhooks',
+    path: '/webhooks',
+    title: (t) => t.setup.webhooks,
+    fields: [f('url', (t) => t.url, 'text', true), f('events', (t) => t.events, 'list', true), f('active', (t) => t.active, 'bool', true)],
+  },
+];
+
+export function SetupPage({ section, itemId }: { section: string | undefined; itemId: string | undefined }) {
+  const { t } = useApp();
+  const current = section ?? 'sources';
+  const resource = resources.find((item) => item.key === current);
+  const sections: [string, string][] = [
+    ['sources', t.setup.sources],
+    ...resources.map((item) => [item.key, item.title(t)] as [string, string]),
+    ['workspace', t.setup.workspace],
+  ];
+  return (
+    <div class="setup">
+      <nav class="setup-nav" aria-label={t.navSetup}>
+        {sections.map(([key, label]) => (
+          <a key={key} href={`#/setup/${key}`} class={current === key ? 'active' : ''} aria-current={current === key ? 'page' : undefined}>
+            {label}
+          </a>
+        ))}
+      </nav>
+      <section class="setup-body">
+        {current === 'sources' && <SourcesSection itemId={itemId} />}
+        {current === 'workspace' && <WorkspaceSection />}
+        {resource && <ResourceSection key={resource.key} resource={resource} itemId={itemId} />}
+      </section>
+    </div>
+  );
+}
+
+type Row = Record<string, unknown> & { id: string };
+
+function display(value: unknown, users: { id: string; name: string }[], type: FieldType): string {
+  if (type === 'user') return users.find((user) => user.id === value)?.name ?? '';
+  if (Array.isArray(value)) return value.join(', ');
+  if (typeof value === 'boolean') return value ? '✓' : '—';
+  if (value && typeof value === 'object') return JSON.stringify(value);
+  return value === null || value === undefined ? '' : String(value);
+}
+
+function ResourceSection({ resource, itemId }: { resource: Resource; itemId: string | undefined }) {
+  const { t, users } = useApp();
+  const [rows, setRows] = useState<Row[] | null>(null);
+  const [missing, setMissing] = useState(false);
+  const load = () =>
+    get<List<Row>>(`${resource.path}?limit=200`).then(
+      (list) => setRows(list.data),
+      (error: unknown) => {
+        if (error instanceof ApiError && error.status === 404) setMissing(true);
+        else throw error;
+      },
+    );
+  useEffect(() => {
+    void load();
+  }, [resource.key]);
+  if (missing) return <p>{t.notAvailable}</p>;
+  const editing = itemId === 'new' ? {} : rows?.find((row) => row.id === itemId);
+  const columns = resource.fields.filter((field) => field.column);
+  return (
+    <>
+      <header class="section-head">
+        <h2>{resource.title(t)}</h2>
+        <a class="button primary" href={`#/setup/${resource.key}/new`}>
+          {t.add}
+        </a>
+      </header>
+      {editing && (
+        <ResourceForm
+          key={itemId}
+          resource={resource}
+          row={editing as Partial<Row>}
+          onDone={() => {
+            navigate('setup', resource.key);
+            void load();
+          }}
+        />
+      )}
+      <table class="table">
+        <thead>
+          <tr>
+            {columns.map((field) => (
+              <th key={field.key} scope="col">
+                {field.label(t)}
+              </th>
+            ))}
+            <th scope="col">
+              <span class="sr-only">{t.actions}</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {(rows ?? []).map((row) => (
+            <tr key={row.id}>
+              {columns.map((field) => (
+                <td key={field.key}>{display(row[field.key], users, field.type)}</td>
+              ))}
+              <td class="actions">
+                <a href={`#/setup/${resource.key}/${encodeURIComponent(row.id)}`}>{t.edit}</a>{' '}
+                <button
+                  type="button"
+                  class="link danger"
+                  onClick={() => {
+                    if (window.confirm(t.confirmDelete)) void del(`${resource.path}/${encodeURIComponent(row.id)}`).then(load, (error: unknown) => window.alert(String(error)));
+                  }}
+                >
+                  {t.delete}
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
+function toInput(value: unknown, type: FieldType): string {
+  if (value === undefined || value === null) return '';
+  if (type === 'json') return JSON.stringify(value, null, 2);
+  if (type === 'list' && Array.isArray(value)) return value.join(', ');
+  return String(value);
+}
+
+function fromInput(text: string, type: FieldType): unknown {
+  if (type === 'number') return text === '' ? undefined : Number(text);
+  if (type === 'list') return text.split(',').map((item) => item.trim()).filter(Boolean);
+  if (type === 'json') return text.trim() ? (JSON.parse(text) as unknown) : null;
+  if (type === 'user') return text || null;
+  return text === '' ? undefined : text;
+}
+
+function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Partial<Row>; onDone: () => void }) {
+  const { t, users } = useApp();
+  const [values, setValues] = useState<Record<string, string | boolean>>(() =>
+    Object.fromEntries(resource.fields.map((field) => [field.key, field.type === 'bool' ? (row[field.key] ?? true) !== false : toInput(row[field.key], field.type)])),
+  );
+  const [error, setError] = useState('');
+  const [preview, setPreview] = useState('');
+  const isNew = !row.id;
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    try {
+      const body: Record<string, unknown> = {};
+      for (const field of resource.fields) {
+        const value = values[field.key];
+        const parsed = typeof value === 'boolean' ? value : fromInput(value ?? '', field.type);
+        if (parsed !== undefined) body[field.key] = parsed;
+      }
+      if (isNew) await post(resource.path, body);
+      else await patch(`${resource.path}/${encodeURIComponent(row.id!)}`, body);
+      onDone();
+    } catch (failure) {
+      setError(errorText(failure));
+    }
+  };
+
+  return (
+    <form class="card resource-form" onSubmit={submit}>
+      {resource.fields.map((field) => {
+        const value = values[field.key];
+        const set = (next: string | boolean) => setValues({ ...values, [field.key]: next });
+        const label = field.label(t);
+        if (field.type === 'bool')
+          return (
+            <label key={field.key} class="check">
+              <input type="checkbox" checked={value === true} onChange={(e) => set((e.target as HTMLInputElement).checked)} /> {label}
+            </label>
+          );
+        if (typeof field.type === 'object' || field.type === 'user') {
+          const options = field.type === 'user' ? users.map((user) => [user.id, user.name]) : field.type.options.map((option) => [option, t.optionLabels[option as keyof typeof t.optionLabels] ?? option]);
+          return (
+            <label key={field.key}>
+              {label}
+              <select value={String(value)} onChange={(e) => set((e.target as HTMLSelectElement).value)}>
+                <option value="">—</option>
+                {options.map(([id, name]) => (
+                  <option key={id} value={id}>
+                    {name}
+                  </option>
+                ))}
+              </select>
+            </label>
+          );
+        }
+        if (field.type === 'json' || field.type === 'textarea')
+          return (
+            <label key={field.key}>
+              {label}
+              <textarea rows={field.type === 'json' ? 4 : 6} value={String(value)} onInput={(e) => set((e.target as HTMLTextAreaElement).value)} />
+            </label>
+          );
+        const onInput = (e: Event) => set((e.target as HTMLInputElement).value);
+        return (
+          <label key={field.key}>
+            {label}
+            {field.type === 'password' ? (
+              <input type="password" autocomplete="new-password" value={String(value)} onInput={onInput} />
+            ) : field.type === 'number' ? <input type="number" value={String(value)} onInput={onInput} /> : <input type="text" autocomplete="off" value={String(value)} onInput={onInput} />}
+          </label>
+        );
+      })}
+      {resource.key === 'templates' && (
+        <div class="template-preview">
+          <button type="button" onClick={() => setPreview(String(values.body ?? ''))}>
+            {t.preview}
+          </button>
+          {preview && <div class="text">{preview}</div>}
+        </div>
+      )}
+      <Alert text={error} />
+      <div class="form-actions">
+        <button type="submit" class="primary">
+          {t.save}
+        </button>
+        <button type="button" class="ghost" onClick={onDone}>
+          {t.cancel}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+interface SourceView {
+  id: string;
+  kind: string;
+  name: string;
+  status: { state?: string; connectedAs?: string; lastMessageAt?: string | null; lastError?: string; detail?: string } | null;
+  webhookUrl?: string;
+  secret?: string;
+  webhooks?: Record<string, string>;
+  address?: string;
+}
+
+function SourcesSection({ itemId }: { itemId: string | undefined }) {
+  const { t, time } = useApp();
+  const [sources, setSources] = useState<SourceView[]>([]);
+  const [kind, setKind] = useState('webform');
+  const [name, setName] = useState('');
+  const [extra, setExtra] = useState('{}');
+  const [error, setError] = useState('');
+  const load = () => get<List<SourceView>>('/sources').then((list) => setSources(list.data));
+  useEffect(() => {
+    void load();
+  }, []);
+  const create = async (event: Event) => {
+    event.preventDefault();
+    try {
+      const fields = kind === 'webform' || kind === 'whatsapp' ? {} : (JSON.parse(extra) as Record<string, unknown>);
+      const created = await post<SourceView>('/sources', { kind, name, ...fields });
+      setName('');
+      setError('');
+      await load();
+      navigate('setup', 'sources', created.id);
+    } catch (failure) {
+      setError(errorText(failure));
+    }
+  };
+  const selected = sources.find((source) => source.id === itemId);
+  const extraHelp: Record<string, string> = {
+    twilio: '{"accountSid": "AC…", "authToken": "…", "phoneNumber": "+5511…"}',
+    email: '{"address": "sales@…", "imap": {"host": "…", "port": 993, "secure": true, "user": "…", "password": "…"}, "smtp": {"host": "…", "port": 465, "secure": true, "user": "…", "password": "…"}}',
+  };
+  return (
+    <>
+      <header class="section-head">
+        <h2>{t.setup.sources}</h2>
+      </header>
+      <form class="card inline-form" onSubmit={create}>
+        <label>
+          {t.kind}
+          <select value={kind} onChange={(e) => setKind((e.target as HTMLSelectElement).value)}>
+            {['webform', 'twilio', 'email', 'whatsapp'].map((option) => (
+              <option key={option} value={option}>
+                {t.sourceKinds[option as keyof typeof t.sourceKinds]}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t.name}
+          <input required value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} />
+        </label>
+        {extraHelp[kind] && (
+          <label class="wide">
+            {t.connectionSettings}
+            <textarea rows={3} placeholder={extraHelp[kind]} value={extra} onInput={(e) => setExtra((e.target as HTMLTextAreaElement).value)} />
+          </label>
+        )}
+        <button type="submit" class="primary">
+          {t.add}
+        </button>
+        <Alert text={error} />
+      </form>
+      {selected && <SourceDetail key={selected.id} source={selected} onChanged={() => void load()} />}
+      <table class="table">
+        <thead>
+          <tr>
+            <th scope="col">{t.name}</th>
+            <th scope="col">{t.kind}</th>
+            <th scope="col">{t.state}</th>
+            <th scope="col">{t.lastMessage}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {sources.map((source) => (
+            <tr key={source.id}>
+              <td>
+                <a href={`#/setup/sources/${source.id}`}>{source.name}</a>
+              </td>
+              <td>{t.sourceKinds[source.kind as keyof typeof t.sourceKinds] ?? source.kind}</td>
+              <td>{t.sourceStates[(source.status?.state ?? 'connected') as keyof typeof t.sourceStates] ?? source.status?.state}</td>
+              <td>{time(source.status?.lastMessageAt)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
+function CopyField({ label, value }: { label: string; value: string }) {
+  const { t } = useApp();
+  const [copied, setCopied] = useState(false);
+  return (
+    <div class="copy-field">
+      <label>
+        {label}
+        {value.includes('\n') ? <textarea readOnly rows={6} value={value} /> : <input readOnly value={value} />}
+      </label>
+      <button
+        type="button"
+        onClick={() =>
+          void copyText(value).then(() => {
+            setCopied(true);
+            setTimeout(() => setCopied(false), 1500);
+          })
+        }
+      >
+        {copied ? t.copied : t.copy}
+      </button>
+    </div>
+  );
+}
+
+function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: () => void }) {
+  const { t } = useApp();
+  const [qrVersion, setQrVersion] = useState(0);
+  const [qrError, setQrError] = useState(false);
+  const [pairPhone, setPairPhone] = useState('');
+  const [pairCode, setPairCode] = useState('');
+  useEffect(() => {
+    if (source.kind !== 'whatsapp') return;
+    // The QR rotates every few seconds while pairing; reload it and the status alike.
+    const timer = window.setInterval(() => {
+      setQrVersion((version) => version + 1);
+      setQrError(false);
+      onChanged();
+    }, 2000);
+    return () => window.clearInterval(timer);
+  }, [source.id]);
+  const snippet = source.webhookUrl
+    ? `<form action="${source.webhookUrl}?token=${source.secret ?? ''}" method="post">\n  <input name="name" placeholder="Name" required>\n  <input name="email" type="email" placeholder="Email">\n  <input name="phone" placeholder="Phone">\n  <textarea name="message"></textarea>\n  <button type="submit">Send</button>\n</form>`
+    : '';
+  const state = source.status?.state ?? 'connected';
+  return (
+    <div class="card source-detail" aria-label={source.name}>
+      <h3>{source.name}</h3>
+      {source.webhookUrl && (
+        <>
+          <CopyField label={t.webhookUrl} value={source.webhookUrl} />
+          {source.secret && <CopyField label={t.formSecret} value={source.secret} />}
+          <CopyField label={t.embedSnippet} value={snippet} />
+        </>
+      )}
+      {source.webhooks && Object.entries(source.webhooks).map(([key, url]) => <CopyField key={key} label={`${t.twilioWebhook} (${key})`} value={url} />)}
+      {source.kind === 'whatsapp' && (
+        <div class="whatsapp">
+          <p>
+            {t.state}: <strong class={`state-${state}`}>{t.sourceStates[state as keyof typeof t.sourceStates] ?? state}</strong>
+            {source.status?.connectedAs && ` · ${source.status.connectedAs}`}
+          </p>
+          {source.status?.lastError && <p class="error">{source.status.lastError}</p>}
+          {state === 'pairing' && (
+            <>
+              <p>{t.scanQr}</p>
+              {!qrError && <img class="qr" alt={t.qrCode} src={`/api/v1/sources/${source.id}/qr?v=${qrVersion}`} onError={() => setQrError(true)} onLoad={() => setQrError(false)} />}
+              {qrError && <p class="hint">{t.qrWaiting}</p>}
+              <form
+                class="inline-form"
+                onSubmit={(e) => {
+                  e.preventDefault();
+                  void post<{ code: string }>(`/sources/${source.id}/pairing-code`, { phone: pairPhone }).then(
+                    (answer) => setPairCode(answer.code),
+                    (error: unknown) => setPairCode(String(error)),
+                  );
+                }}
+              >
+                <label>
+                  {t.pairWithPhone}
+                  <input value={pairPhone} onInput={(e) => setPairPhone((e.target as HTMLInputElement).value)} placeholder="+55 11 9…" />
+                </label>
+                <button type="submit">{t.getPairingCode}</button>
+                {pairCode && <output class="pairing-code">{pairCode}</output>}
+              </form>
+            </>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function WorkspaceSection() {
+  const { t } = useApp();
+  const [values, setValues] = useState<Record<string, unknown> | null>(null);
+  const [json, setJson] = useState({ workingHours: '', quietHours: '' });
+  const [message, setMessage] = useState('');
+  useEffect(() => {
+    void get<Record<string, unknown>>('/workspace').then((workspace) => {
+      setValues(workspace);
+      setJson({ workingHours: JSON.stringify(workspace.workingHours, null, 2), quietHours: JSON.stringify(workspace.quietHours ?? null, null, 2) });
+    });
+  }, []);
+  if (!values) return null;
+  const set = (key: string, value: unknown) => setValues({ ...values, [key]: value });
+  const save = async (event: Event) => {
+    event.preventDefault();
+    try {
+      await patch('/workspace', {
+        name: values.name,
+        locale: values.locale,
+        timeZone: values.timeZone,
+        firstResponseSlaMinutes: Number(values.firstResponseSlaMinutes),
+        visibility: values.visibility,
+        repsCanClaim: values.repsCanClaim,
+        workingHours: JSON.parse(json.workingHours) as unknown,
+        quietHours: JSON.parse(json.quietHours || 'null') as unknown,
+      });
+      setMessage(t.saved);
+    } catch (failure) {
+      setMessage(errorText(failure));
+    }
+  };
+  const text = (key: string, label: string) => (
+    <label>
+      {label}
+      <input value={String(values[key] ?? '')} onInput={(e) => set(key, (e.target as HTMLInputElement).value)} />
+    </label>
+  );
+  return (
+    <form class="card resource-form" onSubmit={save}>
+      <h2>{t.setup.workspace}</h2>
+      {text('name', t.name)}
+      <label>
+        {t.language}
+        <select value={String(values.locale)} onChange={(e) => set('locale', (e.target as HTMLSelectElement).value)}>
+          <option value="pt-BR">Português (Brasil)</option>
+          <option value="en">English</option>
+        </select>
+      </label>
+      {text('timeZone', t.timeZone)}
+      {text('firstResponseSlaMinutes', t.slaMinutes)}
+      <label>
+        {t.visibility}
+        <select value={String(values.visibility)} onChange={(e) => set('visibility', (e.target as HTMLSelectElement).value)}>
+          <option value="all">{t.visibilityAll}</option>
+          <option value="own">{t.visibilityOwn}</option>
+        </select>
+      </label>
+      <label class="check">
+        <input type="checkbox" checked={values.repsCanClaim === true} onChange={(e) => set('repsCanClaim', (e.target as HTMLInputElement).checked)} /> {t.repsCanClaim}
+      </label>
+      <label>
+        {t.workingHours}
+        <textarea rows={6} value={json.workingHours} onInput={(e) => setJson({ ...json, workingHours: (e.target as HTMLTextAreaElement).value })} />
+      </label>
+      <label>
+        {t.quietHours}
+        <textarea rows={3} value={json.quietHours} onInput={(e) => setJson({ ...json, quietHours: (e.target as HTMLTextAreaElement).value })} />
+      </label>
+      <div class="form-actions">
+        <button type="submit" class="primary">
+          {t.save}
+        </button>
+        {message && <output role="status">{message}</output>}
+      </div>
+    </form>
+  );
+}
