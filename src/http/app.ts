@@ -13,6 +13,7 @@ import { problemHandler } from './problem.js';
 import { mountRoutes } from './route.js';
 import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { followUpRoutes } from './routes/follow-ups.js';
+import { insightRoutes } from './routes/insights.js';
 import { leadRoutes } from './routes/leads.js';
 import { sequenceRoutes } from './routes/sequences.js';
 import { sourceRoutes } from './routes/sources.js';
@@ -131,6 +132,7 @@ export function createApp(deps: AppDeps): Express {
     ...webhookRoutes(deps),
     ...sequenceRoutes(deps),
     ...workspaceRoutes(deps),
+    ...insightRoutes(deps),
   ];
   const document = openApiDocument(routes, hookPaths(), { version: deps.version });
   app.get('/openapi.json', (_req, res) => {
