@@ -9,6 +9,7 @@ import { errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import { recordActivity, systemActor } from '../leads/activities.js';
 import { chooseOwner } from '../leads/assignment.js';
+import { noteInbound } from '../leads/conversation.js';
 import { closedStages } from '../leads/stages.js';
 import type { TemplateStore } from '../messaging/templates.js';
 import { backoffMs, type Outbound, replySubject } from '../messaging/outbound.js';
@@ -220,6 +221,7 @@ export class InboundProcessor {
       at: receivedAt,
       data: { messageId, channel: payload.channel, eventId, preview: payload.text?.slice(0, 140) ?? null },
     });
+    await noteInbound(tx, { workspace, leadId: lead.id, channel: payload.channel, at: receivedAt, isNewLead, contactId: contact.contactId });
 
     const queued: string[] = [];
     if (payload.optOut) {

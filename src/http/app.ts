@@ -15,6 +15,9 @@ import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { followUpRoutes } from './routes/follow-ups.js';
 import { insightRoutes } from './routes/insights.js';
 import { leadRoutes } from './routes/leads.js';
+import { leadActionRoutes } from './routes/lead-actions.js';
+import { qualifierRoutes } from './routes/qualifiers.js';
+import { quotaRoutes } from './routes/quotas.js';
 import { sequenceRoutes } from './routes/sequences.js';
 import { sourceRoutes } from './routes/sources.js';
 import { templateRoutes } from './routes/templates.js';
@@ -132,6 +135,9 @@ export function createApp(deps: AppDeps): Express {
     ...webhookRoutes(deps),
     ...sequenceRoutes(deps),
     ...workspaceRoutes(deps),
+    ...qualifierRoutes(deps),
+    ...leadActionRoutes(deps),
+    ...quotaRoutes(deps),
     ...insightRoutes(deps),
   ];
   const document = openApiDocument(routes, hookPaths(), { version: deps.version });

@@ -31,7 +31,10 @@ export type ActivityKind =
   | 'contact.opted_out'
   | 'message.delivered'
   | 'message.read'
-  | 'note.added';
+  | 'note.added'
+  | 'conversation.status_changed'
+  | 'conversation.reopened'
+  | 'lead.claimed';
 
 /** Who did it: a user, an API key (an integration), or the gateway itself. */
 export interface Actor {

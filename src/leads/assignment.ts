@@ -1,5 +1,6 @@
 import type { Prisma, User } from '@prisma/client';
 import { closedStages } from './stages.js';
+import { isWorking } from './working-time.js';
 
 export interface AssignmentDecision {
   ownerId: string | null;
@@ -12,6 +13,8 @@ export interface AssignmentFacts {
   sourceOwnerId: string | null;
   productIds: string[];
   productOwnerId: string | null;
+  /** The id of the lead's segment, when it has one. */
+  segmentId?: string | null;
   channel: string;
   /** The workspace's IANA time zone: working hours are in it. */
   timeZone: string;
@@ -22,32 +25,15 @@ export type AssignmentStrategy = 'round_robin' | 'least_open' | 'fixed';
 
 export interface RuleMatch {
   productId?: string;
+  segmentId?: string;
   sourceId?: string;
   channel?: string;
-}
-
-type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
-type WorkingHours = Partial<Record<Weekday, [string, string][]>>;
-
-const weekdays: Record<string, Weekday> = { Mon: 'mon', Tue: 'tue', Wed: 'wed', Thu: 'thu', Fri: 'fri', Sat: 'sat', Sun: 'sun' };
-
-/** Whether a user works at this moment; a user without working hours is always available. */
-export function isWorking(workingHours: Prisma.JsonValue | null, timeZone: string, now: Date): boolean {
-  if (!workingHours || typeof workingHours !== 'object' || Array.isArray(workingHours)) return true;
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
-      .formatToParts(now)
-      .map((part) => [part.type, part.value]),
-  );
-  const day = weekdays[parts.weekday ?? ''];
-  const time = `${parts.hour}:${parts.minute}`;
-  const spans = day ? ((workingHours as WorkingHours)[day] ?? []) : [];
-  return spans.some(([start, end]) => time >= start && time < end);
 }
 
 function matches(match: RuleMatch, facts: AssignmentFacts): boolean {
   if (match.productId && !facts.productIds.includes(match.productId)) return false;
   if (match.sourceId && match.sourceId !== facts.sourceId) return false;
+  if (match.segmentId && match.segmentId !== facts.segmentId) return false;
   if (match.channel && match.channel !== facts.channel) return false;
   return true;
 }
@@ -64,9 +50,11 @@ export async function chooseOwner(tx: Prisma.TransactionClient, workspaceId: str
   const available = (user: User | null | undefined): user is User => Boolean(user?.active && isWorking(user.workingHours, facts.timeZone, now));
 
   const rules = await tx.assignmentRule.findMany({ where: { workspaceId, active: true }, orderBy: [{ priority: 'asc' }, { createdAt: 'asc' }] });
+  // One read of the team serves every rule: a workspace may have hundreds of rules.
+  const team = rules.length > 0 ? new Map((await tx.user.findMany({ where: { workspaceId } })).map((user) => [user.id, user])) : new Map<string, User>();
   for (const rule of rules) {
     if (!matches(rule.match as RuleMatch, facts)) continue;
-    const users = (await tx.user.findMany({ where: { workspaceId, id: { in: rule.userIds } } })).filter(available);
+    const users = rule.userIds.map((id) => team.get(id)).filter(available);
     if (users.length === 0) continue;
     const chosen = await pick(tx, rule.strategy as AssignmentStrategy, users, rule.userIds);
     await tx.user.update({ where: { id: chosen.id }, data: { lastAssignedAt: now } });

@@ -1,22 +1,41 @@
-import type { Prisma } from '@prisma/client';
+import { Prisma } from '@prisma/client';
 import type { Db } from '../db/client.js';
 import type { Auth } from '../http/route.js';
 
+/** A rep's narrowed view: their own leads, and unassigned ones when reps may claim them. */
+export interface RepScope {
+  userId: string;
+  includeUnassigned: boolean;
+}
+
 /**
- * Which leads a caller may see. Owners, managers and API keys see the whole workspace. When the
- * workspace's visibility is "own", a rep sees the leads they own, and unassigned leads too when
- * reps may claim them.
+ * Owners, managers and API keys see the whole workspace (null). When the workspace's visibility
+ * is "own", a rep sees the leads they own, and unassigned leads too when reps may claim them.
  */
-export async function visibleLeadsWhere(prisma: Db, auth: Auth): Promise<Prisma.LeadWhereInput> {
-  const scope: Prisma.LeadWhereInput = { workspaceId: auth.workspaceId };
-  if (auth.role !== 'rep' || !auth.userId) return scope;
+export async function repScope(prisma: Db, auth: Auth): Promise<RepScope | null> {
+  if (auth.role !== 'rep' || !auth.userId) return null;
   const workspace = await prisma.workspace.findUniqueOrThrow({
     where: { id: auth.workspaceId },
     select: { visibility: true, repsCanClaim: true },
   });
-  if (workspace.visibility !== 'own') return scope;
-  return {
-    ...scope,
-    OR: [{ ownerId: auth.userId }, ...(workspace.repsCanClaim ? [{ ownerId: null }] : [])],
-  };
+  return workspace.visibility === 'own' ? { userId: auth.userId, includeUnassigned: workspace.repsCanClaim } : null;
+}
+
+/** The leads a caller may see, as a Prisma filter. */
+export async function visibleLeadsWhere(prisma: Db, auth: Auth): Promise<Prisma.LeadWhereInput> {
+  const scope = await repScope(prisma, auth);
+  const workspace: Prisma.LeadWhereInput = { workspaceId: auth.workspaceId };
+  if (!scope) return workspace;
+  return { ...workspace, OR: [{ ownerId: scope.userId }, ...(scope.includeUnassigned ? [{ ownerId: null }] : [])] };
+}
+
+/** The same rule as SQL over a leads table aliased `alias`, for raw queries. */
+export async function visibleLeadsSql(prisma: Db, auth: Auth, alias = 'l'): Promise<Prisma.Sql> {
+  const scope = await repScope(prisma, auth);
+  const column = (name: string) => Prisma.raw(`${alias}."${name}"`);
+  const inWorkspace = Prisma.sql`${column('workspaceId')} = ${auth.workspaceId}`;
+  if (!scope) return inWorkspace;
+  return scope.includeUnassigned
+    ? Prisma.sql`${inWorkspace} AND (${column('ownerId')} = ${scope.userId} OR ${column('ownerId')} IS NULL)`
+    : Prisma.sql`${inWorkspace} AND ${column('ownerId')} = ${scope.userId}`;
 }

@@ -7,6 +7,7 @@ import type { Db } from '../db/client.js';
 import { ChannelError, ProblemError, errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import { type Actor, recordActivity, systemActor } from '../leads/activities.js';
+import { noteHumanResponse } from '../leads/conversation.js';
 import type { JobQueue } from '../queue/contract.js';
 import type { SecretBox } from '../security/secrets.js';
 import { RateLimiter } from '../rate-limit.js';
@@ -94,6 +95,9 @@ export class Outbound {
       actor: input.author,
       data: { messageId: id, channel: input.channel, to: input.to, automatic: input.automatic, template: input.templateName ?? null },
     });
+    if (!input.automatic && (input.author.type === 'user' || input.author.type === 'api_key')) {
+      await noteHumanResponse(tx, { workspaceId: input.workspaceId, leadId: input.leadId, actor: input.author });
+    }
     return id;
   }
 

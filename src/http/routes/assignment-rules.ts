@@ -12,6 +12,7 @@ const ruleBody = z
     match: z
       .object({
         productId: z.string().max(100).optional(),
+        segmentId: z.string().max(100).optional(),
         sourceId: z.string().max(100).optional(),
         channel: z.enum(['webform', 'whatsapp', 'voice', 'sms', 'email']).optional(),
       })
@@ -60,6 +61,9 @@ export function assignmentRuleRoutes(deps: AppDeps): RouteDef[] {
     if (body.match?.productId && !(await prisma.product.findFirst({ where: { workspaceId, id: body.match.productId } }))) {
       errors.push({ path: 'match.productId', message: 'no product with this id in the workspace' });
     }
+    if (body.match?.segmentId && !(await prisma.segment.findFirst({ where: { workspaceId, id: body.match.segmentId } }))) {
+      errors.push({ path: 'match.segmentId', message: 'no segment with this id in the workspace' });
+    }
     if (body.match?.sourceId && !(await prisma.source.findFirst({ where: { workspaceId, id: body.match.sourceId, deletedAt: null } }))) {
       errors.push({ path: 'match.sourceId', message: 'no source with this id in the workspace' });
     }
@@ -78,6 +82,7 @@ export function assignmentRuleRoutes(deps: AppDeps): RouteDef[] {
       path: '/assignment-rules',
       summary: 'Add an assignment rule',
       tag: 'assignment',
+      roles: ['owner', 'manager'],
       body: ruleBody,
       response: { status: 201, description: 'The rule', schema: ruleView },
       handler: async ({ body, auth }) => {
@@ -110,6 +115,7 @@ export function assignmentRuleRoutes(deps: AppDeps): RouteDef[] {
       path: '/assignment-rules/:id',
       summary: 'Change an assignment rule',
       tag: 'assignment',
+      roles: ['owner', 'manager'],
       params: byId,
       body: ruleBody.partial(),
       response: { status: 200, description: 'The rule', schema: ruleView },
@@ -124,6 +130,7 @@ export function assignmentRuleRoutes(deps: AppDeps): RouteDef[] {
       path: '/assignment-rules/:id',
       summary: 'Remove an assignment rule',
       tag: 'assignment',
+      roles: ['owner', 'manager'],
       params: byId,
       response: { status: 204, description: 'Removed' },
       handler: async ({ params, auth }) => {

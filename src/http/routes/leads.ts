@@ -1,8 +1,10 @@
 import type { Activity, Attachment, Message, Prisma } from '@prisma/client';
 import { z } from 'zod';
 import type { ChannelKind } from '../../channels/contract.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { NotFoundError, ProblemError, ValidationError } from '../../errors.js';
 import { recordActivity } from '../../leads/activities.js';
+import { changeStage } from '../../leads/pipeline.js';
+import { segmentName, validateCustomFields } from '../../leads/qualifiers.js';
 import { stages } from '../../leads/stages.js';
 import { leadInclude, leadView, presentLead } from '../../leads/view.js';
 import { visibleLeadsWhere } from '../../leads/visibility.js';
@@ -40,6 +42,10 @@ const leadPatch = z
     dealValue: z.number().nonnegative().max(1e12).nullable(),
     dealCurrency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as BRL').nullable(),
     customFields: z.record(z.string().min(1).max(200), z.union([z.string().max(10_000), z.number(), z.boolean(), z.null()])),
+    companySize: z.enum(['1', '2-10', '11-50', '51-200', '201-1000', '1000+']).nullable(),
+    birthday: z.iso.date().nullable(),
+    socialProfiles: z.record(z.enum(['linkedin', 'instagram', 'facebook', 'x', 'tiktok', 'youtube', 'website']), z.url().max(500)),
+    lossReason: z.string().trim().min(1).max(500).describe('Required with stage "unqualified"'),
   })
   .partial()
   .strict();
@@ -194,6 +200,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       response: { status: 200, description: 'The updated lead', schema: leadView },
       handler: async ({ params, body, auth }) => {
         const before = await loadLead(auth, params.id);
+        const { stage, ownerId, products, customFields, lossReason, ...plain } = body;
         if (body.ownerId) {
           const owner = await prisma.user.findFirst({ where: { id: body.ownerId, workspaceId: auth.workspaceId } });
           if (!owner) throw new ValidationError([{ path: 'ownerId', message: 'no user with this id in the workspace' }]);
@@ -202,8 +209,12 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
           const found = await prisma.product.count({ where: { workspaceId: auth.workspaceId, id: { in: body.products } } });
           if (found !== new Set(body.products).size) throw new ValidationError([{ path: 'products', message: 'every product must be a product id of the workspace' }]);
         }
+        if (ownerId !== undefined && ownerId !== before.ownerId && auth.role === 'rep') {
+          throw new ProblemError('forbidden', 'only owners and managers reassign leads; a rep may claim an unassigned lead');
+        }
+        if (plain.segment) plain.segment = await segmentName(prisma, auth.workspaceId, plain.segment);
+        if (body.customFields) await validateCustomFields(prisma, auth.workspaceId, body.customFields);
         await prisma.$transaction(async (tx) => {
-          const { stage, ownerId, products, customFields, ...plain } = body;
           const changes: Record<string, { before: unknown; after: unknown }> = {};
           for (const [key, value] of Object.entries(plain)) {
             const previous = (before as unknown as Record<string, unknown>)[key];
@@ -219,8 +230,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
           await tx.lead.update({
             where: { id: before.id },
             data: {
-              ...plain,
-              ...(stage ? { stage } : {}),
+              ...(plain as Prisma.LeadUncheckedUpdateInput),
               ...(ownerId !== undefined ? { ownerId, assignmentRuleId: null, assignmentReason: 'changed by hand' } : {}),
               ...(mergedFields ? { customFields: mergedFields as Prisma.InputJsonValue } : {}),
               lastActivityAt: new Date(),
@@ -233,10 +243,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
             changes.products = { before: previous, after: [...new Set(products)].sort() };
           }
           const base = { workspaceId: auth.workspaceId, leadId: before.id, actor: auth.actor };
-          if (stage && stage !== before.stage) {
-            await recordActivity(tx, { ...base, kind: 'lead.stage_changed', data: { before: before.stage, after: stage } });
-            await enrolByRules(tx, auth.workspaceId, before.id);
-          }
+          if (stage) await changeStage(tx, { ...base, to: stage, reason: lossReason ?? null });
           if (ownerId !== undefined && ownerId !== before.ownerId) {
             await recordActivity(tx, { ...base, kind: 'lead.assigned', data: { before: before.ownerId, after: ownerId, ruleId: null, reason: 'changed by hand' } });
           }

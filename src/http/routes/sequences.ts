@@ -92,6 +92,7 @@ export function sequenceRoutes(deps: AppDeps): RouteDef[] {
       path: '/sequences',
       summary: 'Create a nurture sequence',
       tag: 'sequences',
+      roles: ['owner', 'manager'],
       body: sequenceBody,
       response: { status: 201, description: 'The sequence', schema: sequenceView },
       handler: async ({ body, auth }) => {
@@ -121,6 +122,7 @@ export function sequenceRoutes(deps: AppDeps): RouteDef[] {
       path: '/sequences/:id',
       summary: 'Change a sequence (leads already in it go on with the new steps)',
       tag: 'sequences',
+      roles: ['owner', 'manager'],
       params: byId,
       body: z
         .object({ name: sequenceBody.shape.name, steps: sequenceBody.shape.steps, enrol: enrolRule.nullable(), exitStages: z.array(z.enum(stages)), active: z.boolean() })

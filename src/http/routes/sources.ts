@@ -139,6 +139,7 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
       path: '/sources',
       summary: 'Create a source (web form, Twilio number, mailbox, WhatsApp number)',
       tag: 'sources',
+      roles: ['owner', 'manager'],
       body: createBody,
       response: { status: 201, description: 'The source, with its kind\'s own fields', schema: sourceView },
       handler: async ({ body, auth }) => {
@@ -171,6 +172,7 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
       path: '/sources',
       summary: 'List sources',
       tag: 'sources',
+      roles: ['owner', 'manager'],
       response: { status: 200, description: 'All live sources of the workspace', schema: listSchema(sourceView) },
       handler: async ({ auth }) => {
         const rows = await prisma.source.findMany({ where: { workspaceId: auth.workspaceId, deletedAt: null }, orderBy: { createdAt: 'asc' } });
@@ -182,6 +184,7 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
       path: '/sources/:id',
       summary: 'Get a source',
       tag: 'sources',
+      roles: ['owner', 'manager'],
       params: byId,
       response: { status: 200, description: 'The source', schema: sourceView },
       handler: async ({ params, auth }) => view(await load(auth.workspaceId, params.id)),
@@ -191,6 +194,7 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
       path: '/sources/:id',
       summary: 'Update a source',
       tag: 'sources',
+      roles: ['owner', 'manager'],
       params: byId,
       body: updateBody,
       response: { status: 200, description: 'The updated source', schema: sourceView },
@@ -223,6 +227,7 @@ export function sourceRoutes(deps: AppDeps): RouteDef[] {
       path: '/sources/:id',
       summary: 'Delete a source: its webhooks stop answering; its leads and history stay',
       tag: 'sources',
+      roles: ['owner', 'manager'],
       params: byId,
       response: { status: 204, description: 'Deleted' },
       handler: async ({ params, auth }) => {

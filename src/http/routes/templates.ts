@@ -108,6 +108,7 @@ export function templateRoutes(deps: AppDeps): RouteDef[] {
       path: '/templates',
       summary: 'Add a workspace template; it overrides the shipped one of the same name, locale and channel',
       tag: 'templates',
+      roles: ['owner', 'manager'],
       body: templateBody,
       response: { status: 201, description: 'The template', schema: templateView },
       handler: async ({ body, auth }) => {
@@ -121,6 +122,7 @@ export function templateRoutes(deps: AppDeps): RouteDef[] {
       path: '/templates/:id',
       summary: 'Change a workspace template',
       tag: 'templates',
+      roles: ['owner', 'manager'],
       params: idParam,
       body: templateBody.partial(),
       response: { status: 200, description: 'The template', schema: templateView },
@@ -137,6 +139,7 @@ export function templateRoutes(deps: AppDeps): RouteDef[] {
       path: '/templates/:id',
       summary: 'Remove a workspace template; the shipped one of that name applies again',
       tag: 'templates',
+      roles: ['owner', 'manager'],
       params: idParam,
       response: { status: 204, description: 'Removed' },
       handler: async ({ params, auth }) => {

@@ -70,6 +70,7 @@ export function webhookRoutes(deps: AppDeps): RouteDef[] {
       path: '/webhooks',
       summary: 'Subscribe a URL to events; the signing secret is shown once',
       tag: 'webhooks',
+      roles: ['owner', 'manager'],
       body: webhookBody,
       response: { status: 201, description: 'The webhook, with its secret', schema: webhookView },
       handler: async ({ body, auth }) => {
@@ -85,6 +86,7 @@ export function webhookRoutes(deps: AppDeps): RouteDef[] {
       path: '/webhooks',
       summary: 'List webhooks',
       tag: 'webhooks',
+      roles: ['owner', 'manager'],
       response: { status: 200, description: 'Webhooks', schema: listSchema(webhookView) },
       handler: async ({ auth }) => ({
         data: (await prisma.webhook.findMany({ where: { workspaceId: auth.workspaceId }, orderBy: { createdAt: 'asc' } })).map(present),
@@ -96,6 +98,7 @@ export function webhookRoutes(deps: AppDeps): RouteDef[] {
       path: '/webhooks/:id',
       summary: 'One webhook',
       tag: 'webhooks',
+      roles: ['owner', 'manager'],
       params,
       response: { status: 200, description: 'The webhook', schema: webhookView },
       handler: async ({ params: { id }, auth }) => present(await load(auth.workspaceId, id)),
@@ -105,6 +108,7 @@ export function webhookRoutes(deps: AppDeps): RouteDef[] {
       path: '/webhooks/:id',
       summary: 'Change a webhook',
       tag: 'webhooks',
+      roles: ['owner', 'manager'],
       params,
       body: webhookBody.partial(),
       response: { status: 200, description: 'The webhook', schema: webhookView },
@@ -121,6 +125,7 @@ export function webhookRoutes(deps: AppDeps): RouteDef[] {
       path: '/webhooks/:id',
       summary: 'Remove a webhook and its delivery log',
       tag: 'webhooks',
+      roles: ['owner', 'manager'],
       params,
       response: { status: 204, description: 'Removed' },
       handler: async ({ params: { id }, auth }) => {
@@ -135,6 +140,7 @@ export function webhookRoutes(deps: AppDeps): RouteDef[] {
       path: '/webhooks/:id/deliveries',
       summary: 'The delivery log, newest first',
       tag: 'webhooks',
+      roles: ['owner', 'manager'],
       params,
       query: z.object({ status: z.enum(['pending', 'delivered', 'failed']).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
       response: { status: 200, description: 'Deliveries', schema: listSchema(deliveryView) },
@@ -153,6 +159,7 @@ export function webhookRoutes(deps: AppDeps): RouteDef[] {
       path: '/webhooks/:id/deliveries/:deliveryId/redeliver',
       summary: 'Send a delivery again now, with the same delivery id',
       tag: 'webhooks',
+      roles: ['owner', 'manager'],
       params: z.object({ id: z.string().min(1).max(100), deliveryId: z.string().min(1).max(100) }),
       response: { status: 202, description: 'Queued', schema: deliveryView },
       handler: async ({ params: { id, deliveryId }, auth }) => {

@@ -3,10 +3,9 @@ import { z } from 'zod';
 import { normalizePhone } from '../../contacts/identities.js';
 import { ProblemError, NotFoundError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
-import { stageList } from '../../leads/stages.js';
 import { hashPassword } from '../../security/tokens.js';
 import type { AppDeps } from '../deps.js';
-import { afterCursor, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
+import { afterCursor, type Auth, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM');
 const days = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
@@ -154,6 +153,11 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
     }
   }
 
+  /** A manager runs the team but cannot create, promote or change an owner. */
+  function onlyOwnersMakeOwners(auth: Auth, role: string | undefined) {
+    if (role === 'owner' && auth.role !== 'owner') throw new ProblemError('forbidden', 'only an owner can create or change an owner');
+  }
+
   async function uniqueOrConflict<T>(what: string, run: () => Promise<T>, exists: () => Promise<boolean>): Promise<T> {
     if (await exists()) throw new ProblemError('conflict', `${what} already exists`);
     return run();
@@ -173,6 +177,7 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
       path: '/workspace',
       summary: 'Change the workspace settings',
       tag: 'workspace',
+      roles: ['owner', 'manager'],
       body: workspacePatch,
       response: { status: 200, description: 'The workspace', schema: workspaceView },
       handler: async ({ body, auth }) => {
@@ -186,25 +191,15 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
       },
     }),
     route({
-      method: 'get',
-      path: '/stages',
-      summary: 'The pipeline stages, in the workspace\'s locale',
-      tag: 'workspace',
-      response: {
-        status: 200,
-        description: 'Stages in pipeline order',
-        schema: z.object({ data: z.array(z.object({ slug: z.string(), label: z.string(), definition: z.string() })) }),
-      },
-      handler: async ({ auth }) => ({ data: stageList((await workspaceOf(auth.workspaceId)).locale) }),
-    }),
-    route({
       method: 'post',
       path: '/users',
       summary: 'Add a user (owner, manager or rep)',
       tag: 'users',
+      roles: ['owner', 'manager'],
       body: userBody,
       response: { status: 201, description: 'The user', schema: userView },
       handler: async ({ body, auth }) => {
+        onlyOwnersMakeOwners(auth, body.role);
         const { password, ...fields } = body;
         const phone = await userPhone(auth.workspaceId, fields.phone);
         const row = await uniqueOrConflict(
@@ -261,12 +256,14 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
       path: '/users/:id',
       summary: 'Change a user',
       tag: 'users',
+      roles: ['owner', 'manager'],
       params: byId,
       body: userBody.partial(),
       response: { status: 200, description: 'The user', schema: userView },
       handler: async ({ params, body, auth }) => {
         const row = await prisma.user.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
         if (!row) throw new NotFoundError('user');
+        onlyOwnersMakeOwners(auth, row.role === 'owner' ? 'owner' : body.role);
         const { password, workingHours: hours, phone, ...fields } = body;
         if (fields.email && fields.email !== row.email && (await prisma.user.count({ where: { workspaceId: auth.workspaceId, email: fields.email } })) > 0) {
           throw new ProblemError('conflict', `a user with email ${fields.email} already exists`);
@@ -288,6 +285,7 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
       path: '/users/:id',
       summary: 'Remove a user; their leads become unassigned',
       tag: 'users',
+      roles: ['owner', 'manager'],
       params: byId,
       response: { status: 204, description: 'Removed' },
       handler: async ({ params, auth }) => {
@@ -305,6 +303,7 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
       path: '/products',
       summary: 'Add a product or service to the catalogue',
       tag: 'products',
+      roles: ['owner', 'manager'],
       body: productBody,
       response: { status: 201, description: 'The product', schema: productView },
       handler: async ({ body, auth }) => {
@@ -346,6 +345,7 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
       path: '/products/:id',
       summary: 'Change a product',
       tag: 'products',
+      roles: ['owner', 'manager'],
       params: byId,
       body: productBody.partial(),
       response: { status: 200, description: 'The product', schema: productView },
@@ -364,6 +364,7 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
       path: '/products/:id',
       summary: 'Remove a product from the catalogue',
       tag: 'products',
+      roles: ['owner', 'manager'],
       params: byId,
       response: { status: 204, description: 'Removed' },
       handler: async ({ params, auth }) => {
@@ -378,6 +379,7 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
       path: '/inbound-events',
       summary: 'Inbound events as received, newest first: rejected (spam, rate limit) and failed ones stay here',
       tag: 'capture',
+      roles: ['owner', 'manager'],
       query: pageQuery.extend({ status: z.enum(['pending', 'processed', 'rejected', 'failed']).optional(), sourceId: z.string().max(100).optional() }),
       response: { status: 200, description: 'A page of inbound events', schema: listSchema(eventView) },
       handler: async ({ query, auth }) => {

@@ -1,0 +1,142 @@
+import type { Quota } from '@prisma/client';
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import { newId } from '../../ids.js';
+import { periodPattern, quotaProgress } from '../../leads/quotas.js';
+import { repScope } from '../../leads/visibility.js';
+import type { AppDeps } from '../deps.js';
+import { byId, listSchema, route, type RouteDef } from '../route.js';
+
+const quotaBody = z
+  .object({
+    period: z.string().regex(periodPattern, 'must be a month (2026-11) or a quarter (2026-Q4)'),
+    productId: z.string().max(100).nullable().optional(),
+    target: z.number().int().min(0).max(10_000_000).describe('Qualified leads agreed for the period'),
+  })
+  .strict();
+const quotaView = z.object({ id: z.string(), period: z.string(), productId: z.string().nullable(), target: z.number(), createdAt: z.string() });
+const present = (row: Quota) => ({ id: row.id, period: row.period, productId: row.productId, target: row.target, createdAt: row.createdAt.toISOString() });
+
+const progressView = z.object({
+  period: z.string(),
+  from: z.string().describe('Start of the period in the workspace time zone, as UTC'),
+  to: z.string().describe('End of the period (exclusive)'),
+  target: z.number(),
+  actual: z.number().describe('Leads that first reached qualified or a later stage during the period'),
+  ratio: z.number(),
+  followUpRate: z.number().nullable().describe('Of the leads created in the period with an owner, the share first answered within the SLA'),
+  byRep: z.array(
+    z.object({
+      userId: z.string(),
+      name: z.string(),
+      qualified: z.number(),
+      assigned: z.number(),
+      answeredWithinSla: z.number(),
+      followUpRate: z.number().nullable(),
+    }),
+  ),
+});
+
+/** Quotas: qualified leads agreed between marketing and sales per month or quarter, and progress. */
+export function quotaRoutes(deps: AppDeps): RouteDef[] {
+  const prisma = deps.db.prisma;
+
+  async function load(workspaceId: string, id: string) {
+    const row = await prisma.quota.findFirst({ where: { id, workspaceId } });
+    if (!row) throw new NotFoundError('quota');
+    return row;
+  }
+  async function checkProduct(workspaceId: string, productId: string | null | undefined) {
+    if (productId && !(await prisma.product.findFirst({ where: { id: productId, workspaceId } }))) {
+      throw new ValidationError([{ path: 'productId', message: 'no product with this id in the workspace' }]);
+    }
+  }
+
+  return [
+    route({
+      method: 'post',
+      path: '/quotas',
+      summary: 'Set a quota of qualified leads for a month or quarter, overall or for one product',
+      tag: 'quotas',
+      roles: ['owner', 'manager'],
+      body: quotaBody,
+      response: { status: 201, description: 'The quota', schema: quotaView },
+      handler: async ({ body, auth }) => {
+        await checkProduct(auth.workspaceId, body.productId);
+        return present(
+          await prisma.quota.create({ data: { id: newId('quota'), workspaceId: auth.workspaceId, period: body.period, productId: body.productId ?? null, target: body.target } }),
+        );
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/quotas',
+      summary: 'List quotas, latest period first',
+      tag: 'quotas',
+      query: z.object({ period: z.string().regex(periodPattern).optional() }),
+      response: { status: 200, description: 'Quotas', schema: listSchema(quotaView) },
+      handler: async ({ query, auth }) => ({
+        data: (
+          await prisma.quota.findMany({
+            where: { workspaceId: auth.workspaceId, ...(query.period ? { period: query.period } : {}) },
+            orderBy: [{ period: 'desc' }, { createdAt: 'asc' }],
+          })
+        ).map(present),
+        nextCursor: null,
+      }),
+    }),
+    route({
+      method: 'get',
+      path: '/quotas/:id',
+      summary: 'Get a quota',
+      tag: 'quotas',
+      params: byId,
+      response: { status: 200, description: 'The quota', schema: quotaView },
+      handler: async ({ params, auth }) => present(await load(auth.workspaceId, params.id)),
+    }),
+    route({
+      method: 'patch',
+      path: '/quotas/:id',
+      summary: 'Change a quota',
+      tag: 'quotas',
+      roles: ['owner', 'manager'],
+      params: byId,
+      body: quotaBody.partial(),
+      response: { status: 200, description: 'The quota', schema: quotaView },
+      handler: async ({ params, body, auth }) => {
+        const row = await load(auth.workspaceId, params.id);
+        await checkProduct(auth.workspaceId, body.productId);
+        return present(await prisma.quota.update({ where: { id: row.id }, data: body }));
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/quotas/:id',
+      summary: 'Remove a quota',
+      tag: 'quotas',
+      roles: ['owner', 'manager'],
+      params: byId,
+      response: { status: 204, description: 'Removed' },
+      handler: async ({ params, auth }) => {
+        await prisma.quota.delete({ where: { id: (await load(auth.workspaceId, params.id)).id } });
+        return undefined;
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/quotas/:id/progress',
+      summary: 'Actual against target for the period, in the workspace time zone, with the follow-up rate per rep',
+      tag: 'quotas',
+      params: byId,
+      response: { status: 200, description: 'Progress', schema: progressView },
+      handler: async ({ params, auth }) => {
+        const quota = await load(auth.workspaceId, params.id);
+        const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { timeZone: true } });
+        const progress = await quotaProgress(prisma, quota, workspace.timeZone);
+        const scope = await repScope(prisma, auth);
+        // A rep who sees only their own leads sees only their own line.
+        return scope ? { ...progress, byRep: progress.byRep.filter((row) => row.userId === scope.userId) } : progress;
+      },
+    }),
+  ];
+}
