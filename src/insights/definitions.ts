@@ -26,7 +26,7 @@ export const definitions = {
     '(for the side stages nurture, inactive and unqualified: that entered it), `conversion` is reached over the previous stage\'s reached. ' +
     'Median time in stage is over stays that ended. Won: in Customer now; lost: in Unqualified now, with the reason given when it was marked.',
   quotas:
-    'Each quota whose month ("2026-11") or quarter ("2026-Q4") overlaps the period, in the workspace time zone: target, and actual = leads that moved into Qualified or a later stage (negotiation, customer) during the quota\'s period, of its product when it names one.',
+    'Each quota whose month ("2026-11") or quarter ("2026-Q4") overlaps the period, in the workspace time zone: target, and actual = leads that first reached Qualified or a later stage (negotiation, customer) during the quota\'s period, of its product when it names one.',
   sequences:
     'Per sequence and step, for enrolments made in the period: enrolled, step messages sent (sent, delivered or read), failed, skipped; replied and opted out count each enrolment once, for the last step sent before the contact\'s first reply or opt-out.',
   leads:

@@ -68,5 +68,5 @@ export async function followUpRate(prisma: Db, scope: Scope, by: FollowUpGroupin
     LEFT JOIN due ON due.k IS NOT DISTINCT FROM keys.k
     LEFT JOIN overdue ON overdue.k IS NOT DISTINCT FROM keys.k
     ${by === 'rep' ? Prisma.sql`LEFT JOIN users u ON u.id = keys.k` : Prisma.empty}
-    ORDER BY ${by === 'period' ? Prisma.sql`keys.k` : Prisma.sql`COALESCE(sla.assigned, 0) DESC, keys.k`}`;
+    ORDER BY ${by === 'period' ? Prisma.sql`keys.k` : Prisma.sql`COALESCE(sla.assigned, 0) DESC, label, key`}`;
 }

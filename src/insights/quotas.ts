@@ -20,8 +20,9 @@ const qualifiedOrLater = Prisma.sql`('qualified', 'negotiation', 'customer')`;
 
 /**
  * Quota vs actual for every quota whose period (a month "2026-11" or quarter "2026-Q4", in the
- * workspace time zone) overlaps the requested one. Actual: leads that moved into Qualified or a
- * later stage during the quota's period, of the quota's product when it names one.
+ * workspace time zone) overlaps the requested one. Actual: leads that first reached Qualified or
+ * a later stage during the quota's period, of the quota's product when it names one — the same
+ * count as `GET /quotas/:id/progress`, for many quotas in one query.
  */
 export async function quotaProgress(prisma: Db, scope: Scope): Promise<QuotaRow[]> {
   return prisma.$queryRaw<QuotaRow[]>`
@@ -44,7 +45,12 @@ export async function quotaProgress(prisma: Db, scope: Scope): Promise<QuotaRow[
       FROM activities a JOIN leads l ON l.id = a."leadId"
       WHERE a."workspaceId" = ${scope.workspaceId} AND a.kind = 'lead.stage_changed' AND ${stageEntered} IN ${qualifiedOrLater}
         AND a."createdAt" >= b.start AND a."createdAt" < b."end" AND ${scope.leads}
-        AND (b."productId" IS NULL OR EXISTS (SELECT 1 FROM lead_products lp WHERE lp."leadId" = l.id AND lp."productId" = b."productId"))) actual
+        AND (b."productId" IS NULL OR EXISTS (SELECT 1 FROM lead_products lp WHERE lp."leadId" = l.id AND lp."productId" = b."productId"))
+        -- A lead counts the first time it gets this far, not again when it moves on.
+        AND NOT EXISTS (
+          SELECT 1 FROM activities earlier
+          WHERE earlier."leadId" = a."leadId" AND earlier.kind = 'lead.stage_changed' AND earlier."createdAt" < b.start
+            AND (earlier.data->>'after') IN ${qualifiedOrLater})) actual
     WHERE b.start < ${scope.to} AND b."end" > ${scope.from}
     ORDER BY b.start, b.product NULLS FIRST, b.id`;
 }

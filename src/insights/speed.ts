@@ -80,5 +80,5 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
     LEFT JOIN frt ON frt.k IS NOT DISTINCT FROM keys.k
     LEFT JOIN acks ON acks.k IS NOT DISTINCT FROM keys.k
     ${by === 'rep' ? Prisma.sql`LEFT JOIN users u ON u.id = keys.k` : Prisma.empty}
-    ORDER BY ${by === 'period' ? Prisma.sql`keys.k` : Prisma.sql`COALESCE(frt.windows, 0) DESC, keys.k`}`;
+    ORDER BY ${by === 'period' ? Prisma.sql`keys.k` : Prisma.sql`COALESCE(frt.windows, 0) DESC, label, key`}`;
 }
