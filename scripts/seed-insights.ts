@@ -111,7 +111,7 @@ function statements(leads: number): [string, string][] {
            "lossReason", "stageChangedAt", "lastInboundAt", "firstResponseAt", "firstResponseDueAt", "createdAt", "updatedAt", "lastActivityAt")
          SELECT 'lead_seed_' || g, ${ws}, 'ct_seed_' || g,
            'src_seed_' || CASE channel WHEN 'sms' THEN 'twilio' WHEN 'voice' THEN 'twilio' ELSE channel END,
-           channel, stage, 'Lead ' || g, (g * 7919) % 100, (ARRAY['residencial', 'empresa', 'rural'])[segment + 1], 'usr_seed_' || rep, 'round robin',
+           channel, stage, 'Lead ' || g, ((g::bigint * 7919) % 100)::int, (ARRAY['residencial', 'empresa', 'rural'])[segment + 1], 'usr_seed_' || rep, 'round robin',
            CASE WHEN stage = 'unqualified' THEN (ARRAY['price', 'no budget', 'timing', 'competitor'])[1 + g % 4] END,
            stage_at, created, contacted_at, created + interval '15 minutes', created, stage_at, stage_at
          FROM seed_plan;

@@ -17,7 +17,7 @@ export const definitions = {
     'p50/p90 are over answered windows; the within-5/15/60-minute shares are of all windows opened in the period (an unanswered one is not within anything). ' +
     '`businessHours=true` counts only working time (the workspace\'s workingHours, in its time zone). ' +
     'By rep: the rep who answered, or the lead\'s owner while unanswered. By channel: where the contact wrote. ' +
-    'Acknowledgement latency: from the lead\'s creation to its first automatic message (not a sequence step) going out, by the lead\'s owner, channel or creation bucket.',
+    'Acknowledgement latency: from the lead\'s creation to its first automatic message (not a sequence step) going out, when that is within a day; by the lead\'s owner, channel or creation bucket.',
   followUpRate:
     'Follow-up rate: of the leads created in the period with an owner and a first-response deadline (the workspace\'s SLA, counted in working hours), the share a person answered by that deadline; by the lead\'s owner or creation bucket. ' +
     'Follow-ups due in the period and completed by their due time, and follow-ups still open past due now (overdue), by the follow-up\'s owner or due bucket.',

@@ -19,7 +19,7 @@ export interface SpeedRow {
   within5m: number | null;
   within15m: number | null;
   within60m: number | null;
-  /** Leads created that got an automatic acknowledgement, and how long it took to go out. */
+  /** Leads created that got an automatic acknowledgement within a day, and how long it took to go out. */
   acknowledged: number;
   ackP50Seconds: number | null;
   ackP90Seconds: number | null;
@@ -59,12 +59,14 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
       FROM w GROUP BY k),
     a AS (
       SELECT ${leadKey} AS k, extract(epoch FROM ack.at - l."createdAt")::float8 AS s
-      FROM leads l
-      CROSS JOIN LATERAL (
-        SELECT min(m."sentAt") AS at FROM messages m
-        WHERE m."leadId" = l.id AND m.direction = 'out' AND m.automatic AND m."sentAt" IS NOT NULL
-          AND (m."idempotencyKey" IS NULL OR m."idempotencyKey" NOT LIKE 'sequence:%')) ack
-      WHERE ${scope.leads} AND l."createdAt" >= ${scope.from} AND l."createdAt" < ${scope.to} AND ack.at IS NOT NULL),
+      FROM (
+        SELECT m."leadId", min(m."sentAt") AS at FROM messages m
+        WHERE m."workspaceId" = ${scope.workspaceId} AND m.automatic AND m.direction = 'out' AND m."sentAt" IS NOT NULL
+          AND m."createdAt" >= ${scope.from} AND m."createdAt" < ${scope.to}::timestamptz + interval '1 day'
+          AND (m."idempotencyKey" IS NULL OR m."idempotencyKey" NOT LIKE 'sequence:%')
+        GROUP BY 1) ack
+      JOIN leads l ON l.id = ack."leadId"
+      WHERE ${scope.leads} AND l."createdAt" >= ${scope.from} AND l."createdAt" < ${scope.to} AND ack.at < l."createdAt" + interval '1 day'),
     acks AS (
       SELECT k, count(*)::int AS acknowledged,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90
