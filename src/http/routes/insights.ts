@@ -2,16 +2,16 @@ import { z } from 'zod';
 import { definitions } from '../../insights/definitions.js';
 import { sendCsv, streamCsv, wantsCsv } from '../../insights/csv.js';
 import { followUpGroupings, followUpRate } from '../../insights/follow-up.js';
-import { stageFunnel } from '../../insights/funnel.js';
+import { type Funnel, stageFunnel } from '../../insights/funnel.js';
 import { allLeadRows, leadRowColumns, leadRows } from '../../insights/lead-rows.js';
 import { arrivalsHeatmap, dimensions, leadsCreated, leadsCreatedTotals } from '../../insights/leads-created.js';
-import { businessHoursParam, insightQuery, periodView, resolveScope, stageParam } from '../../insights/query.js';
+import { businessHoursParam, type InsightQuery, insightQuery, periodView, resolveScope, type Scope, stageParam } from '../../insights/query.js';
 import { quotaProgress } from '../../insights/quotas.js';
 import { sequencePerformance } from '../../insights/sequences.js';
 import { speedGroupings, speedToLead } from '../../insights/speed.js';
 import { ValidationError } from '../../errors.js';
 import type { AppDeps } from '../deps.js';
-import { decodeCursor, encodeCursor, route, type RouteContext } from '../route.js';
+import { decodeCursor, encodeCursor, route, type RouteDef } from '../route.js';
 
 const instant = z.string().describe('ISO 8601, UTC');
 const share = z.number().nullable().describe('0–1; null when there is nothing to divide by');
@@ -118,19 +118,44 @@ const leadsQuery = insightQuery.extend({
   cursor: z.string().max(500).optional(),
 });
 
-type Ctx<Q> = RouteContext<Record<string, never>, Q, undefined>;
-
 export function insightRoutes(deps: AppDeps) {
   const prisma = deps.db.prisma;
+  // The funnel's table and its totals come from one computation per request.
+  const funnels = new WeakMap<Scope, Funnel>();
 
-  /** JSON `{period, data}`, or the data as CSV when asked. */
-  const answerTable = <Row extends object>(ctx: Ctx<{ format?: 'json' | 'csv' | undefined }>, name: string, columns: readonly (keyof Row & string)[], scope: { period: ReturnType<typeof periodView> }, data: Row[]) => {
-    if (wantsCsv(ctx.req, ctx.query.format)) {
-      sendCsv(ctx.res, name, columns, data);
-      return undefined;
-    }
-    return { period: scope.period, data };
-  };
+  /**
+   * A figure that is one table: JSON `{period, data, ...extra}`, or the table as CSV when asked
+   * (`?format=csv` or `Accept: text/csv`).
+   */
+  function tableRoute<Q extends InsightQuery, Row extends object>(def: {
+    path: string;
+    summary: string;
+    definition: string;
+    query: z.ZodType<Q>;
+    row: z.ZodObject;
+    rows: (scope: Scope, query: Q) => Promise<Row[]>;
+    columns?: (query: Q) => readonly (keyof Row & string)[];
+    extra?: { schema: z.ZodRawShape; values: (scope: Scope, query: Q) => Promise<Record<string, unknown>> };
+  }): RouteDef {
+    return route<Record<string, never>, Q>({
+      method: 'get',
+      path: def.path,
+      summary: def.summary,
+      description: describe(def.definition),
+      tag: 'insights',
+      query: def.query,
+      response: { status: 200, description: 'The table (CSV: its rows)', schema: table(def.row).extend(def.extra?.schema ?? {}), csv: true },
+      handler: async ({ query, auth, req, res }) => {
+        const scope = await resolveScope(prisma, auth, query);
+        const data = await def.rows(scope, query);
+        if (wantsCsv(req, query.format)) {
+          sendCsv(res, def.path.split('/').pop()!, def.columns?.(query) ?? (Object.keys(def.row.shape) as (keyof Row & string)[]), data);
+          return undefined;
+        }
+        return { period: periodView(scope), data, ...(def.extra ? await def.extra.values(scope, query) : {}) };
+      },
+    });
+  }
 
   return [
     route({
@@ -189,119 +214,79 @@ export function insightRoutes(deps: AppDeps) {
         };
       },
     }),
-    route({
-      method: 'get',
+    tableRoute({
       path: '/insights/leads-created',
       summary: 'Leads created per day, week, month or quarter, optionally by channel, source, product, segment, owner or stage',
-      description: describe(definitions.leadsCreated),
-      tag: 'insights',
+      definition: definitions.leadsCreated,
       query: byDimension,
-      response: { status: 200, description: 'One row per bucket (and value)', schema: table(createdRow), csv: true },
-      handler: async (ctx) => {
-        const scope = await resolveScope(prisma, ctx.auth, ctx.query);
-        const rows = await leadsCreated(prisma, scope, ctx.query.by);
-        const columns = ctx.query.by ? (['bucket', 'start', 'end', 'key', 'label', 'leads'] as const) : (['bucket', 'start', 'end', 'leads'] as const);
-        return answerTable(ctx, 'leads-created', columns, { period: periodView(scope) }, rows);
-      },
+      row: createdRow,
+      rows: (scope, query) => leadsCreated(prisma, scope, query.by),
+      columns: (query) => (query.by ? ['bucket', 'start', 'end', 'key', 'label', 'leads'] : ['bucket', 'start', 'end', 'leads']),
     }),
-    route({
-      method: 'get',
+    tableRoute({
       path: '/insights/arrivals',
       summary: 'When leads arrive: day of week × hour, in the workspace time zone',
-      description: describe(definitions.arrivals),
-      tag: 'insights',
+      definition: definitions.arrivals,
       query: insightQuery,
-      response: {
-        status: 200,
-        description: '168 cells',
-        schema: table(z.object({ dayOfWeek: z.number().int(), hour: z.number().int(), leads: z.number().int() })),
-        csv: true,
-      },
-      handler: async (ctx) => {
-        const scope = await resolveScope(prisma, ctx.auth, ctx.query);
-        return answerTable(ctx, 'arrivals', ['dayOfWeek', 'hour', 'leads'], { period: periodView(scope) }, await arrivalsHeatmap(prisma, scope));
-      },
+      row: z.object({ dayOfWeek: z.number().int(), hour: z.number().int(), leads: z.number().int() }),
+      rows: (scope) => arrivalsHeatmap(prisma, scope),
     }),
-    route({
-      method: 'get',
+    tableRoute({
       path: '/insights/speed-to-lead',
       summary: 'Acknowledgement latency and human first-response time (p50, p90, share within 5/15/60 minutes) per period, rep or channel',
-      description: describe(definitions.speedToLead),
-      tag: 'insights',
+      definition: definitions.speedToLead,
       query: speedQuery,
-      response: { status: 200, description: 'One row per bucket, rep or channel', schema: table(speedRow).extend({ businessHours: z.boolean() }), csv: true },
-      handler: async (ctx) => {
-        const scope = await resolveScope(prisma, ctx.auth, ctx.query);
-        const rows = await speedToLead(prisma, scope, ctx.query.by, ctx.query.businessHours);
-        const answer = answerTable(ctx, 'speed-to-lead', speedRow.keyof().options, { period: periodView(scope) }, rows);
-        return answer && { ...answer, businessHours: ctx.query.businessHours };
-      },
+      row: speedRow,
+      rows: (scope, query) => speedToLead(prisma, scope, query.by, query.businessHours),
+      extra: { schema: { businessHours: z.boolean() }, values: async (_scope, query) => ({ businessHours: query.businessHours }) },
     }),
-    route({
-      method: 'get',
+    tableRoute({
       path: '/insights/follow-up-rate',
       summary: 'Share of assigned leads answered within the SLA, and follow-ups due, done on time and overdue, per rep or period',
-      description: describe(definitions.followUpRate),
-      tag: 'insights',
+      definition: definitions.followUpRate,
       query: followUpQuery,
-      response: { status: 200, description: 'One row per rep or bucket', schema: table(followUpRow), csv: true },
-      handler: async (ctx) => {
-        const scope = await resolveScope(prisma, ctx.auth, ctx.query);
-        const rows = await followUpRate(prisma, scope, ctx.query.by);
-        return answerTable(ctx, 'follow-up-rate', followUpRow.keyof().options, { period: periodView(scope) }, rows);
-      },
+      row: followUpRow,
+      rows: (scope, query) => followUpRate(prisma, scope, query.by),
     }),
-    route({
-      method: 'get',
+    tableRoute({
       path: '/insights/funnel',
       summary: 'Stage funnel of the leads created in the period: reached, conversion, median time in stage, won and lost with reasons',
-      description: describe(definitions.funnel),
-      tag: 'insights',
+      definition: definitions.funnel,
       query: insightQuery,
-      response: {
-        status: 200,
-        description: 'The funnel (CSV: the stage table)',
-        schema: table(funnelRow).extend({
+      row: funnelRow,
+      rows: async (scope) => {
+        const funnel = await stageFunnel(prisma, scope);
+        funnels.set(scope, funnel);
+        return funnel.stages;
+      },
+      extra: {
+        schema: {
           cohort: z.number().int(),
           won: z.number().int(),
           lost: z.number().int(),
           lossReasons: z.array(z.object({ reason: z.string().nullable(), leads: z.number().int() })),
-        }),
-        csv: true,
-      },
-      handler: async (ctx) => {
-        const scope = await resolveScope(prisma, ctx.auth, ctx.query);
-        const funnel = await stageFunnel(prisma, scope);
-        const answer = answerTable(ctx, 'funnel', funnelRow.keyof().options, { period: periodView(scope) }, funnel.stages);
-        return answer && { ...answer, cohort: funnel.cohort, won: funnel.won, lost: funnel.lost, lossReasons: funnel.lossReasons };
+        },
+        values: async (scope) => {
+          const { stages: _stages, ...rest } = funnels.get(scope)!;
+          return rest;
+        },
       },
     }),
-    route({
-      method: 'get',
+    tableRoute({
       path: '/insights/quotas',
       summary: 'Quota vs actual (qualified leads) per period and product',
-      description: describe(definitions.quotas),
-      tag: 'insights',
+      definition: definitions.quotas,
       query: insightQuery,
-      response: { status: 200, description: 'One row per quota', schema: table(quotaRow), csv: true },
-      handler: async (ctx) => {
-        const scope = await resolveScope(prisma, ctx.auth, ctx.query);
-        return answerTable(ctx, 'quotas', quotaRow.keyof().options, { period: periodView(scope) }, await quotaProgress(prisma, scope));
-      },
+      row: quotaRow,
+      rows: (scope) => quotaProgress(prisma, scope),
     }),
-    route({
-      method: 'get',
+    tableRoute({
       path: '/insights/sequences',
       summary: 'Sequence performance per step: enrolled, sent, replied, opted out',
-      description: describe(definitions.sequences),
-      tag: 'insights',
+      definition: definitions.sequences,
       query: sequenceQuery,
-      response: { status: 200, description: 'One row per sequence step', schema: table(sequenceRow), csv: true },
-      handler: async (ctx) => {
-        const scope = await resolveScope(prisma, ctx.auth, ctx.query);
-        const rows = await sequencePerformance(prisma, scope, ctx.query.sequenceId);
-        return answerTable(ctx, 'sequences', sequenceRow.keyof().options, { period: periodView(scope) }, rows);
-      },
+      row: sequenceRow,
+      rows: (scope, query) => sequencePerformance(prisma, scope, query.sequenceId),
     }),
     route({
       method: 'get',
