@@ -36,21 +36,27 @@ export async function quotaProgress(prisma: Db, scope: Scope): Promise<QuotaRow[
           ELSE (q.period || '-01')::timestamp END AS local_start) ls
       WHERE q."workspaceId" = ${scope.workspaceId}),
     bounded AS (
-      SELECT q.*, local_start AT TIME ZONE ${scope.timeZone} AS start, local_end AT TIME ZONE ${scope.timeZone} AS "end" FROM q)
-    SELECT b.id AS "quotaId", b.period, b."productId", b.product, b.start, b."end", b.target, actual.leads AS actual,
-      CASE WHEN b.target = 0 THEN NULL ELSE round(actual.leads::numeric / b.target, 4)::float8 END AS ratio
-    FROM bounded b
-    CROSS JOIN LATERAL (
-      SELECT count(DISTINCT a."leadId")::int AS leads
+      SELECT q.*, local_start AT TIME ZONE ${scope.timeZone} AS start, local_end AT TIME ZONE ${scope.timeZone} AS "end" FROM q),
+    wanted AS (SELECT * FROM bounded WHERE start < ${scope.to} AND "end" > ${scope.from}),
+    -- Leads that got to Qualified or later inside the quotas' span, and when they first did.
+    reached AS (
+      SELECT a."leadId", min(a."createdAt") AS at
       FROM activities a JOIN leads l ON l.id = a."leadId"
       WHERE a."workspaceId" = ${scope.workspaceId} AND a.kind = 'lead.stage_changed' AND ${stageEntered} IN ${qualifiedOrLater}
-        AND a."createdAt" >= b.start AND a."createdAt" < b."end" AND ${scope.leads}
-        AND (b."productId" IS NULL OR EXISTS (SELECT 1 FROM lead_products lp WHERE lp."leadId" = l.id AND lp."productId" = b."productId"))
-        -- A lead counts the first time it gets this far, not again when it moves on.
-        AND NOT EXISTS (
-          SELECT 1 FROM activities earlier
-          WHERE earlier."leadId" = a."leadId" AND earlier.kind = 'lead.stage_changed' AND earlier."createdAt" < b.start
-            AND (earlier.data->>'after') IN ${qualifiedOrLater})) actual
-    WHERE b.start < ${scope.to} AND b."end" > ${scope.from}
-    ORDER BY b.start, b.product NULLS FIRST, b.id`;
+        AND a."createdAt" >= (SELECT min(start) FROM wanted) AND a."createdAt" < (SELECT max("end") FROM wanted) AND ${scope.leads}
+      GROUP BY 1),
+    -- A lead counts the first time it gets this far, not again when it moves on.
+    first_reached AS (
+      SELECT r."leadId", r.at FROM reached r
+      WHERE NOT EXISTS (
+        SELECT 1 FROM activities earlier
+        WHERE earlier."leadId" = r."leadId" AND earlier.kind = 'lead.stage_changed' AND earlier."createdAt" < r.at
+          AND (earlier.data->>'after') IN ${qualifiedOrLater}))
+    SELECT w.id AS "quotaId", w.period, w."productId", w.product, w.start, w."end", w.target, count(f."leadId")::int AS actual,
+      CASE WHEN w.target = 0 THEN NULL ELSE round(count(f."leadId")::numeric / w.target, 4)::float8 END AS ratio
+    FROM wanted w
+    LEFT JOIN first_reached f ON f.at >= w.start AND f.at < w."end"
+      AND (w."productId" IS NULL OR EXISTS (SELECT 1 FROM lead_products lp WHERE lp."leadId" = f."leadId" AND lp."productId" = w."productId"))
+    GROUP BY w.id, w.period, w."productId", w.product, w.start, w."end", w.target
+    ORDER BY w.start, w.product NULLS FIRST, w.id`;
 }
