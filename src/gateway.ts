@@ -15,7 +15,7 @@ import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
 import { adapterContext, createApp } from './http/app.js';
 import type { AppDeps } from './http/deps.js';
-import { FollowUpReminders } from './leads/follow-up-reminders.js';
+import { LeadTimers } from './leads/lead-timers.js';
 import { createLogger } from './logger.js';
 import { Outbound } from './messaging/outbound.js';
 import { SequenceRunner } from './messaging/sequences.js';
@@ -45,7 +45,7 @@ export class Gateway {
   private sweeper: Sweeper | undefined;
   private webhooks: WebhookDispatcher | undefined;
   private sequences: SequenceRunner | undefined;
-  private reminders: FollowUpReminders | undefined;
+  private reminders: LeadTimers | undefined;
   private workersStarted = false;
   private closed = false;
 
@@ -116,7 +116,7 @@ export class Gateway {
     this.webhooks.start();
     this.sequences = new SequenceRunner({ prisma: db.prisma, outbound, templates: this.deps.templates, box: this.deps.box, publicUrl: config.publicUrl, logger, pollMs: 250 });
     this.sequences.start();
-    this.reminders = new FollowUpReminders({ prisma: db.prisma, logger, pollMs: 1_000 });
+    this.reminders = new LeadTimers({ prisma: db.prisma, logger, pollMs: 1_000 });
     this.reminders.start();
     const ctx = adapterContext(this.deps);
     for (const adapter of registry.all()) await adapter.start?.(ctx);

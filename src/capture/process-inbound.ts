@@ -10,6 +10,7 @@ import { newId } from '../ids.js';
 import { recordActivity, systemActor } from '../leads/activities.js';
 import { chooseOwner } from '../leads/assignment.js';
 import { noteInbound } from '../leads/conversation.js';
+import { fold, productsMentioned } from '../leads/products.js';
 import { closedStages } from '../leads/stages.js';
 import type { TemplateStore } from '../messaging/templates.js';
 import { backoffMs, type Outbound, replySubject } from '../messaging/outbound.js';
@@ -102,7 +103,7 @@ export class InboundProcessor {
       ...(payload.from.name ? { name: payload.from.name } : {}),
       ...(payload.company ? { company: payload.company } : {}),
     });
-    const product = await this.findProduct(tx, event.workspaceId, payload.product, source?.defaultProductId ?? null);
+    const named = await this.findProduct(tx, event.workspaceId, payload.product, source?.defaultProductId ?? null);
     const customFields: Record<string, string> = { ...payload.fields, ...payload.attribution };
     for (const [index, note] of notes.entries()) customFields[index === 0 ? 'invalid contact info' : `invalid contact info ${index + 1}`] = note;
 
@@ -121,11 +122,18 @@ export class InboundProcessor {
         orderBy: { createdAt: 'desc' },
       }));
     const isNewLead = !lead;
+    // A first message that names no product is read for the catalogue's keywords.
+    const products = named
+      ? [named]
+      : isNewLead && payload.text
+        ? productsMentioned(payload.text, await tx.product.findMany({ where: { workspaceId: event.workspaceId }, orderBy: { createdAt: 'asc' } }))
+        : [];
+    const product = products[0];
     if (!lead) {
       const decision = await chooseOwner(tx, event.workspaceId, {
         sourceId: source?.id ?? null,
         sourceOwnerId: source?.ownerId ?? null,
-        productIds: product ? [product.id] : [],
+        productIds: products.map((p) => p.id),
         productOwnerId: product?.ownerId ?? null,
         channel: payload.channel,
         timeZone: workspace.timeZone,
@@ -146,7 +154,7 @@ export class InboundProcessor {
           needsContactInfo: identities.length === 0,
           createdAt: receivedAt,
           lastActivityAt: receivedAt,
-          ...(product ? { products: { create: { productId: product.id, workspaceId: event.workspaceId } } } : {}),
+          ...(products.length > 0 ? { products: { create: products.map((p) => ({ productId: p.id, workspaceId: event.workspaceId })) } } : {}),
         },
       });
       await recordActivity(tx, {
@@ -433,6 +441,3 @@ export class InboundProcessor {
 }
 
 /** Case- and accent-insensitive comparison key. */
-export function fold(text: string): string {
-  return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase().trim();
-}

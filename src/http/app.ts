@@ -11,6 +11,7 @@ import type { AppDeps } from './deps.js';
 import { openApiDocument } from './openapi.js';
 import { problemHandler } from './problem.js';
 import { mountRoutes } from './route.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
 import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { followUpRoutes } from './routes/follow-ups.js';
 import { insightRoutes } from './routes/insights.js';
@@ -138,6 +139,7 @@ export function createApp(deps: AppDeps): Express {
     ...qualifierRoutes(deps),
     ...leadActionRoutes(deps),
     ...quotaRoutes(deps),
+    ...apiKeyRoutes(deps),
     ...insightRoutes(deps),
   ];
   const document = openApiDocument(routes, hookPaths(), { version: deps.version });

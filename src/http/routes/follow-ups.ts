@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { NotFoundError, ProblemError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import { recordActivity } from '../../leads/activities.js';
+import { repScope, visibleLeadsWhere } from '../../leads/visibility.js';
 import type { AppDeps } from '../deps.js';
 import { byId, listSchema, route, type RouteDef } from '../route.js';
 
@@ -56,7 +57,7 @@ export function followUpRoutes(deps: AppDeps): RouteDef[] {
       body: z.object({ dueAt: z.iso.datetime({ offset: true }), note: z.string().trim().min(1).max(5_000), ownerId: z.string().max(100).optional() }).strict(),
       response: { status: 201, description: 'The follow-up', schema: followUpView },
       handler: async ({ params, body, auth }) => {
-        const lead = await prisma.lead.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
+        const lead = await prisma.lead.findFirst({ where: { AND: [{ id: params.id }, await visibleLeadsWhere(prisma, auth)] } });
         if (!lead) throw new NotFoundError('lead');
         if (body.ownerId && !(await prisma.user.findFirst({ where: { id: body.ownerId, workspaceId: auth.workspaceId } }))) {
           throw new ValidationError([{ path: 'ownerId', message: 'no user with this id in the workspace' }]);
@@ -76,17 +77,20 @@ export function followUpRoutes(deps: AppDeps): RouteDef[] {
       path: '/follow-ups',
       summary: 'Open follow-ups by due time: all, overdue, or due today in the workspace time zone',
       tag: 'follow-ups',
-      query: z.object({ ownerId: z.string().max(100).optional(), leadId: z.string().max(100).optional(), due: z.enum(['overdue', 'today']).optional(), status: z.enum(['open', 'done']).default('open') }),
+      query: z.object({ ownerId: z.string().max(100).optional().describe('A user id, or "me"; without it, the whole team'), leadId: z.string().max(100).optional(), due: z.enum(['overdue', 'today']).optional(), status: z.enum(['open', 'done']).default('open') }),
       response: { status: 200, description: 'Follow-ups, soonest first', schema: listSchema(followUpView) },
       handler: async ({ query, auth }) => {
         const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId } });
         const today = todayIn(workspace.timeZone);
+        const scope = await repScope(prisma, auth);
+        // A rep who sees only their own leads sees only their own follow-ups.
+        const ownerId = scope ? scope.userId : query.ownerId === 'me' ? (auth.userId ?? '-') : query.ownerId;
         const dueAt = query.due === 'overdue' ? { lt: new Date() } : query.due === 'today' ? { gte: today.start, lt: today.end } : undefined;
         const rows = await prisma.followUp.findMany({
           where: {
             workspaceId: auth.workspaceId,
             status: query.status,
-            ...(query.ownerId ? { ownerId: query.ownerId } : {}),
+            ...(ownerId ? { ownerId } : {}),
             ...(query.leadId ? { leadId: query.leadId } : {}),
             ...(dueAt ? { dueAt } : {}),
           },
@@ -105,7 +109,7 @@ export function followUpRoutes(deps: AppDeps): RouteDef[] {
       body: z.object({ outcome: z.string().trim().min(1).max(5_000) }).strict(),
       response: { status: 200, description: 'The follow-up', schema: followUpView },
       handler: async ({ params, body, auth }) => {
-        const row = await prisma.followUp.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
+        const row = await prisma.followUp.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId, lead: await visibleLeadsWhere(prisma, auth) } });
         if (!row) throw new NotFoundError('follow-up');
         if (row.status === 'done') throw new ProblemError('conflict', 'this follow-up is already done');
         const done = await prisma.$transaction(async (tx) => {

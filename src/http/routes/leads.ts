@@ -21,7 +21,7 @@ const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
 
 const leadListQuery = pageQuery.extend({
   stage: z.enum(stages).optional(),
-  ownerId: z.string().max(100).optional(),
+  ownerId: z.string().max(100).optional().describe('A user id, "me", or "none" for the unassigned queue'),
   product: z.string().max(200).optional().describe('A product id or name'),
   segment: z.string().max(200).optional(),
   channel: z.enum(channelKinds).optional(),
@@ -151,7 +151,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
         const cursor = decodeCursor(query.cursor);
         const and: Prisma.LeadWhereInput[] = [await visibleLeadsWhere(prisma, auth)];
         if (query.stage) and.push({ stage: query.stage });
-        if (query.ownerId) and.push({ ownerId: query.ownerId });
+        if (query.ownerId) and.push({ ownerId: query.ownerId === 'none' ? null : query.ownerId === 'me' ? (auth.userId ?? '-') : query.ownerId });
         if (query.segment) and.push({ segment: { equals: query.segment, mode: 'insensitive' } });
         if (query.channel) and.push({ channel: query.channel });
         if (query.product) {
@@ -352,7 +352,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       params: byId,
       response: { status: 200, description: 'The message', schema: messageView },
       handler: async ({ params, auth }) => {
-        const row = await prisma.message.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId }, include: { attachments: true } });
+        const row = await prisma.message.findFirst({ where: { id: params.id, lead: await visibleLeadsWhere(prisma, auth) }, include: { attachments: true } });
         if (!row) throw new NotFoundError('message');
         return presentMessage(row);
       },
@@ -366,7 +366,8 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       response: { status: 200, description: 'The file, with its own content type' },
       handler: async ({ params, auth, res }) => {
         const row = await prisma.attachment.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
-        if (!row) throw new NotFoundError('attachment');
+        const visible = row?.messageId ? await prisma.message.count({ where: { id: row.messageId, lead: await visibleLeadsWhere(prisma, auth) } }) : 0;
+        if (!row || !visible) throw new NotFoundError('attachment');
         res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${encodeURIComponent(row.filename)}`);
         res.setHeader('X-Content-Type-Options', 'nosniff');
         res.status(200).type(row.contentType).send(Buffer.from(row.data));
@@ -392,7 +393,8 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
         }),
       },
       handler: async ({ params, auth }) => {
-        let contact = await prisma.contact.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
+        const visible = await visibleLeadsWhere(prisma, auth);
+        let contact = await prisma.contact.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId, leads: { some: visible } } });
         // A merged contact answers as the one it was merged into.
         for (let hops = 0; contact?.mergedIntoId && hops < 10; hops++) {
           contact = await prisma.contact.findFirst({ where: { id: contact.mergedIntoId, workspaceId: auth.workspaceId } });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { NotFoundError, ProblemError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import { stages } from '../../leads/stages.js';
+import { visibleLeadsWhere } from '../../leads/visibility.js';
 import { enrol } from '../../messaging/sequences.js';
 import type { AppDeps } from '../deps.js';
 import { byId, listSchema, route, type RouteDef } from '../route.js';
@@ -149,7 +150,7 @@ export function sequenceRoutes(deps: AppDeps): RouteDef[] {
       response: { status: 201, description: 'The enrolment', schema: enrollmentView },
       handler: async ({ params, body, auth }) => {
         const sequence = await load(auth.workspaceId, body.sequenceId);
-        const lead = await prisma.lead.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId }, select: { id: true } });
+        const lead = await prisma.lead.findFirst({ where: { AND: [{ id: params.id }, await visibleLeadsWhere(prisma, auth)] }, select: { id: true } });
         if (!lead) throw new NotFoundError('lead');
         const enrolled = await prisma.$transaction((tx) => enrol(tx, sequence, lead.id, auth.actor));
         if (!enrolled) throw new ProblemError('conflict', 'a sequence runs once per lead, and this lead is or was in it');
@@ -163,10 +164,12 @@ export function sequenceRoutes(deps: AppDeps): RouteDef[] {
       tag: 'sequences',
       params: byId,
       response: { status: 200, description: 'Enrolments', schema: listSchema(enrollmentView) },
-      handler: async ({ params, auth }) => ({
-        data: (await prisma.sequenceEnrollment.findMany({ where: { leadId: params.id, workspaceId: auth.workspaceId }, orderBy: { enrolledAt: 'asc' } })).map(presentEnrollment),
-        nextCursor: null,
-      }),
+      handler: async ({ params, auth }) => {
+        const lead = await prisma.lead.findFirst({ where: { AND: [{ id: params.id }, await visibleLeadsWhere(prisma, auth)] }, select: { id: true } });
+        if (!lead) throw new NotFoundError('lead');
+        const rows = await prisma.sequenceEnrollment.findMany({ where: { leadId: lead.id }, orderBy: { enrolledAt: 'asc' } });
+        return { data: rows.map(presentEnrollment), nextCursor: null };
+      },
     }),
   ];
 }

@@ -7,7 +7,7 @@ import { hashPassword } from '../../security/tokens.js';
 import type { AppDeps } from '../deps.js';
 import { afterCursor, type Auth, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 
-const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM');
+const hhmm = z.string().regex(/^(([01]\d|2[0-3]):[0-5]\d|24:00)$/, 'must be HH:MM (24:00 ends a day)');
 const days = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 const workingHours = z
   .object(Object.fromEntries(days.map((day) => [day, z.array(z.tuple([hhmm, hhmm])).max(4)])) as Record<(typeof days)[number], z.ZodArray<z.ZodTuple<[typeof hhmm, typeof hhmm]>>>)

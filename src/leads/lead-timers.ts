@@ -2,16 +2,21 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { Poller } from '../queue/poller.js';
 import { recordActivity, systemActor } from './activities.js';
+import { wakeSnoozed } from './conversation.js';
 
 /**
- * Announces follow-ups as they fall due (a `follow_up.due` activity, which webhooks carry), once
- * each: marking and announcing share one transaction.
+ * What happens to leads when time passes: follow-ups are announced as they fall due (a
+ * `follow_up.due` activity, which webhooks carry), once each, and snoozed conversations whose
+ * time ran out come back open.
  */
-export class FollowUpReminders {
+export class LeadTimers {
   private readonly poller: Poller;
 
   constructor(private readonly deps: { prisma: Db; logger: Logger; pollMs: number }) {
-    this.poller = new Poller(() => this.announceDue(), deps.pollMs);
+    this.poller = new Poller(async () => {
+      await this.announceDue();
+      await this.wakeSnoozed();
+    }, deps.pollMs);
   }
 
   start(): void {
@@ -43,6 +48,14 @@ export class FollowUpReminders {
       });
     } catch (error) {
       this.deps.logger.error({ err: error }, 'could not announce due follow-ups');
+    }
+  }
+
+  async wakeSnoozed(): Promise<void> {
+    try {
+      await this.deps.prisma.$transaction((tx) => wakeSnoozed(tx, new Date()));
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'could not wake snoozed conversations');
     }
   }
 }

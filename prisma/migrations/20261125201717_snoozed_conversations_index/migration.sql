@@ -1,0 +1,3 @@
+-- CreateIndex
+CREATE INDEX "leads_conversationStatus_snoozedUntil_idx" ON "leads"("conversationStatus", "snoozedUntil");
+
