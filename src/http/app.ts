@@ -16,6 +16,7 @@ import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { eventRoutes } from './routes/events.js';
 import { followUpRoutes } from './routes/follow-ups.js';
+import { insightRoutes } from './routes/insights.js';
 import { leadActionRoutes } from './routes/lead-actions.js';
 import { leadRoutes } from './routes/leads.js';
 import { qualifierRoutes } from './routes/qualifiers.js';
@@ -151,6 +152,7 @@ export function createApp(deps: AppDeps): Express {
     ...leadActionRoutes(deps),
     ...quotaRoutes(deps),
     ...apiKeyRoutes(deps),
+    ...insightRoutes(deps),
   ];
   const sessions = new Sessions(deps.db.prisma, { secureCookie: deps.config.publicUrl.startsWith('https:'), throttle: defaultThrottle });
   const publicRoutes = signInRoutes(deps, sessions);

@@ -37,6 +37,7 @@ export function openApiDocument(routes: RouteDef[], extra: Record<string, Record
     paths[path] ??= {};
     paths[path]![def.method] = {
       summary: def.summary,
+      ...(def.description ? { description: def.description } : {}),
       tags: [def.tag],
       security: [{ apiKey: [] }],
       parameters: [...parameters(def.params, 'path'), ...parameters(def.query, 'query')],
@@ -44,7 +45,14 @@ export function openApiDocument(routes: RouteDef[], extra: Record<string, Record
       responses: {
         [def.response.status]: {
           description: def.response.description,
-          ...(def.response.schema ? { content: { 'application/json': { schema: jsonSchema(def.response.schema, 'output') } } } : {}),
+          ...(def.response.schema
+            ? {
+                content: {
+                  'application/json': { schema: jsonSchema(def.response.schema, 'output') },
+                  ...(def.response.csv ? { 'text/csv': { schema: { type: 'string' } } } : {}),
+                },
+              }
+            : {}),
         },
         default: { description: 'An error', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } },
       },

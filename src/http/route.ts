@@ -32,11 +32,14 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
   /** Express-style path under /api/v1, e.g. `/leads/:id`. */
   path: string;
   summary: string;
+  /** Longer text for the OpenAPI document: definitions, edge cases. */
+  description?: string;
   tag: string;
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
-  response: { status: number; description: string; schema?: z.ZodType };
+  /** `csv`: the route also answers text/csv (with ?format=csv or Accept: text/csv). */
+  response: { status: number; description: string; schema?: z.ZodType; csv?: boolean };
   /** Roles allowed to call the route; every role when unset. */
   roles?: readonly Role[];
   handler(ctx: RouteContext<P, Q, B>): Promise<unknown>;

@@ -1,0 +1,322 @@
+import { z } from 'zod';
+import { definitions } from '../../insights/definitions.js';
+import { sendCsv, streamCsv, wantsCsv } from '../../insights/csv.js';
+import { followUpGroupings, followUpRate } from '../../insights/follow-up.js';
+import { type Funnel, stageFunnel } from '../../insights/funnel.js';
+import { allLeadRows, leadRowColumns, leadRows } from '../../insights/lead-rows.js';
+import { arrivalsHeatmap, dimensions, leadsCreated, leadsCreatedTotals } from '../../insights/leads-created.js';
+import { businessHoursParam, type InsightQuery, insightQuery, periodView, resolveScope, type Scope, stageParam } from '../../insights/query.js';
+import { quotaProgress } from '../../insights/quotas.js';
+import { sequencePerformance } from '../../insights/sequences.js';
+import { speedGroupings, speedToLead } from '../../insights/speed.js';
+import { ValidationError } from '../../errors.js';
+import type { AppDeps } from '../deps.js';
+import { decodeCursor, encodeCursor, route, type RouteDef } from '../route.js';
+
+const instant = z.string().describe('ISO 8601, UTC');
+const share = z.number().nullable().describe('0–1; null when there is nothing to divide by');
+const seconds = z.number().nullable();
+const period = z.object({ timeZone: z.string(), from: instant, to: instant, groupBy: z.string() });
+const bucket = { bucket: z.string().describe('The bucket\'s first local day, YYYY-MM-DD'), start: instant, end: instant };
+const keyed = { key: z.string().nullable(), label: z.string().nullable() };
+
+const createdRow = z.object({ ...bucket, key: z.string().nullable().optional(), label: z.string().nullable().optional(), leads: z.number().int() });
+const totalRow = z.object({ ...keyed, leads: z.number().int() });
+const speedRow = z.object({
+  ...keyed,
+  start: instant.nullable(),
+  end: instant.nullable(),
+  windows: z.number().int(),
+  answered: z.number().int(),
+  p50Seconds: seconds,
+  p90Seconds: seconds,
+  within5m: share,
+  within15m: share,
+  within60m: share,
+  acknowledged: z.number().int(),
+  ackP50Seconds: seconds,
+  ackP90Seconds: seconds,
+});
+const followUpRow = z.object({
+  ...keyed,
+  start: instant.nullable(),
+  end: instant.nullable(),
+  assigned: z.number().int(),
+  touchedWithinSla: z.number().int(),
+  rate: share,
+  followUpsDue: z.number().int(),
+  followUpsDoneOnTime: z.number().int(),
+  overdue: z.number().int(),
+});
+const funnelRow = z.object({
+  stage: z.string(),
+  reached: z.number().int(),
+  conversion: share,
+  entered: z.number().int(),
+  current: z.number().int(),
+  medianSecondsInStage: seconds,
+});
+const quotaRow = z.object({
+  quotaId: z.string(),
+  period: z.string(),
+  productId: z.string().nullable(),
+  product: z.string().nullable(),
+  start: instant,
+  end: instant,
+  target: z.number().int(),
+  actual: z.number().int(),
+  ratio: share,
+});
+const sequenceRow = z.object({
+  sequenceId: z.string(),
+  sequence: z.string(),
+  step: z.number().int(),
+  enrolled: z.number().int(),
+  sent: z.number().int(),
+  failed: z.number().int(),
+  skipped: z.number().int(),
+  replied: z.number().int(),
+  optedOut: z.number().int(),
+});
+const leadRow = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  stage: z.string(),
+  ownerId: z.string().nullable(),
+  owner: z.string().nullable(),
+  channel: z.string(),
+  sourceId: z.string().nullable(),
+  source: z.string().nullable(),
+  products: z.string().nullable().describe('Product names, "; " between them'),
+  segment: z.string().nullable(),
+  tags: z.string().nullable(),
+  dealValue: z.string().nullable(),
+  dealCurrency: z.string().nullable(),
+  companySize: z.string().nullable(),
+  score: z.number().int(),
+  createdAt: instant,
+  firstResponseAt: instant.nullable(),
+  frtSeconds: seconds,
+  frtBusinessSeconds: seconds,
+});
+
+const table = <T extends z.ZodType>(row: T) => z.object({ period, data: z.array(row) });
+const describe = (text: string) => `${text}\n\n${definitions.common}`;
+
+const byDimension = insightQuery.extend({ by: z.enum(dimensions).optional().describe('Split each bucket by this dimension') });
+const speedQuery = insightQuery.extend({ by: z.enum(speedGroupings).default('period'), businessHours: businessHoursParam });
+const followUpQuery = insightQuery.extend({ by: z.enum(followUpGroupings).default('rep') });
+const sequenceQuery = insightQuery.extend({ sequenceId: z.string().min(1).max(100).optional() });
+const leadsQuery = insightQuery.extend({
+  bucket: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a bucket label (YYYY-MM-DD) as the figures return it').optional(),
+  by: z.enum(dimensions).optional(),
+  key: z.string().max(200).optional(),
+  reachedStage: stageParam.optional(),
+  dayOfWeek: z.coerce.number().int().min(1).max(7).optional(),
+  hour: z.coerce.number().int().min(0).max(23).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(500).optional(),
+});
+
+export function insightRoutes(deps: AppDeps) {
+  const prisma = deps.db.prisma;
+  // The funnel's table and its totals come from one computation per request.
+  const funnels = new WeakMap<Scope, Funnel>();
+
+  /**
+   * A figure that is one table: JSON `{period, data, ...extra}`, or the table as CSV when asked
+   * (`?format=csv` or `Accept: text/csv`).
+   */
+  function tableRoute<Q extends InsightQuery, Row extends object>(def: {
+    path: string;
+    summary: string;
+    definition: string;
+    query: z.ZodType<Q>;
+    row: z.ZodObject;
+    rows: (scope: Scope, query: Q) => Promise<Row[]>;
+    columns?: (query: Q) => readonly (keyof Row & string)[];
+    extra?: { schema: z.ZodRawShape; values: (scope: Scope, query: Q) => Promise<Record<string, unknown>> };
+  }): RouteDef {
+    return route<Record<string, never>, Q>({
+      method: 'get',
+      path: def.path,
+      summary: def.summary,
+      description: describe(def.definition),
+      tag: 'insights',
+      query: def.query,
+      response: { status: 200, description: 'The table (CSV: its rows)', schema: table(def.row).extend(def.extra?.schema ?? {}), csv: true },
+      handler: async ({ query, auth, req, res }) => {
+        const scope = await resolveScope(prisma, auth, query);
+        const data = await def.rows(scope, query);
+        if (wantsCsv(req, query.format)) {
+          sendCsv(res, def.path.split('/').pop()!, def.columns?.(query) ?? (Object.keys(def.row.shape) as (keyof Row & string)[]), data);
+          return undefined;
+        }
+        return { period: periodView(scope), data, ...(def.extra ? await def.extra.values(scope, query) : {}) };
+      },
+    });
+  }
+
+  return [
+    route({
+      method: 'get',
+      path: '/insights/summary',
+      summary: 'The overview: leads created, by channel, product, segment and stage; follow-up rate; median first response per rep; quotas',
+      description: describe(definitions.summary),
+      tag: 'insights',
+      query: insightQuery,
+      response: {
+        status: 200,
+        description: 'The overview',
+        schema: z.object({
+          period,
+          leadsCreated: z.object({ total: z.number().int(), buckets: z.array(createdRow) }),
+          byChannel: z.array(totalRow),
+          byProduct: z.array(totalRow),
+          bySegment: z.array(totalRow),
+          byStage: z.array(totalRow),
+          followUpRate: z.object({ assigned: z.number().int(), touchedWithinSla: z.number().int(), rate: share, overdue: z.number().int() }),
+          firstResponseByRep: z.array(z.object({ ...keyed, answered: z.number().int(), medianSeconds: seconds })),
+          quotas: z.array(quotaRow),
+        }),
+      },
+      handler: async ({ query, auth }) => {
+        const scope = await resolveScope(prisma, auth, query);
+        const [buckets, byChannel, byProduct, bySegment, byStage, followUps, speed, quotas] = await Promise.all([
+          leadsCreated(prisma, scope),
+          leadsCreatedTotals(prisma, scope, 'channel'),
+          leadsCreatedTotals(prisma, scope, 'product'),
+          leadsCreatedTotals(prisma, scope, 'segment'),
+          leadsCreatedTotals(prisma, scope, 'stage'),
+          followUpRate(prisma, scope, 'rep'),
+          speedToLead(prisma, scope, 'rep', false),
+          quotaProgress(prisma, scope),
+        ]);
+        const assigned = followUps.reduce((sum, row) => sum + row.assigned, 0);
+        const touched = followUps.reduce((sum, row) => sum + row.touchedWithinSla, 0);
+        return {
+          period: periodView(scope),
+          leadsCreated: { total: buckets.reduce((sum, row) => sum + row.leads, 0), buckets },
+          byChannel,
+          byProduct,
+          bySegment,
+          byStage,
+          followUpRate: {
+            assigned,
+            touchedWithinSla: touched,
+            rate: assigned === 0 ? null : Math.round((touched / assigned) * 10_000) / 10_000,
+            overdue: followUps.reduce((sum, row) => sum + row.overdue, 0),
+          },
+          firstResponseByRep: speed
+            .filter((row) => row.windows > 0)
+            .map((row) => ({ key: row.key, label: row.label, answered: row.answered, medianSeconds: row.p50Seconds })),
+          quotas,
+        };
+      },
+    }),
+    tableRoute({
+      path: '/insights/leads-created',
+      summary: 'Leads created per day, week, month or quarter, optionally by channel, source, product, segment, owner or stage',
+      definition: definitions.leadsCreated,
+      query: byDimension,
+      row: createdRow,
+      rows: (scope, query) => leadsCreated(prisma, scope, query.by),
+      columns: (query) => (query.by ? ['bucket', 'start', 'end', 'key', 'label', 'leads'] : ['bucket', 'start', 'end', 'leads']),
+    }),
+    tableRoute({
+      path: '/insights/arrivals',
+      summary: 'When leads arrive: day of week × hour, in the workspace time zone',
+      definition: definitions.arrivals,
+      query: insightQuery,
+      row: z.object({ dayOfWeek: z.number().int(), hour: z.number().int(), leads: z.number().int() }),
+      rows: (scope) => arrivalsHeatmap(prisma, scope),
+    }),
+    tableRoute({
+      path: '/insights/speed-to-lead',
+      summary: 'Acknowledgement latency and human first-response time (p50, p90, share within 5/15/60 minutes) per period, rep or channel',
+      definition: definitions.speedToLead,
+      query: speedQuery,
+      row: speedRow,
+      rows: (scope, query) => speedToLead(prisma, scope, query.by, query.businessHours),
+      extra: { schema: { businessHours: z.boolean() }, values: async (_scope, query) => ({ businessHours: query.businessHours }) },
+    }),
+    tableRoute({
+      path: '/insights/follow-up-rate',
+      summary: 'Share of assigned leads answered within the SLA, and follow-ups due, done on time and overdue, per rep or period',
+      definition: definitions.followUpRate,
+      query: followUpQuery,
+      row: followUpRow,
+      rows: (scope, query) => followUpRate(prisma, scope, query.by),
+    }),
+    tableRoute({
+      path: '/insights/funnel',
+      summary: 'Stage funnel of the leads created in the period: reached, conversion, median time in stage, won and lost with reasons',
+      definition: definitions.funnel,
+      query: insightQuery,
+      row: funnelRow,
+      rows: async (scope) => {
+        const funnel = await stageFunnel(prisma, scope);
+        funnels.set(scope, funnel);
+        return funnel.stages;
+      },
+      extra: {
+        schema: {
+          cohort: z.number().int(),
+          won: z.number().int(),
+          lost: z.number().int(),
+          lossReasons: z.array(z.object({ reason: z.string().nullable(), leads: z.number().int() })),
+        },
+        values: async (scope) => {
+          const { stages: _stages, ...rest } = funnels.get(scope)!;
+          return rest;
+        },
+      },
+    }),
+    tableRoute({
+      path: '/insights/quotas',
+      summary: 'Quota vs actual (qualified leads) per period and product',
+      definition: definitions.quotas,
+      query: insightQuery,
+      row: quotaRow,
+      rows: (scope) => quotaProgress(prisma, scope),
+    }),
+    tableRoute({
+      path: '/insights/sequences',
+      summary: 'Sequence performance per step: enrolled, sent, replied, opted out',
+      definition: definitions.sequences,
+      query: sequenceQuery,
+      row: sequenceRow,
+      rows: (scope, query) => sequencePerformance(prisma, scope, query.sequenceId),
+    }),
+    route({
+      method: 'get',
+      path: '/insights/leads',
+      summary: 'The leads behind a figure (drill-down); as CSV, the one-row-per-lead export',
+      description: describe(definitions.leads),
+      tag: 'insights',
+      query: leadsQuery,
+      response: {
+        status: 200,
+        description: 'A page of leads, newest first (CSV: every matching lead, streamed)',
+        schema: z.object({ period, data: z.array(leadRow), nextCursor: z.string().nullable() }),
+        csv: true,
+      },
+      handler: async (ctx) => {
+        const { query } = ctx;
+        if (query.key !== undefined && !query.by) {
+          throw new ValidationError([{ path: 'query.key', message: 'needs `by`: the dimension the key is a value of' }]);
+        }
+        const scope = await resolveScope(prisma, ctx.auth, query);
+        const selection = { bucket: query.bucket, by: query.by, key: query.key, reachedStage: query.reachedStage, dayOfWeek: query.dayOfWeek, hour: query.hour };
+        if (wantsCsv(ctx.req, query.format)) {
+          await streamCsv(ctx.res, 'leads', leadRowColumns, allLeadRows(prisma, scope, selection));
+          return undefined;
+        }
+        const rows = await leadRows(prisma, scope, selection, { after: decodeCursor(query.cursor), limit: query.limit + 1 });
+        const data = rows.slice(0, query.limit);
+        const last = data[data.length - 1];
+        return { period: periodView(scope), data, nextCursor: rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null };
+      },
+    }),
+  ];
+}

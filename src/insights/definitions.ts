@@ -1,0 +1,37 @@
+/**
+ * What every figure means, written once: the OpenAPI document shows these, and the README says the
+ * same in prose.
+ */
+export const definitions = {
+  common:
+    'Every figure comes from the lead\'s recorded history: created → assigned → first human reply → each stage change → won or lost. ' +
+    'Periods and buckets are in the workspace\'s IANA time zone, daylight-saving changes included (a day can be 23 or 25 hours; weeks start on Monday). ' +
+    '`from` is inclusive and `to` exclusive; a date (YYYY-MM-DD) is local midnight, and a date as `to` includes that whole day. The first and last bucket may be partial. ' +
+    'Filters (`channel`, `sourceId`, `productId`, `segment`, `ownerId`) narrow the leads counted. A rep of a workspace whose visibility is "own" sees figures made of their own leads only. ' +
+    'Tables answer CSV with `?format=csv` or `Accept: text/csv`.',
+  leadsCreated: 'Leads created per bucket; with `by`, per bucket and value of channel, source, product (a lead with two products counts for both), segment, owner or current stage.',
+  arrivals: 'Leads created per local day of the week (1 = Monday … 7 = Sunday) and hour (0–23): all 168 cells.',
+  speedToLead:
+    'Human first-response time (FRT) per response window. A window opens when a lead arrives and again when the contact writes on a resolved conversation (so FRT restarts on reopening); ' +
+    'only a person\'s reply (a rep or an integration) closes it — acknowledgements and sequence steps never count as a response. ' +
+    'p50/p90 are over answered windows; the within-5/15/60-minute shares are of all windows opened in the period (an unanswered one is not within anything). ' +
+    '`businessHours=true` counts only working time (the workspace\'s workingHours, in its time zone). ' +
+    'By rep: the rep who answered, or the lead\'s owner while unanswered. By channel: where the contact wrote. ' +
+    'Acknowledgement latency: from the lead\'s creation to its first automatic message (not a sequence step) going out, when that is within a day; by the lead\'s owner, channel or creation bucket.',
+  followUpRate:
+    'Follow-up rate: of the leads created in the period with an owner and a first-response deadline (the workspace\'s SLA, counted in working hours), the share a person answered by that deadline; by the lead\'s owner or creation bucket. ' +
+    'Follow-ups due in the period and completed by their due time, and follow-ups still open past due now (overdue), by the follow-up\'s owner or due bucket.',
+  funnel:
+    'The leads created in the period (a cohort), followed to now. Main path: open → contacted → qualified → negotiation → customer; `reached` counts leads that got to a stage or beyond on it ' +
+    '(for the side stages nurture, inactive and unqualified: that entered it), `conversion` is reached over the previous stage\'s reached. ' +
+    'Median time in stage is over stays that ended. Won: in Customer now; lost: in Unqualified now, with the reason given when it was marked.',
+  quotas:
+    'Each quota whose month ("2026-11") or quarter ("2026-Q4") overlaps the period, in the workspace time zone: target, and actual = leads that first reached Qualified or a later stage (negotiation, customer) during the quota\'s period, of its product when it names one.',
+  sequences:
+    'Per sequence and step, for enrolments made in the period: enrolled, step messages sent (sent, delivered or read), failed, skipped; replied and opted out count each enrolment once, for the last step sent before the contact\'s first reply or opt-out.',
+  leads:
+    'The leads behind a figure: the same period and filters, narrowed by `bucket` (a label the figures return, with its `groupBy`), `by` + `key` (empty key: leads without a value), `reachedStage`, or `dayOfWeek` + `hour`. ' +
+    'Newest first, a page at a time. As CSV it is the lead export: every matching lead, one row each (stage, owner, channel, source, products, qualifiers, created, first response, FRT, score), streamed.',
+  summary:
+    'The one-page overview: leads created per bucket and by channel, product, segment and current stage; the follow-up rate; the median first-response time per rep; quota progress.',
+} as const;

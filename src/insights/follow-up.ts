@@ -1,0 +1,72 @@
+import { Prisma } from '@prisma/client';
+import type { Db } from '../db/client.js';
+import { bucketLabel, bucketOf, bucketSeries, createdInPeriod, type Scope } from './query.js';
+
+export const followUpGroupings = ['rep', 'period'] as const;
+export type FollowUpGrouping = (typeof followUpGroupings)[number];
+
+export interface FollowUpRow {
+  key: string | null;
+  label: string | null;
+  start: Date | null;
+  end: Date | null;
+  /** Leads created in the period with an owner and a first-response deadline. */
+  assigned: number;
+  /** Of those, answered by a person by the deadline (the SLA, counted in working hours). */
+  touchedWithinSla: number;
+  rate: number | null;
+  /** Follow-ups due in the period, and how many were completed by their due time. */
+  followUpsDue: number;
+  followUpsDoneOnTime: number;
+  /** Follow-ups still open past their due time, now. */
+  overdue: number;
+}
+
+/**
+ * Follow-up rate: the share of assigned leads a person answered within the workspace's
+ * first-response SLA (the lead's first response window and its deadline), per rep (the lead's
+ * owner) or per period of creation; and follow-ups due, done on time, and overdue per rep (the
+ * follow-up's owner) or per period of their due time.
+ */
+export async function followUpRate(prisma: Db, scope: Scope, by: FollowUpGrouping): Promise<FollowUpRow[]> {
+  const leadKey = by === 'rep' ? Prisma.sql`l."ownerId"` : bucketOf(scope, Prisma.sql`l."createdAt"`);
+  const followUpKey = by === 'rep' ? Prisma.sql`f."ownerId"` : bucketOf(scope, Prisma.sql`f."dueAt"`);
+  const overdueKey = by === 'rep' ? Prisma.sql`f."ownerId"` : bucketOf(scope, Prisma.sql`f."dueAt"`);
+  return prisma.$queryRaw<FollowUpRow[]>`
+    WITH sla AS (
+      SELECT ${leadKey} AS k, count(*)::int AS assigned,
+        count(*) FILTER (WHERE l."firstResponseAt" <= l."firstResponseDueAt")::int AS touched
+      FROM leads l
+      WHERE ${createdInPeriod(scope)} AND l."ownerId" IS NOT NULL AND l."firstResponseDueAt" IS NOT NULL
+      GROUP BY 1),
+    due AS (
+      SELECT ${followUpKey} AS k, count(*)::int AS due,
+        count(*) FILTER (WHERE f.status = 'done' AND f."completedAt" <= f."dueAt")::int AS on_time
+      FROM follow_ups f JOIN leads l ON l.id = f."leadId"
+      WHERE f."workspaceId" = ${scope.workspaceId} AND f."dueAt" >= ${scope.from} AND f."dueAt" < ${scope.to} AND ${scope.leads}
+      GROUP BY 1),
+    overdue AS (
+      SELECT ${overdueKey} AS k, count(*)::int AS overdue
+      FROM follow_ups f JOIN leads l ON l.id = f."leadId"
+      WHERE f."workspaceId" = ${scope.workspaceId} AND f.status = 'open' AND f."dueAt" < now()
+        ${by === 'period' ? Prisma.sql`AND f."dueAt" >= ${scope.from} AND f."dueAt" < ${scope.to}` : Prisma.empty}
+        AND ${scope.leads}
+      GROUP BY 1),
+    keys AS (${
+      by === 'period'
+        ? Prisma.sql`SELECT b AS k, start, "end" FROM (${bucketSeries(scope)}) series`
+        : Prisma.sql`SELECT k, NULL::timestamptz AS start, NULL::timestamptz AS "end" FROM sla UNION SELECT k, NULL, NULL FROM due UNION SELECT k, NULL, NULL FROM overdue`
+    })
+    SELECT ${by === 'period' ? bucketLabel(Prisma.sql`keys.k`) : Prisma.sql`keys.k`} AS key,
+      ${by === 'period' ? bucketLabel(Prisma.sql`keys.k`) : Prisma.sql`u.name`} AS label,
+      keys.start, keys."end",
+      COALESCE(sla.assigned, 0) AS assigned, COALESCE(sla.touched, 0) AS "touchedWithinSla",
+      CASE WHEN COALESCE(sla.assigned, 0) = 0 THEN NULL ELSE round(sla.touched::numeric / sla.assigned, 4)::float8 END AS rate,
+      COALESCE(due.due, 0) AS "followUpsDue", COALESCE(due.on_time, 0) AS "followUpsDoneOnTime", COALESCE(overdue.overdue, 0) AS overdue
+    FROM keys
+    LEFT JOIN sla ON sla.k IS NOT DISTINCT FROM keys.k
+    LEFT JOIN due ON due.k IS NOT DISTINCT FROM keys.k
+    LEFT JOIN overdue ON overdue.k IS NOT DISTINCT FROM keys.k
+    ${by === 'rep' ? Prisma.sql`LEFT JOIN users u ON u.id = keys.k` : Prisma.empty}
+    ORDER BY ${by === 'period' ? Prisma.sql`keys.k` : Prisma.sql`COALESCE(sla.assigned, 0) DESC, label, key`}`;
+}

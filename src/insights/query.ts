@@ -1,0 +1,175 @@
+import { Prisma } from '@prisma/client';
+import { z } from 'zod';
+import type { Db } from '../db/client.js';
+import { ValidationError } from '../errors.js';
+import type { Auth } from '../http/route.js';
+import type { ChannelKind } from '../channels/contract.js';
+import { stages } from '../leads/stages.js';
+import { visibleLeadsWhere } from '../leads/visibility.js';
+
+const channelKinds = ['webform', 'whatsapp', 'voice', 'sms', 'email'] as const satisfies readonly ChannelKind[];
+
+export const groupBys = ['day', 'week', 'month', 'quarter'] as const;
+export type GroupBy = (typeof groupBys)[number];
+
+const localDate = /^\d{4}-\d{2}-\d{2}$/;
+const instantOrDate = z.union([
+  z.string().regex(localDate, 'a date (YYYY-MM-DD) or an ISO 8601 date-time with its offset'),
+  z.iso.datetime({ offset: true, error: 'a date (YYYY-MM-DD) or an ISO 8601 date-time with its offset' }),
+]);
+
+/** The query every insight takes: the period, how to bucket it, and which leads count. */
+export const insightQuery = z
+  .object({
+    from: instantOrDate
+      .optional()
+      .describe('Start of the period (inclusive). A date is local midnight in the workspace time zone. Default: 30 days ago, local midnight.'),
+    to: instantOrDate.optional().describe('End of the period (exclusive). A date includes that whole local day. Default: now.'),
+    groupBy: z.enum(groupBys).default('day').describe('Bucket size, in the workspace time zone (weeks start on Monday).'),
+    channel: z.enum(channelKinds).optional().describe('Only leads that arrived on this channel'),
+    sourceId: z.string().min(1).max(100).optional().describe('Only leads from this source'),
+    productId: z.string().min(1).max(100).optional().describe('Only leads interested in this product'),
+    segment: z.string().min(1).max(200).optional().describe('Only leads of this segment (its name)'),
+    ownerId: z.string().min(1).max(100).optional().describe('Only leads owned by this user'),
+    format: z.enum(['json', 'csv']).optional().describe('csv: the table as text/csv (so does Accept: text/csv)'),
+  })
+  .strict();
+export type InsightQuery = z.infer<typeof insightQuery>;
+
+export const businessHoursParam = z
+  .enum(['true', 'false'])
+  .default('false')
+  .transform((value) => value === 'true')
+  .describe('true: count only working time (the workspace\'s workingHours, in its time zone)');
+
+export const stageParam = z.enum(stages);
+
+export interface Filters {
+  channel?: string | undefined;
+  sourceId?: string | undefined;
+  productId?: string | undefined;
+  segment?: string | undefined;
+  ownerId?: string | undefined;
+}
+
+/** A resolved request: the workspace clock, the period as instants, and the lead filter as SQL. */
+export interface Scope {
+  workspaceId: string;
+  timeZone: string;
+  from: Date;
+  to: Date;
+  groupBy: GroupBy;
+  /** date_trunc's unit and the step between buckets. */
+  unit: Prisma.Sql;
+  step: Prisma.Sql;
+  /** Conditions on `l` (a leads row): workspace, visibility and filters, not the period. */
+  leads: Prisma.Sql;
+}
+
+const maxBuckets = 1000;
+const bucketDays: Record<GroupBy, number> = { day: 1, week: 7, month: 28, quarter: 89 };
+
+/**
+ * The caller's visibility as SQL on `l`. It follows `visibleLeadsWhere`, so a rep of a workspace
+ * with visibility "own" sees figures made of their own leads only.
+ */
+export async function visibilitySql(prisma: Db, auth: Auth): Promise<Prisma.Sql> {
+  const where = await visibleLeadsWhere(prisma, auth);
+  const { workspaceId, OR, ...rest } = where;
+  if (Object.keys(rest).length > 0 || typeof workspaceId !== 'string') {
+    throw new Error(`insights cannot express this visibility rule in SQL: ${JSON.stringify(where)}`);
+  }
+  const parts: Prisma.Sql[] = [Prisma.sql`l."workspaceId" = ${workspaceId}`];
+  if (OR) {
+    const owners = OR.map((clause) => {
+      const keys = Object.keys(clause);
+      if (keys.length !== 1 || keys[0] !== 'ownerId' || (clause.ownerId !== null && typeof clause.ownerId !== 'string')) {
+        throw new Error(`insights cannot express this visibility rule in SQL: ${JSON.stringify(clause)}`);
+      }
+      return clause.ownerId === null ? Prisma.sql`l."ownerId" IS NULL` : Prisma.sql`l."ownerId" = ${clause.ownerId as string}`;
+    });
+    parts.push(owners.length ? Prisma.sql`(${Prisma.join(owners, ' OR ')})` : Prisma.sql`FALSE`);
+  }
+  return Prisma.join(parts, ' AND ');
+}
+
+export function filterSql(filters: Filters): Prisma.Sql[] {
+  const parts: Prisma.Sql[] = [];
+  if (filters.channel) parts.push(Prisma.sql`l.channel = ${filters.channel}`);
+  if (filters.sourceId) parts.push(Prisma.sql`l."sourceId" = ${filters.sourceId}`);
+  if (filters.segment) parts.push(Prisma.sql`l.segment = ${filters.segment}`);
+  if (filters.ownerId) parts.push(Prisma.sql`l."ownerId" = ${filters.ownerId}`);
+  if (filters.productId) {
+    parts.push(Prisma.sql`EXISTS (SELECT 1 FROM lead_products lp WHERE lp."leadId" = l.id AND lp."productId" = ${filters.productId})`);
+  }
+  return parts;
+}
+
+/**
+ * Resolves the period in the workspace's time zone: dates are local midnights (PostgreSQL's own
+ * time zone rules, so a day across a daylight-saving change is 23 or 25 hours long).
+ */
+export async function resolveScope(prisma: Db, auth: Auth, query: InsightQuery): Promise<Scope> {
+  const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { timeZone: true } });
+  const tz = workspace.timeZone;
+  const instant = (value: string | undefined, endOfDay: boolean): Prisma.Sql => {
+    if (value === undefined) return Prisma.sql`NULL::timestamptz`;
+    if (localDate.test(value)) {
+      return endOfDay
+        ? Prisma.sql`((${value}::date + 1)::timestamp AT TIME ZONE ${tz})`
+        : Prisma.sql`(${value}::date::timestamp AT TIME ZONE ${tz})`;
+    }
+    return Prisma.sql`${value}::timestamptz`;
+  };
+  const [range] = await prisma.$queryRaw<{ from: Date; to: Date }[]>`
+    SELECT COALESCE(${instant(query.from, false)}, date_trunc('day', (now() AT TIME ZONE ${tz}) - interval '29 days') AT TIME ZONE ${tz}) AS "from",
+           COALESCE(${instant(query.to, true)}, now()) AS "to"`;
+  const { from, to } = range!;
+  if (from >= to) throw new ValidationError([{ path: 'query.from', message: 'must be before to' }]);
+  if ((to.getTime() - from.getTime()) / 86_400_000 / bucketDays[query.groupBy] > maxBuckets) {
+    throw new ValidationError([{ path: 'query.groupBy', message: `the period would have more than ${maxBuckets} ${query.groupBy} buckets; pick a larger one or a shorter period` }]);
+  }
+  const visible = await visibilitySql(prisma, auth);
+  return {
+    workspaceId: auth.workspaceId,
+    timeZone: tz,
+    from,
+    to,
+    groupBy: query.groupBy,
+    unit: Prisma.sql`${query.groupBy}`,
+    step: Prisma.sql`${query.groupBy === 'quarter' ? '3 months' : `1 ${query.groupBy}`}::interval`,
+    leads: Prisma.join([visible, ...filterSql(query)], ' AND '),
+  };
+}
+
+/** Leads created in the period that pass the scope, as a WHERE condition on `l`. */
+export function createdInPeriod(scope: Scope): Prisma.Sql {
+  return Prisma.sql`${scope.leads} AND l."createdAt" >= ${scope.from} AND l."createdAt" < ${scope.to}`;
+}
+
+/** The local bucket (a timestamp without time zone) that holds the instant `column`. */
+export function bucketOf(scope: Scope, column: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`date_trunc(${scope.unit}, ${column} AT TIME ZONE ${scope.timeZone})`;
+}
+
+/**
+ * Every bucket of the period, so empty ones show as zero: `b` (local start), `start` and `end`
+ * (instants). The first and last may be partial: only the period inside them counts.
+ */
+export function bucketSeries(scope: Scope): Prisma.Sql {
+  return Prisma.sql`
+    SELECT b, (b AT TIME ZONE ${scope.timeZone}) AS start, ((b + ${scope.step}) AT TIME ZONE ${scope.timeZone}) AS "end"
+    FROM generate_series(
+      date_trunc(${scope.unit}, ${scope.from}::timestamptz AT TIME ZONE ${scope.timeZone}),
+      date_trunc(${scope.unit}, (${scope.to}::timestamptz - interval '1 millisecond') AT TIME ZONE ${scope.timeZone}),
+      ${scope.step}) AS b`;
+}
+
+/** A bucket's label: its first local day. */
+export function bucketLabel(column: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`to_char(${column}, 'YYYY-MM-DD')`;
+}
+
+export function periodView(scope: Scope) {
+  return { timeZone: scope.timeZone, from: scope.from.toISOString(), to: scope.to.toISOString(), groupBy: scope.groupBy };
+}

@@ -1,0 +1,86 @@
+import { Prisma } from '@prisma/client';
+import type { Db } from '../db/client.js';
+import { bucketLabel, bucketOf, bucketSeries, type Scope } from './query.js';
+
+export const speedGroupings = ['period', 'rep', 'channel'] as const;
+export type SpeedGrouping = (typeof speedGroupings)[number];
+
+export interface SpeedRow {
+  key: string | null;
+  label: string | null;
+  /** The bucket's instants when grouped by period. */
+  start: Date | null;
+  end: Date | null;
+  /** Response windows opened: a new lead's first message, or a contact reopening a resolved conversation. */
+  windows: number;
+  answered: number;
+  p50Seconds: number | null;
+  p90Seconds: number | null;
+  within5m: number | null;
+  within15m: number | null;
+  within60m: number | null;
+  /** Leads created that got an automatic acknowledgement within a day, and how long it took to go out. */
+  acknowledged: number;
+  ackP50Seconds: number | null;
+  ackP90Seconds: number | null;
+}
+
+const share = (n: Prisma.Sql) => Prisma.sql`CASE WHEN count(*) = 0 THEN NULL ELSE round((${n})::numeric / count(*), 4)::float8 END`;
+
+/**
+ * Speed to lead. Human first-response time comes from response windows: each opens when a lead
+ * arrives or a contact reopens a resolved conversation, and only a person's reply closes it, so
+ * acknowledgements and sequence steps never count. A window belongs to the rep who answered it,
+ * or to the lead's owner while unanswered. Shares are of all windows opened in the period: an
+ * unanswered one is not "within" anything.
+ */
+export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, businessHours: boolean): Promise<SpeedRow[]> {
+  const seconds = businessHours
+    ? Prisma.sql`rw."businessSeconds"::float8`
+    : Prisma.sql`COALESCE(rw."wallSeconds"::float8, extract(epoch FROM rw."respondedAt" - rw."openedAt")::float8)`;
+  const windowKey =
+    by === 'rep'
+      ? Prisma.sql`COALESCE(rw."responderId", l."ownerId")`
+      : by === 'channel'
+        ? Prisma.sql`rw.channel`
+        : bucketOf(scope, Prisma.sql`rw."openedAt"`);
+  const leadKey = by === 'rep' ? Prisma.sql`l."ownerId"` : by === 'channel' ? Prisma.sql`l.channel` : bucketOf(scope, Prisma.sql`l."createdAt"`);
+  return prisma.$queryRaw<SpeedRow[]>`
+    WITH w AS (
+      SELECT ${windowKey} AS k, rw."respondedAt" IS NOT NULL AS answered, CASE WHEN rw."respondedAt" IS NULL THEN NULL ELSE ${seconds} END AS s
+      FROM response_windows rw JOIN leads l ON l.id = rw."leadId"
+      WHERE rw."workspaceId" = ${scope.workspaceId} AND rw."openedAt" >= ${scope.from} AND rw."openedAt" < ${scope.to} AND ${scope.leads}),
+    frt AS (
+      SELECT k, count(*)::int AS windows, count(*) FILTER (WHERE answered)::int AS answered,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90,
+        ${share(Prisma.sql`count(*) FILTER (WHERE s <= 300)`)} AS w5,
+        ${share(Prisma.sql`count(*) FILTER (WHERE s <= 900)`)} AS w15,
+        ${share(Prisma.sql`count(*) FILTER (WHERE s <= 3600)`)} AS w60
+      FROM w GROUP BY k),
+    a AS (
+      SELECT ${leadKey} AS k, extract(epoch FROM ack.at - l."createdAt")::float8 AS s
+      FROM (
+        SELECT m."leadId", min(m."sentAt") AS at FROM messages m
+        WHERE m."workspaceId" = ${scope.workspaceId} AND m.automatic AND m.direction = 'out' AND m."sentAt" IS NOT NULL
+          AND m."createdAt" >= ${scope.from} AND m."createdAt" < ${scope.to}::timestamptz + interval '1 day'
+          AND (m."idempotencyKey" IS NULL OR m."idempotencyKey" NOT LIKE 'sequence:%')
+        GROUP BY 1) ack
+      JOIN leads l ON l.id = ack."leadId"
+      WHERE ${scope.leads} AND l."createdAt" >= ${scope.from} AND l."createdAt" < ${scope.to} AND ack.at < l."createdAt" + interval '1 day'),
+    acks AS (
+      SELECT k, count(*)::int AS acknowledged,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90
+      FROM a GROUP BY k),
+    keys AS (${by === 'period' ? Prisma.sql`SELECT b AS k, start, "end" FROM (${bucketSeries(scope)}) series` : Prisma.sql`SELECT k, NULL::timestamptz AS start, NULL::timestamptz AS "end" FROM frt UNION SELECT k, NULL, NULL FROM acks`})
+    SELECT ${by === 'period' ? bucketLabel(Prisma.sql`keys.k`) : Prisma.sql`keys.k`} AS key,
+      ${by === 'rep' ? Prisma.sql`u.name` : by === 'period' ? bucketLabel(Prisma.sql`keys.k`) : Prisma.sql`keys.k`} AS label,
+      keys.start, keys."end",
+      COALESCE(frt.windows, 0) AS windows, COALESCE(frt.answered, 0) AS answered,
+      frt.p50 AS "p50Seconds", frt.p90 AS "p90Seconds", frt.w5 AS "within5m", frt.w15 AS "within15m", frt.w60 AS "within60m",
+      COALESCE(acks.acknowledged, 0) AS acknowledged, acks.p50 AS "ackP50Seconds", acks.p90 AS "ackP90Seconds"
+    FROM keys
+    LEFT JOIN frt ON frt.k IS NOT DISTINCT FROM keys.k
+    LEFT JOIN acks ON acks.k IS NOT DISTINCT FROM keys.k
+    ${by === 'rep' ? Prisma.sql`LEFT JOIN users u ON u.id = keys.k` : Prisma.empty}
+    ORDER BY ${by === 'period' ? Prisma.sql`keys.k` : Prisma.sql`COALESCE(frt.windows, 0) DESC, label, key`}`;
+}

@@ -1,0 +1,477 @@
+import type { Prisma } from '@prisma/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/db/client.js';
+import type { Auth } from '../../src/http/route.js';
+import { newId } from '../../src/ids.js';
+import { leadsCreatedTotals } from '../../src/insights/leads-created.js';
+import { resolveScope, insightQuery } from '../../src/insights/query.js';
+import { recordActivity, systemActor } from '../../src/leads/activities.js';
+import { noteHumanResponse, noteInbound, setConversationStatus } from '../../src/leads/conversation.js';
+import { changeStage } from '../../src/leads/pipeline.js';
+import type { Stage } from '../../src/leads/stages.js';
+import { TestSmtpServer } from '../support/smtp.js';
+import { createWebform, eventually, mainBackends, postForm, type Stack, startStack } from '../support/stack.js';
+
+const at = (iso: string) => new Date(iso);
+
+/**
+ * Writes a lead's history with real timestamps through the core's own functions (the API can
+ * only say "now"): created from an inbound message, answered, moved through stages, reopened.
+ */
+function history(prisma: Db, workspaceId: string) {
+  const workspace = () => prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId }, select: { id: true, timeZone: true, workingHours: true, firstResponseSlaMinutes: true } });
+  const inbound = (tx: Prisma.TransactionClient, leadId: string, channel: string, when: Date) =>
+    tx.message.create({ data: { id: newId('msg'), workspaceId, leadId, direction: 'in', channel, status: 'received', text: 'Olá', createdAt: when } });
+  return {
+    async lead(input: { name: string; at: Date; channel: string; ownerId: string; productId?: string; segment?: string }) {
+      const clock = await workspace();
+      return prisma.$transaction(async (tx) => {
+        const contact = await tx.contact.create({ data: { id: newId('ct'), workspaceId, name: input.name, createdAt: input.at } });
+        const lead = await tx.lead.create({
+          data: {
+            id: newId('lead'),
+            workspaceId,
+            contactId: contact.id,
+            channel: input.channel,
+            name: input.name,
+            ownerId: input.ownerId,
+            segment: input.segment ?? null,
+            createdAt: input.at,
+            stageChangedAt: input.at,
+            lastActivityAt: input.at,
+          },
+        });
+        if (input.productId) await tx.leadProduct.create({ data: { workspaceId, leadId: lead.id, productId: input.productId } });
+        await inbound(tx, lead.id, input.channel, input.at);
+        await recordActivity(tx, { workspaceId, leadId: lead.id, kind: 'lead.created', actor: systemActor, at: input.at, data: { channel: input.channel } });
+        await recordActivity(tx, { workspaceId, leadId: lead.id, kind: 'lead.assigned', actor: systemActor, at: input.at, data: { ownerId: input.ownerId } });
+        await noteInbound(tx, { workspace: clock, leadId: lead.id, channel: input.channel, at: input.at, isNewLead: true, contactId: contact.id });
+        return { id: lead.id, contactId: contact.id, channel: input.channel };
+      });
+    },
+    /** A message that went out: a person's reply closes the response window, an automatic one does not. */
+    async outbound(lead: { id: string; channel: string }, when: Date, by: { userId: string } | { automatic: true; idempotencyKey?: string; status?: string }) {
+      return prisma.$transaction(async (tx) => {
+        const automatic = 'automatic' in by;
+        const message = await tx.message.create({
+          data: {
+            id: newId('msg'),
+            workspaceId,
+            leadId: lead.id,
+            direction: 'out',
+            channel: lead.channel,
+            status: automatic ? (by.status ?? 'sent') : 'sent',
+            text: automatic ? 'Recebemos sua mensagem' : 'Oi! Posso ajudar?',
+            automatic,
+            authorId: automatic ? null : by.userId,
+            idempotencyKey: automatic && by.idempotencyKey ? by.idempotencyKey : newId('idem'),
+            createdAt: when,
+            sentAt: when,
+          },
+        });
+        if (!automatic) await noteHumanResponse(tx, { workspaceId, leadId: lead.id, actor: { type: 'user', id: by.userId }, at: when });
+        return message.id;
+      });
+    },
+    stage(lead: { id: string }, to: Stage, when: Date, reason?: string) {
+      return prisma.$transaction((tx) => changeStage(tx, { workspaceId, leadId: lead.id, to, reason: reason ?? null, actor: systemActor, at: when }));
+    },
+    /** The rep resolves the conversation; later the contact writes again. */
+    async reopen(lead: { id: string; contactId: string; channel: string }, when: Date) {
+      const clock = await workspace();
+      await prisma.$transaction(async (tx) => {
+        await setConversationStatus(tx, { workspaceId, leadId: lead.id, status: 'resolved', actor: systemActor });
+        await inbound(tx, lead.id, lead.channel, when);
+        await noteInbound(tx, { workspace: clock, leadId: lead.id, channel: lead.channel, at: when, isNewLead: false, contactId: lead.contactId });
+      });
+    },
+    inbound: (lead: { id: string; channel: string }, when: Date) => prisma.$transaction((tx) => inbound(tx, lead.id, lead.channel, when)),
+  };
+}
+
+interface Table<Row> {
+  period: { timeZone: string; from: string; to: string; groupBy: string };
+  data: Row[];
+}
+
+describe.each(mainBackends)('insights on $db with the $queue queue', ({ db, queue }) => {
+  let stack: Stack;
+  let smtp: TestSmtpServer;
+  let prisma: Db;
+  let workspaceId: string;
+  const users: Record<'ana' | 'bruno', string> = { ana: '', bruno: '' };
+  const products: Record<'solar' | 'bateria', string> = { solar: '', bateria: '' };
+  const leads: Record<string, { id: string; contactId: string; channel: string }> = {};
+
+  const get = async <T,>(path: string) => {
+    const response = await stack.api<T>('GET', path);
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    return response.body;
+  };
+  // Around Brazil's last daylight-saving start: midnight of 2018-11-04 did not exist in São Paulo.
+  const november = 'from=2018-11-02&to=2018-11-05';
+
+  beforeAll(async () => {
+    smtp = await new TestSmtpServer().start();
+    stack = await startStack({ db, queue, smtp: { url: smtp.url, from: 'Acme <vendas@acme.test>' } });
+    prisma = stack.gateway.deps.db.prisma;
+    const patched = await stack.api('PATCH', '/api/v1/workspace', {
+      timeZone: 'America/Sao_Paulo',
+      workingHours: Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri'].map((day) => [day, [['09:00', '18:00']]])),
+      firstResponseSlaMinutes: 15,
+    });
+    expect(patched.status).toBe(200);
+    workspaceId = (await prisma.workspace.findFirstOrThrow()).id;
+    for (const [key, name] of [['ana', 'Ana Lima'], ['bruno', 'Bruno Reis']] as const) {
+      const { status, body } = await stack.api<{ id: string }>('POST', '/api/v1/users', { name, email: `${key}@acme.test`, role: 'rep' });
+      expect(status).toBe(201);
+      users[key] = body.id;
+    }
+    for (const [key, name] of [['solar', 'Solar'], ['bateria', 'Bateria']] as const) {
+      products[key] = (await stack.api<{ id: string }>('POST', '/api/v1/products', { name, keywords: [] })).body.id;
+    }
+
+    const h = history(prisma, workspaceId);
+    // Local times in São Paulo: -03:00 until 2018-11-04 00:00, then -02:00 (the clock jumped to 01:00).
+    leads.l1 = await h.lead({ name: 'L1', at: at('2018-11-03T02:30:00Z'), channel: 'webform', ownerId: users.ana, productId: products.solar, segment: 'residencial' }); // Fri 02 23:30
+    leads.l2 = await h.lead({ name: 'L2', at: at('2018-11-03T03:30:00Z'), channel: 'email', ownerId: users.bruno, productId: products.solar }); // Sat 03 00:30
+    leads.l3 = await h.lead({ name: 'L3', at: at('2018-11-04T02:30:00Z'), channel: 'webform', ownerId: users.ana, productId: products.bateria }); // Sat 03 23:30
+    leads.l4 = await h.lead({ name: 'L4', at: at('2018-11-05T02:30:00Z'), channel: 'sms', ownerId: users.bruno }); // Mon 05 00:30 (-02)
+    leads.l5 = await h.lead({ name: 'L5', at: at('2018-11-04T12:00:00Z'), channel: 'email', ownerId: users.ana, productId: products.solar }); // Sun 04 10:00
+    leads.l6 = await h.lead({ name: 'L6', at: at('2018-11-05T12:00:00Z'), channel: 'webform', ownerId: users.bruno, productId: products.bateria, segment: 'empresa' }); // Mon 05 10:00
+
+    // Acknowledgements and a sequence step: automatic, never a response.
+    await h.outbound(leads.l1!, at('2018-11-03T02:30:20Z'), { automatic: true, idempotencyKey: `auto-reply:${leads.l1!.id}` });
+    await h.outbound(leads.l2!, at('2018-11-03T03:30:40Z'), { automatic: true, idempotencyKey: `auto-reply:${leads.l2!.id}` });
+    // People answer (each first answer makes the lead Contacted). Working hours start Mon 05 09:00 = 11:00Z.
+    await h.outbound(leads.l1!, at('2018-11-05T12:10:00Z'), { userId: users.ana });
+    await h.outbound(leads.l2!, at('2018-11-05T13:00:00Z'), { userId: users.bruno });
+    await h.outbound(leads.l3!, at('2018-11-05T12:30:00Z'), { userId: users.ana });
+    await h.outbound(leads.l5!, at('2018-11-05T11:10:00Z'), { userId: users.ana });
+    await h.outbound(leads.l6!, at('2018-11-05T12:03:00Z'), { userId: users.bruno });
+    // L6's contact writes again after the conversation was resolved: a new window, answered in 20 minutes.
+    await h.reopen(leads.l6!, at('2018-11-05T17:00:00Z'));
+    await h.outbound(leads.l6!, at('2018-11-05T17:20:00Z'), { userId: users.bruno });
+
+    await h.stage(leads.l1!, 'qualified', at('2018-11-06T12:00:00Z'));
+    await h.stage(leads.l1!, 'negotiation', at('2018-11-08T12:00:00Z'));
+    await h.stage(leads.l1!, 'customer', at('2018-11-10T12:00:00Z'));
+    await h.stage(leads.l2!, 'qualified', at('2018-11-07T12:00:00Z'));
+    await h.stage(leads.l2!, 'unqualified', at('2018-11-09T12:00:00Z'), 'price');
+    await h.stage(leads.l3!, 'unqualified', at('2018-11-06T12:00:00Z'), 'no budget');
+    await h.stage(leads.l5!, 'nurture', at('2018-11-06T12:00:00Z'));
+    await h.stage(leads.l6!, 'qualified', at('2018-12-03T12:00:00Z'));
+
+    await prisma.followUp.createMany({
+      data: [
+        { id: newId('fu'), workspaceId, leadId: leads.l4!.id, ownerId: users.bruno, dueAt: at('2018-11-05T15:00:00Z'), note: 'call back' },
+        { id: newId('fu'), workspaceId, leadId: leads.l1!.id, ownerId: users.ana, dueAt: at('2018-11-05T20:00:00Z'), note: 'proposal', status: 'done', outcome: 'sent', completedAt: at('2018-11-05T19:00:00Z') },
+      ],
+    });
+
+    // A two-step sequence (turned off, so nothing runs it now) with three enrolments.
+    const sequence = await prisma.sequence.create({
+      data: { id: newId('seq'), workspaceId, name: 'Boas-vindas', steps: [{ waitMinutes: 0, templateId: 'product_introduction' }, { waitMinutes: 60, templateId: 'follow_up_reminder' }], exitStages: [], active: false },
+    });
+    const enrolled = at('2018-11-05T03:00:00Z');
+    for (const lead of [leads.l1!, leads.l2!, leads.l4!]) {
+      const enrollment = await prisma.sequenceEnrollment.create({
+        data: { id: newId('enr'), workspaceId, sequenceId: sequence.id, leadId: lead.id, status: 'completed', nextStep: 2, nextStepAt: enrolled, enrolledAt: enrolled },
+      });
+      const sendStep = async (step: number, when: Date, status = 'sent') => {
+        const messageId = await h.outbound(lead, when, { automatic: true, idempotencyKey: `sequence:${enrollment.id}:${step}`, status });
+        await prisma.$transaction((tx) => recordActivity(tx, { workspaceId, leadId: lead.id, kind: 'sequence.step_sent', actor: systemActor, at: when, data: { sequenceId: sequence.id, step, messageId } }));
+      };
+      await sendStep(0, at('2018-11-05T03:00:10Z'));
+      if (lead === leads.l1) {
+        await h.inbound(lead, at('2018-11-05T08:00:00Z'));
+        await prisma.$transaction((tx) => recordActivity(tx, { workspaceId, leadId: lead.id, kind: 'sequence.step_skipped', actor: systemActor, at: at('2018-11-05T04:00:00Z'), data: { sequenceId: sequence.id, step: 1, reason: 'the lead replied' } }));
+      } else {
+        await sendStep(1, at('2018-11-05T04:00:00Z'), lead === leads.l4 ? 'failed' : 'sent');
+      }
+    }
+    await prisma.contactOptOut.create({ data: { workspaceId, contactId: leads.l2!.contactId, channel: 'email', createdAt: at('2018-11-05T05:00:00Z') } });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+    await smtp?.stop();
+  });
+
+  it('counts leads per local day across the daylight-saving change, with each bucket\'s true bounds', async () => {
+    const body = await get<Table<{ bucket: string; start: string; end: string; leads: number }>>(`/api/v1/insights/leads-created?${november}&groupBy=day`);
+    expect(body.period).toEqual({ timeZone: 'America/Sao_Paulo', from: '2018-11-02T03:00:00.000Z', to: '2018-11-06T02:00:00.000Z', groupBy: 'day' });
+    expect(body.data).toEqual([
+      { bucket: '2018-11-02', start: '2018-11-02T03:00:00.000Z', end: '2018-11-03T03:00:00.000Z', leads: 1 },
+      { bucket: '2018-11-03', start: '2018-11-03T03:00:00.000Z', end: '2018-11-04T03:00:00.000Z', leads: 2 },
+      // 23 hours long: the clock went from 00:00 to 01:00.
+      { bucket: '2018-11-04', start: '2018-11-04T03:00:00.000Z', end: '2018-11-05T02:00:00.000Z', leads: 1 },
+      { bucket: '2018-11-05', start: '2018-11-05T02:00:00.000Z', end: '2018-11-06T02:00:00.000Z', leads: 2 },
+    ]);
+    // L4 arrived at 00:30 on Monday (a fixed -03:00 would have put it on Sunday, in the week before).
+    const weeks = await get<Table<{ bucket: string; leads: number }>>(`/api/v1/insights/leads-created?${november}&groupBy=week`);
+    expect(weeks.data.map((row) => [row.bucket, row.leads])).toEqual([['2018-10-29', 4], ['2018-11-05', 2]]);
+    const byChannel = await get<Table<{ bucket: string; key: string; leads: number }>>(`/api/v1/insights/leads-created?${november}&groupBy=month&by=channel`);
+    expect(byChannel.data.map((row) => [row.bucket, row.key, row.leads])).toEqual([['2018-11-01', 'webform', 3], ['2018-11-01', 'email', 2], ['2018-11-01', 'sms', 1]]);
+    const byProduct = await get<Table<{ key: string | null; label: string | null; leads: number }>>(`/api/v1/insights/leads-created?${november}&groupBy=quarter&by=product`);
+    expect(byProduct.data.map((row) => [row.label, row.leads])).toEqual([['Solar', 3], ['Bateria', 2], [null, 1]]);
+    const filtered = await get<Table<{ leads: number }>>(`/api/v1/insights/leads-created?${november}&groupBy=month&ownerId=${users.ana}&channel=webform`);
+    expect(filtered.data.map((row) => row.leads)).toEqual([2]);
+  });
+
+  it('places arrivals by local weekday and hour', async () => {
+    const body = await get<Table<{ dayOfWeek: number; hour: number; leads: number }>>(`/api/v1/insights/arrivals?${november}`);
+    expect(body.data).toHaveLength(168);
+    expect(body.data.filter((cell) => cell.leads > 0)).toEqual([
+      { dayOfWeek: 1, hour: 0, leads: 1 },
+      { dayOfWeek: 1, hour: 10, leads: 1 },
+      { dayOfWeek: 5, hour: 23, leads: 1 },
+      { dayOfWeek: 6, hour: 0, leads: 1 },
+      { dayOfWeek: 6, hour: 23, leads: 1 },
+      { dayOfWeek: 7, hour: 10, leads: 1 },
+    ]);
+  });
+
+  it('measures human first response, restarting when a resolved conversation is reopened, and never from an automatic reply', async () => {
+    type Row = { key: string; label: string; windows: number; answered: number; p50Seconds: number; p90Seconds: number; within5m: number; within15m: number; within60m: number; acknowledged: number; ackP50Seconds: number; ackP90Seconds: number };
+    const wall = await get<Table<Row> & { businessHours: boolean }>(`/api/v1/insights/speed-to-lead?${november}&groupBy=month`);
+    expect(wall.businessHours).toBe(false);
+    // Windows: six leads plus L6 reopened; L4 never answered. Wall seconds: 207600, 207000, 122400, 83400, 180, 1200.
+    expect(wall.data).toEqual([
+      expect.objectContaining({
+        key: '2018-11-01',
+        windows: 7,
+        answered: 6,
+        p50Seconds: (83400 + 122400) / 2,
+        p90Seconds: 207000 + 0.5 * 600,
+        within5m: 0.1429,
+        within15m: 0.1429,
+        within60m: 0.2857,
+        // The acknowledgements (20 s and 40 s); the sequence step on L4 is not one.
+        acknowledged: 2,
+        ackP50Seconds: 30,
+        ackP90Seconds: 38,
+      }),
+    ]);
+    // Working time only (Mon–Fri 09:00–18:00 local): 4200, 7200, 5400, 600, 180, 1200.
+    const business = await get<Table<Row>>(`/api/v1/insights/speed-to-lead?${november}&groupBy=month&businessHours=true`);
+    expect(business.data[0]).toMatchObject({ windows: 7, answered: 6, p50Seconds: 2700, p90Seconds: 6300, within5m: 0.1429, within15m: 0.2857, within60m: 0.4286 });
+    const byRep = await get<Table<Row>>(`/api/v1/insights/speed-to-lead?${november}&by=rep&businessHours=true`);
+    expect(byRep.data.map((row) => [row.label, row.windows, row.answered, row.p50Seconds])).toEqual([
+      ['Bruno Reis', 4, 3, 1200],
+      ['Ana Lima', 3, 3, 4200],
+    ]);
+    const byChannel = await get<Table<Row>>(`/api/v1/insights/speed-to-lead?${november}&by=channel`);
+    expect(byChannel.data.map((row) => [row.key, row.windows, row.answered])).toEqual([['webform', 4, 4], ['email', 2, 2], ['sms', 1, 0]]);
+  });
+
+  it('gives the follow-up rate within the SLA and overdue follow-ups per rep', async () => {
+    const body = await get<Table<{ label: string; assigned: number; touchedWithinSla: number; rate: number; followUpsDue: number; followUpsDoneOnTime: number; overdue: number }>>(
+      `/api/v1/insights/follow-up-rate?${november}&by=rep`,
+    );
+    // SLA 15 working minutes: due Mon 05 09:15 local for the weekend leads; only L5 (09:10) and L6 (3 min) made it.
+    expect(body.data.map(({ label, assigned, touchedWithinSla, rate, followUpsDue, followUpsDoneOnTime, overdue }) => ({ label, assigned, touchedWithinSla, rate, followUpsDue, followUpsDoneOnTime, overdue }))).toEqual([
+      { label: 'Ana Lima', assigned: 3, touchedWithinSla: 1, rate: 0.3333, followUpsDue: 1, followUpsDoneOnTime: 1, overdue: 0 },
+      { label: 'Bruno Reis', assigned: 3, touchedWithinSla: 1, rate: 0.3333, followUpsDue: 1, followUpsDoneOnTime: 0, overdue: 1 },
+    ]);
+  });
+
+  it('builds the stage funnel with conversion, time in stage, won and lost with reasons', async () => {
+    const body = await get<Table<{ stage: string; reached: number; conversion: number | null; entered: number; current: number; medianSecondsInStage: number | null }> & { cohort: number; won: number; lost: number; lossReasons: unknown[] }>(
+      `/api/v1/insights/funnel?${november}`,
+    );
+    const row = (stage: string) => body.data.find((r) => r.stage === stage)!;
+    expect(body.data.map((r) => [r.stage, r.reached, r.conversion])).toEqual([
+      ['open', 6, null],
+      ['contacted', 5, 0.8333],
+      ['nurture', 1, null],
+      ['qualified', 3, 0.6],
+      ['negotiation', 1, 0.3333],
+      ['customer', 1, 1],
+      ['inactive', 0, null],
+      ['unqualified', 2, null],
+    ]);
+    expect(row('qualified').medianSecondsInStage).toBe(2 * 86400);
+    expect(row('negotiation').medianSecondsInStage).toBe(2 * 86400);
+    expect(row('open').current).toBe(1);
+    expect({ cohort: body.cohort, won: body.won, lost: body.lost, lossReasons: body.lossReasons }).toEqual({
+      cohort: 6,
+      won: 1,
+      lost: 2,
+      lossReasons: [{ reason: 'no budget', leads: 1 }, { reason: 'price', leads: 1 }],
+    });
+  });
+
+  it('sets quotas against qualified leads, agreeing with the quota\'s own progress', async () => {
+    const month = (await stack.api<{ id: string }>('POST', '/api/v1/quotas', { period: '2018-11', target: 4 })).body.id;
+    const quarter = (await stack.api<{ id: string }>('POST', '/api/v1/quotas', { period: '2018-Q4', target: 10 })).body.id;
+    const december = (await stack.api<{ id: string }>('POST', '/api/v1/quotas', { period: '2018-12', productId: products.bateria, target: 2 })).body.id;
+    const body = await get<Table<{ quotaId: string; period: string; product: string | null; start: string; target: number; actual: number; ratio: number }>>('/api/v1/insights/quotas?from=2018-11-01&to=2018-12-31');
+    expect(body.data.map((r) => [r.quotaId, r.period, r.product, r.start, r.target, r.actual, r.ratio])).toEqual([
+      [quarter, '2018-Q4', null, '2018-10-01T03:00:00.000Z', 10, 3, 0.3],
+      [month, '2018-11', null, '2018-11-01T03:00:00.000Z', 4, 2, 0.5],
+      [december, '2018-12', 'Bateria', '2018-12-01T02:00:00.000Z', 2, 1, 0.5],
+    ]);
+    for (const row of body.data) {
+      const progress = await get<{ actual: number }>(`/api/v1/quotas/${row.quotaId}/progress`);
+      expect(progress.actual).toBe(row.actual);
+    }
+    const onlyNovember = await get<Table<{ period: string }>>(`/api/v1/insights/quotas?${november}`);
+    expect(onlyNovember.data.map((r) => r.period)).toEqual(['2018-Q4', '2018-11']);
+  });
+
+  it('reports sequence steps: sent, failed, skipped, replied and opted out', async () => {
+    const body = await get<Table<Record<string, unknown>>>(`/api/v1/insights/sequences?${november}`);
+    expect(body.data.map(({ step, enrolled, sent, failed, skipped, replied, optedOut }) => ({ step, enrolled, sent, failed, skipped, replied, optedOut }))).toEqual([
+      { step: 0, enrolled: 3, sent: 3, failed: 0, skipped: 0, replied: 1, optedOut: 0 },
+      { step: 1, enrolled: 3, sent: 1, failed: 1, skipped: 1, replied: 0, optedOut: 1 },
+    ]);
+  });
+
+  it('lists the leads behind a bar, page by page', async () => {
+    type Page = { data: { name: string; frtSeconds: number | null }[]; nextCursor: string | null };
+    const names = async (query: string) => (await get<Page>(`/api/v1/insights/leads?${november}&${query}`)).data.map((row) => row.name);
+    expect(await names('groupBy=day&bucket=2018-11-05')).toEqual(['L6', 'L4']);
+    expect(await names('groupBy=week&bucket=2018-10-29')).toEqual(['L5', 'L3', 'L2', 'L1']);
+    expect(await names('by=channel&key=webform')).toEqual(['L6', 'L3', 'L1']);
+    expect(await names('by=segment&key=')).toEqual(['L4', 'L5', 'L3', 'L2']);
+    expect(await names(`by=product&key=${products.bateria}`)).toEqual(['L6', 'L3']);
+    expect(await names('reachedStage=qualified')).toEqual(['L6', 'L2', 'L1']);
+    expect(await names('dayOfWeek=6&hour=0')).toEqual(['L2']);
+    const first = await get<Page>(`/api/v1/insights/leads?${november}&limit=4`);
+    expect(first.data.map((row) => row.name)).toEqual(['L6', 'L4', 'L5', 'L3']);
+    expect(first.data[0]!.frtSeconds).toBe(180);
+    const second = await get<Page>(`/api/v1/insights/leads?${november}&limit=4&cursor=${first.nextCursor}`);
+    expect(second.data.map((row) => row.name)).toEqual(['L2', 'L1']);
+    expect(second.nextCursor).toBeNull();
+  });
+
+  it('exports every table and the leads as CSV', async () => {
+    const csv = async (path: string, headers: Record<string, string> = {}) => {
+      const response = await fetch(`${stack.baseUrl}${path}`, { headers: { authorization: `Bearer ${stack.apiKey}`, ...headers } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+      return response.text();
+    };
+    expect(await csv(`/api/v1/insights/leads-created?${november}&format=csv`)).toBe(
+      'bucket,start,end,leads\r\n' +
+        '2018-11-02,2018-11-02T03:00:00.000Z,2018-11-03T03:00:00.000Z,1\r\n' +
+        '2018-11-03,2018-11-03T03:00:00.000Z,2018-11-04T03:00:00.000Z,2\r\n' +
+        '2018-11-04,2018-11-04T03:00:00.000Z,2018-11-05T02:00:00.000Z,1\r\n' +
+        '2018-11-05,2018-11-05T02:00:00.000Z,2018-11-06T02:00:00.000Z,2\r\n',
+    );
+    const funnel = await csv(`/api/v1/insights/funnel?${november}`, { accept: 'text/csv' });
+    expect(funnel.split('\r\n').slice(0, 3)).toEqual(['stage,reached,conversion,entered,current,medianSecondsInStage', expect.stringMatching(/^open,6,,6,1,/), expect.stringMatching(/^contacted,5,0.8333,5,0,/)]);
+    for (const table of ['arrivals', 'speed-to-lead', 'follow-up-rate', 'quotas', 'sequences']) {
+      expect((await csv(`/api/v1/insights/${table}?${november}&format=csv`)).split('\r\n').length).toBeGreaterThan(2);
+    }
+    const exported = (await csv(`/api/v1/insights/leads?${november}&format=csv`)).trimEnd().split('\r\n');
+    expect(exported[0]).toBe('id,name,stage,ownerId,owner,channel,sourceId,source,products,segment,tags,dealValue,dealCurrency,companySize,score,createdAt,firstResponseAt,frtSeconds,frtBusinessSeconds');
+    expect(exported).toHaveLength(7);
+    expect(exported[1]).toBe(`${leads.l6!.id},L6,qualified,${users.bruno},Bruno Reis,webform,,,Bateria,empresa,,,,,0,2018-11-05T12:00:00.000Z,2018-11-05T12:03:00.000Z,180,180`);
+  });
+
+  it('refuses bad parameters with problem+json naming them', async () => {
+    const bad = await stack.api<{ type: string; errors: { path: string }[] }>('GET', '/api/v1/insights/leads-created?groupBy=year&from=yesterday&channel=fax&colour=blue');
+    expect(bad.status).toBe(422);
+    expect(bad.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(bad.body.errors.map((e) => e.path).sort()).toEqual(['query', 'query.channel', 'query.from', 'query.groupBy']);
+    const backwards = await stack.api<{ errors: { path: string }[] }>('GET', '/api/v1/insights/summary?from=2018-11-05&to=2018-11-01');
+    expect(backwards.status).toBe(422);
+    expect(backwards.body.errors).toEqual([{ path: 'query.from', message: 'must be before to' }]);
+    const tooMany = await stack.api<{ errors: { path: string }[] }>('GET', '/api/v1/insights/leads-created?from=2000-01-01&to=2018-01-01&groupBy=day');
+    expect(tooMany.body.errors.map((e) => e.path)).toEqual(['query.groupBy']);
+    const keyAlone = await stack.api<{ errors: { path: string }[] }>('GET', '/api/v1/insights/leads?key=email');
+    expect(keyAlone.body.errors.map((e) => e.path)).toEqual(['query.key']);
+  });
+
+  it('summarises the period on one page', async () => {
+    const body = await get<Record<string, unknown>>(`/api/v1/insights/summary?${november}&groupBy=day`);
+    expect(body).toMatchObject({
+      leadsCreated: { total: 6, buckets: [{ leads: 1 }, { leads: 2 }, { leads: 1 }, { leads: 2 }] },
+      byChannel: [{ key: 'webform', leads: 3 }, { key: 'email', leads: 2 }, { key: 'sms', leads: 1 }],
+      bySegment: [{ key: null, leads: 4 }, { key: 'empresa', leads: 1 }, { key: 'residencial', leads: 1 }],
+      followUpRate: { assigned: 6, touchedWithinSla: 2, rate: 0.3333, overdue: 1 },
+      firstResponseByRep: [
+        { label: 'Bruno Reis', answered: 3, medianSeconds: 1200 },
+        { label: 'Ana Lima', answered: 3, medianSeconds: 122400 },
+      ],
+    });
+    expect((body.byStage as { key: string; leads: number }[]).map((r) => [r.key, r.leads])).toEqual([
+      ['unqualified', 2],
+      ['customer', 1],
+      ['nurture', 1],
+      ['open', 1],
+      ['qualified', 1],
+    ]);
+  });
+
+  it('shows a rep only their own figures when visibility is "own"', async () => {
+    expect((await stack.api('PATCH', '/api/v1/workspace', { visibility: 'own' })).status).toBe(200);
+    try {
+      const query = insightQuery.parse({ from: '2018-11-02', to: '2018-11-05' });
+      const rep: Auth = { workspaceId, actor: { type: 'user', id: users.ana }, role: 'rep', userId: users.ana };
+      const manager: Auth = { ...rep, role: 'manager' };
+      expect(await leadsCreatedTotals(prisma, await resolveScope(prisma, rep, query), 'owner')).toEqual([{ key: users.ana, label: 'Ana Lima', leads: 3 }]);
+      expect((await leadsCreatedTotals(prisma, await resolveScope(prisma, manager, query), 'owner')).map((row) => row.leads)).toEqual([3, 3]);
+    } finally {
+      await stack.api('PATCH', '/api/v1/workspace', { visibility: 'all' });
+    }
+  });
+
+  it('counts from the live path: an acknowledgement is not a response, a rep\'s reply is', async () => {
+    const form = await createWebform(stack);
+    const since = new Date().toISOString();
+    await postForm(stack, form, { name: 'Carla Dias', email: 'carla@example.com' });
+    await postForm(stack, form, { name: 'Davi Melo', email: 'davi@example.com' });
+    const live = await eventually(async () => {
+      const { body } = await stack.api<{ data: { id: string; name: string }[] }>('GET', `/api/v1/leads?createdFrom=${since}`);
+      expect(body.data).toHaveLength(2);
+      return body.data;
+    });
+    await eventually(() => expect(smtp.received).toHaveLength(2));
+    const davi = live.find((lead) => lead.name === 'Davi Melo')!;
+    expect((await stack.api('POST', `/api/v1/leads/${davi.id}/messages`, { text: 'Olá Davi, posso ajudar?' })).status).toBe(202);
+    await eventually(async () => {
+      const body = await get<Table<{ windows: number; answered: number; acknowledged: number }>>(`/api/v1/insights/speed-to-lead?from=${since}&by=channel`);
+      expect(body.data).toEqual([expect.objectContaining({ key: 'webform', windows: 2, answered: 1, acknowledged: 2 })]);
+    });
+  });
+});
+
+describe('insights in a time zone with daylight saving now (America/New_York, 2026-03-08)', () => {
+  let stack: Stack;
+  afterAll(async () => stack?.close());
+
+  it('buckets the 23-hour day and counts only working time across the change', async () => {
+    stack = await startStack({ db: 'pglite', queue: 'embedded' });
+    const prisma = stack.gateway.deps.db.prisma;
+    await stack.api('PATCH', '/api/v1/workspace', {
+      timeZone: 'America/New_York',
+      workingHours: Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri'].map((day) => [day, [['09:00', '17:00']]])),
+    });
+    const workspaceId = (await prisma.workspace.findFirstOrThrow()).id;
+    const rep = (await stack.api<{ id: string }>('POST', '/api/v1/users', { name: 'Eve Park', email: 'eve@acme.test', role: 'rep' })).body.id;
+    const h = history(prisma, workspaceId);
+    const friday = await h.lead({ name: 'N1', at: at('2026-03-06T21:50:00Z'), channel: 'email', ownerId: rep }); // Fri 16:50 EST
+    await h.lead({ name: 'N2', at: at('2026-03-08T06:30:00Z'), channel: 'email', ownerId: rep }); // Sun 01:30 EST
+    await h.lead({ name: 'N3', at: at('2026-03-08T07:30:00Z'), channel: 'email', ownerId: rep }); // Sun 03:30 EDT
+    await h.lead({ name: 'N4', at: at('2026-03-09T03:30:00Z'), channel: 'email', ownerId: rep }); // Sun 23:30 EDT
+    await h.lead({ name: 'N5', at: at('2026-03-09T04:30:00Z'), channel: 'email', ownerId: rep }); // Mon 00:30 EDT
+    await h.outbound(friday, at('2026-03-09T13:05:00Z'), { userId: rep }); // Mon 09:05 EDT
+
+    const days = await stack.api<Table<{ bucket: string; start: string; end: string; leads: number }>>('GET', '/api/v1/insights/leads-created?from=2026-03-06&to=2026-03-09');
+    expect(days.body.data).toEqual([
+      { bucket: '2026-03-06', start: '2026-03-06T05:00:00.000Z', end: '2026-03-07T05:00:00.000Z', leads: 1 },
+      { bucket: '2026-03-07', start: '2026-03-07T05:00:00.000Z', end: '2026-03-08T05:00:00.000Z', leads: 0 },
+      { bucket: '2026-03-08', start: '2026-03-08T05:00:00.000Z', end: '2026-03-09T04:00:00.000Z', leads: 3 },
+      { bucket: '2026-03-09', start: '2026-03-09T04:00:00.000Z', end: '2026-03-10T04:00:00.000Z', leads: 1 },
+    ]);
+    const hours = await stack.api<Table<{ dayOfWeek: number; hour: number; leads: number }>>('GET', '/api/v1/insights/arrivals?from=2026-03-06&to=2026-03-09');
+    expect(hours.body.data.filter((cell) => cell.leads > 0).map((cell) => [cell.dayOfWeek, cell.hour])).toEqual([[1, 0], [5, 16], [7, 1], [7, 3], [7, 23]]);
+    // Fri 16:50 → Mon 09:05: 63 h 15 min of real time (the lost hour is not counted), 15 minutes of working time.
+    const wall = await stack.api<Table<{ p50Seconds: number }>>('GET', '/api/v1/insights/speed-to-lead?from=2026-03-06&to=2026-03-06&by=rep');
+    expect(wall.body.data[0]!.p50Seconds).toBe(63 * 3600 + 15 * 60);
+    const business = await stack.api<Table<{ p50Seconds: number; within15m: number }>>('GET', '/api/v1/insights/speed-to-lead?from=2026-03-06&to=2026-03-06&by=rep&businessHours=true');
+    expect(business.body.data[0]).toMatchObject({ p50Seconds: 900, within15m: 1 });
+  }, 60_000);
+});
