@@ -124,7 +124,7 @@ describe.each(mainBackends)('a gateway killed with SIGKILL on $db with the $queu
       const rows = await allEvents(restarted, api);
       expect(rows.filter((row) => row.status !== 'processed')).toEqual([]);
       return rows;
-    }, 30_000);
+    }, 60_000);
     const stored = new Set(events.map((row) => row.id));
     for (const eventId of acknowledged) expect(stored.has(eventId)).toBe(true);
     // One submission, one person, one lead, one inbound message: nothing was processed twice.
@@ -141,7 +141,7 @@ describe.each(mainBackends)('a gateway killed with SIGKILL on $db with the $queu
       const { body } = await api<{ data: { direction: string }[] }>(restarted, 'GET', `/api/v1/leads/${lead.id}/messages`);
       expect(body.data.filter((m) => m.direction === 'in')).toHaveLength(1);
     }
-  });
+  }, 150_000);
 });
 
 describe('the embedded database', () => {

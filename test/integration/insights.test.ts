@@ -367,7 +367,10 @@ describe.each(mainBackends)('insights on $db with the $queue queue', ({ db, queu
     const exported = (await csv(`/api/v1/insights/leads?${november}&format=csv`)).trimEnd().split('\r\n');
     expect(exported[0]).toBe('id,name,stage,ownerId,owner,channel,sourceId,source,products,segment,tags,dealValue,dealCurrency,companySize,score,createdAt,firstResponseAt,frtSeconds,frtBusinessSeconds');
     expect(exported).toHaveLength(7);
-    expect(exported[1]).toBe(`${leads.l6!.id},L6,qualified,${users.bruno},Bruno Reis,webform,,,Bateria,empresa,,,,,0,2018-11-05T12:00:00.000Z,2018-11-05T12:03:00.000Z,180,180`);
+    // The score column is the lead's score as its detail shows it (the workspace's scoring rules).
+    const { body: l6 } = await stack.api<{ score: number }>('GET', `/api/v1/leads/${leads.l6!.id}`);
+    expect(l6.score).toBeGreaterThan(0);
+    expect(exported[1]).toBe(`${leads.l6!.id},L6,qualified,${users.bruno},Bruno Reis,webform,,,Bateria,empresa,,,,,${l6.score},2018-11-05T12:00:00.000Z,2018-11-05T12:03:00.000Z,180,180`);
   });
 
   it('refuses bad parameters with problem+json naming them', async () => {
