@@ -1,6 +1,8 @@
 import { Prisma } from '@prisma/client';
 import type { Db } from '../db/client.js';
+import { NotFoundError } from '../errors.js';
 import type { Auth } from '../http/route.js';
+import { leadInclude, type LeadRow } from './view.js';
 
 /** A rep's narrowed view: their own leads, and unassigned ones when reps may claim them. */
 export interface RepScope {
@@ -38,4 +40,11 @@ export async function visibleLeadsSql(prisma: Db, auth: Auth, alias = 'l'): Prom
   return scope.includeUnassigned
     ? Prisma.sql`${inWorkspace} AND (${column('ownerId')} = ${scope.userId} OR ${column('ownerId')} IS NULL)`
     : Prisma.sql`${inWorkspace} AND ${column('ownerId')} = ${scope.userId}`;
+}
+
+/** One lead as the API shows it, if the caller may see it; "not found" otherwise, never "forbidden". */
+export async function findVisibleLead(prisma: Db, auth: Auth, id: string): Promise<LeadRow> {
+  const lead = await prisma.lead.findFirst({ where: { AND: [{ id }, await visibleLeadsWhere(prisma, auth)] }, include: leadInclude });
+  if (!lead) throw new NotFoundError('lead');
+  return lead;
 }

@@ -1,13 +1,13 @@
 import { Prisma } from '@prisma/client';
 import { z } from 'zod';
-import { NotFoundError, ProblemError } from '../../errors.js';
+import { ProblemError } from '../../errors.js';
 import { recordActivity } from '../../leads/activities.js';
 import { reassignByRules } from '../../leads/assignment.js';
 import { conversationStatuses, setConversationStatus } from '../../leads/conversation.js';
-import { leadInclude, leadView, presentLead } from '../../leads/view.js';
-import { visibleLeadsSql, visibleLeadsWhere } from '../../leads/visibility.js';
+import { leadView, presentLead } from '../../leads/view.js';
+import { findVisibleLead, visibleLeadsSql } from '../../leads/visibility.js';
 import type { AppDeps } from '../deps.js';
-import { type Auth, byId, listSchema, pageQuery, route, type RouteDef } from '../route.js';
+import { byId, listSchema, pageQuery, route, type RouteDef } from '../route.js';
 
 const conversationBody = z
   .object({
@@ -33,11 +33,6 @@ const breachView = z.object({
 export function leadActionRoutes(deps: AppDeps): RouteDef[] {
   const prisma = deps.db.prisma;
 
-  async function visibleLead(auth: Auth, id: string) {
-    const lead = await prisma.lead.findFirst({ where: { AND: [{ id }, await visibleLeadsWhere(prisma, auth)] }, include: leadInclude });
-    if (!lead) throw new NotFoundError('lead');
-    return lead;
-  }
 
   return [
     route({
@@ -49,7 +44,7 @@ export function leadActionRoutes(deps: AppDeps): RouteDef[] {
       response: { status: 200, description: 'The lead, now owned by the caller', schema: leadView },
       handler: async ({ params, auth }) => {
         if (!auth.userId) throw new ProblemError('forbidden', 'only a signed-in user can claim a lead');
-        const lead = await visibleLead(auth, params.id);
+        const lead = await findVisibleLead(prisma, auth, params.id);
         const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { repsCanClaim: true } });
         if (auth.role === 'rep' && !workspace.repsCanClaim) throw new ProblemError('forbidden', 'this workspace does not let reps claim leads');
         const claimed = await prisma.$transaction(async (tx) => {
@@ -64,7 +59,7 @@ export function leadActionRoutes(deps: AppDeps): RouteDef[] {
           return true;
         });
         if (!claimed) throw new ProblemError('conflict', 'the lead already has an owner');
-        return presentLead(await visibleLead(auth, lead.id));
+        return presentLead(await findVisibleLead(prisma, auth, lead.id));
       },
     }),
     route({
@@ -76,9 +71,9 @@ export function leadActionRoutes(deps: AppDeps): RouteDef[] {
       params: byId,
       response: { status: 200, description: 'The lead with its new owner and the rule that chose it', schema: leadView },
       handler: async ({ params, auth }) => {
-        const lead = await visibleLead(auth, params.id);
+        const lead = await findVisibleLead(prisma, auth, params.id);
         await prisma.$transaction((tx) => reassignByRules(tx, lead.id, auth.actor));
-        return presentLead(await visibleLead(auth, lead.id));
+        return presentLead(await findVisibleLead(prisma, auth, lead.id));
       },
     }),
     route({
@@ -90,7 +85,7 @@ export function leadActionRoutes(deps: AppDeps): RouteDef[] {
       body: conversationBody,
       response: { status: 200, description: 'The lead', schema: leadView },
       handler: async ({ params, body, auth }) => {
-        const lead = await visibleLead(auth, params.id);
+        const lead = await findVisibleLead(prisma, auth, params.id);
         await prisma.$transaction((tx) =>
           setConversationStatus(tx, {
             workspaceId: auth.workspaceId,
@@ -100,7 +95,7 @@ export function leadActionRoutes(deps: AppDeps): RouteDef[] {
             actor: auth.actor,
           }),
         );
-        return presentLead(await visibleLead(auth, lead.id));
+        return presentLead(await findVisibleLead(prisma, auth, lead.id));
       },
     }),
     route({

@@ -8,13 +8,13 @@ import { segmentName, validateCustomFields } from '../../leads/qualifiers.js';
 import { rescoreLead } from '../../leads/scoring.js';
 import { stages } from '../../leads/stages.js';
 import { leadInclude, leadView, presentLead } from '../../leads/view.js';
-import { visibleLeadsWhere } from '../../leads/visibility.js';
+import { findVisibleLead, visibleLeadsWhere } from '../../leads/visibility.js';
 import { replySubject } from '../../messaging/outbound.js';
 import { parseTemplateId } from '../../messaging/templates.js';
 import { renderForLead } from '../../messaging/render.js';
 import { enrolByRules } from '../../messaging/sequences.js';
 import type { AppDeps } from '../deps.js';
-import { afterCursor, type Auth, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
+import { afterCursor, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 
 const channelKinds = ['webform', 'whatsapp', 'voice', 'sms', 'email'] as const satisfies readonly ChannelKind[];
 
@@ -134,11 +134,6 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
   const { db, outbound, templates } = deps;
   const prisma = db.prisma;
 
-  async function loadLead(auth: Auth, id: string) {
-    const lead = await prisma.lead.findFirst({ where: { AND: [{ id }, await visibleLeadsWhere(prisma, auth)] }, include: leadInclude });
-    if (!lead) throw new NotFoundError('lead');
-    return lead;
-  }
 
   return [
     route({
@@ -189,7 +184,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       tag: 'leads',
       params: byId,
       response: { status: 200, description: 'The lead', schema: leadView },
-      handler: async ({ params, auth }) => presentLead(await loadLead(auth, params.id)),
+      handler: async ({ params, auth }) => presentLead(await findVisibleLead(prisma, auth, params.id)),
     }),
     route({
       method: 'patch',
@@ -200,7 +195,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       body: leadPatch,
       response: { status: 200, description: 'The updated lead', schema: leadView },
       handler: async ({ params, body, auth }) => {
-        const before = await loadLead(auth, params.id);
+        const before = await findVisibleLead(prisma, auth, params.id);
         const { stage, ownerId, products, customFields, lossReason, ...plain } = body;
         if (body.ownerId) {
           const owner = await prisma.user.findFirst({ where: { id: body.ownerId, workspaceId: auth.workspaceId } });
@@ -251,7 +246,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
           if (Object.keys(changes).length > 0) await recordActivity(tx, { ...base, kind: 'lead.updated', data: { changes } });
           await rescoreLead(tx, before.id, { actor: auth.actor });
         });
-        return presentLead(await loadLead(auth, params.id));
+        return presentLead(await findVisibleLead(prisma, auth, params.id));
       },
     }),
     route({
@@ -263,7 +258,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       query: pageQuery,
       response: { status: 200, description: 'A page of activities', schema: listSchema(activityView) },
       handler: async ({ params, query, auth }) => {
-        await loadLead(auth, params.id);
+        await findVisibleLead(prisma, auth, params.id);
         const rows = await prisma.activity.findMany({
           where: { leadId: params.id, workspaceId: auth.workspaceId, ...afterCursor(decodeCursor(query.cursor), 'desc') },
           orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -282,7 +277,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       body: z.object({ text: z.string().trim().min(1).max(20_000) }).strict(),
       response: { status: 201, description: 'The note, as a timeline entry', schema: activityView },
       handler: async ({ params, body, auth }) => {
-        await loadLead(auth, params.id);
+        await findVisibleLead(prisma, auth, params.id);
         const id = await prisma.$transaction(async (tx) => {
           const activityId = await recordActivity(tx, { workspaceId: auth.workspaceId, leadId: params.id, kind: 'note.added', actor: auth.actor, data: { text: body.text } });
           await tx.lead.update({ where: { id: params.id }, data: { lastActivityAt: new Date() } });
@@ -300,7 +295,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       body: sendBody,
       response: { status: 202, description: 'Queued', schema: z.object({ messageId: z.string(), status: z.string(), channel: z.string() }) },
       handler: async ({ params, body, auth }) => {
-        const lead = await loadLead(auth, params.id);
+        const lead = await findVisibleLead(prisma, auth, params.id);
         const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId } });
         const template = body.templateId ? (parseTemplateId(body.templateId) ?? { name: body.templateId, locale: workspace.locale, channel: undefined }) : undefined;
         const { messageId, channel } = await prisma.$transaction(async (tx) => {
@@ -335,7 +330,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       query: pageQuery,
       response: { status: 200, description: 'A page of messages', schema: listSchema(messageView) },
       handler: async ({ params, query, auth }) => {
-        await loadLead(auth, params.id);
+        await findVisibleLead(prisma, auth, params.id);
         const rows = await prisma.message.findMany({
           where: { leadId: params.id, workspaceId: auth.workspaceId, ...afterCursor(decodeCursor(query.cursor), 'asc') },
           include: { attachments: true },
