@@ -265,9 +265,15 @@ export class InboundProcessor {
     workspace: { locale: string; firstResponseSlaMinutes: number },
   ): Promise<string[]> {
     const fields = { ...((call.fields ?? {}) as Record<string, unknown>) };
-    const previous = fields.callStatus as string | undefined;
-    // A voicemail or a transcript never turns a call back into "answered", nor the reverse.
-    const status = previous === 'voicemail' || progress.status === 'voicemail' ? 'voicemail' : progress.status;
+    const previous = fields.callStatus as CallProgress['status'] | undefined;
+    // A voicemail or a transcript never turns a call back into "answered", nor the reverse; and
+    // callbacks processed out of order never take a call back to "ringing".
+    const status =
+      previous === 'voicemail' || progress.status === 'voicemail'
+        ? 'voicemail'
+        : progress.status === 'ringing' && previous && previous !== 'ringing'
+          ? previous
+          : progress.status;
     Object.assign(fields, {
       callStatus: status,
       ...(progress.durationSeconds !== undefined ? { durationSeconds: progress.durationSeconds } : {}),
