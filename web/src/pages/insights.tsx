@@ -311,7 +311,7 @@ export function InsightsPage() {
     return range.from === view.from && range.to === view.to;
   });
   const filtered = Boolean(view.channel || view.productId || view.segment || view.ownerId || view.sourceId);
-  const empty = figures !== null && figures.summary.leadsCreated.total === 0 && figures.sequences.data.length === 0 && figures.summary.quotas.length === 0;
+  const empty = figures !== null && figures.summary.leadsCreated.total === 0;
 
   return (
     <div class="insights-page">
@@ -326,15 +326,15 @@ export function InsightsPage() {
         </fieldset>
         <label>
           {ti.from}
-          <input type="date" value={view.from} max={view.to} onChange={(e) => (e.target as HTMLInputElement).value && change({ from: (e.target as HTMLInputElement).value })} />
+          <input type="date" aria-label={ti.from} value={view.from} max={view.to} onChange={(e) => (e.target as HTMLInputElement).value && change({ from: (e.target as HTMLInputElement).value })} />
         </label>
         <label>
           {ti.to}
-          <input type="date" value={view.to} min={view.from} onChange={(e) => (e.target as HTMLInputElement).value && change({ to: (e.target as HTMLInputElement).value })} />
+          <input type="date" aria-label={ti.to} value={view.to} min={view.from} onChange={(e) => (e.target as HTMLInputElement).value && change({ to: (e.target as HTMLInputElement).value })} />
         </label>
         <label>
           {ti.groupBy}
-          <select value={view.groupBy} onChange={(e) => change({ groupBy: (e.target as HTMLSelectElement).value as GroupBy })}>
+          <select aria-label={ti.groupBy} value={view.groupBy} onChange={(e) => change({ groupBy: (e.target as HTMLSelectElement).value as GroupBy })}>
             {groupBys.map((groupBy) => (
               <option key={groupBy} value={groupBy}>
                 {ti.groupBys[groupBy]}
@@ -344,7 +344,7 @@ export function InsightsPage() {
         </label>
         <label>
           {t.channel}
-          <select value={view.channel} onChange={(e) => change({ channel: (e.target as HTMLSelectElement).value })}>
+          <select aria-label={t.channel} value={view.channel} onChange={(e) => change({ channel: (e.target as HTMLSelectElement).value })}>
             <option value="">{t.anyChannel}</option>
             {channels.map((channel) => (
               <option key={channel} value={channel}>
@@ -355,7 +355,7 @@ export function InsightsPage() {
         </label>
         <label>
           {t.product}
-          <select value={view.productId} onChange={(e) => change({ productId: (e.target as HTMLSelectElement).value })}>
+          <select aria-label={t.product} value={view.productId} onChange={(e) => change({ productId: (e.target as HTMLSelectElement).value })}>
             <option value="">{ti.anyProduct}</option>
             {products.map((product) => (
               <option key={product.id} value={product.id}>
@@ -366,7 +366,7 @@ export function InsightsPage() {
         </label>
         <label>
           {t.segment}
-          <select value={view.segment} onChange={(e) => change({ segment: (e.target as HTMLSelectElement).value })}>
+          <select aria-label={t.segment} value={view.segment} onChange={(e) => change({ segment: (e.target as HTMLSelectElement).value })}>
             <option value="">{ti.anySegment}</option>
             {segments.map((segment) => (
               <option key={segment.id} value={segment.name}>
@@ -377,7 +377,7 @@ export function InsightsPage() {
         </label>
         <label>
           {ti.owner}
-          <select value={view.ownerId} onChange={(e) => change({ ownerId: (e.target as HTMLSelectElement).value })}>
+          <select aria-label={ti.owner} value={view.ownerId} onChange={(e) => change({ ownerId: (e.target as HTMLSelectElement).value })}>
             <option value="">{ti.anyOwner}</option>
             {users.map((user) => (
               <option key={user.id} value={user.id}>
@@ -389,7 +389,7 @@ export function InsightsPage() {
         {sources.length > 0 && (
           <label>
             {ti.source}
-            <select value={view.sourceId} onChange={(e) => change({ sourceId: (e.target as HTMLSelectElement).value })}>
+            <select aria-label={ti.source} value={view.sourceId} onChange={(e) => change({ sourceId: (e.target as HTMLSelectElement).value })}>
               <option value="">{ti.anySource}</option>
               {sources.map((source) => (
                 <option key={source.id} value={source.id}>
@@ -416,9 +416,18 @@ export function InsightsPage() {
       )}
       {drill && <DrillPanel drill={drill} view={view} onClose={() => setDrill(null)} />}
       {figures && empty && (
-        <p class="card empty-state" role="status">
-          {ti.empty}
-        </p>
+        <>
+          <p class="card empty-state" role="status">
+            {ti.empty}
+          </p>
+          {/* Targets and sequences can have figures in a period without new leads. */}
+          {(figures.summary.quotas.length > 0 || figures.sequences.data.length > 0) && (
+            <div class="insight-grid">
+              {figures.summary.quotas.length > 0 && <Quotas figures={figures} view={view} f={f} />}
+              {figures.sequences.data.length > 0 && <Sequences figures={figures} view={view} f={f} />}
+            </div>
+          )}
+        </>
       )}
       {figures && !empty && <FigureSections figures={figures} view={view} f={f} change={change} onDrill={setDrill} />}
     </div>
