@@ -190,8 +190,9 @@ describe('the insights page in a browser', () => {
     await page.getByRole('button', { name: /^Show the leads: Mar 2, 2026 · Web form$/ }).click();
     expect(await drilled(page, 1)).toEqual(['Alice Almeida']);
 
+    await page.setViewportSize({ width: 1280, height: 2950 });
+    await page.locator('main.page').evaluate((main) => main.scrollTo(0, 0));
     await page.waitForTimeout(150);
-    await page.setViewportSize({ width: 1280, height: 2400 });
     await page.screenshot({ path: path.join(screenshots, 'insights-en.png') });
     await page.setViewportSize({ width: 1280, height: 900 });
 
@@ -291,8 +292,9 @@ describe('the insights page in a browser', () => {
     await expect(page.locator('[data-table="leads-created-buckets"] tbody th').first().textContent()).resolves.toBe('2 de mar. de 2026');
     await page.getByRole('button', { name: 'Segunda-feira 10h: 2 leads' }).click();
     expect(await drilled(page, 2)).toEqual(['Alice Almeida', 'Arthur Alves']);
+    await page.setViewportSize({ width: 1280, height: 2950 });
+    await page.locator('main.page').evaluate((main) => main.scrollTo(0, 0));
     await page.waitForTimeout(150);
-    await page.setViewportSize({ width: 1280, height: 2400 });
     await page.screenshot({ path: path.join(screenshots, 'insights-pt-BR.png') });
     await page.setViewportSize({ width: 1280, height: 900 });
     await setLanguage(page, 'English');

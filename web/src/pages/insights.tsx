@@ -193,7 +193,7 @@ function BarChart({ label, config }: { label: string; config: ChartConfiguration
 function barConfig(
   labels: string[],
   datasets: { label: string; data: (number | null)[] }[],
-  options: { stacked?: boolean; horizontal?: boolean; onBar?: (dataset: number, index: number) => void } = {},
+  options: { stacked?: boolean; horizontal?: boolean; counts?: boolean; onBar?: (dataset: number, index: number) => void } = {},
 ): ChartConfiguration<'bar'> {
   const stacked = options.stacked ?? false;
   return {
@@ -204,7 +204,11 @@ function barConfig(
       responsive: true,
       maintainAspectRatio: false,
       indexAxis: options.horizontal ? 'y' : 'x',
-      scales: { x: { stacked, beginAtZero: true }, y: { stacked, beginAtZero: true } },
+      // Counts have no fractions; durations and shares keep theirs.
+      scales: {
+        x: { stacked, beginAtZero: true, ...(options.horizontal && options.counts ? { ticks: { precision: 0 } } : {}) },
+        y: { stacked, beginAtZero: true, ...(!options.horizontal && options.counts ? { ticks: { precision: 0 } } : {}) },
+      },
       plugins: { legend: { display: datasets.length > 1, position: 'bottom' } },
       onClick: (_event, elements) => {
         const hit = elements[0];
@@ -518,7 +522,7 @@ function LeadsCreated({ figures, view, f, change, onDrill }: SectionProps & { ch
       barConfig(
         bucketNames,
         keys.map((key) => ({ label: key.name, data: buckets.map((bucket) => count(bucket.bucket, key.key)) })),
-        { stacked: true, onBar: (dataset, index) => keys[dataset] && buckets[index] && drillCell(buckets[index].bucket, keys[dataset], bucketNames[index]) },
+        { stacked: true, counts: true, onBar: (dataset, index) => keys[dataset] && buckets[index] && drillCell(buckets[index].bucket, keys[dataset], bucketNames[index]) },
       ),
     [rows, buckets, keys, formatKey(f)],
   );
@@ -668,7 +672,8 @@ function Speed({ figures, view, f, change }: SectionProps & { change: (patch: Pa
       </h4>
       <SpeedTable rows={byChannel.filter((row) => row.windows > 0)} f={f} first={t.channel} name={channelName} />
       <h4>{ti.ackTitle}</h4>
-      <div class="table-scroll">
+      {acks.length === 0 && <p class="hint">{ti.noAcks}</p>}
+      <div class="table-scroll" hidden={acks.length === 0}>
         <table class="table figures" data-table="acknowledgements">
           <thead>
             <tr>
@@ -760,6 +765,7 @@ function FunnelSection({ figures, view, f, onDrill }: SectionProps & { onDrill: 
     () =>
       barConfig(stages.map((row) => stageName(row.stage)), [{ label: ti.reached, data: stages.map((row) => row.reached) }], {
         horizontal: true,
+        counts: true,
         onBar: (_dataset, index) => stages[index] && drillStage(stages[index].stage),
       }),
     [funnel, formatKey(f)],
@@ -824,7 +830,7 @@ function Quotas({ figures, view, f }: SectionProps) {
       barConfig(rows.map(name), [
         { label: ti.target, data: rows.map((row) => row.target) },
         { label: ti.actual, data: rows.map((row) => row.actual) },
-      ]),
+      ], { counts: true }),
     [rows, formatKey(f)],
   );
   return (
@@ -875,7 +881,7 @@ function Sequences({ figures, view, f }: SectionProps) {
         { label: ti.sent, data: rows.map((row) => row.sent) },
         { label: ti.replied, data: rows.map((row) => row.replied) },
         { label: ti.optedOut, data: rows.map((row) => row.optedOut) },
-      ]),
+      ], { counts: true }),
     [rows, formatKey(f)],
   );
   return (
