@@ -209,6 +209,21 @@ describe('the insights page in a browser', () => {
     expect(await drilled(page, 2)).toEqual(['Alice Almeida', 'Breno Barros']);
     await expect(page.locator('[data-table="loss-reasons"] tbody tr').allTextContents()).resolves.toEqual(['price1']);
 
+    // On the chart itself: the pointer shows over a bar, and a click there lists its leads. The
+    // funnel's first bar (Open, every lead) spans the chart's width, so the middle column meets it.
+    const funnelChart = page.getByRole('img', { name: /^Chart: Stage funnel/ });
+    await funnelChart.scrollIntoViewIfNeeded();
+    const box = (await funnelChart.boundingBox())!;
+    let hit: { x: number; y: number } | undefined;
+    for (let y = 2; y < box.height && !hit; y += 4) {
+      await page.mouse.move(box.x + box.width / 2, box.y + y);
+      if (await funnelChart.evaluate((canvas) => canvas.classList.contains('pointer'))) hit = { x: box.x + box.width / 2, y: box.y + y };
+    }
+    expect(hit, 'no bar under the pointer').toBeDefined();
+    await page.mouse.click(hit!.x, hit!.y);
+    await page.getByRole('heading', { name: 'Leads: Reached: Open' }).waitFor();
+    expect(await drilled(page, 5)).toEqual(['Alice Almeida', 'Amanda Antunes', 'Arthur Alves', 'Bianca Borges', 'Breno Barros']);
+
     await page.getByRole('button', { name: 'Monday 10h: 2 leads' }).click();
     expect(await drilled(page, 2)).toEqual(['Alice Almeida', 'Arthur Alves']);
     await expect(page.getByRole('button', { name: 'Wednesday 15h: 2 leads' }).isVisible()).resolves.toBe(true);
