@@ -148,6 +148,7 @@ function formats(locale: Locale, t: Dictionary) {
   const day = new Intl.DateTimeFormat(locale, { timeZone: 'UTC', day: 'numeric', month: 'short', year: 'numeric' });
   const month = new Intl.DateTimeFormat(locale, { timeZone: 'UTC', month: 'short', year: 'numeric' });
   return {
+    locale,
     number: (value: number) => number.format(value),
     percent: (value: number | null) => (value === null ? '–' : percent.format(value)),
     duration: (seconds: number | null) => {
@@ -193,6 +194,7 @@ function BarChart({ label, config }: { label: string; config: ChartConfiguration
 function barConfig(
   labels: string[],
   datasets: { label: string; data: (number | null)[] }[],
+  locale: string,
   options: { stacked?: boolean; horizontal?: boolean; counts?: boolean; onBar?: (dataset: number, index: number) => void } = {},
 ): ChartConfiguration<'bar'> {
   const stacked = options.stacked ?? false;
@@ -201,6 +203,8 @@ function barConfig(
     data: { labels, datasets: datasets.map((set, index) => ({ ...set, backgroundColor: palette[index % palette.length] })) },
     options: {
       animation: false,
+      // Axis and tooltip numbers in the reader's language, as in the tables.
+      locale,
       responsive: true,
       maintainAspectRatio: false,
       indexAxis: options.horizontal ? 'y' : 'x',
@@ -229,7 +233,7 @@ function Section({ id, title, hint, csv, children }: { id: string; title: string
       <header>
         <h3 id={`insight-${id}`}>{title}</h3>
         {csv && (
-          <a class="button csv" href={csv} download aria-label={t.insights.downloadCsv(title)}>
+          <a class="button csv" href={csv} download="" aria-label={t.insights.downloadCsv(title)}>
             {t.insights.csv}
           </a>
         )}
@@ -408,7 +412,7 @@ export function InsightsPage() {
             {ti.clearFilters}
           </button>
         )}
-        <a class="button export" href={csvHref('leads', params)} download>
+        <a class="button export" href={csvHref('leads', params)} download="">
           {ti.exportLeads}
         </a>
       </form>
@@ -522,9 +526,10 @@ function LeadsCreated({ figures, view, f, change, onDrill }: SectionProps & { ch
       barConfig(
         bucketNames,
         keys.map((key) => ({ label: key.name, data: buckets.map((bucket) => count(bucket.bucket, key.key)) })),
+        f.locale,
         { stacked: true, counts: true, onBar: (dataset, index) => keys[dataset] && buckets[index] && drillCell(buckets[index].bucket, keys[dataset], bucketNames[index]) },
       ),
-    [rows, buckets, keys, formatKey(f)],
+    [rows, buckets, keys, f],
   );
   return (
     <Section id="leads-created" title={ti.leadsCreated} csv={csvHref('leads-created', { ...apiParams(view), by: split })}>
@@ -596,8 +601,6 @@ function LeadsCreated({ figures, view, f, change, onDrill }: SectionProps & { ch
   );
 }
 
-/** A stand-in for the reader's language in memo keys: the formatter changes with it. */
-const formatKey = (f: Formats) => f.number(1.5);
 
 function SpeedTable({ rows, f, first, name }: { rows: SpeedRow[]; f: Formats; first: string; name: (row: SpeedRow) => string }) {
   const { t } = useApp();
@@ -650,8 +653,8 @@ function Speed({ figures, view, f, change }: SectionProps & { change: (patch: Pa
       barConfig(byRep.map(repName), [
         { label: `${ti.p50} (min)`, data: byRep.map((row) => minutes(row.p50Seconds)) },
         { label: `${ti.p90} (min)`, data: byRep.map((row) => minutes(row.p90Seconds)) },
-      ]),
-    [figures.speedByRep, formatKey(f)],
+      ], f.locale),
+    [figures.speedByRep, f],
   );
   const acks = byChannel.filter((row) => row.acknowledged > 0);
   const csvParams = { ...apiParams(view), businessHours: String(view.businessHours) };
@@ -666,7 +669,7 @@ function Speed({ figures, view, f, change }: SectionProps & { change: (patch: Pa
       <SpeedTable rows={byRep} f={f} first={ti.rep} name={repName} />
       <h4>
         {ti.perChannel}{' '}
-        <a class="csv-inline" href={csvHref('speed-to-lead', { ...csvParams, by: 'channel' })} download aria-label={ti.downloadCsv(`${ti.speed} · ${ti.perChannel}`)}>
+        <a class="csv-inline" href={csvHref('speed-to-lead', { ...csvParams, by: 'channel' })} download="" aria-label={ti.downloadCsv(`${ti.speed} · ${ti.perChannel}`)}>
           {ti.csv}
         </a>
       </h4>
@@ -710,8 +713,8 @@ function FollowUps({ figures, view, f, onDrill }: SectionProps & { onDrill: (dri
       barConfig(rows.map(name), [
         { label: `${ti.rate} (%)`, data: rows.map((row) => (row.rate === null ? null : Math.round(row.rate * 1000) / 10)) },
         { label: ti.overdue, data: rows.map((row) => row.overdue) },
-      ]),
-    [rows, formatKey(f)],
+      ], f.locale),
+    [rows, f],
   );
   return (
     <Section id="follow-up" title={ti.followUp} csv={csvHref('follow-up-rate', { ...apiParams(view), by: 'rep' })}>
@@ -763,12 +766,12 @@ function FunnelSection({ figures, view, f, onDrill }: SectionProps & { onDrill: 
   const stages = funnel.data;
   const config = useMemo(
     () =>
-      barConfig(stages.map((row) => stageName(row.stage)), [{ label: ti.reached, data: stages.map((row) => row.reached) }], {
+      barConfig(stages.map((row) => stageName(row.stage)), [{ label: ti.reached, data: stages.map((row) => row.reached) }], f.locale, {
         horizontal: true,
         counts: true,
         onBar: (_dataset, index) => stages[index] && drillStage(stages[index].stage),
       }),
-    [funnel, formatKey(f)],
+    [funnel, f],
   );
   return (
     <Section id="funnel" title={ti.funnel} hint={ti.funnelHint} csv={csvHref('funnel', apiParams(view))}>
@@ -830,8 +833,8 @@ function Quotas({ figures, view, f }: SectionProps) {
       barConfig(rows.map(name), [
         { label: ti.target, data: rows.map((row) => row.target) },
         { label: ti.actual, data: rows.map((row) => row.actual) },
-      ], { counts: true }),
-    [rows, formatKey(f)],
+      ], f.locale, { counts: true }),
+    [rows, f],
   );
   return (
     <Section id="quotas" title={ti.quotas} csv={csvHref('quotas', apiParams(view))}>
@@ -881,8 +884,8 @@ function Sequences({ figures, view, f }: SectionProps) {
         { label: ti.sent, data: rows.map((row) => row.sent) },
         { label: ti.replied, data: rows.map((row) => row.replied) },
         { label: ti.optedOut, data: rows.map((row) => row.optedOut) },
-      ], { counts: true }),
-    [rows, formatKey(f)],
+      ], f.locale, { counts: true }),
+    [rows, f],
   );
   return (
     <Section id="sequences" title={ti.sequences} csv={csvHref('sequences', apiParams(view))}>
@@ -1013,7 +1016,7 @@ function DrillPanel({ drill, view, onClose }: { drill: Drill; view: View; onClos
     <section class="card drill" ref={panel} tabIndex={-1} aria-labelledby="drill-title" aria-busy={!loaded}>
       <header>
         <h3 id="drill-title">{title}</h3>
-        <a class="button csv" href={csvHref('leads', params)} download aria-label={ti.downloadCsv(title)}>
+        <a class="button csv" href={csvHref('leads', params)} download="" aria-label={ti.downloadCsv(title)}>
           {ti.csv}
         </a>
         <button type="button" onClick={onClose} aria-label={ti.closeDrill}>
