@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '@prisma/client';
 import pg from 'pg';
@@ -75,7 +76,8 @@ async function openPglite(dataDir: string): Promise<Database> {
   const unlock = inMemory ? () => undefined : lockDataDir(dataDir);
   let pglite: PGlite;
   try {
-    pglite = new PGlite(dataDir);
+    // pg_trgm backs the inbox's substring search over message text (see the migration).
+    pglite = new PGlite(dataDir, { extensions: { pg_trgm } });
     await pglite.waitReady;
   } catch (error) {
     unlock();
