@@ -18,6 +18,8 @@ type BaileysSocket = ReturnType<typeof makeWASocket>;
  */
 export interface WhatsAppSocket {
   ev: Pick<BaileysEventEmitter, 'on' | 'off'>;
+  /** The raw stanzas, as `CB:<tag>,<attr>:<value>` events: the server's ack of a sent message has no `ev` event. */
+  ws: Pick<BaileysSocket['ws'], 'on' | 'off'>;
   readonly user: BaileysSocket['user'];
   sendMessage: BaileysSocket['sendMessage'];
   sendPresenceUpdate: BaileysSocket['sendPresenceUpdate'];

@@ -27,7 +27,7 @@ interface MessageView {
   status: string;
   error?: string;
   errorCode?: string;
-  attachments: { filename: string; contentType: string; size: number; url: string }[];
+  attachments: { filename: string; contentType: string; size: number; url: string; status: 'stored' | 'pending' | 'failed'; error?: string }[];
 }
 interface SourceView {
   id: string;
@@ -167,6 +167,8 @@ describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue',
     const thread = await eventually(async () => {
       const found = await conversation(leadId);
       expect(found).toHaveLength(8);
+      // The files follow their messages, each downloaded after its message was stored.
+      expect(found.flatMap((message) => message.attachments.map((file) => file.status))).toEqual(Array(4).fill('stored'));
       return found;
     });
     expect(await leadOf(ana)).toMatchObject({ id: leadId, name: 'Ana Souza', phone: '+5511987654321', whatsappId: ana, channel: 'whatsapp' });
