@@ -74,7 +74,7 @@ export const defaultTiming: ConnectionTiming = {
   mediaTimeoutMs: 60_000,
   mediaAttempts: 6,
   mediaRetryBaseMs: 5_000,
-  mediaPollMs: 5_000,
+  mediaPollMs: 10_000,
   ackTimeoutMs: 2 * 60_000,
   elsewhereRetryMs: 2_000,
   logRepeatMs: 5 * 60_000,
@@ -131,6 +131,9 @@ function toJson(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value, BufferJSON.replacer)) as unknown;
 }
 
+/** Downloads at once per number: enough that one stalled transfer holds up nothing else. */
+const mediaConcurrency = 3;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -161,8 +164,12 @@ export class WhatsAppConnection {
   /** Numbers checked with onWhatsApp: WhatsApp bans accounts that check numbers in bulk. */
   private readonly numbers = new Map<string, { jid: string | null; at: number }>();
   private readonly logs: LogThrottle;
-  private mediaRun: Promise<void> | undefined;
+  /** The look for due files now running, and the downloads it started (by attachment id). */
+  private mediaLook: Promise<void> | undefined;
   private mediaAgain = false;
+  private readonly downloads = new Map<string, Promise<void>>();
+  /** When each recent download ended: a look that read the table before then has an old view of it. */
+  private readonly downloadEndedAt = new Map<string, number>();
   /** Ends the downloads of the socket that closed (they are tried again on the next one, uncounted). */
   private mediaAbort = new AbortController();
   /**
@@ -205,7 +212,8 @@ export class WhatsAppConnection {
     this.endSession?.({ kind: 'closed', error: new Error('stopped') });
     await this.running;
     await this.events;
-    await this.mediaRun;
+    await this.mediaLook;
+    await Promise.all(this.downloads.values());
     await this.ackWrites;
     await this.ctx.leases.release(this.leaseKey).catch((error: unknown) => this.ctx.logger.warn({ err: error }, 'could not release a WhatsApp lease'));
   }
@@ -574,34 +582,48 @@ export class WhatsAppConnection {
   }
 
   /**
-   * Downloads the files of stored messages whose next try is due, one after another, while this
-   * socket is connected. Called again while running, it runs once more when done.
+   * Starts downloads of the files of stored messages whose next try is due, a few at a time (a
+   * stalled transfer holds up no other file), while this socket is connected. Called while a
+   * look is running, it looks once more when that one is done.
    */
   private fetchMedia(socket: WhatsAppSocket): void {
-    if (this.mediaRun) {
+    if (this.socket !== socket || !this.connectedAs || this.stopped) return;
+    if (this.mediaLook) {
       this.mediaAgain = true;
       return;
     }
     const signal = this.mediaAbort.signal;
-    const run = async () => {
+    const look = async () => {
       do {
         this.mediaAgain = false;
-        const due = await this.ctx.attachments.due(this.source.id, 10);
-        for (const file of due) {
-          if (signal.aborted || this.stopped || this.socket !== socket || !this.connectedAs) return;
-          await this.fetchOne(socket, file, signal);
+        const room = mediaConcurrency - this.downloads.size;
+        if (room <= 0) return;
+        const askedAt = Date.now();
+        const due = await this.ctx.attachments.due(this.source.id, mediaConcurrency + this.downloads.size);
+        if (signal.aborted) return;
+        const fresh = due.filter((candidate) => !this.downloads.has(candidate.id) && (this.downloadEndedAt.get(candidate.id) ?? -1) < askedAt);
+        for (const file of fresh.slice(0, room)) {
+          const download = this.fetchOne(socket, file, signal)
+            .catch((error: unknown) => this.log('warn', 'could not record a WhatsApp media download', error))
+            .finally(() => {
+              this.downloads.delete(file.id);
+              this.downloadEndedAt.set(file.id, Date.now());
+              if (this.downloadEndedAt.size > 500) this.downloadEndedAt.delete(this.downloadEndedAt.keys().next().value!);
+              if (!signal.aborted) this.fetchMedia(socket);
+            });
+          this.downloads.set(file.id, download);
         }
-        if (due.length === 10) this.mediaAgain = true;
       } while (this.mediaAgain && !signal.aborted && !this.stopped);
     };
-    this.mediaRun = run()
+    this.mediaLook = look()
       .catch((error: unknown) => this.log('warn', 'could not look for WhatsApp media to download', error))
       .finally(() => {
-        this.mediaRun = undefined;
+        this.mediaLook = undefined;
       });
   }
 
   private async fetchOne(socket: WhatsAppSocket, file: DueAttachment, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
     const message = storedMessage(file.raw);
     if (!message) {
       await this.ctx.attachments.failed(file.id, 'the stored message names no file to download');

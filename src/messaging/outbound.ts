@@ -231,11 +231,8 @@ export class Outbound {
           await this.waitForOwner(message, error);
           return;
         }
-        await this.fail(
-          message,
-          error.code,
-          `${error.message}; no process held the connection for ${Math.round(waitedMs / 60_000) || '<1'} min, so the message was not sent`,
-        );
+        const waited = waitedMs < 120_000 ? `${Math.round(waitedMs / 1000)} s` : `${Math.round(waitedMs / 60_000)} min`;
+        await this.fail(message, error.code, `the connection was not open in any process for ${waited}; the message was not sent`);
         return;
       }
       const channelError =
