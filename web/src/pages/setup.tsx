@@ -494,7 +494,8 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
               </>
             )}
           </dl>
-          {source.status?.detail && state !== 'connected' && <p class="hint">{source.status.detail}</p>}
+          {/* While pairing the page says what to do in the reader's language; other details name a remedy. */}
+          {source.status?.detail && state !== 'connected' && state !== 'pairing' && <p class="hint">{source.status.detail}</p>}
           {state === 'logged_out' && (
             <button type="button" onClick={() => void patch(`/sources/${source.id}`, { relink: true }).then(onChanged)}>
               {t.relink}
