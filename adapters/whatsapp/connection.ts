@@ -29,7 +29,7 @@ import {
 import { ChannelError, ConnectionElsewhereError, LeaseLostError, errorMessage } from '../../src/errors.js';
 import { databaseAuthState } from './auth-store.js';
 import type { WhatsAppDriver, WhatsAppSocket } from './driver.js';
-import { LogThrottle } from './log-throttle.js';
+import { LogThrottle, quietLogger } from './log-throttle.js';
 import { phoneOfJid, readMessage } from './normalize.js';
 import { storedSettings, type WhatsAppSettings } from './settings.js';
 
@@ -297,7 +297,7 @@ export class WhatsAppConnection {
     const auth = await databaseAuthState(this.ctx.vault, this.source.id, this.leaseKey);
     const linked = auth.registered();
     await this.status(linked ? { state: 'connecting' } : { state: 'pairing', detail: 'waiting for WhatsApp to issue a QR code' });
-    const logger = this.ctx.logger.child({ sourceId: this.source.id, component: 'baileys' }, { level: 'warn' });
+    const logger = quietLogger(this.ctx.logger.child({ sourceId: this.source.id, component: 'baileys' }, { level: 'warn' }), this.logs);
     // Every message reads signal keys: a short-lived cache in front of the database, per socket.
     const keys = makeCacheableSignalKeyStore(auth.state.keys, logger);
     const socket = this.driver.connect({ auth: { creds: auth.state.creds, keys }, version: this.version, logger, getMessage: (key) => this.getMessage(key) });
