@@ -1,7 +1,6 @@
 import { Prisma } from '@prisma/client';
 import type { Db } from '../db/client.js';
 import { type Scope } from './query.js';
-import { stageEntered } from './funnel.js';
 
 export interface QuotaRow {
   quotaId: string;
@@ -14,9 +13,6 @@ export interface QuotaRow {
   actual: number;
   ratio: number | null;
 }
-
-/** Stages that count as qualified for a quota: qualified or any later stage of the main path. */
-const qualifiedOrLater = Prisma.sql`('qualified', 'negotiation', 'customer')`;
 
 /**
  * Quota vs actual for every quota whose period (a month "2026-11" or quarter "2026-Q4", in the
@@ -38,25 +34,23 @@ export async function quotaProgress(prisma: Db, scope: Scope): Promise<QuotaRow[
     bounded AS (
       SELECT q.*, local_start AT TIME ZONE ${scope.timeZone} AS start, local_end AT TIME ZONE ${scope.timeZone} AS "end" FROM q),
     wanted AS (SELECT * FROM bounded WHERE start < ${scope.to} AND "end" > ${scope.from}),
-    -- Leads that got to Qualified or later inside the quotas' span, and when they first did.
+    -- Leads that first got to Qualified or later inside the quotas' span (an arrival flagged when written).
     reached AS (
-      SELECT a."leadId", min(a."createdAt") AS at
-      FROM activities a JOIN leads l ON l.id = a."leadId"
-      WHERE a."workspaceId" = ${scope.workspaceId} AND a.kind = 'lead.stage_changed' AND ${stageEntered} IN ${qualifiedOrLater}
-        AND a."createdAt" >= (SELECT min(start) FROM wanted) AND a."createdAt" < (SELECT max("end") FROM wanted) AND ${scope.leads}
-      GROUP BY 1),
-    -- A lead counts the first time it gets this far, not again when it moves on.
-    first_reached AS (
-      SELECT r."leadId", r.at FROM reached r
-      WHERE NOT EXISTS (
-        SELECT 1 FROM activities earlier
-        WHERE earlier."leadId" = r."leadId" AND earlier.kind = 'lead.stage_changed' AND earlier."createdAt" < r.at
-          AND (earlier.data->>'after') IN ${qualifiedOrLater}))
-    SELECT w.id AS "quotaId", w.period, w."productId", w.product, w.start, w."end", w.target, count(f."leadId")::int AS actual,
-      CASE WHEN w.target = 0 THEN NULL ELSE round(count(f."leadId")::numeric / w.target, 4)::float8 END AS ratio
+      SELECT e."leadId", e."enteredAt" AS at
+      FROM stage_entries e ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = e."leadId"` : Prisma.empty}
+      WHERE e."workspaceId" = ${scope.workspaceId} AND e."firstQualified"
+        AND e."enteredAt" >= (SELECT min(start) FROM wanted) AND e."enteredAt" < (SELECT max("end") FROM wanted)
+        ${scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty}),
+    -- The products of those leads, for the quotas that name one.
+    reached_products AS (
+      SELECT r.at, lp."productId" FROM reached r JOIN lead_products lp ON lp."leadId" = r."leadId"
+      WHERE lp."productId" IN (SELECT "productId" FROM wanted WHERE "productId" IS NOT NULL))
+    SELECT w.id AS "quotaId", w.period, w."productId", w.product, w.start, w."end", w.target, n.actual,
+      CASE WHEN w.target = 0 THEN NULL ELSE round(n.actual::numeric / w.target, 4)::float8 END AS ratio
     FROM wanted w
-    LEFT JOIN first_reached f ON f.at >= w.start AND f.at < w."end"
-      AND (w."productId" IS NULL OR EXISTS (SELECT 1 FROM lead_products lp WHERE lp."leadId" = f."leadId" AND lp."productId" = w."productId"))
-    GROUP BY w.id, w.period, w."productId", w.product, w.start, w."end", w.target
+    CROSS JOIN LATERAL (SELECT CASE WHEN w."productId" IS NULL
+      THEN (SELECT count(*) FROM reached r WHERE r.at >= w.start AND r.at < w."end")
+      ELSE (SELECT count(*) FROM reached_products r WHERE r."productId" = w."productId" AND r.at >= w.start AND r.at < w."end")
+      END::int AS actual) n
     ORDER BY w.start, w.product NULLS FIRST, w.id`;
 }

@@ -38,9 +38,13 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
   const seconds = businessHours
     ? Prisma.sql`rw."businessSeconds"::float8`
     : Prisma.sql`COALESCE(rw."wallSeconds"::float8, extract(epoch FROM rw."respondedAt" - rw."openedAt")::float8)`;
+  // Windows carry their workspace: the lead is read only when a filter or visibility needs it,
+  // or (by rep) for an unanswered window's owner.
   const windowKey =
     by === 'rep'
-      ? Prisma.sql`COALESCE(rw."responderId", l."ownerId")`
+      ? scope.narrowed
+        ? Prisma.sql`COALESCE(rw."responderId", l."ownerId")`
+        : Prisma.sql`COALESCE(rw."responderId", (SELECT o."ownerId" FROM leads o WHERE o.id = rw."leadId"))`
       : by === 'channel'
         ? Prisma.sql`rw.channel`
         : bucketOf(scope, Prisma.sql`rw."openedAt"`);
@@ -48,8 +52,9 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
   return prisma.$queryRaw<SpeedRow[]>`
     WITH w AS (
       SELECT ${windowKey} AS k, rw."respondedAt" IS NOT NULL AS answered, CASE WHEN rw."respondedAt" IS NULL THEN NULL ELSE ${seconds} END AS s
-      FROM response_windows rw JOIN leads l ON l.id = rw."leadId"
-      WHERE rw."workspaceId" = ${scope.workspaceId} AND rw."openedAt" >= ${scope.from} AND rw."openedAt" < ${scope.to} AND ${scope.leads}),
+      FROM response_windows rw ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = rw."leadId"` : Prisma.empty}
+      WHERE rw."workspaceId" = ${scope.workspaceId} AND rw."openedAt" >= ${scope.from} AND rw."openedAt" < ${scope.to}
+        ${scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty}),
     frt AS (
       SELECT k, count(*)::int AS windows, count(*) FILTER (WHERE answered)::int AS answered,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90,
