@@ -34,23 +34,28 @@ export async function quotaProgress(prisma: Db, scope: Scope): Promise<QuotaRow[
     bounded AS (
       SELECT q.*, local_start AT TIME ZONE ${scope.timeZone} AS start, local_end AT TIME ZONE ${scope.timeZone} AS "end" FROM q),
     wanted AS (SELECT * FROM bounded WHERE start < ${scope.to} AND "end" > ${scope.from}),
-    -- Leads that first got to Qualified or later inside the quotas' span (an arrival flagged when written).
-    reached AS (
+    -- Leads that first got to Qualified or later around the quotas' span (an arrival flagged when written).
+    reached AS MATERIALIZED (
       SELECT e."leadId", e."enteredAt" AS at
       FROM stage_entries e ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = e."leadId"` : Prisma.empty}
       WHERE e."workspaceId" = ${scope.workspaceId} AND e."firstQualified"
-        AND e."enteredAt" >= (SELECT min(start) FROM wanted) AND e."enteredAt" < (SELECT max("end") FROM wanted)
+        -- Every wanted quota lies in these whole local quarters (quotas are months or quarters); each
+        -- counts only its own span below. Bounds the planner can evaluate, so it sizes the join right.
+        AND e."enteredAt" >= (date_trunc('quarter', ${scope.from}::timestamptz AT TIME ZONE ${scope.timeZone}) AT TIME ZONE ${scope.timeZone})
+        AND e."enteredAt" < ((date_trunc('quarter', ${scope.to}::timestamptz AT TIME ZONE ${scope.timeZone}) + interval '3 months') AT TIME ZONE ${scope.timeZone})
         ${scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty}),
-    -- The products of those leads, for the quotas that name one.
-    reached_products AS (
-      SELECT r.at, lp."productId" FROM reached r JOIN lead_products lp ON lp."leadId" = r."leadId"
-      WHERE lp."productId" IN (SELECT "productId" FROM wanted WHERE "productId" IS NOT NULL))
-    SELECT w.id AS "quotaId", w.period, w."productId", w.product, w.start, w."end", w.target, n.actual,
-      CASE WHEN w.target = 0 THEN NULL ELSE round(n.actual::numeric / w.target, 4)::float8 END AS ratio
-    FROM wanted w
-    CROSS JOIN LATERAL (SELECT CASE WHEN w."productId" IS NULL
-      THEN (SELECT count(*) FROM reached r WHERE r.at >= w.start AND r.at < w."end")
-      ELSE (SELECT count(*) FROM reached_products r WHERE r."productId" = w."productId" AND r.at >= w.start AND r.at < w."end")
-      END::int AS actual) n
+    -- The products of those leads, for the quotas that name one: one pass whatever the number of
+    -- quotas, each lead's products read through its key (not a scan of every lead's products).
+    reached_products AS MATERIALIZED (
+      SELECT r.at, p."productId"
+      FROM reached r CROSS JOIN LATERAL unnest(ARRAY(SELECT lp."productId" FROM lead_products lp WHERE lp."leadId" = r."leadId")) AS p ("productId")
+      WHERE EXISTS (SELECT 1 FROM wanted WHERE "productId" IS NOT NULL)),
+    actuals AS (
+      SELECT w.id, count(*)::int AS n FROM wanted w JOIN reached r ON r.at >= w.start AND r.at < w."end" WHERE w."productId" IS NULL GROUP BY 1
+      UNION ALL
+      SELECT w.id, count(*)::int FROM wanted w JOIN reached_products r ON r."productId" = w."productId" AND r.at >= w.start AND r.at < w."end" GROUP BY 1)
+    SELECT w.id AS "quotaId", w.period, w."productId", w.product, w.start, w."end", w.target, COALESCE(a.n, 0) AS actual,
+      CASE WHEN w.target = 0 THEN NULL ELSE round(COALESCE(a.n, 0)::numeric / w.target, 4)::float8 END AS ratio
+    FROM wanted w LEFT JOIN actuals a ON a.id = w.id
     ORDER BY w.start, w.product NULLS FIRST, w.id`;
 }
