@@ -104,7 +104,10 @@ async function openPglite(dataDir: string): Promise<Database> {
 }
 
 function openPostgres(url: string, logger?: Logger): Database {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // JIT compilation off: it pays only for queries that run for many seconds, while compiling one
+  // costs from hundreds of milliseconds to seconds, and the planner turns it on for reports (the
+  // insights) whose estimates are high but which run in a fraction of that.
+  const pool = new pg.Pool({ connectionString: url, max: 10, options: '-c jit=off' });
   // An idle connection the server closes (restart, failover) must not take the process down;
   // the pool replaces it on the next query.
   pool.on('error', (error) => logger?.warn({ err: error }, 'an idle PostgreSQL connection failed'));
