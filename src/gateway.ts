@@ -147,6 +147,10 @@ export class Gateway {
         if (error) reject(error);
         else resolve((server.address() as AddressInfo).port);
       });
+      // Clients and proxies reuse an idle connection for a few seconds (fetch: 4 s, load balancers:
+      // up to 60 s). A server that closes it sooner can close it just as a request goes out on
+      // it, which the client sees as a reset: keep idle connections longer than they do.
+      server.keepAliveTimeout = 65_000;
       this.server = server;
     });
   }
