@@ -151,6 +151,7 @@ export class Gateway {
       // up to 60 s). A server that closes it sooner can close it just as a request goes out on
       // it, which the client sees as a reset: keep idle connections longer than they do.
       server.keepAliveTimeout = 65_000;
+      server.headersTimeout = 66_000;
       this.server = server;
     });
   }
