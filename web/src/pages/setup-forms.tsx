@@ -353,18 +353,22 @@ export interface ServerFields {
   password: string;
 }
 
+const otherPort: Record<number, number> = { 993: 143, 143: 993, 465: 587, 587: 465 };
+
 export const emptyServer = (port: number): ServerFields => ({ host: '', port, secure: true, user: '', password: '' });
 
 export function ServerEditor({ legend, value, onChange }: { legend: string; value: ServerFields; onChange: (value: ServerFields) => void }) {
   const { t } = useApp();
   const set = <K extends keyof ServerFields>(key: K, next: ServerFields[K]) => onChange({ ...value, [key]: next });
+  // A standard port follows the TLS choice (IMAPS 993 / IMAP 143, SMTPS 465 / submission 587); any other stays.
+  const toggleSecure = (secure: boolean) => onChange({ ...value, secure, port: value.port === undefined ? undefined : (otherPort[value.port] ?? value.port) });
   return (
     <fieldset class="subform server">
       <legend>{legend}</legend>
       <TextInput label={t.forms.host} required value={value.host} onChange={(next) => set('host', next)} />
       <NumberInput label={t.forms.port} min={1} value={value.port} onChange={(next) => set('port', next)} />
       <label class="check">
-        <input type="checkbox" checked={value.secure} onChange={(e) => set('secure', targetChecked(e))} /> {t.forms.secure}
+        <input type="checkbox" checked={value.secure} onChange={(e) => toggleSecure(targetChecked(e))} /> {t.forms.secure}
       </label>
       <TextInput label={t.forms.user} required value={value.user} onChange={(next) => set('user', next)} />
       <TextInput label={t.password} type="password" autocomplete="new-password" required value={value.password} onChange={(next) => set('password', next)} />
