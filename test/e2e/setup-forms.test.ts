@@ -60,7 +60,7 @@ describe('setup forms in a browser', () => {
     await page.goto('/#/setup/assignment-rules/new');
     await form().getByLabel('Name', { exact: true }).fill('Solar to the owner');
     await form().getByLabel('Priority').fill('10');
-    await form().getByLabel('Product').selectOption({ label: 'Solar panels' });
+    await form().getByLabel('Product', { exact: true }).selectOption({ label: 'Solar panels' });
     await form().getByLabel('Strategy').selectOption('fixed');
     // No user yet: the API refuses and says why, next to the form.
     await form().getByRole('button', { name: 'Save' }).click();
@@ -71,6 +71,33 @@ describe('setup forms in a browser', () => {
     await form().waitFor({ state: 'detached' });
     const rules = await saved<{ name: string; match: Record<string, string>; strategy: string; userIds: string[] }>('/assignment-rules');
     expect(rules).toEqual([expect.objectContaining({ name: 'Solar to the owner', match: { productId }, strategy: 'fixed', userIds: [ownerId] })]);
+  });
+
+  it('creates scoring rules from a condition picked in the form', async () => {
+    await page.goto('/#/setup/scoring-rules/new');
+    await form().getByLabel('Name', { exact: true }).fill('Wants solar');
+    await form().getByLabel('Points').fill('15');
+    await form().getByLabel('Condition').selectOption('product');
+    await form().getByLabel('Product', { exact: true }).selectOption({ label: 'Solar panels' });
+    await form().getByRole('button', { name: 'Save' }).click();
+    await form().waitFor({ state: 'detached' });
+
+    await page.goto('/#/setup/scoring-rules/new');
+    await form().getByLabel('Name', { exact: true }).fill('Big company');
+    await form().getByLabel('Points').fill('5');
+    await form().getByLabel('Condition').selectOption('custom_field');
+    await form().getByLabel('Field name').fill('employees');
+    await form().getByLabel('Comparison').selectOption('gte');
+    await form().getByLabel('Value').fill('50');
+    await form().getByRole('button', { name: 'Save' }).click();
+    await form().waitFor({ state: 'detached' });
+
+    const rules = await saved<{ name: string; points: number; when: unknown }>('/scoring-rules');
+    // The workspace starts with default rules; these two come last, in creation order.
+    expect(rules.slice(-2).map(({ name, points, when }) => ({ name, points, when }))).toEqual([
+      { name: 'Wants solar', points: 15, when: { type: 'product', productId } },
+      { name: 'Big company', points: 5, when: { type: 'custom_field', field: 'employees', gte: 50 } },
+    ]);
   });
 
   it('creates a sequence with two reordered steps and automatic enrolment', async () => {

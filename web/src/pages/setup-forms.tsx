@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useId, useState } from 'preact/hooks';
 import { get, type List } from '../api.js';
 import { useApp } from '../context.js';
 import { stageSlugs } from '../i18n.js';
@@ -27,10 +27,12 @@ export function useOptions(path: string, label: (row: Record<string, unknown>) =
 }
 
 export function Select({ label, value, options, onChange, empty }: { label: string; value: string; options: Option[]; onChange: (value: string) => void; empty?: string }) {
+  // Named through `for`, not by nesting: a label around a select would take its options' text into its name.
+  const id = useId();
   return (
-    <label>
-      {label}
-      <select value={value} onChange={(e) => onChange(targetValue(e))}>
+    <div class="field">
+      <label for={id}>{label}</label>
+      <select id={id} value={value} onChange={(e) => onChange(targetValue(e))}>
         {empty !== undefined && <option value="">{empty}</option>}
         {/* A stored value the list no longer holds stays visible rather than silently changing. */}
         {value && !options.some(([id]) => id === value) && <option value={value}>{value}</option>}
@@ -40,7 +42,7 @@ export function Select({ label, value, options, onChange, empty }: { label: stri
           </option>
         ))}
       </select>
-    </label>
+    </div>
   );
 }
 
@@ -145,9 +147,11 @@ export function ConditionEditor({ value, onChange }: { value: Condition | null; 
   const stages = useStageOptions();
   const when: Condition = value ?? { type: 'has_email' };
   const set = (key: string, next: unknown) => onChange(compact({ ...when, [key]: next }));
-  const comparison: Comparison = when.gte !== undefined ? 'gte' : when.contains !== undefined ? 'contains' : 'equals';
+  // Remembered apart from the value: an empty "at least" would otherwise read back as "equals".
+  const [comparison, setKind] = useState<Comparison>(() => (when.gte !== undefined ? 'gte' : when.contains !== undefined ? 'contains' : 'equals'));
   const comparedValue = String(when[comparison] ?? '');
   const setComparison = (kind: Comparison, text: string) => {
+    setKind(kind);
     const { equals: _equals, contains: _contains, gte: _gte, ...rest } = when;
     const parsed: unknown = kind === 'gte' ? (text === '' ? undefined : Number(text)) : text;
     onChange({ ...rest, type: when.type, [kind]: parsed } as Condition);
