@@ -3,8 +3,28 @@ import { ApiError, del, get, type List, patch, post } from '../api.js';
 import { navigate, useApp } from '../context.js';
 import type { Dictionary } from '../i18n.js';
 import { Alert, copyText, errorText } from '../ui.js';
+import {
+  type Condition,
+  ConditionEditor,
+  EmailFields,
+  EnrolEditor,
+  type EnrolRule,
+  emptyServer,
+  HoursEditor,
+  MatchEditor,
+  QuietHoursEditor,
+  type RuleMatch,
+  type SequenceStep,
+  StepsEditor,
+  TwilioFields,
+  type WorkingHours,
+} from './setup-forms.js';
 
-type FieldType = 'text' | 'number' | 'bool' | 'password' | 'list' | 'json' | 'textarea' | { options: string[] } | 'user';
+/** `match`, `when`, `steps` and `enrol` have their own editors (setup-forms.tsx) holding the API's shape. */
+type Editor = 'match' | 'when' | 'steps' | 'enrol';
+type FieldType = 'text' | 'number' | 'bool' | 'password' | 'list' | 'textarea' | { options: string[] } | 'user' | Editor;
+const editors: readonly string[] = ['match', 'when', 'steps', 'enrol'];
+const isEditor = (type: FieldType): type is Editor => typeof type === 'string' && editors.includes(type);
 
 interface Field {
   key: string;
@@ -51,7 +71,7 @@ const resources: Resource[] = [
     fields: [
       f('name', (t) => t.name, 'text', true),
       f('priority', (t) => t.priority, 'number', true),
-      f('match', (t) => t.match, 'json'),
+      f('match', (t) => t.match, 'match'),
       f('strategy', (t) => t.strategy, { options: ['round_robin', 'least_open', 'fixed'] }, true),
       f('userIds', (t) => t.userIds, 'list'),
       f('active', (t) => t.active, 'bool', true),
@@ -61,7 +81,7 @@ const resources: Resource[] = [
     key: 'scoring-rules',
     path: '/scoring-rules',
     title: (t) => t.setup.scoringRules,
-    fields: [f('name', (t) => t.name, 'text', true), f('points', (t) => t.points, 'number', true), f('when', (t) => t.when, 'json'), f('active', (t) => t.active, 'bool', true)],
+    fields: [f('name', (t) => t.name, 'text', true), f('points', (t) => t.points, 'number', true), f('when', (t) => t.when, 'when'), f('active', (t) => t.active, 'bool', true)],
   },
   {
     key: 'templates',
@@ -81,8 +101,8 @@ const resources: Resource[] = [
     title: (t) => t.setup.sequences,
     fields: [
       f('name', (t) => t.name, 'text', true),
-      f('steps', (t) => t.steps, 'json'),
-      f('enrol', (t) => t.enrol, 'json'),
+      f('steps', (t) => t.steps, 'steps'),
+      f('enrol', (t) => t.enrol, 'enrol'),
       f('exitStages', (t) => t.exitStages, 'list'),
       f('active', (t) => t.active, 'bool', true),
     ],
@@ -214,24 +234,34 @@ function ResourceSection({ resource, itemId }: { resource: Resource; itemId: str
   );
 }
 
-function toInput(value: unknown, type: FieldType): string {
+function toInput(value: unknown, type: FieldType): unknown {
+  if (isEditor(type)) return initial(value, type);
   if (value === undefined || value === null) return '';
-  if (type === 'json') return JSON.stringify(value, null, 2);
   if (type === 'list' && Array.isArray(value)) return value.join(', ');
   return String(value);
 }
 
-function fromInput(text: string, type: FieldType): unknown {
+/** What an editor starts from: the stored value, or an empty one of the API's shape. */
+function initial(value: unknown, type: Editor): unknown {
+  if (type === 'enrol') return value ?? null;
+  if (value !== undefined && value !== null) return value;
+  if (type === 'steps') return [{ waitMinutes: 0, templateId: '' }];
+  if (type === 'when') return { type: 'has_email' };
+  return {};
+}
+
+function fromInput(value: unknown, type: FieldType): unknown {
+  if (isEditor(type) || typeof value === 'boolean') return value;
+  const text = String(value ?? '');
   if (type === 'number') return text === '' ? undefined : Number(text);
   if (type === 'list') return text.split(',').map((item) => item.trim()).filter(Boolean);
-  if (type === 'json') return text.trim() ? (JSON.parse(text) as unknown) : null;
   if (type === 'user') return text || null;
   return text === '' ? undefined : text;
 }
 
 function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Partial<Row>; onDone: () => void }) {
   const { t, users } = useApp();
-  const [values, setValues] = useState<Record<string, string | boolean>>(() =>
+  const [values, setValues] = useState<Record<string, unknown>>(() =>
     Object.fromEntries(resource.fields.map((field) => [field.key, field.type === 'bool' ? (row[field.key] ?? true) !== false : toInput(row[field.key], field.type)])),
   );
   const [error, setError] = useState('');
@@ -244,7 +274,7 @@ function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Part
       const body: Record<string, unknown> = {};
       for (const field of resource.fields) {
         const value = values[field.key];
-        const parsed = typeof value === 'boolean' ? value : fromInput(value ?? '', field.type);
+        const parsed = fromInput(value, field.type);
         if (parsed !== undefined) body[field.key] = parsed;
       }
       if (isNew) await post(resource.path, body);
@@ -259,8 +289,12 @@ function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Part
     <form class="card resource-form" onSubmit={submit}>
       {resource.fields.map((field) => {
         const value = values[field.key];
-        const set = (next: string | boolean) => setValues({ ...values, [field.key]: next });
+        const set = (next: unknown) => setValues((current) => ({ ...current, [field.key]: next }));
         const label = field.label(t);
+        if (field.type === 'match') return <MatchEditor key={field.key} value={value as RuleMatch} onChange={set} />;
+        if (field.type === 'when') return <ConditionEditor key={field.key} value={value as Condition} onChange={set} />;
+        if (field.type === 'steps') return <StepsEditor key={field.key} value={value as SequenceStep[]} onChange={set} />;
+        if (field.type === 'enrol') return <EnrolEditor key={field.key} value={value as EnrolRule | null} onChange={set} />;
         if (field.type === 'bool')
           return (
             <label key={field.key} class="check">
@@ -283,11 +317,11 @@ function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Part
             </label>
           );
         }
-        if (field.type === 'json' || field.type === 'textarea')
+        if (field.type === 'textarea')
           return (
             <label key={field.key}>
               {label}
-              <textarea rows={field.type === 'json' ? 4 : 6} value={String(value)} onInput={(e) => set((e.target as HTMLTextAreaElement).value)} />
+              <textarea rows={6} value={String(value)} onInput={(e) => set((e.target as HTMLTextAreaElement).value)} />
             </label>
           );
         const onInput = (e: Event) => set((e.target as HTMLInputElement).value);
@@ -332,12 +366,16 @@ interface SourceView {
   address?: string;
 }
 
+const emptyTwilio = () => ({ accountSid: '', authToken: '', phoneNumber: '' });
+const emptyEmail = () => ({ address: '', imap: emptyServer(993), smtp: emptyServer(465) });
+
 function SourcesSection({ itemId }: { itemId: string | undefined }) {
   const { t, time } = useApp();
   const [sources, setSources] = useState<SourceView[]>([]);
   const [kind, setKind] = useState('webform');
   const [name, setName] = useState('');
-  const [extra, setExtra] = useState('{}');
+  const [twilio, setTwilio] = useState(emptyTwilio);
+  const [email, setEmail] = useState(emptyEmail);
   const [error, setError] = useState('');
   const load = () => get<List<SourceView>>('/sources').then((list) => setSources(list.data));
   useEffect(() => {
@@ -346,9 +384,12 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
   const create = async (event: Event) => {
     event.preventDefault();
     try {
-      const fields = kind === 'webform' || kind === 'whatsapp' ? {} : (JSON.parse(extra) as Record<string, unknown>);
+      const fields = kind === 'twilio' ? twilio : kind === 'email' ? email : {};
       const created = await post<SourceView>('/sources', { kind, name, ...fields });
+      // Secrets leave the page once stored: the API never returns them either.
       setName('');
+      setTwilio(emptyTwilio());
+      setEmail(emptyEmail());
       setError('');
       await load();
       navigate('setup', 'sources', created.id);
@@ -357,10 +398,6 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
     }
   };
   const selected = sources.find((source) => source.id === itemId);
-  const extraHelp: Record<string, string> = {
-    twilio: '{"accountSid": "AC…", "authToken": "…", "phoneNumber": "+5511…"}',
-    email: '{"address": "sales@…", "imap": {"host": "…", "port": 993, "secure": true, "user": "…", "password": "…"}, "smtp": {"host": "…", "port": 465, "secure": true, "user": "…", "password": "…"}}',
-  };
   return (
     <>
       <header class="section-head">
@@ -381,12 +418,8 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
           {t.name}
           <input required value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} />
         </label>
-        {extraHelp[kind] && (
-          <label class="wide">
-            {t.connectionSettings}
-            <textarea rows={3} placeholder={extraHelp[kind]} value={extra} onInput={(e) => setExtra((e.target as HTMLTextAreaElement).value)} />
-          </label>
-        )}
+        {kind === 'twilio' && <TwilioFields value={twilio} onChange={setTwilio} />}
+        {kind === 'email' && <EmailFields value={email} onChange={setEmail} />}
         <button type="submit" class="primary">
           {t.add}
         </button>
@@ -535,16 +568,13 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
 function WorkspaceSection() {
   const { t } = useApp();
   const [values, setValues] = useState<Record<string, unknown> | null>(null);
-  const [json, setJson] = useState({ workingHours: '', quietHours: '' });
   const [message, setMessage] = useState('');
+  const [error, setError] = useState('');
   useEffect(() => {
-    void get<Record<string, unknown>>('/workspace').then((workspace) => {
-      setValues(workspace);
-      setJson({ workingHours: JSON.stringify(workspace.workingHours, null, 2), quietHours: JSON.stringify(workspace.quietHours ?? null, null, 2) });
-    });
+    void get<Record<string, unknown>>('/workspace').then(setValues);
   }, []);
   if (!values) return null;
-  const set = (key: string, value: unknown) => setValues({ ...values, [key]: value });
+  const set = (key: string, value: unknown) => setValues((current) => (current ? { ...current, [key]: value } : current));
   const save = async (event: Event) => {
     event.preventDefault();
     try {
@@ -555,12 +585,14 @@ function WorkspaceSection() {
         firstResponseSlaMinutes: Number(values.firstResponseSlaMinutes),
         visibility: values.visibility,
         repsCanClaim: values.repsCanClaim,
-        workingHours: JSON.parse(json.workingHours) as unknown,
-        quietHours: JSON.parse(json.quietHours || 'null') as unknown,
+        workingHours: values.workingHours,
+        quietHours: values.quietHours ?? null,
       });
+      setError('');
       setMessage(t.saved);
     } catch (failure) {
-      setMessage(errorText(failure));
+      setMessage('');
+      setError(errorText(failure));
     }
   };
   const text = (key: string, label: string) => (
@@ -592,14 +624,9 @@ function WorkspaceSection() {
       <label class="check">
         <input type="checkbox" checked={values.repsCanClaim === true} onChange={(e) => set('repsCanClaim', (e.target as HTMLInputElement).checked)} /> {t.repsCanClaim}
       </label>
-      <label>
-        {t.workingHours}
-        <textarea rows={6} value={json.workingHours} onInput={(e) => setJson({ ...json, workingHours: (e.target as HTMLTextAreaElement).value })} />
-      </label>
-      <label>
-        {t.quietHours}
-        <textarea rows={3} value={json.quietHours} onInput={(e) => setJson({ ...json, quietHours: (e.target as HTMLTextAreaElement).value })} />
-      </label>
+      <HoursEditor value={(values.workingHours ?? {}) as WorkingHours} onChange={(hours) => set('workingHours', hours)} />
+      <QuietHoursEditor value={(values.quietHours ?? null) as { start: string; end: string } | null} onChange={(quiet) => set('quietHours', quiet)} />
+      <Alert text={error} />
       <div class="form-actions">
         <button type="submit" class="primary">
           {t.save}
