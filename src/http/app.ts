@@ -211,6 +211,18 @@ function twilioHook(summary: string, answer: string): Record<string, unknown> {
 
 function hookPaths(): Record<string, Record<string, unknown>> {
   return {
+    '/media/{token}': {
+      get: {
+        summary: 'A file of an outbound message, for a provider that fetches media by URL (Twilio MMS)',
+        tags: ['messages'],
+        description: 'The signed link in the MediaUrl the gateway gives Twilio (only with PUBLIC_URL set); no other credential. 404 for a link that is not valid.',
+        parameters: [{ name: 'token', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: 'The file, with its own content type' },
+          '404': { description: 'Not a valid link', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } },
+        },
+      },
+    },
     '/hooks/twilio/{sourceId}/voice': twilioHook('An incoming call', 'TwiML: greeting, then <Dial> to the owner or ring group, or voicemail'),
     '/hooks/twilio/{sourceId}/voice/status': twilioHook('How the <Dial> ended (its action)', 'TwiML: hang up, or voicemail when nobody answered'),
     '/hooks/twilio/{sourceId}/voice/recording': twilioHook('A voicemail recording or its transcript', 'TwiML: hang up'),

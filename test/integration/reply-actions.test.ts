@@ -316,6 +316,19 @@ describe('files over WhatsApp and MMS', () => {
     });
   }
 
+  it('documents the upload, send, cancel, retry and stop endpoints in the OpenAPI document', async () => {
+    type Operation = { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } };
+    const document = (await (await fetch(`${stack.baseUrl}/openapi.json`)).json()) as { paths: Record<string, Record<string, Operation>> };
+    expect(Object.keys(document.paths['/api/v1/uploads']!.post!.requestBody!.content)).toEqual(['multipart/form-data']);
+    expect(Object.keys(document.paths['/api/v1/leads/{id}/messages']!.post!.requestBody!.content['application/json']!.schema.properties!)).toEqual(
+      expect.arrayContaining(['text', 'templateId', 'attachmentIds', 'sendAt']),
+    );
+    expect(document.paths['/api/v1/messages/{id}']!.delete).toBeDefined();
+    expect(document.paths['/api/v1/messages/{id}/retry']!.post).toBeDefined();
+    expect(document.paths['/api/v1/leads/{id}/sequences/{sequenceId}']!.delete).toBeDefined();
+    expect(document.paths['/media/{token}']!.get).toBeDefined();
+  });
+
   it('sends an image and a document through the WhatsApp socket, the text as the image\'s caption', async () => {
     const created = await stack.api<{ id: string }>('POST', '/api/v1/sources', { kind: 'whatsapp', name: 'Vendas', autoReplyTemplate: null });
     expect(created.status).toBe(201);

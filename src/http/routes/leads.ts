@@ -60,7 +60,7 @@ const activityView = z.object({
   createdAt: z.string(),
 });
 
-const messageView = z.object({
+export const messageView = z.object({
   id: z.string(),
   leadId: z.string(),
   direction: z.enum(['in', 'out']),

@@ -4,7 +4,7 @@ import { visibleLeadsWhere } from '../../leads/visibility.js';
 import { checkFile, readUpload, storeUpload, uploaderKey } from '../../messaging/uploads.js';
 import type { AppDeps } from '../deps.js';
 import { byId, route, type RouteDef } from '../route.js';
-import { presentMessage } from './leads.js';
+import { messageView, presentMessage } from './leads.js';
 
 const uploadView = z.object({ id: z.string(), filename: z.string(), contentType: z.string(), size: z.number().int(), url: z.string() });
 
@@ -46,7 +46,7 @@ export function messageRoutes(deps: AppDeps): RouteDef[] {
       summary: 'Cancel a scheduled message; 409 once it is anything but scheduled',
       tag: 'messages',
       params: byId,
-      response: { status: 200, description: 'The message, canceled' },
+      response: { status: 200, description: 'The message, canceled', schema: messageView },
       handler: async ({ params, auth }) => {
         const message = await visibleMessage(auth, params.id);
         await outbound.cancel(message, auth.actor);
