@@ -316,8 +316,10 @@ export class Outbound {
     return prisma.$transaction(async (tx) => {
       const released = await tx.message.updateMany({ where: { id: message.id, status: 'scheduled' }, data: { status: 'queued', nextAttemptAt: null } });
       if (released.count === 0) return false;
-      if (!message.automatic && message.authorId) {
-        await noteHumanResponse(tx, { workspaceId: message.workspaceId, leadId: message.leadId, actor: { type: 'user', id: message.authorId } });
+      if (!message.automatic) {
+        // Written by a user, or else by an integration (its key is not kept on the message).
+        const actor: Actor = message.authorId ? { type: 'user', id: message.authorId } : { type: 'api_key', id: null };
+        await noteHumanResponse(tx, { workspaceId: message.workspaceId, leadId: message.leadId, actor });
       }
       return true;
     });
