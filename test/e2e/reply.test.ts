@@ -95,7 +95,7 @@ describe('the reply box in a browser', () => {
   });
 
   it('schedules a reply for a time in the workspace\'s zone, shows it as scheduled, and cancels it', async () => {
-    await page.locator('form.composer').getByRole('button', { name: 'Schedule', exact: true }).click();
+    await page.locator('form.composer').getByRole('button', { name: 'Later', exact: true }).click();
     const at = new Date(Date.now() + 2 * 3600_000);
     at.setUTCSeconds(0, 0);
     const local = new Intl.DateTimeFormat('sv-SE', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' })

@@ -761,7 +761,7 @@ function Composer({ lead, lastInboundChannel, handle, onSent }: { lead: Lead; la
               {t.attachFiles}
             </button>
             <button type="button" aria-pressed={scheduling} onClick={() => setScheduling(!scheduling)}>
-              {scheduling ? t.sendNowInstead : t.scheduleSend}
+              {scheduling ? t.sendNowInstead : t.sendLater}
             </button>
           </>
         )}
