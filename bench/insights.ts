@@ -7,7 +7,8 @@
  *   npm run bench:insights            # table on stdout, progress on stderr
  *
  * SEED_DATABASE_URL (postgres://postgres@127.0.0.1:5432/leadgate_insights_seed), SEED_LEADS
- * (1000000), BENCH_ITERATIONS (30).
+ * (1000000), BENCH_ITERATIONS (30), BENCH_WARMUP (3), BENCH_PERIODS (30,90,365: days), BENCH_JSON (a file
+ * to write the figures to).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,7 +22,7 @@ import { defaultSeedUrl, seedApiKey, seedInsights, seedWorkspaceId } from '../sc
 const url = process.env.SEED_DATABASE_URL ?? defaultSeedUrl;
 const leads = Number(process.env.SEED_LEADS ?? 1_000_000);
 const iterations = Number(process.env.BENCH_ITERATIONS ?? 30);
-const warmup = 3;
+const warmup = Number(process.env.BENCH_WARMUP ?? 3);
 const goalMs = 200;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -59,26 +60,41 @@ const get = async (pathAndQuery: string) => {
   if (response.status !== 200) throw new Error(`${pathAndQuery} answered ${response.status}: ${body.slice(0, 300)}`);
 };
 
-// The periods a business owner looks at: the last 30 days by day (the default), the last quarter by week.
-const quarter = `from=${new Date(Date.now() - 90 * 86_400_000).toISOString()}&groupBy=week`;
+// The periods a business owner looks at: the last 30 days by day (the default), the last quarter
+// by week and the last year by month; BENCH_PERIODS picks some (in days).
+const periods = (process.env.BENCH_PERIODS ?? '30,90,365').split(',').map(Number);
+const groupBy: Record<number, string> = { 30: 'day', 90: 'week', 365: 'month' };
 const cases: [string, () => Promise<void>][] = [
   ['baseline: SELECT count(*) of the workspace\'s leads', async () => {
     await client.query('SELECT count(*) FROM leads WHERE "workspaceId" = $1', [seedWorkspaceId]);
   }],
   ['baseline: GET /leads (first page of 50)', () => get('/leads')],
-  ['GET /insights/summary (30 days by day)', () => get('/insights/summary')],
-  ['GET /insights/leads-created (30 days by day)', () => get('/insights/leads-created')],
-  ['GET /insights/leads-created?by=channel (90 days by week)', () => get(`/insights/leads-created?by=channel&${quarter}`)],
-  ['GET /insights/arrivals (30 days)', () => get('/insights/arrivals')],
-  ['GET /insights/speed-to-lead (30 days by day)', () => get('/insights/speed-to-lead')],
-  ['GET /insights/speed-to-lead?by=rep&businessHours=true', () => get('/insights/speed-to-lead?by=rep&businessHours=true')],
-  ['GET /insights/follow-up-rate?by=rep (30 days)', () => get('/insights/follow-up-rate')],
-  ['GET /insights/funnel (30 days)', () => get('/insights/funnel')],
-  ['GET /insights/funnel (90 days)', () => get(`/insights/funnel?${quarter}`)],
-  ['GET /insights/quotas (90 days)', () => get(`/insights/quotas?${quarter}`)],
-  ['GET /insights/sequences (30 days)', () => get('/insights/sequences')],
-  ['GET /insights/leads (drill-down: one day, first 50)', () => get(`/insights/leads?groupBy=day&bucket=${new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 10)}`)],
 ];
+for (const days of periods) {
+  const by = groupBy[days] ?? 'week';
+  // The default period is 30 days, local midnight to now: say so by not naming it.
+  const period = days === 30 ? '' : `from=${new Date(Date.now() - days * 86_400_000).toISOString()}&groupBy=${by}`;
+  const q = (extra = '') => [period, extra].filter(Boolean).join('&');
+  const label = `${days} days by ${by}`;
+  cases.push(
+    [`${label}: GET /insights/summary`, () => get(`/insights/summary?${q()}`)],
+    [`${label}: GET /insights/leads-created`, () => get(`/insights/leads-created?${q()}`)],
+    [`${label}: GET /insights/leads-created?by=channel`, () => get(`/insights/leads-created?${q('by=channel')}`)],
+    [`${label}: GET /insights/arrivals`, () => get(`/insights/arrivals?${q()}`)],
+    [`${label}: GET /insights/speed-to-lead`, () => get(`/insights/speed-to-lead?${q()}`)],
+    [`${label}: GET /insights/speed-to-lead?by=rep&businessHours=true`, () => get(`/insights/speed-to-lead?${q('by=rep&businessHours=true')}`)],
+    [`${label}: GET /insights/follow-up-rate`, () => get(`/insights/follow-up-rate?${q()}`)],
+    [`${label}: GET /insights/funnel`, () => get(`/insights/funnel?${q()}`)],
+    [`${label}: GET /insights/quotas`, () => get(`/insights/quotas?${q()}`)],
+    [`${label}: GET /insights/sequences`, () => get(`/insights/sequences?${q()}`)],
+  );
+}
+cases.push(
+  // Filters: the figures then read each fact's lead.
+  ['30 days, one rep\'s leads: GET /insights/speed-to-lead?ownerId=', () => get('/insights/speed-to-lead?ownerId=usr_seed_1')],
+  ['30 days, one channel: GET /insights/funnel?channel=whatsapp', () => get('/insights/funnel?channel=whatsapp')],
+  ['GET /insights/leads (drill-down: one day, first 50)', () => get(`/insights/leads?groupBy=day&bucket=${new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 10)}`)],
+);
 
 const results: { name: string; p50: number; p95: number }[] = [];
 try {
@@ -104,6 +120,8 @@ try {
     `Lead export (CSV, last 30 days): ${rows.toLocaleString('en')} rows in ${exportSeconds.toFixed(1)} s (${Math.round(rows / exportSeconds).toLocaleString('en')} rows/s)`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+  // The figures as JSON too, to put two runs (before and after a change) side by side.
+  if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ results, exportRows: rows, exportSeconds }, null, 2));
 } finally {
   await client.end();
   await gateway.close();

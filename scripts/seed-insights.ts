@@ -161,6 +161,18 @@ function statements(leads: number): [string, string][] {
          WHERE t.at IS NOT NULL`,
     ],
     [
+      'stage entries (what the gateway writes with each stage change)',
+      `INSERT INTO stage_entries ("activityId", "workspaceId", "leadId", "leadCreatedAt", stage, "enteredAt", reason, "previousStage", "previousEnteredAt", "firstQualified")
+         SELECT 'act_s_' || t.name || '_' || g, ${ws}, 'lead_seed_' || g, created, t.name, t.at,
+           CASE WHEN t.name = 'unqualified' THEN (ARRAY['price', 'no budget', 'timing', 'competitor'])[1 + g % 4] END,
+           t.before, COALESCE(t.since, created), t.name = 'qualified'
+         FROM seed_plan CROSS JOIN LATERAL (VALUES
+           ('contacted', 'open', contacted_at, NULL::timestamptz), ('nurture', 'contacted', nurture_at, contacted_at), ('qualified', 'contacted', qualified_at, contacted_at),
+           ('negotiation', 'qualified', negotiation_at, qualified_at), ('customer', 'negotiation', customer_at, negotiation_at),
+           ('unqualified', 'contacted', unqualified_at, contacted_at)) AS t(name, before, at, since)
+         WHERE t.at IS NOT NULL`,
+    ],
+    [
       'follow-ups (10% of leads)',
       `INSERT INTO follow_ups (id, "workspaceId", "leadId", "ownerId", "dueAt", note, status, outcome, "completedAt", "createdAt", "updatedAt")
          SELECT 'fu_seed_' || g, ${ws}, 'lead_seed_' || g, 'usr_seed_' || rep, created + interval '1 day', 'ligar de volta',
@@ -189,7 +201,9 @@ function statements(leads: number): [string, string][] {
          SELECT ${ws}, 'ct_seed_' || g, channel, 'STOP', nurture_at + interval '2 days' FROM seed_plan
          WHERE nurture_at IS NOT NULL AND sequence_r < 0.03 AND nurture_at + interval '2 days' <= now()`,
     ],
-    ['planner statistics', `DROP TABLE seed_plan; DROP TABLE seed_steps; ANALYZE`],
+    ['scratch tables', `DROP TABLE seed_plan; DROP TABLE seed_steps`],
+    // What autovacuum does to a table that only grows: the visibility map lets index-only scans skip the heap.
+    ['visibility map and planner statistics', `VACUUM ANALYZE`],
   ];
 }
 

@@ -56,6 +56,8 @@ const envSchema = z.object({
   LEADGATE_SEND_RATE_PER_MINUTE: z.coerce.number().positive().optional(),
   /** How long a worker may hold a message in "sending" before it is presumed dead. */
   LEADGATE_SEND_LEASE_MS: z.coerce.number().int().min(500).default(120_000),
+  LEADGATE_SEND_OWNER_WAIT_MS: z.coerce.number().int().min(500).default(15 * 60_000),
+  LEADGATE_WHATSAPP_ACK_TIMEOUT_MS: z.coerce.number().int().min(100).default(2 * 60_000),
   /** First retry of a failed webhook delivery after about this long, then doubling. */
   LEADGATE_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(10_000),
   LEADGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
@@ -103,6 +105,10 @@ export interface Config {
   sweepIntervalMs: number;
   webhookRetryBaseMs: number;
   sendLeaseMs: number;
+  /** A send waits this long for a process to hold its connection (a WhatsApp number) before it fails. */
+  sendOwnerWaitMs: number;
+  /** A WhatsApp send the server has not acknowledged after this long is marked failed. */
+  whatsappAckTimeoutMs: number;
   sendRatePerMinute: number | undefined;
   maxUploadBytes: number;
   connectionLeaseMs: number;
@@ -153,6 +159,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: e.LEADGATE_SWEEP_INTERVAL_MS,
     webhookRetryBaseMs: e.LEADGATE_WEBHOOK_RETRY_BASE_MS,
     sendLeaseMs: e.LEADGATE_SEND_LEASE_MS,
+    sendOwnerWaitMs: e.LEADGATE_SEND_OWNER_WAIT_MS,
+    whatsappAckTimeoutMs: e.LEADGATE_WHATSAPP_ACK_TIMEOUT_MS,
     sendRatePerMinute: e.LEADGATE_SEND_RATE_PER_MINUTE,
     maxUploadBytes: e.LEADGATE_MAX_UPLOAD_BYTES,
     connectionLeaseMs: e.LEADGATE_CONNECTION_LEASE_MS,

@@ -85,6 +85,22 @@ export function errorMessage(error: unknown): string {
 }
 
 /** A process wrote for a connection whose lease another process now holds: it must stop. */
+/**
+ * The connection to send through is not open in this process: another process holds it (or
+ * none does right now). The send waits for the connection's owner, and waiting costs no attempt;
+ * it fails only when nobody has held the connection for the configured time.
+ */
+export class ConnectionElsewhereError extends ChannelError {
+  constructor(
+    code: string,
+    message: string,
+    /** When to look again (another process may take the job meanwhile). */
+    readonly retryInMs: number,
+  ) {
+    super(code, message, true);
+  }
+}
+
 export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
   constructor(readonly leaseKey: string) {

@@ -76,7 +76,11 @@ export class Gateway {
           builtInAdapters({
             connectionLeaseMs: config.connectionLeaseMs,
             ...options.adapterOptions,
-            whatsapp: { ...(config.whatsappWebVersion ? { version: config.whatsappWebVersion } : {}), ...options.adapterOptions?.whatsapp },
+            whatsapp: {
+              ...(config.whatsappWebVersion ? { version: config.whatsappWebVersion } : {}),
+              ...options.adapterOptions?.whatsapp,
+              timing: { ackTimeoutMs: config.whatsappAckTimeoutMs, ...options.adapterOptions?.whatsapp?.timing },
+            },
           }),
       );
       const templates = new TemplateStore();

@@ -8,16 +8,28 @@ import {
   proto,
   S_WHATSAPP_NET,
   type AnyMessageContent,
+  type BinaryNode,
   type ConnectionState,
+  type LIDMapping,
   type WAMessage,
   type WAMessageKey,
   type WAMessageUpdate,
   type WAVersion,
 } from '@whiskeysockets/baileys';
-import type { AdapterContext, InboundAttachment, InboundEvent, OutboundMessage, SourceRecord, SourceStatus } from '../../src/channels/contract.js';
-import { ChannelError, LeaseLostError, errorMessage } from '../../src/errors.js';
+import {
+  type AdapterContext,
+  type DueAttachment,
+  type InboundEvent,
+  type LaterAttachment,
+  noAckCode,
+  type OutboundMessage,
+  type SourceRecord,
+  type SourceStatus,
+} from '../../src/channels/contract.js';
+import { ChannelError, ConnectionElsewhereError, LeaseLostError, errorMessage } from '../../src/errors.js';
 import { databaseAuthState } from './auth-store.js';
 import type { WhatsAppDriver, WhatsAppSocket } from './driver.js';
+import { LogThrottle, quietLogger } from './log-throttle.js';
 import { phoneOfJid, readMessage } from './normalize.js';
 import { storedSettings, type WhatsAppSettings } from './settings.js';
 
@@ -34,8 +46,20 @@ export interface ConnectionTiming {
   sendGapMs: number;
   /** How often a process that is pairing looks for a pairing-code request made through another process. */
   pairingPollMs: number;
-  /** A received file is given up after this long (it is then named on the lead, not stored). */
+  /** One try at downloading a received file is given up after this long. */
   mediaTimeoutMs: number;
+  /** Tries at downloading a received file before it is marked failed (with the last reason). */
+  mediaAttempts: number;
+  /** First wait before trying a failed download again, then doubling. */
+  mediaRetryBaseMs: number;
+  /** How often a connected number looks for files whose next try is due. */
+  mediaPollMs: number;
+  /** A send the server has not acknowledged after this long is marked failed. */
+  ackTimeoutMs: number;
+  /** A send that reached a process without the number's connection is offered again after about this long. */
+  elsewhereRetryMs: number;
+  /** The same error is logged at most once per this long (with how many were held back). */
+  logRepeatMs: number;
 }
 
 export const defaultTiming: ConnectionTiming = {
@@ -48,6 +72,12 @@ export const defaultTiming: ConnectionTiming = {
   sendGapMs: 1_500,
   pairingPollMs: 1_000,
   mediaTimeoutMs: 60_000,
+  mediaAttempts: 6,
+  mediaRetryBaseMs: 5_000,
+  mediaPollMs: 10_000,
+  ackTimeoutMs: 2 * 60_000,
+  elsewhereRetryMs: 2_000,
+  logRepeatMs: 5 * 60_000,
 };
 
 /** What the adapter keeps in the source's state (readable from any process). */
@@ -56,6 +86,8 @@ export const stateKeys = {
   pairingRequest: 'pairing-request',
   pairingAnswer: 'pairing-answer',
   loggedOut: 'logged-out',
+  /** Our sends the server has not acknowledged yet: WhatsApp id → when it was sent. */
+  awaitingAck: 'awaiting-ack',
 } as const;
 
 export interface StoredQr {
@@ -99,6 +131,9 @@ function toJson(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value, BufferJSON.replacer)) as unknown;
 }
 
+/** Downloads at once per number: enough that one stalled transfer holds up nothing else. */
+const mediaConcurrency = 3;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -128,6 +163,23 @@ export class WhatsAppConnection {
   private readonly sent = new Map<string, proto.IMessage>();
   /** Numbers checked with onWhatsApp: WhatsApp bans accounts that check numbers in bulk. */
   private readonly numbers = new Map<string, { jid: string | null; at: number }>();
+  private readonly logs: LogThrottle;
+  /** The look for due files now running, and the downloads it started (by attachment id). */
+  private mediaLook: Promise<void> | undefined;
+  private mediaAgain = false;
+  private readonly downloads = new Map<string, Promise<void>>();
+  /** When each recent download ended: a look that read the table before then has an old view of it. */
+  private readonly downloadEndedAt = new Map<string, number>();
+  /** Ends the downloads of the socket that closed (they are tried again on the next one, uncounted). */
+  private mediaAbort = new AbortController();
+  /**
+   * Our sends the server has not acknowledged yet (WhatsApp id → when sent), mirrored in the
+   * source's state so that a restart keeps waiting for them.
+   */
+  private awaitingAck: Promise<Map<string, number>> | undefined;
+  private ackWrites: Promise<void> = Promise.resolve();
+  /** Acks that can overtake the end of their own send. */
+  private readonly recentAcks = new Set<string>();
 
   constructor(
     private readonly source: SourceRecord,
@@ -139,6 +191,7 @@ export class WhatsAppConnection {
     readonly fingerprint: string,
   ) {
     this.settings = storedSettings.parse(source.settings);
+    this.logs = new LogThrottle(timing.logRepeatMs);
   }
 
   get leaseKey(): string {
@@ -159,6 +212,9 @@ export class WhatsAppConnection {
     this.endSession?.({ kind: 'closed', error: new Error('stopped') });
     await this.running;
     await this.events;
+    await this.mediaLook;
+    await Promise.all(this.downloads.values());
+    await this.ackWrites;
     await this.ctx.leases.release(this.leaseKey).catch((error: unknown) => this.ctx.logger.warn({ err: error }, 'could not release a WhatsApp lease'));
   }
 
@@ -215,7 +271,7 @@ export class WhatsAppConnection {
             ? { detail: `linking keeps failing; if WhatsApp was updated recently, set LEADGATE_WHATSAPP_WEB_VERSION (now ${this.version?.join('.') ?? 'the library default'})` }
             : {}),
         });
-        this.ctx.logger.warn({ sourceId: this.source.id, err: error, delay }, 'WhatsApp connection closed; reconnecting');
+        this.log('warn', 'WhatsApp connection closed; reconnecting', error, { delay });
         await this.sleep(delay);
       }
     }
@@ -241,7 +297,7 @@ export class WhatsAppConnection {
     const auth = await databaseAuthState(this.ctx.vault, this.source.id, this.leaseKey);
     const linked = auth.registered();
     await this.status(linked ? { state: 'connecting' } : { state: 'pairing', detail: 'waiting for WhatsApp to issue a QR code' });
-    const logger = this.ctx.logger.child({ sourceId: this.source.id, component: 'baileys' }, { level: 'warn' });
+    const logger = quietLogger(this.ctx.logger.child({ sourceId: this.source.id, component: 'baileys' }, { level: 'warn' }), this.logs);
     // Every message reads signal keys: a short-lived cache in front of the database, per socket.
     const keys = makeCacheableSignalKeyStore(auth.state.keys, logger);
     const socket = this.driver.connect({ auth: { creds: auth.state.creds, keys }, version: this.version, logger, getMessage: (key) => this.getMessage(key) });
@@ -284,6 +340,7 @@ export class WhatsAppConnection {
           await this.status({ state: 'connected', connectedAs });
         });
         this.ctx.logger.info({ sourceId: this.source.id, connectedAs }, 'WhatsApp connected');
+        this.fetchMedia(socket);
       }
       if (update.connection === 'close') this.endSession?.(this.classify(update.lastDisconnect?.error));
     };
@@ -296,11 +353,25 @@ export class WhatsAppConnection {
       this.traffic();
       this.enqueue(() => this.statuses(updates));
     };
+    const onLidMapping = (mapping: LIDMapping) => {
+      this.enqueue(() => this.samePerson(mapping));
+    };
+    // The server's ack of a message we sent: the only sign that WhatsApp has it (Baileys emits
+    // no status for it). An ack with an error comes as an ERROR status in messages.update.
+    const onServerAck = (node: BinaryNode) => {
+      this.traffic();
+      const id = node.attrs.id;
+      if (id && !node.attrs.error) void this.acknowledged([id]);
+    };
 
     socket.ev.on('creds.update', onCreds);
     socket.ev.on('connection.update', onConnection);
     socket.ev.on('messages.upsert', onUpsert);
     socket.ev.on('messages.update', onUpdate);
+    socket.ev.on('lid-mapping.update', onLidMapping);
+    socket.ws.on('CB:ack,class:message', onServerAck);
+    const media = new AbortController();
+    this.mediaAbort = media;
     const renew = setInterval(() => {
       this.ctx.leases.acquire(this.leaseKey, this.timing.leaseMs).then(
         (owner) => {
@@ -314,18 +385,25 @@ export class WhatsAppConnection {
     }, this.timing.leaseMs / 3);
     const watchdog = setInterval(() => void this.checkAlive(socket, end), Math.max(50, this.timing.watchdogMs / 4));
     const pairingPoll = setInterval(() => void this.servePairing(), this.timing.pairingPollMs);
+    const mediaPoll = setInterval(() => this.fetchMedia(socket), this.timing.mediaPollMs);
+    const ackCheck = setInterval(() => void this.checkAcks(), Math.max(25, Math.min(this.timing.ackTimeoutMs / 4, 10_000)));
     try {
       return await ended;
     } finally {
       clearInterval(renew);
       clearInterval(watchdog);
       clearInterval(pairingPoll);
+      clearInterval(mediaPoll);
+      clearInterval(ackCheck);
+      media.abort();
       this.endSession = undefined;
       if (this.stopped) end(new Error('the gateway is stopping'));
       socket.ev.off('creds.update', onCreds);
       socket.ev.off('connection.update', onConnection);
       socket.ev.off('messages.upsert', onUpsert);
       socket.ev.off('messages.update', onUpdate);
+      socket.ev.off('lid-mapping.update', onLidMapping);
+      socket.ws.off('CB:ack,class:message', onServerAck);
       this.socket = undefined;
       this.connectedAs = undefined;
       await credsWrites;
@@ -413,14 +491,21 @@ export class WhatsAppConnection {
         pn = mapped ? jidNormalizedUser(mapped) : null;
       }
       const phone = phoneOfJid(pn);
-      const attachments: InboundAttachment[] = [];
+      const attachments: LaterAttachment[] = [];
       const fields: Record<string, string> = { ...read.fields };
       if (read.sentAt) fields.sentAt = read.sentAt.toISOString();
       if (read.media) {
+        // The message is stored first and the file fetched afterwards, from what the stored
+        // message says (its media key and path): a slow or failing download loses nothing.
         fields.mediaType = read.media.kind;
-        const file = await this.download(socket, message, read.media);
-        if ('data' in file) attachments.push(file.data);
-        else fields[`attachment not stored: ${read.media.filename}`] = file.why;
+        const limit = this.ctx.maxUploadBytes;
+        const tooLarge = read.media.size !== null && read.media.size > limit;
+        attachments.push({
+          filename: read.media.filename,
+          contentType: read.media.contentType,
+          ...(read.media.size !== null ? { size: read.media.size } : {}),
+          later: tooLarge ? { status: 'failed', error: `too large (${read.media.size} bytes; the limit is ${limit})` } : { status: 'pending' },
+        });
       }
       event = {
         channel: 'whatsapp',
@@ -442,17 +527,49 @@ export class WhatsAppConnection {
         raw,
       };
     }
+    await this.captureUntilStored(event, rejectedBecause);
+    if (event.attachments?.some((file) => 'later' in file && file.later.status === 'pending')) this.fetchMedia(socket);
+  }
+
+  /** A failing database is retried until it answers or the gateway stops. */
+  private async captureUntilStored(event: InboundEvent, rejectedBecause?: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.ctx.capture(event, rejectedBecause ? { rejectedBecause } : {});
         return;
       } catch (error) {
-        if (this.stopped) throw new Error(`WhatsApp message ${read.id} was not stored before the gateway stopped`, { cause: error });
+        if (this.stopped) throw new Error(`WhatsApp event ${event.externalId} was not stored before the gateway stopped`, { cause: error });
         const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
-        this.ctx.logger.error({ err: error, sourceId: this.source.id, messageId: read.id, attempt, delay }, 'could not store a WhatsApp message; retrying');
+        this.log('error', 'could not store a WhatsApp message; retrying', error, { messageId: event.externalId, attempt, delay });
         await sleep(delay);
       }
     }
+  }
+
+  /**
+   * WhatsApp told the device whose a LID is: the contacts known by either id become one now,
+   * not only when that person next writes.
+   */
+  private async samePerson(mapping: LIDMapping): Promise<void> {
+    const lid = jidNormalizedUser(mapping.lid);
+    const pn = jidNormalizedUser(mapping.pn);
+    if (!isLidUser(lid) || !isPnUser(pn)) return;
+    const phone = phoneOfJid(pn);
+    await this.captureUntilStored({
+      channel: 'whatsapp',
+      sourceId: this.source.id,
+      externalId: `lid-mapping:${lid}:${pn}`,
+      from: { ...(phone ? { phone } : {}), whatsappId: pn, whatsappAltIds: [lid] },
+      samePerson: true,
+      receivedAt: new Date(),
+      raw: { lidMapping: mapping },
+    });
+  }
+
+  /** One line per kind of error per `logRepeatMs`, with how many were held back. */
+  private log(level: 'warn' | 'error', message: string, error: unknown, fields: Record<string, unknown> = {}): void {
+    const gate = this.logs.take(`${level}\u0000${message}\u0000${errorMessage(error)}`);
+    if (gate.write) this.ctx.logger[level]({ ...fields, err: error, sourceId: this.source.id, ...(gate.held > 0 ? { repeated: gate.held } : {}) }, message);
   }
 
   /**
@@ -464,29 +581,89 @@ export class WhatsAppConnection {
     return new Date(this.lastReceivedAt);
   }
 
-  private async download(
-    socket: WhatsAppSocket,
-    message: WAMessage,
-    media: NonNullable<Extract<ReturnType<typeof readMessage>, { kind: 'message' }>['media']>,
-  ): Promise<{ data: InboundAttachment } | { why: string }> {
-    const limit = this.ctx.maxUploadBytes;
-    if (media.size !== null && media.size > limit) return { why: `too large (${media.size} bytes; the limit is ${limit})` };
+  /**
+   * Starts downloads of the files of stored messages whose next try is due, a few at a time (a
+   * stalled transfer holds up no other file), while this socket is connected. Called while a
+   * look is running, it looks once more when that one is done.
+   */
+  private fetchMedia(socket: WhatsAppSocket): void {
+    if (this.socket !== socket || !this.connectedAs || this.stopped) return;
+    if (this.mediaLook) {
+      this.mediaAgain = true;
+      return;
+    }
+    const signal = this.mediaAbort.signal;
+    const look = async () => {
+      do {
+        this.mediaAgain = false;
+        const room = mediaConcurrency - this.downloads.size;
+        if (room <= 0) return;
+        const askedAt = Date.now();
+        const due = await this.ctx.attachments.due(this.source.id, mediaConcurrency + this.downloads.size);
+        if (signal.aborted) return;
+        const fresh = due.filter((candidate) => !this.downloads.has(candidate.id) && (this.downloadEndedAt.get(candidate.id) ?? -1) < askedAt);
+        for (const file of fresh.slice(0, room)) {
+          const download = this.fetchOne(socket, file, signal)
+            .catch((error: unknown) => this.log('warn', 'could not record a WhatsApp media download', error))
+            .finally(() => {
+              this.downloads.delete(file.id);
+              this.downloadEndedAt.set(file.id, Date.now());
+              if (this.downloadEndedAt.size > 500) this.downloadEndedAt.delete(this.downloadEndedAt.keys().next().value!);
+              if (!signal.aborted) this.fetchMedia(socket);
+            });
+          this.downloads.set(file.id, download);
+        }
+      } while (this.mediaAgain && !signal.aborted && !this.stopped);
+    };
+    this.mediaLook = look()
+      .catch((error: unknown) => this.log('warn', 'could not look for WhatsApp media to download', error))
+      .finally(() => {
+        this.mediaLook = undefined;
+      });
+  }
+
+  private async fetchOne(socket: WhatsAppSocket, file: DueAttachment, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    const message = storedMessage(file.raw);
+    if (!message) {
+      await this.ctx.attachments.failed(file.id, 'the stored message names no file to download');
+      return;
+    }
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    let data: Buffer;
     try {
-      const data = await Promise.race([
+      data = await Promise.race([
         this.driver.downloadMedia(message, socket, this.ctx.logger),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer within ${this.timing.mediaTimeoutMs} ms`)), this.timing.mediaTimeoutMs);
+          onAbort = () => reject(new Error('the connection closed'));
+          signal.addEventListener('abort', onAbort, { once: true });
         }),
       ]);
-      if (data.length > limit) return { why: `too large (${data.length} bytes; the limit is ${limit})` };
-      return { data: { filename: media.filename, contentType: media.contentType, data } };
     } catch (error) {
-      this.ctx.logger.warn({ err: error, sourceId: this.source.id, messageId: message.key.id }, 'could not download WhatsApp media');
-      return { why: `could not be downloaded: ${errorMessage(error)}` };
+      // A closed connection is no failure of the file: the next connection tries again, uncounted.
+      if (signal.aborted) return;
+      const tries = file.attempts + 1;
+      const reason = `could not be downloaded: ${errorMessage(error)}`;
+      this.log('warn', 'could not download WhatsApp media', error, { attachmentId: file.id, tries });
+      if (tries >= this.timing.mediaAttempts) {
+        await this.ctx.attachments.failed(file.id, `${reason} (gave up after ${tries} tries)`);
+      } else {
+        const delay = Math.min(60 * 60_000, this.timing.mediaRetryBaseMs * 2 ** (tries - 1));
+        await this.ctx.attachments.failed(file.id, reason, new Date(Date.now() + delay));
+      }
+      return;
     } finally {
       clearTimeout(timer);
+      if (onAbort) signal.removeEventListener('abort', onAbort);
     }
+    const limit = this.ctx.maxUploadBytes;
+    if (data.length > limit) {
+      await this.ctx.attachments.failed(file.id, `too large (${data.length} bytes; the limit is ${limit})`);
+      return;
+    }
+    await this.ctx.attachments.store(file.id, data);
   }
 
   /** Receipts of what we sent: sent (the server has it), delivered (the phone), read. */
@@ -495,6 +672,7 @@ export class WhatsAppConnection {
       if (!key.fromMe || !key.id || update.status === null || update.status === undefined) continue;
       const status = deliveryStatuses[update.status];
       if (!status) continue;
+      await this.acknowledged([key.id]);
       await this.ctx.capture({
         channel: 'whatsapp',
         sourceId: this.source.id,
@@ -532,7 +710,7 @@ export class WhatsAppConnection {
   private async deliver(message: OutboundMessage): Promise<string> {
     const socket = this.socket;
     if (!socket || !this.connectedAs) {
-      throw new ChannelError('whatsapp_not_connected', 'the WhatsApp number is not connected in this process right now', true);
+      throw new ConnectionElsewhereError('whatsapp_not_connected', 'the WhatsApp number is not connected in this process', this.timing.elsewhereRetryMs);
     }
     const jid = await this.recipient(socket, message.to);
     const wait = this.lastSendAt + this.timing.sendGapMs * (1 + Math.random()) - Date.now();
@@ -555,7 +733,86 @@ export class WhatsAppConnection {
     } finally {
       this.lastSendAt = Date.now();
     }
+    await this.awaitAck(mainId!);
     return mainId!;
+  }
+
+  private waiting(): Promise<Map<string, number>> {
+    this.awaitingAck ??= this.ctx.state
+      .get<Record<string, string>>(this.source.id, stateKeys.awaitingAck)
+      .then((stored) => new Map(Object.entries(stored ?? {}).map(([id, at]) => [id, Date.parse(at)])));
+    const loading = this.awaitingAck;
+    // A failed read is tried again next time, not kept.
+    loading.catch(() => {
+      if (this.awaitingAck === loading) this.awaitingAck = undefined;
+    });
+    return loading;
+  }
+
+  private saveWaiting(waiting: Map<string, number>): Promise<void> {
+    const snapshot = Object.fromEntries([...waiting].map(([id, at]) => [id, new Date(at).toISOString()]));
+    this.ackWrites = this.ackWrites
+      .then(() => this.ctx.state.set(this.source.id, stateKeys.awaitingAck, snapshot))
+      .catch((error: unknown) => this.log('warn', 'could not store the WhatsApp sends awaiting an ack', error));
+    return this.ackWrites;
+  }
+
+  /** From now on the send must be acknowledged within `ackTimeoutMs`. */
+  private async awaitAck(id: string): Promise<void> {
+    try {
+      const waiting = await this.waiting();
+      if (this.recentAcks.has(id)) return;
+      waiting.set(id, Date.now());
+      await this.saveWaiting(waiting);
+    } catch (error) {
+      this.log('warn', 'could not note a WhatsApp send as awaiting its ack', error);
+    }
+  }
+
+  private async acknowledged(ids: string[]): Promise<void> {
+    for (const id of ids) this.recentAcks.add(id);
+    while (this.recentAcks.size > 1000) this.recentAcks.delete(this.recentAcks.values().next().value!);
+    try {
+      const waiting = await this.waiting();
+      let changed = false;
+      for (const id of ids) changed = waiting.delete(id) || changed;
+      if (changed) await this.saveWaiting(waiting);
+    } catch (error) {
+      this.log('warn', 'could not note a WhatsApp ack', error);
+    }
+  }
+
+  /**
+   * A send the server never acknowledged did most likely not go out (the socket died under it, or
+   * the recipient's id was refused silently): it is marked failed rather than left "sent". It is not
+   * sent again by itself: if the server did get it after all, a second copy would reach the person,
+   * and a late ack still moves the message on to sent.
+   */
+  private async checkAcks(): Promise<void> {
+    let waiting: Map<string, number>;
+    try {
+      waiting = await this.waiting();
+    } catch (error) {
+      this.log('warn', 'could not read the WhatsApp sends awaiting an ack', error);
+      return;
+    }
+    const now = Date.now();
+    const late = [...waiting].filter(([, at]) => now - at >= this.timing.ackTimeoutMs);
+    if (late.length === 0) return;
+    const seconds = Math.round(this.timing.ackTimeoutMs / 1000);
+    for (const [id] of late) {
+      await this.captureUntilStored({
+        channel: 'whatsapp',
+        sourceId: this.source.id,
+        externalId: `${id}:status:no-ack`,
+        from: {},
+        receivedAt: new Date(),
+        delivery: { externalId: id, status: 'failed', errorCode: noAckCode, error: `WhatsApp did not acknowledge the message within ${seconds} s; it was most likely not sent` },
+        raw: { awaitingAckSince: new Date(waiting.get(id)!).toISOString() },
+      });
+      waiting.delete(id);
+    }
+    await this.saveWaiting(waiting);
   }
 
   private remember(id: string, message: proto.IMessage): void {
@@ -597,6 +854,14 @@ export class WhatsAppConnection {
       };
     });
   }
+}
+
+/** The received message as stored with its event, with what it takes to download its file. */
+function storedMessage(raw: unknown): WAMessage | null {
+  const message = (raw as { message?: unknown } | null)?.message;
+  if (!message || typeof message !== 'object') return null;
+  const revived = JSON.parse(JSON.stringify(message), BufferJSON.reviver) as Record<string, unknown>;
+  return proto.WebMessageInfo.fromObject(revived) as WAMessage;
 }
 
 /**

@@ -11,6 +11,8 @@ import makeWASocket, {
 import type { Logger } from 'pino';
 
 type BaileysSocket = ReturnType<typeof makeWASocket>;
+/** The logger Baileys writes to (pino's shape). */
+export type BaileysLogger = NonNullable<Parameters<typeof makeWASocket>[0]['logger']>;
 
 /**
  * The part of Baileys' socket the adapter uses, with Baileys' own types: a test double
@@ -18,6 +20,8 @@ type BaileysSocket = ReturnType<typeof makeWASocket>;
  */
 export interface WhatsAppSocket {
   ev: Pick<BaileysEventEmitter, 'on' | 'off'>;
+  /** The raw stanzas, as `CB:<tag>,<attr>:<value>` events: the server's ack of a sent message has no `ev` event. */
+  ws: Pick<BaileysSocket['ws'], 'on' | 'off'>;
   readonly user: BaileysSocket['user'];
   sendMessage: BaileysSocket['sendMessage'];
   sendPresenceUpdate: BaileysSocket['sendPresenceUpdate'];
@@ -32,7 +36,7 @@ export interface SocketOptions {
   auth: AuthenticationState;
   /** Unset: the version Baileys was released with. */
   version: WAVersion | undefined;
-  logger: Logger;
+  logger: BaileysLogger;
   /** Baileys asks for a message it must send again (a retry receipt): from our own tables. */
   getMessage(key: WAMessageKey): Promise<proto.IMessage | undefined>;
 }

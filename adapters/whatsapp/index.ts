@@ -10,7 +10,7 @@ import type {
   SourceRecord,
 } from '../../src/channels/contract.js';
 import { SourceConnections } from '../../src/channels/source-connections.js';
-import { ChannelError } from '../../src/errors.js';
+import { ChannelError, ConnectionElsewhereError } from '../../src/errors.js';
 import { type ConnectionTiming, defaultTiming, type PairingAnswer, type PairingRequest, stateKeys, type StoredQr, WhatsAppConnection } from './connection.js';
 import { baileysDriver, type WhatsAppDriver } from './driver.js';
 import { sourceSpec, storedSettings } from './settings.js';
@@ -72,7 +72,8 @@ export class WhatsAppAdapter implements ChannelAdapter {
   async send(connection: OutboundConnection, message: OutboundMessage): Promise<{ externalId: string }> {
     const live = this.connections.get(connection.id);
     if (!live?.isConnected) {
-      throw new ChannelError('whatsapp_not_connected', 'the WhatsApp number is not connected in this process right now', true);
+      // With several processes, the job may have come to one that does not hold the number.
+      throw new ConnectionElsewhereError('whatsapp_not_connected', 'the WhatsApp number is not connected in this process', this.timing.elsewhereRetryMs);
     }
     return { externalId: await live.send(message) };
   }

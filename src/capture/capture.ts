@@ -143,7 +143,9 @@ export class CaptureService {
 export function idempotencyKeys(event: InboundEvent): { current: string; previous: string | null } {
   if (event.externalId) return { current: event.externalId, previous: null };
   const hash = createHash('sha256').update(canonicalJson(event.raw));
-  for (const attachment of event.attachments ?? []) hash.update(createHash('sha256').update(attachment.data).digest());
+  for (const attachment of event.attachments ?? []) {
+    if ('data' in attachment) hash.update(createHash('sha256').update(attachment.data).digest());
+  }
   const digest = hash.digest('hex');
   const window = Math.floor(event.receivedAt.getTime() / contentDedupeWindowMs);
   return { current: `content:${digest}:${window}`, previous: `content:${digest}:${window - 1}` };
@@ -176,17 +178,20 @@ async function insertEvents(db: SqlClient, items: PendingCapture[]): Promise<Set
 
 async function insertAttachments(db: SqlClient, items: PendingCapture[]): Promise<void> {
   const rows = items.flatMap((item) =>
-    (item.event.attachments ?? []).map(
+    (item.event.attachments ?? []).map((attachment) => {
+      const data = 'data' in attachment ? attachment.data : Buffer.alloc(0);
+      const size = 'data' in attachment ? data.length : (attachment.size ?? 0);
+      const status = 'data' in attachment ? 'stored' : attachment.later.status;
+      const error = 'later' in attachment && attachment.later.status === 'failed' ? attachment.later.error : null;
       // Bytes travel as base64 text: pglite-prisma-adapter 0.6 cannot bind a bytea parameter
       // from Prisma 6.19's query compiler, and decode() works the same on both databases.
-      (attachment) =>
-        Prisma.sql`(${newId('att')}, ${item.workspaceId}, ${item.id}, ${attachment.filename}, ${attachment.contentType},
-          ${attachment.data.length}, decode(${attachment.data.toString('base64')}, 'base64'))`,
-    ),
+      return Prisma.sql`(${newId('att')}, ${item.workspaceId}, ${item.id}, ${attachment.filename}, ${attachment.contentType},
+          ${size}, decode(${data.toString('base64')}, 'base64'), ${status}, ${error})`;
+    }),
   );
   if (rows.length === 0) return;
   await db.$executeRaw`
-    INSERT INTO attachments (id, "workspaceId", "eventId", filename, "contentType", size, data)
+    INSERT INTO attachments (id, "workspaceId", "eventId", filename, "contentType", size, data, status, error)
     VALUES ${Prisma.join(rows)}`;
 }
 
@@ -198,7 +203,7 @@ function eventValues(item: PendingCapture): unknown[] {
   const { raw, attachments, ...payload } = item.event;
   const payloadJson = JSON.stringify({
     ...payload,
-    attachments: attachments?.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.data.length })),
+    attachments: attachments?.map((a) => ({ filename: a.filename, contentType: a.contentType, size: 'data' in a ? a.data.length : (a.size ?? 0) })),
   });
   return [item.id, item.workspaceId, item.event.sourceId, item.event.channel, item.externalId, item.status, item.reason, payloadJson, JSON.stringify(raw ?? null), item.event.receivedAt.toISOString()];
 }

@@ -1,6 +1,6 @@
 import type { Prisma } from '@prisma/client';
 import type { Logger } from 'pino';
-import type { CallProgress, ChannelKind, InboundEvent } from '../channels/contract.js';
+import { type CallProgress, type ChannelKind, type InboundEvent, noAckCode } from '../channels/contract.js';
 import type { Config } from '../config.js';
 import { type Identity, normalizeEmail, normalizePhone } from '../contacts/identities.js';
 import { resolveContact } from '../contacts/resolve.js';
@@ -92,6 +92,13 @@ export class InboundProcessor {
     }
 
     const identities = identitiesOf(payload.from, workspace.country, notes);
+    if (payload.samePerson) {
+      // Only contacts that exist are merged: a mapping alone is not a person writing to us.
+      const known = identities.length > 0 ? await tx.contactIdentity.count({ where: { workspaceId: event.workspaceId, OR: identities } }) : 0;
+      if (known > 0) await resolveContact(tx, event.workspaceId, identities, {});
+      await tx.inboundEvent.update({ where: { id: eventId }, data: { status: 'processed', processedAt: new Date(), lastError: null } });
+      return [];
+    }
     if (payload.outgoing) {
       await this.processOutgoing(tx, event, payload, identities);
       return [];
@@ -389,12 +396,19 @@ export class InboundProcessor {
       throw new Error(`no message with the provider id ${delivery.externalId} yet`);
     }
     const rank: Record<string, number> = { queued: 0, sending: 1, sent: 2, delivered: 3, read: 4 };
-    if (message && message.status !== 'failed' && (delivery.status === 'failed' || (rank[delivery.status] ?? 0) > (rank[message.status] ?? 0))) {
+    // A message failed only because its acknowledgement never came moves on when one comes late.
+    const lateAck = message?.status === 'failed' && message.errorCode === noAckCode && delivery.status !== 'failed';
+    const forward = message && message.status !== 'failed' && (delivery.status === 'failed' || (rank[delivery.status] ?? 0) > (rank[message.status] ?? 0));
+    if (message && (forward || lateAck)) {
       await tx.message.update({
         where: { id: message.id },
         data: {
           status: delivery.status,
-          ...(delivery.status === 'failed' ? { error: delivery.error ?? 'the provider reported the message as not delivered', errorCode: delivery.errorCode ?? 'undelivered' } : {}),
+          ...(delivery.status === 'failed'
+            ? { error: delivery.error ?? 'the provider reported the message as not delivered', errorCode: delivery.errorCode ?? 'undelivered' }
+            : lateAck
+              ? { error: null, errorCode: null }
+              : {}),
         },
       });
       await rescoreLead(tx, message.leadId);

@@ -131,3 +131,38 @@ export async function ownerFor(prisma: Db, sourceId: string, from: Handle, norma
   if (source.owner?.active) return { userId: source.owner.id, name: source.owner.name, phone: source.owner.phone };
   return null;
 }
+
+/** See AdapterContext.attachments: the rows of files a channel hands over after their message. */
+export function laterAttachments(prisma: Db): AdapterContext['attachments'] {
+  return {
+    due: async (sourceId, limit) => {
+      const rows = await prisma.attachment.findMany({
+        where: { status: 'pending', event: { sourceId }, OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: new Date() } }] },
+        orderBy: { createdAt: 'asc' },
+        take: limit,
+        select: { id: true, eventId: true, filename: true, contentType: true, attempts: true, event: { select: { raw: true } } },
+      });
+      return rows.map((row) => ({
+        id: row.id,
+        eventId: row.eventId!,
+        filename: row.filename,
+        contentType: row.contentType,
+        attempts: row.attempts,
+        raw: row.event?.raw ?? null,
+      }));
+    },
+    store: async (attachmentId, data) => {
+      // Base64 and decode(), as at capture: the PGlite driver cannot bind a bytea parameter.
+      await prisma.$executeRaw`
+        UPDATE attachments SET data = decode(${data.toString('base64')}, 'base64'), size = ${data.length}, status = 'stored',
+          error = NULL, "nextAttemptAt" = NULL, attempts = attempts + 1
+        WHERE id = ${attachmentId} AND status = 'pending'`;
+    },
+    failed: async (attachmentId, error, retryAt) => {
+      await prisma.attachment.updateMany({
+        where: { id: attachmentId, status: 'pending' },
+        data: { attempts: { increment: 1 }, error, ...(retryAt ? { nextAttemptAt: retryAt } : { status: 'failed', nextAttemptAt: null }) },
+      });
+    },
+  };
+}

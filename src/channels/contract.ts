@@ -32,6 +32,19 @@ export interface InboundAttachment {
   data: Buffer;
 }
 
+/**
+ * A file the channel fetches after the message is stored (WhatsApp media): stored as pending,
+ * then filled in through `AdapterContext.attachments`, or failed with the reason. A slow or
+ * failing download never holds up or loses the message.
+ */
+export interface LaterAttachment {
+  filename: string;
+  contentType: string;
+  /** What the channel announced; the stored size once the bytes arrive. */
+  size?: number;
+  later: { status: 'pending' } | { status: 'failed'; error: string };
+}
+
 /** One message, call or submission from any channel, as the core sees it. */
 export interface InboundEvent {
   channel: ChannelKind;
@@ -59,6 +72,11 @@ export interface InboundEvent {
    * (how the dial ended, the voicemail, its transcript) update that message.
    */
   call?: CallProgress;
+  /**
+   * The ids of `from` are one person (WhatsApp told the device whose a LID is): contacts already
+   * known by any of them become one. Nothing else: no message, no lead.
+   */
+  samePerson?: boolean;
   /** A provider's report on a message we sent (by the provider's id for it). */
   delivery?: { externalId: string; status: 'sent' | 'delivered' | 'read' | 'failed'; error?: string; errorCode?: string };
   /** The person asked to hear nothing more on this channel (STOP, SAIR, …). */
@@ -74,10 +92,16 @@ export interface InboundEvent {
   fields?: Record<string, string>;
   /** Where the lead came from: utm_* parameters, the page URL. */
   attribution?: Record<string, string>;
-  attachments?: InboundAttachment[];
+  attachments?: (InboundAttachment | LaterAttachment)[];
   /** The payload as received, kept for audit and replay. */
   raw: unknown;
 }
+
+/**
+ * The error code of a delivery failure for a send the provider never acknowledged: a late
+ * acknowledgement proves it went out after all, and moves the message on again.
+ */
+export const noAckCode = 'no_ack';
 
 export interface CaptureOptions {
   /** Record the event without turning it into a lead (spam, rate limit). */
@@ -144,6 +168,15 @@ export interface AdapterContext {
    * out): recorded with the status change, and sent to the webhooks subscribed to it.
    */
   announce(sourceId: string, event: SourceEventKind, status: SourceStatus): Promise<void>;
+  /** Files of stored messages that the adapter still has to fetch (see LaterAttachment). */
+  attachments: {
+    /** Pending files of the source whose next try is due, oldest first, with their event's raw payload. */
+    due(sourceId: string, limit: number): Promise<DueAttachment[]>;
+    /** The bytes arrived: the file is stored. */
+    store(attachmentId: string, data: Buffer): Promise<void>;
+    /** A try failed: tried again from `retryAt`, or failed for good (visibly, with the reason) without it. */
+    failed(attachmentId: string, error: string, retryAt?: Date): Promise<void>;
+  };
   /** Small values an adapter keeps per source across restarts (cursors, sync marks). */
   state: {
     get<T>(sourceId: string, key: string): Promise<T | null>;
@@ -160,6 +193,16 @@ export interface AdapterContext {
     acquire(key: string, ttlMs: number): Promise<boolean>;
     release(key: string): Promise<void>;
   };
+}
+
+export interface DueAttachment {
+  id: string;
+  eventId: string;
+  filename: string;
+  contentType: string;
+  /** Tries made so far. */
+  attempts: number;
+  raw: unknown;
 }
 
 /** A connection to send through: a source of the workspace, or a gateway-wide one from config. */

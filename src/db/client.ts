@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '@prisma/client';
 import pg from 'pg';
@@ -75,7 +76,8 @@ async function openPglite(dataDir: string): Promise<Database> {
   const unlock = inMemory ? () => undefined : lockDataDir(dataDir);
   let pglite: PGlite;
   try {
-    pglite = new PGlite(dataDir);
+    // pg_trgm backs the inbox's substring search over message text (see the migration).
+    pglite = new PGlite(dataDir, { extensions: { pg_trgm } });
     await pglite.waitReady;
   } catch (error) {
     unlock();
@@ -102,7 +104,10 @@ async function openPglite(dataDir: string): Promise<Database> {
 }
 
 function openPostgres(url: string, logger?: Logger): Database {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // JIT compilation off: it pays only for queries that run for many seconds, while compiling one
+  // costs from hundreds of milliseconds to seconds, and the planner turns it on for reports (the
+  // insights) whose estimates are high but which run in a fraction of that.
+  const pool = new pg.Pool({ connectionString: url, max: 10, options: '-c jit=off' });
   // An idle connection the server closes (restart, failover) must not take the process down;
   // the pool replaces it on the next query.
   pool.on('error', (error) => logger?.warn({ err: error }, 'an idle PostgreSQL connection failed'));

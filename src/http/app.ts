@@ -1,5 +1,5 @@
 import express, { type Express } from 'express';
-import { adapterState, announceSourceEvent, findSourceMessage, leases, ownerFor, setSourceStatus, sourceVault } from '../channels/adapter-support.js';
+import { adapterState, announceSourceEvent, findSourceMessage, laterAttachments, leases, ownerFor, setSourceStatus, sourceVault } from '../channels/adapter-support.js';
 import { normalizePhone } from '../contacts/identities.js';
 import type { AdapterContext } from '../channels/contract.js';
 import { ProblemError } from '../errors.js';
@@ -50,6 +50,7 @@ export function adapterContext(deps: AppDeps): AdapterContext {
     state: adapterState(deps.db.prisma),
     vault: sourceVault(deps.db.prisma, deps.box, deps.holderId),
     findMessage: (sourceId, externalId) => findSourceMessage(deps.db.prisma, sourceId, externalId),
+    attachments: laterAttachments(deps.db.prisma),
     leases: leases(deps.db.prisma, deps.holderId),
     ownerFor: (sourceId, from) => ownerFor(deps.db.prisma, sourceId, from, normalizePhone),
     capture: async (event, options) => {

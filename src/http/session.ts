@@ -111,6 +111,7 @@ export class Sessions {
   /** Counts one failure; answers when the key is now locked until. */
   private async recordFailure(key: string, allowed: number, now: Date): Promise<Date | null> {
     const policy = this.options.throttle;
+    await this.forgetOldFailures(now);
     const existing = await this.prisma.signInThrottle.findUnique({ where: { key } });
     const fresh = !existing || now.getTime() - existing.lastFailedAt.getTime() > policy.windowMs;
     const failures = fresh ? 1 : existing.failures + 1;
@@ -122,6 +123,19 @@ export class Sessions {
       update: { failures, lockedUntil, lastFailedAt: now },
     });
     return lockedUntil;
+  }
+
+  /**
+   * Failures past the window count for nothing; without this, every address that ever mistyped a
+   * password would keep a row. Done on failures only, as an index range.
+   */
+  private async forgetOldFailures(now: Date): Promise<void> {
+    await this.prisma.signInThrottle.deleteMany({
+      where: {
+        lastFailedAt: { lt: new Date(now.getTime() - this.options.throttle.windowMs) },
+        OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }],
+      },
+    });
   }
 
   /** The session a cookie names, when it is still valid and its user still active. */

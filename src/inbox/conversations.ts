@@ -24,7 +24,13 @@ export interface ConversationFilter {
 }
 
 /** The leads a filter selects, within what the caller may see. */
-export async function conversationWhere(prisma: Db, auth: Auth, filter: ConversationFilter, now: Date): Promise<Prisma.LeadWhereInput> {
+export async function conversationWhere(
+  prisma: Db,
+  auth: Auth,
+  filter: ConversationFilter,
+  now: Date,
+  searchCandidateLimit = defaultSearchCandidateLimit,
+): Promise<Prisma.LeadWhereInput> {
   const and: Prisma.LeadWhereInput[] = [await visibleLeadsWhere(prisma, auth)];
   if (filter.view === 'mine') and.push({ ownerId: auth.userId ?? '(none)' });
   if (filter.view === 'unassigned') and.push({ ownerId: null });
@@ -38,30 +44,54 @@ export async function conversationWhere(prisma: Db, auth: Auth, filter: Conversa
   if (filter.scoreMin !== undefined) and.push({ score: { gte: filter.scoreMin } });
   if (filter.scoreMax !== undefined) and.push({ score: { lte: filter.scoreMax } });
   if (filter.followUpDue) and.push({ followUps: { some: { status: 'open', dueAt: { lte: now } } } });
-  if (filter.slaBreached) {
-    const late = await prisma.responseWindow.findMany({
-      where: { workspaceId: auth.workspaceId, respondedAt: null, dueAt: { lt: now } },
-      select: { leadId: true },
-      distinct: ['leadId'],
-    });
-    and.push({ id: { in: late.map((row) => row.leadId) } });
-  }
-  if (filter.q) and.push(searchWhere(filter.q));
+  if (filter.slaBreached) and.push({ responseWindows: { some: { respondedAt: null, dueAt: { lt: now } } } });
+  if (filter.q) and.push(await searchWhere(prisma, auth.workspaceId, filter.q, searchCandidateLimit));
   return { AND: and };
 }
 
-/** Names, companies, phone numbers, addresses and message text. */
-function searchWhere(q: string): Prisma.LeadWhereInput {
-  const text = { contains: q, mode: 'insensitive' as const };
+/**
+ * Beyond this many matching leads, listing their ids costs more than testing each lead in turn:
+ * a search that broad falls back to the per-lead test, which is correct at any size.
+ */
+export const defaultSearchCandidateLimit = 5000;
+
+/** `LIKE` takes `%`, `_` and `\` as wildcards and escape; a search means them literally. */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (char) => `\\${char}`);
+}
+
+function likePattern(text: string): string {
+  return `%${escapeLike(text)}%`;
+}
+
+/**
+ * Names, companies, phone numbers, addresses and message text. Each part is its own lookup in a
+ * trigram index, so the leads a search finds are known before the list is walked; Prisma would
+ * otherwise test every lead of the workspace against every part, one lead at a time.
+ */
+async function searchWhere(prisma: Db, workspaceId: string, q: string, searchCandidateLimit: number): Promise<Prisma.LeadWhereInput> {
   const digits = q.replace(/\D/g, '');
-  const identity = digits.length >= 4 && /^[\d\s()+.-]+$/.test(q) ? { contains: digits } : text;
+  const isNumber = digits.length >= 4 && /^[\d\s()+.-]+$/.test(q);
+  const text = likePattern(q);
+  const identity = isNumber ? likePattern(digits) : text;
+  const identityTest = isNumber ? Prisma.sql`ci.value LIKE ${identity}` : Prisma.sql`ci.value ILIKE ${identity}`;
+  const candidates = await prisma.$queryRaw<{ id: string }[]>`
+    SELECT id FROM leads WHERE "workspaceId" = ${workspaceId} AND name ILIKE ${text}
+    UNION SELECT id FROM leads WHERE "workspaceId" = ${workspaceId} AND company ILIKE ${text}
+    UNION SELECT l.id FROM contacts c JOIN leads l ON l."contactId" = c.id WHERE c."workspaceId" = ${workspaceId} AND c.name ILIKE ${text}
+    UNION SELECT l.id FROM contact_identities ci JOIN leads l ON l."contactId" = ci."contactId" WHERE ci."workspaceId" = ${workspaceId} AND ${identityTest}
+    UNION SELECT m."leadId" FROM messages m WHERE m."workspaceId" = ${workspaceId} AND (m.text ILIKE ${text} OR m.subject ILIKE ${text})
+    LIMIT ${searchCandidateLimit + 1}`;
+  if (candidates.length <= searchCandidateLimit) return { id: { in: candidates.map((row) => row.id) } };
+  // Prisma puts `contains` into a LIKE pattern as it is.
+  const contains = { contains: escapeLike(q), mode: 'insensitive' as const };
   return {
     OR: [
-      { name: text },
-      { company: text },
-      { contact: { name: text } },
-      { contact: { identities: { some: { value: identity } } } },
-      { messages: { some: { OR: [{ text }, { subject: text }] } } },
+      { name: contains },
+      { company: contains },
+      { contact: { name: contains } },
+      { contact: { identities: { some: { value: isNumber ? { contains: digits } : contains } } } },
+      { messages: { some: { OR: [{ text: contains }, { subject: contains }] } } },
     ],
   };
 }

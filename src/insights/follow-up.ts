@@ -32,6 +32,9 @@ export async function followUpRate(prisma: Db, scope: Scope, by: FollowUpGroupin
   const leadKey = by === 'rep' ? Prisma.sql`l."ownerId"` : bucketOf(scope, Prisma.sql`l."createdAt"`);
   const followUpKey = by === 'rep' ? Prisma.sql`f."ownerId"` : bucketOf(scope, Prisma.sql`f."dueAt"`);
   const overdueKey = by === 'rep' ? Prisma.sql`f."ownerId"` : bucketOf(scope, Prisma.sql`f."dueAt"`);
+  // Follow-ups carry their workspace: the lead is read only when a filter or visibility needs it.
+  const leadJoin = scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = f."leadId"` : Prisma.empty;
+  const leadConditions = scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty;
   return prisma.$queryRaw<FollowUpRow[]>`
     WITH sla AS (
       SELECT ${leadKey} AS k, count(*)::int AS assigned,
@@ -42,15 +45,15 @@ export async function followUpRate(prisma: Db, scope: Scope, by: FollowUpGroupin
     due AS (
       SELECT ${followUpKey} AS k, count(*)::int AS due,
         count(*) FILTER (WHERE f.status = 'done' AND f."completedAt" <= f."dueAt")::int AS on_time
-      FROM follow_ups f JOIN leads l ON l.id = f."leadId"
-      WHERE f."workspaceId" = ${scope.workspaceId} AND f."dueAt" >= ${scope.from} AND f."dueAt" < ${scope.to} AND ${scope.leads}
+      FROM follow_ups f ${leadJoin}
+      WHERE f."workspaceId" = ${scope.workspaceId} AND f."dueAt" >= ${scope.from} AND f."dueAt" < ${scope.to} ${leadConditions}
       GROUP BY 1),
     overdue AS (
       SELECT ${overdueKey} AS k, count(*)::int AS overdue
-      FROM follow_ups f JOIN leads l ON l.id = f."leadId"
+      FROM follow_ups f ${leadJoin}
       WHERE f."workspaceId" = ${scope.workspaceId} AND f.status = 'open' AND f."dueAt" < now()
         ${by === 'period' ? Prisma.sql`AND f."dueAt" >= ${scope.from} AND f."dueAt" < ${scope.to}` : Prisma.empty}
-        AND ${scope.leads}
+        ${leadConditions}
       GROUP BY 1),
     keys AS (${
       by === 'period'

@@ -1,7 +1,6 @@
 import { Prisma } from '@prisma/client';
 import type { Db } from '../db/client.js';
 import { type Scope } from './query.js';
-import { stageEntered } from './funnel.js';
 
 export interface QuotaRow {
   quotaId: string;
@@ -14,9 +13,6 @@ export interface QuotaRow {
   actual: number;
   ratio: number | null;
 }
-
-/** Stages that count as qualified for a quota: qualified or any later stage of the main path. */
-const qualifiedOrLater = Prisma.sql`('qualified', 'negotiation', 'customer')`;
 
 /**
  * Quota vs actual for every quota whose period (a month "2026-11" or quarter "2026-Q4", in the
@@ -38,25 +34,28 @@ export async function quotaProgress(prisma: Db, scope: Scope): Promise<QuotaRow[
     bounded AS (
       SELECT q.*, local_start AT TIME ZONE ${scope.timeZone} AS start, local_end AT TIME ZONE ${scope.timeZone} AS "end" FROM q),
     wanted AS (SELECT * FROM bounded WHERE start < ${scope.to} AND "end" > ${scope.from}),
-    -- Leads that got to Qualified or later inside the quotas' span, and when they first did.
-    reached AS (
-      SELECT a."leadId", min(a."createdAt") AS at
-      FROM activities a JOIN leads l ON l.id = a."leadId"
-      WHERE a."workspaceId" = ${scope.workspaceId} AND a.kind = 'lead.stage_changed' AND ${stageEntered} IN ${qualifiedOrLater}
-        AND a."createdAt" >= (SELECT min(start) FROM wanted) AND a."createdAt" < (SELECT max("end") FROM wanted) AND ${scope.leads}
-      GROUP BY 1),
-    -- A lead counts the first time it gets this far, not again when it moves on.
-    first_reached AS (
-      SELECT r."leadId", r.at FROM reached r
-      WHERE NOT EXISTS (
-        SELECT 1 FROM activities earlier
-        WHERE earlier."leadId" = r."leadId" AND earlier.kind = 'lead.stage_changed' AND earlier."createdAt" < r.at
-          AND (earlier.data->>'after') IN ${qualifiedOrLater}))
-    SELECT w.id AS "quotaId", w.period, w."productId", w.product, w.start, w."end", w.target, count(f."leadId")::int AS actual,
-      CASE WHEN w.target = 0 THEN NULL ELSE round(count(f."leadId")::numeric / w.target, 4)::float8 END AS ratio
-    FROM wanted w
-    LEFT JOIN first_reached f ON f.at >= w.start AND f.at < w."end"
-      AND (w."productId" IS NULL OR EXISTS (SELECT 1 FROM lead_products lp WHERE lp."leadId" = f."leadId" AND lp."productId" = w."productId"))
-    GROUP BY w.id, w.period, w."productId", w.product, w.start, w."end", w.target
+    -- Leads that first got to Qualified or later around the quotas' span (an arrival flagged when written).
+    reached AS MATERIALIZED (
+      SELECT e."leadId", e."enteredAt" AS at
+      FROM stage_entries e ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = e."leadId"` : Prisma.empty}
+      WHERE e."workspaceId" = ${scope.workspaceId} AND e."firstQualified"
+        -- Every wanted quota lies in these whole local quarters (quotas are months or quarters); each
+        -- counts only its own span below. Bounds the planner can evaluate, so it sizes the join right.
+        AND e."enteredAt" >= (date_trunc('quarter', ${scope.from}::timestamptz AT TIME ZONE ${scope.timeZone}) AT TIME ZONE ${scope.timeZone})
+        AND e."enteredAt" < ((date_trunc('quarter', ${scope.to}::timestamptz AT TIME ZONE ${scope.timeZone}) + interval '3 months') AT TIME ZONE ${scope.timeZone})
+        ${scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty}),
+    -- The products of those leads, for the quotas that name one: one pass whatever the number of
+    -- quotas, each lead's products read through its key (not a scan of every lead's products).
+    reached_products AS MATERIALIZED (
+      SELECT r.at, p."productId"
+      FROM reached r CROSS JOIN LATERAL unnest(ARRAY(SELECT lp."productId" FROM lead_products lp WHERE lp."leadId" = r."leadId")) AS p ("productId")
+      WHERE EXISTS (SELECT 1 FROM wanted WHERE "productId" IS NOT NULL)),
+    actuals AS (
+      SELECT w.id, count(*)::int AS n FROM wanted w JOIN reached r ON r.at >= w.start AND r.at < w."end" WHERE w."productId" IS NULL GROUP BY 1
+      UNION ALL
+      SELECT w.id, count(*)::int FROM wanted w JOIN reached_products r ON r."productId" = w."productId" AND r.at >= w.start AND r.at < w."end" GROUP BY 1)
+    SELECT w.id AS "quotaId", w.period, w."productId", w.product, w.start, w."end", w.target, COALESCE(a.n, 0) AS actual,
+      CASE WHEN w.target = 0 THEN NULL ELSE round(COALESCE(a.n, 0)::numeric / w.target, 4)::float8 END AS ratio
+    FROM wanted w LEFT JOIN actuals a ON a.id = w.id
     ORDER BY w.start, w.product NULLS FIRST, w.id`;
 }

@@ -27,9 +27,11 @@ export async function sequencePerformance(prisma: Db, scope: Scope, sequenceId?:
       FROM sequence_enrollments se JOIN leads l ON l.id = se."leadId"
       WHERE se."workspaceId" = ${scope.workspaceId} AND se."enrolledAt" >= ${scope.from} AND se."enrolledAt" < ${scope.to} AND ${scope.leads}
         ${sequenceId ? Prisma.sql`AND se."sequenceId" = ${sequenceId}` : Prisma.empty}),
+    -- An enrolment's steps, read through the lead's timeline index from the moment it was enrolled.
     steps AS (
       SELECT e.id AS enrollment, e."sequenceId", a.kind, (a.data->>'step')::int AS step, a."createdAt" AS at, m.status
-      FROM e JOIN activities a ON a."leadId" = e."leadId" AND a.kind IN ('sequence.step_sent', 'sequence.step_skipped') AND a.data->>'sequenceId' = e."sequenceId"
+      FROM e JOIN activities a ON a."leadId" = e."leadId" AND a."createdAt" >= e."enrolledAt"
+        AND a.kind IN ('sequence.step_sent', 'sequence.step_skipped') AND a.data->>'sequenceId' = e."sequenceId"
       LEFT JOIN messages m ON m.id = a.data->>'messageId'),
     firsts AS (
       SELECT e.id, e."sequenceId", e."leadId",

@@ -28,6 +28,31 @@ export interface SpeedRow {
 const share = (n: Prisma.Sql) => Prisma.sql`CASE WHEN count(*) = 0 THEN NULL ELSE round((${n})::numeric / count(*), 4)::float8 END`;
 
 /**
+ * A period's response windows as `w (k, answered, s)`: the grouping key, whether a person answered
+ * and after how many seconds.
+ */
+function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Prisma.Sql {
+  const seconds = businessHours
+    ? Prisma.sql`rw."businessSeconds"::float8`
+    : Prisma.sql`COALESCE(rw."wallSeconds"::float8, extract(epoch FROM rw."respondedAt" - rw."openedAt")::float8)`;
+  // Windows carry their workspace: the lead is read only when a filter or visibility needs it,
+  // or (by rep) for an unanswered window's owner.
+  const windowKey =
+    by === 'rep'
+      ? scope.narrowed
+        ? Prisma.sql`COALESCE(rw."responderId", l."ownerId")`
+        : Prisma.sql`COALESCE(rw."responderId", (SELECT o."ownerId" FROM leads o WHERE o.id = rw."leadId"))`
+      : by === 'channel'
+        ? Prisma.sql`rw.channel`
+        : bucketOf(scope, Prisma.sql`rw."openedAt"`);
+  return Prisma.sql`
+      SELECT ${windowKey} AS k, rw."respondedAt" IS NOT NULL AS answered, CASE WHEN rw."respondedAt" IS NULL THEN NULL ELSE ${seconds} END AS s
+      FROM response_windows rw ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = rw."leadId"` : Prisma.empty}
+      WHERE rw."workspaceId" = ${scope.workspaceId} AND rw."openedAt" >= ${scope.from} AND rw."openedAt" < ${scope.to}
+        ${scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty}`;
+}
+
+/**
  * Speed to lead. Human first-response time comes from response windows: each opens when a lead
  * arrives or a contact reopens a resolved conversation, and only a person's reply closes it, so
  * acknowledgements and sequence steps never count. A window belongs to the rep who answered it,
@@ -35,21 +60,9 @@ const share = (n: Prisma.Sql) => Prisma.sql`CASE WHEN count(*) = 0 THEN NULL ELS
  * unanswered one is not "within" anything.
  */
 export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, businessHours: boolean): Promise<SpeedRow[]> {
-  const seconds = businessHours
-    ? Prisma.sql`rw."businessSeconds"::float8`
-    : Prisma.sql`COALESCE(rw."wallSeconds"::float8, extract(epoch FROM rw."respondedAt" - rw."openedAt")::float8)`;
-  const windowKey =
-    by === 'rep'
-      ? Prisma.sql`COALESCE(rw."responderId", l."ownerId")`
-      : by === 'channel'
-        ? Prisma.sql`rw.channel`
-        : bucketOf(scope, Prisma.sql`rw."openedAt"`);
   const leadKey = by === 'rep' ? Prisma.sql`l."ownerId"` : by === 'channel' ? Prisma.sql`l.channel` : bucketOf(scope, Prisma.sql`l."createdAt"`);
   return prisma.$queryRaw<SpeedRow[]>`
-    WITH w AS (
-      SELECT ${windowKey} AS k, rw."respondedAt" IS NOT NULL AS answered, CASE WHEN rw."respondedAt" IS NULL THEN NULL ELSE ${seconds} END AS s
-      FROM response_windows rw JOIN leads l ON l.id = rw."leadId"
-      WHERE rw."workspaceId" = ${scope.workspaceId} AND rw."openedAt" >= ${scope.from} AND rw."openedAt" < ${scope.to} AND ${scope.leads}),
+    WITH w AS (${windowsSql(scope, by, businessHours)}),
     frt AS (
       SELECT k, count(*)::int AS windows, count(*) FILTER (WHERE answered)::int AS answered,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90,
@@ -83,4 +96,27 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
     LEFT JOIN acks ON acks.k IS NOT DISTINCT FROM keys.k
     ${by === 'rep' ? Prisma.sql`LEFT JOIN users u ON u.id = keys.k` : Prisma.empty}
     ORDER BY ${by === 'period' ? Prisma.sql`keys.k` : Prisma.sql`COALESCE(frt.windows, 0) DESC, label, key`}`;
+}
+
+export interface RepFirstResponse {
+  key: string | null;
+  label: string | null;
+  answered: number;
+  medianSeconds: number | null;
+}
+
+/**
+ * The overview's median first response per rep (wall clock): the same windows, keys and order as
+ * `speedToLead(…, 'rep', false)`, without the acknowledgements and shares it does not show.
+ */
+export async function firstResponseByRep(prisma: Db, scope: Scope): Promise<RepFirstResponse[]> {
+  return prisma.$queryRaw<RepFirstResponse[]>`
+    WITH w AS (${windowsSql(scope, 'rep', false)}),
+    frt AS (
+      SELECT k, count(*)::int AS windows, count(*) FILTER (WHERE answered)::int AS answered,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50
+      FROM w GROUP BY k)
+    SELECT frt.k AS key, u.name AS label, frt.answered, frt.p50 AS "medianSeconds"
+    FROM frt LEFT JOIN users u ON u.id = frt.k
+    ORDER BY frt.windows DESC, label, key`;
 }

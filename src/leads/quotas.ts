@@ -39,7 +39,8 @@ export interface QuotaProgress {
 }
 
 /**
- * Actual against target: leads that first reached Qualified (or a later stage) inside the period,
+ * Actual against target: leads that first reached Qualified (or a later stage) inside the period
+ * (the stage entries flagged so when written),
  * of the quota's product when it names one; and the follow-up rate: of the leads created in the
  * period with an owner, the share whose first response came within the SLA.
  */
@@ -50,16 +51,10 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string):
     : Prisma.empty;
   const qualified = await prisma.$queryRaw<{ ownerId: string | null; count: bigint | number }[]>`
     SELECT l."ownerId", count(*) AS count
-    FROM (
-      SELECT a."leadId", min(a."createdAt") AS reached
-      FROM activities a
-      WHERE a."workspaceId" = ${quota.workspaceId} AND a.kind = 'lead.stage_changed'
-        AND a.data->>'after' IN (${Prisma.join(qualifiedOrLater)})
-      GROUP BY a."leadId"
-    ) q
-    JOIN leads l ON l.id = q."leadId"
+    FROM stage_entries e
+    JOIN leads l ON l.id = e."leadId"
     ${productJoin}
-    WHERE q.reached >= ${from} AND q.reached < ${to}
+    WHERE e."workspaceId" = ${quota.workspaceId} AND e."firstQualified" AND e."enteredAt" >= ${from} AND e."enteredAt" < ${to}
     GROUP BY l."ownerId"`;
   const answered = await prisma.$queryRaw<{ ownerId: string; assigned: bigint | number; within: bigint | number }[]>`
     SELECT l."ownerId",

@@ -4,7 +4,7 @@ import type { ChannelAdapter, ChannelKind, OutboundConnection } from '../channel
 import type { ChannelRegistry } from '../channels/registry.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
-import { ChannelError, ProblemError, errorMessage } from '../errors.js';
+import { ChannelError, ConnectionElsewhereError, ProblemError, errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import { type Actor, recordActivity, systemActor } from '../leads/activities.js';
 import { noteHumanResponse } from '../leads/conversation.js';
@@ -71,7 +71,7 @@ export class Outbound {
       queue: JobQueue;
       registry: ChannelRegistry;
       box: SecretBox;
-      config: Pick<Config, 'smtp' | 'retry' | 'publicUrl' | 'publicUrlConfigured' | 'sendLeaseMs' | 'sendRatePerMinute'>;
+      config: Pick<Config, 'smtp' | 'retry' | 'publicUrl' | 'publicUrlConfigured' | 'sendLeaseMs' | 'sendOwnerWaitMs' | 'sendRatePerMinute'>;
       logger: Logger;
     },
   ) {}
@@ -264,6 +264,16 @@ export class Outbound {
         });
       });
     } catch (error) {
+      if (error instanceof ConnectionElsewhereError) {
+        const waitedMs = Date.now() - message.createdAt.getTime();
+        if (waitedMs < config.sendOwnerWaitMs) {
+          await this.waitForOwner(message, error);
+          return;
+        }
+        const waited = waitedMs < 120_000 ? `${Math.round(waitedMs / 1000)} s` : `${Math.round(waitedMs / 60_000)} min`;
+        await this.fail(message, error.code, `the connection was not open in any process for ${waited}; the message was not sent`);
+        return;
+      }
       const channelError =
         error instanceof ChannelError ? error : new ChannelError('send_failed', errorMessage(error), true, { cause: error });
       const attempts = message.attempts;
@@ -310,7 +320,7 @@ export class Outbound {
     if (resumeAt) {
       const moved = await prisma.message.updateMany({ where: { id: message.id, status: 'scheduled' }, data: { nextAttemptAt: resumeAt } });
       // A job id of its own: the job running now still holds the scheduled one's id in Bull.
-      if (moved.count > 0) await queue.add('outbound', message.id, { delayMs: resumeAt.getTime() - now.getTime(), attempt: -Math.floor(resumeAt.getTime() / 1000) });
+      if (moved.count > 0) await queue.add('outbound', message.id, { delayMs: resumeAt.getTime() - now.getTime(), key: `quiet-${resumeAt.getTime()}` });
       return false;
     }
     return prisma.$transaction(async (tx) => {
@@ -360,6 +370,26 @@ export class Outbound {
       });
     });
     this.wake(message.id);
+  }
+
+  /**
+   * The connection is open in another process (or, for now, in none): back to the queue without
+   * counting the attempt, so a worker of the owning process can take it. Why it waits stays visible.
+   */
+  private async waitForOwner(message: Message, error: ConnectionElsewhereError): Promise<void> {
+    const delayMs = Math.round(error.retryInMs * (0.5 + Math.random()));
+    await this.deps.prisma.message.update({
+      where: { id: message.id },
+      data: {
+        status: 'queued',
+        attempts: { decrement: 1 },
+        lockedUntil: null,
+        nextAttemptAt: new Date(Date.now() + delayMs),
+        error: error.message,
+        errorCode: error.code,
+      },
+    });
+    await this.deps.queue.add('outbound', message.id, { delayMs, attempt: message.attempts - 1, key: `owner-${Date.now()}` });
   }
 
   /**

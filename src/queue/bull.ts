@@ -23,12 +23,12 @@ export class BullQueue implements JobQueue {
     this.probe.on('error', () => undefined);
   }
 
-  async add(queue: QueueName, rowId: string, options: { delayMs?: number; attempt?: number } = {}): Promise<void> {
+  async add(queue: QueueName, rowId: string, options: { delayMs?: number; attempt?: number; key?: string } = {}): Promise<void> {
     // The attempt is part of the job id: Bull ignores an add whose id still exists, and a retry is
     // scheduled while the failing attempt's job is still active.
     await this.queue(queue).add(
       { rowId },
-      { jobId: `${rowId}:${options.attempt ?? 0}`, delay: options.delayMs ?? 0, removeOnComplete: true, removeOnFail: true, attempts: 1 },
+      { jobId: `${rowId}:${options.attempt ?? 0}${options.key ? `:${options.key}` : ''}`, delay: options.delayMs ?? 0, removeOnComplete: true, removeOnFail: true, attempts: 1 },
     );
   }
 

@@ -6,8 +6,11 @@ export type QueueName = 'inbound' | 'outbound';
 
 export interface JobQueue {
   readonly kind: 'embedded' | 'bull';
-  /** Wakes a worker for the row `rowId`, now or after delayMs. */
-  add(queue: QueueName, rowId: string, options?: { delayMs?: number; attempt?: number }): Promise<void>;
+  /**
+   * Wakes a worker for the row `rowId`, now or after delayMs. `attempt` and `key` tell wake-ups
+   * of one row apart (Bull ignores a job whose id is still queued or running).
+   */
+  add(queue: QueueName, rowId: string, options?: { delayMs?: number; attempt?: number; key?: string }): Promise<void>;
   process(queue: QueueName, concurrency: number, handler: (rowId: string) => Promise<void>): void;
   /** Whether the queue's backing service answers (always true for the embedded runner). */
   ping(): Promise<boolean>;

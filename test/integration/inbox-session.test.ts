@@ -94,6 +94,20 @@ describe('inbox sign-in and sessions on PGlite', () => {
     expect((await signInRaw(stack.baseUrl, ownerEmail, ownerPassword)).status).toBe(429);
   });
 
+  it('forgets failures older than the window, but not a lock still running', async () => {
+    const prisma = stack.gateway.deps.db.prisma;
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    await prisma.signInThrottle.createMany({
+      data: [
+        { key: 'ip:198.51.100.7', failures: 3, lastFailedAt: twoHoursAgo },
+        { key: 'email:locked@acme.test', failures: 9, lastFailedAt: twoHoursAgo, lockedUntil: new Date(Date.now() + 3600_000) },
+      ],
+    });
+    expect((await signInRaw(stack.baseUrl, ownerEmail, 'wrong')).status).toBe(401);
+    const left = await prisma.signInThrottle.findMany({ orderBy: { key: 'asc' } });
+    expect(left.map((row) => row.key)).toEqual(['email:locked@acme.test', `email:${ownerEmail}`, 'ip:127.0.0.1']);
+  });
+
   it('signs out one browser, or every browser of the user', async () => {
     const first = await signIn(stack.baseUrl, ownerEmail, ownerPassword);
     const second = await signIn(stack.baseUrl, ownerEmail, ownerPassword);

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.js';
 import { applyMigrations, readMigrations, type SqlRunner } from '../../src/db/migrate.js';
@@ -43,9 +44,9 @@ describe('migrations', () => {
     const { stdout: fromSchema } = await run('npx', ['prisma', 'migrate', 'diff', '--from-empty', '--to-schema-datamodel', 'prisma/schema.prisma', '--script'], {
       maxBuffer: 10 * 1024 * 1024,
     });
-    const expected = new PGlite();
+    const expected = new PGlite({ extensions: { pg_trgm } });
     await expected.exec(fromSchema);
-    const migrated = new PGlite();
+    const migrated = new PGlite({ extensions: { pg_trgm } });
     await applyMigrations(pgliteRunner(migrated));
     expect(await describeSchema(pgliteRunner(migrated))).toEqual(await describeSchema(pgliteRunner(expected)));
     await Promise.all([expected.close(), migrated.close()]);
@@ -73,7 +74,7 @@ describe('migrations', () => {
   });
 
   it('refuse to run over a migration that was edited after it was applied', async () => {
-    const pglite = new PGlite();
+    const pglite = new PGlite({ extensions: { pg_trgm } });
     const runner = pgliteRunner(pglite);
     const migrations = readMigrations();
     await applyMigrations(runner, migrations);
@@ -83,7 +84,7 @@ describe('migrations', () => {
   });
 
   it('roll back a migration that fails halfway, leaving nothing recorded', async () => {
-    const pglite = new PGlite();
+    const pglite = new PGlite({ extensions: { pg_trgm } });
     const runner = pgliteRunner(pglite);
     await applyMigrations(runner);
     const broken = { name: '99990101000000_broken', sql: 'CREATE TABLE half_done (id int);\nSELECT no_such_function();', checksum: '0'.repeat(64) };

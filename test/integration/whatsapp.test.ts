@@ -9,7 +9,20 @@ import { DisconnectCode, disconnect, FakeWhatsApp, type FakeWhatsAppSocket, mess
 import { createWebform, eventually, mainBackends, postForm, type Stack, startStack } from '../support/stack.js';
 
 const business = '5511955550000';
-const timing = { typingMs: 20, sendGapMs: 10, retryBaseMs: 50, retryMaxMs: 200, pairingPollMs: 50, watchdogMs: 400, pingTimeoutMs: 200 };
+const timing = {
+  typingMs: 20,
+  sendGapMs: 10,
+  retryBaseMs: 50,
+  retryMaxMs: 200,
+  pairingPollMs: 50,
+  watchdogMs: 400,
+  pingTimeoutMs: 200,
+  mediaAttempts: 3,
+  mediaRetryBaseMs: 50,
+  mediaPollMs: 200,
+  ackTimeoutMs: 1_000,
+  elsewhereRetryMs: 100,
+};
 
 interface Lead {
   id: string;
@@ -27,7 +40,7 @@ interface MessageView {
   status: string;
   error?: string;
   errorCode?: string;
-  attachments: { filename: string; contentType: string; size: number; url: string }[];
+  attachments: { filename: string; contentType: string; size: number; url: string; status: 'stored' | 'pending' | 'failed'; error?: string }[];
 }
 interface SourceView {
   id: string;
@@ -167,6 +180,8 @@ describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue',
     const thread = await eventually(async () => {
       const found = await conversation(leadId);
       expect(found).toHaveLength(8);
+      // The files follow their messages, each downloaded after its message was stored.
+      expect(found.flatMap((message) => message.attachments.map((file) => file.status))).toEqual(Array(4).fill('stored'));
       return found;
     });
     expect(await leadOf(ana)).toMatchObject({ id: leadId, name: 'Ana Souza', phone: '+5511987654321', whatsappId: ana, channel: 'whatsapp' });
@@ -205,6 +220,77 @@ describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue',
     expect(await prisma().inboundEvent.count({ where: { sourceId, externalId: messages[11]!.key.id! } })).toBe(0);
     expect(await prisma().contactIdentity.count({ where: { value: { contains: '5511911110000' } } })).toBe(0);
     expect((await source()).status.lastMessageAt).toBeTruthy();
+  });
+
+  it('stores a message with a file before downloading it; the download retries, survives a restart, or fails visibly', async () => {
+    const socket = await connected();
+    const lia = person('5511955501234');
+    const media = (path: string, data: Buffer) => ({ directPath: path, mediaKey: randomBytes(32), fileLength: data.length, url: `https://mmg.whatsapp.net${path}` });
+    const tag = randomBytes(3).toString('hex');
+    const [flakyPath, stalledPath, expiredPath] = ['flaky', 'stalled', 'expired'].map((name) => `/v/${name}-${tag}`) as [string, string, string];
+    const photo = randomBytes(1200);
+    const plan = Buffer.from('%PDF-1.4 planta baixa');
+    const lost = randomBytes(300);
+    fake.media.set(flakyPath, photo);
+    fake.mediaFailures.set(flakyPath, 2);
+    fake.media.set(stalledPath, plan);
+    fake.mediaStalls.add(stalledPath);
+    socket.receive([
+      receivedMessage({ from: lia, pushName: 'Lia', message: { imageMessage: { caption: 'Foto da fachada', mimetype: 'image/jpeg', ...media(flakyPath, photo) } } }),
+      receivedMessage({ from: lia, message: { documentMessage: { caption: 'A planta', fileName: 'planta.pdf', mimetype: 'application/pdf', ...media(stalledPath, plan) } } }),
+      receivedMessage({ from: lia, message: { imageMessage: { caption: 'Foto antiga', mimetype: 'image/jpeg', ...media(expiredPath, lost) } } }),
+    ]);
+
+    // The lead and its messages exist whatever the downloads do.
+    const lead = await leadOf(lia);
+    const files = async () => {
+      const thread = await conversation(lead.id);
+      expect(thread.map((message) => message.text)).toEqual(['Foto da fachada', 'A planta', 'Foto antiga']);
+      return thread.map((message) => message.attachments[0]!);
+    };
+    const [, stalled] = await eventually(async () => {
+      const found = await files();
+      // Two 5xx answers, then the file; a file gone from the CDN is tried three times, then failed with the reason.
+      expect(found.map((file) => file.status)).toEqual(['stored', 'pending', 'failed']);
+      return found;
+    });
+    const [flaky, , expired] = await files();
+    expect(flaky).toMatchObject({ filename: expect.stringMatching(/^image-.*\.jpg$/), size: photo.length });
+    expect(fake.downloads.filter((path) => path === flakyPath)).toHaveLength(3);
+    const fetched = await fetch(`${stack.baseUrl}${flaky!.url}`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    expect(Buffer.from(await fetched.arrayBuffer())).toEqual(photo);
+    expect(expired!.error).toBe('could not be downloaded: media not found (expired on the CDN) (gave up after 3 tries)');
+    expect(fake.downloads.filter((path) => path === expiredPath)).toHaveLength(3);
+    const notYet = await stack.api<{ type: string; detail: string }>('GET', stalled!.url);
+    expect(notYet.status).toBe(409);
+    expect(notYet.body.detail).toBe('the file is still being fetched from the channel');
+
+    // The process stops in the middle of a download: the next one fetches the file from what was stored.
+    await stack.restart(async () => {
+      fake.mediaStalls.delete(stalledPath);
+    });
+    await connected();
+    await eventually(async () => expect((await files())[1]).toMatchObject({ filename: 'planta.pdf', status: 'stored', size: plan.length }));
+    const document = await fetch(`${stack.baseUrl}${stalled!.url}`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    expect(Buffer.from(await document.arrayBuffer())).toEqual(plan);
+  });
+
+  it('merges a contact known only by its LID into the phone\'s contact as soon as WhatsApp maps the LID', async () => {
+    const socket = await connected();
+    const form = await createWebform(stack, { autoReplyTemplate: null });
+    expect((await postForm(stack, form, { nome: 'Lara Dias', telefone: '(11) 95550-9999', mensagem: 'Orçamento, por favor' })).status).toBe(202);
+    await eventually(async () => expect(await prisma().contactIdentity.count({ where: { value: '+5511955509999' } })).toBe(1));
+    const lid = `${Date.now()}77@lid`;
+    socket.receive([receivedMessage({ from: lid, pushName: 'Lara', message: text('Oi, é a Lara') })]);
+    const lidLead = await leadOf(lid);
+    expect(lidLead.phone).toBeNull();
+    const people = () => prisma().contact.count({ where: { mergedIntoId: null, identities: { some: { value: { in: ['+5511955509999', lid] } } } } });
+    expect(await people()).toBe(2);
+
+    // No new message from Lara: the mapping alone makes one person of the two.
+    await socket.learnLid(lid, person('5511955509999'));
+    await eventually(async () => expect(await people()).toBe(1));
+    expect((await leadOf(lid)).phone).toBe('+5511955509999');
   });
 
   it('keeps one contact across channels: Brazil\'s ninth digit, and LIDs once the phone is known', async () => {
@@ -332,6 +418,31 @@ describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue',
     expect(withAudio.externalId).toBe(fake.sent.at(-1)!.id);
   });
 
+  it('marks a send that WhatsApp never acknowledges failed, without sending it twice; a late receipt moves it on', async () => {
+    const socket = await connected();
+    const kai = person('5511955507777');
+    fake.accounts.set('5511955507777', kai);
+    socket.receive([receivedMessage({ from: kai, pushName: 'Kai', message: text('Ainda tem vaga para visita?') })]);
+    const lead = await leadOf(kai);
+    socket.withholdAcks = true;
+    const queued = await stack.api<{ messageId: string }>('POST', `/api/v1/leads/${lead.id}/messages`, { text: 'Temos sim, Kai!' });
+    const message = async () => (await stack.api<MessageView>('GET', `/api/v1/messages/${queued.body.messageId}`)).body;
+    const failed = await eventually(async () => {
+      const found = await message();
+      expect(found.status).toBe('failed');
+      return found;
+    });
+    expect(failed).toMatchObject({ errorCode: 'no_ack', error: 'WhatsApp did not acknowledge the message within 1 s; it was most likely not sent' });
+    expect(fake.sent.filter(({ jid }) => jid === kai)).toHaveLength(1);
+
+    // WhatsApp had it after all: the late ack and the receipt bring it back.
+    socket.withholdAcks = false;
+    socket.releaseAcks();
+    socket.receipt(kai, fake.sent.filter(({ jid }) => jid === kai)[0]!.id, proto.WebMessageInfo.Status.DELIVERY_ACK);
+    await eventually(async () => expect(await message()).toMatchObject({ status: 'delivered' }));
+    expect((await message()).errorCode).toBeUndefined();
+  });
+
   it('fails a message to a number that is not on WhatsApp at once, with the reason', async () => {
     const socket = await connected();
     const gone = person('5511911113333');
@@ -442,5 +553,81 @@ describe('a WhatsApp number shared by two gateway processes on PostgreSQL', () =
     const id = messageId();
     fake.live!.receive([receivedMessage({ id, from: person('5511955554444'), pushName: 'Júlia', message: text('Oi') })]);
     await eventually(async () => expect(await second!.deps.db.prisma.message.count({ where: { externalId: id } })).toBe(1));
+  });
+});
+
+describe('sends of a WhatsApp number shared by two gateway processes on PostgreSQL and Bull', () => {
+  const fake = new FakeWhatsApp();
+  let stack: Stack;
+  let second: Gateway | undefined;
+
+  beforeAll(async () => {
+    stack = await startStack({ db: 'postgres', queue: 'bull', env: { LEADGATE_SEND_OWNER_WAIT_MS: '4000' }, adapterOptions: { whatsapp: { driver: fake, timing } } });
+  });
+  afterAll(async () => {
+    await second?.close();
+    await stack?.close();
+  });
+
+  it('go to the process that holds the number without spending attempts, and fail only when nobody holds it for long', async () => {
+    const prisma = stack.gateway.deps.db.prisma;
+    const { body: shared } = await stack.api<{ id: string }>('POST', '/api/v1/sources', { kind: 'whatsapp', name: 'Shared', autoReplyTemplate: null });
+    await eventually(() => expect(fake.live?.qrs.length).toBe(1));
+    await fake.live!.link(business);
+    await eventually(() => expect(fake.live?.opened).toBe(true));
+    // The second process shares the queues: it takes send jobs of a number it does not hold.
+    second = await Gateway.create(loadConfig(stack.env), {
+      logger: pino({ level: 'silent' }),
+      queuePrefix: stack.queuePrefix,
+      adapterOptions: { whatsapp: { driver: fake, timing } },
+    });
+    await second.startWorkers();
+    const holder = await prisma.lease.findUniqueOrThrow({ where: { key: `whatsapp:${shared.id}` } });
+    expect(holder.holder).toBe(stack.gateway.deps.holderId);
+
+    const mia = person('5511955506666');
+    fake.accounts.set('5511955506666', mia);
+    fake.live!.receive([receivedMessage({ from: mia, pushName: 'Mia', message: text('Quero instalar placas') })]);
+    const lead = await eventually(async () => prisma.lead.findFirstOrThrow({ where: { contact: { identities: { some: { value: mia } } } } }));
+    const queueDirectly = async (sourceId: string, words: string) => {
+      const id = `msg_${randomBytes(8).toString('hex')}`;
+      await prisma.message.create({
+        data: { id, workspaceId: lead.workspaceId, leadId: lead.id, sourceId, direction: 'out', channel: 'whatsapp', status: 'queued', text: words, toAddress: mia, idempotencyKey: id },
+      });
+      return id;
+    };
+
+    // The process without the number gets the job: back to the queue, the attempt not counted.
+    const routed = await queueDirectly(shared.id, 'Vamos agendar uma visita');
+    await second.deps.outbound.dispatch(routed);
+    expect(await prisma.message.findUniqueOrThrow({ where: { id: routed } })).toMatchObject({ status: 'queued', attempts: 0, errorCode: 'whatsapp_not_connected' });
+    await eventually(async () => expect(await prisma.message.findUniqueOrThrow({ where: { id: routed } })).toMatchObject({ status: 'sent', attempts: 1, errorCode: null }));
+
+    // Through the API, whichever process the jobs reach: each sent once, on its first attempt.
+    const ids: string[] = [];
+    for (const words of ['Um', 'Dois', 'Três', 'Quatro']) {
+      ids.push((await stack.api<{ messageId: string }>('POST', `/api/v1/leads/${lead.id}/messages`, { text: words })).body.messageId);
+    }
+    await eventually(async () => {
+      const rows = await prisma.message.findMany({ where: { id: { in: ids } } });
+      expect(rows.map((row) => [row.status, row.attempts])).toEqual(Array(4).fill(['sent', 1]));
+    });
+    expect(fake.sent.filter(({ jid }) => jid === mia).map(({ content }) => content)).toEqual(
+      ['Vamos agendar uma visita', 'Um', 'Dois', 'Três', 'Quatro'].map((words) => ({ text: words })),
+    );
+
+    // A number no process has connected: the send waits, saying why, then fails with the reason.
+    const { body: unlinked } = await stack.api<{ id: string }>('POST', '/api/v1/sources', { kind: 'whatsapp', name: 'Never linked', autoReplyTemplate: null });
+    const stuck = await queueDirectly(unlinked.id, 'Alguém aí?');
+    await stack.gateway.deps.outbound.dispatch(stuck);
+    expect(await prisma.message.findUniqueOrThrow({ where: { id: stuck } })).toMatchObject({ status: 'queued', errorCode: 'whatsapp_not_connected' });
+    const failed = await eventually(async () => {
+      const row = await prisma.message.findUniqueOrThrow({ where: { id: stuck } });
+      expect(row.status).toBe('failed');
+      return row;
+    }, 20_000);
+    expect(failed.errorCode).toBe('whatsapp_not_connected');
+    expect(failed.error).toMatch(/^the connection was not open in any process for \d+ s; the message was not sent$/);
+    expect(failed.updatedAt.getTime() - failed.createdAt.getTime()).toBeGreaterThanOrEqual(4_000);
   });
 });

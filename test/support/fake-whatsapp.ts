@@ -72,6 +72,12 @@ export class FakeWhatsApp implements WhatsAppDriver {
   readonly accounts = new Map<string, string>();
   /** Media on WhatsApp's CDN, by direct path. */
   readonly media = new Map<string, Buffer>();
+  /** Downloads of these paths fail this many more times (the CDN answers 5xx) before they work. */
+  readonly mediaFailures = new Map<string, number>();
+  /** Downloads of these paths never answer (a stalled transfer). */
+  readonly mediaStalls = new Set<string>();
+  /** Every download asked for, by direct path. */
+  readonly downloads: string[] = [];
 
   connect(options: SocketOptions): WhatsAppSocket {
     const socket = new FakeWhatsAppSocket(this, options);
@@ -84,6 +90,13 @@ export class FakeWhatsApp implements WhatsAppDriver {
     const content = normalizeMessageContent(message.message);
     const media = content?.imageMessage ?? content?.videoMessage ?? content?.audioMessage ?? content?.documentMessage ?? content?.stickerMessage;
     if (!media?.directPath || !media.mediaKey) throw new Error('not a media message');
+    this.downloads.push(media.directPath);
+    if (this.mediaStalls.has(media.directPath)) return new Promise<Buffer>(() => undefined);
+    const failures = this.mediaFailures.get(media.directPath) ?? 0;
+    if (failures > 0) {
+      this.mediaFailures.set(media.directPath, failures - 1);
+      throw disconnect(503, 'media server unavailable');
+    }
     const data = this.media.get(media.directPath);
     if (!data) throw disconnect(404, 'media not found (expired on the CDN)');
     return data;
@@ -106,6 +119,15 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
     on: (event, listener) => void this.emitter.on(event, listener),
     off: (event, listener) => void this.emitter.off(event, listener),
   };
+  /** Raw stanzas, as Baileys' WebSocketClient emits them (`CB:ack,class:message`, …). */
+  readonly stanzas = new EventEmitter();
+  readonly ws: WhatsAppSocket['ws'] = {
+    on: (event, listener) => this.stanzas.on(event, listener) as never,
+    off: (event, listener) => this.stanzas.off(event, listener) as never,
+  };
+  /** When set, the server keeps its acks of what we send (they are in `withheldAcks`). */
+  withholdAcks = false;
+  readonly withheldAcks: BinaryNode[] = [];
   user: WhatsAppSocket['user'] = undefined;
   ended = false;
   opened = false;
@@ -196,6 +218,11 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
     this.emit('messages.upsert', { messages, type });
   }
 
+  /** The server finally acknowledges what it held back. */
+  releaseAcks(): void {
+    for (const ack of this.withheldAcks.splice(0)) this.stanzas.emit('CB:ack,class:message', ack);
+  }
+
   /** A receipt for a message we sent. */
   receipt(remoteJid: string, id: string, status: proto.WebMessageInfo.Status): void {
     this.emit('messages.update', [{ key: { remoteJid, id, fromMe: true }, update: { status } }]);
@@ -216,6 +243,9 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
     if (this.ended || !this.opened) throw disconnect(DisconnectCode.connectionClosed, 'Connection Closed');
     const id = messageId();
     this.sent.push({ jid, content, id });
+    const ack: BinaryNode = { tag: 'ack', attrs: { class: 'message', id, from: jid, t: String(Math.floor(Date.now() / 1000)) } };
+    if (this.withholdAcks) this.withheldAcks.push(ack);
+    else setImmediate(() => this.stanzas.emit('CB:ack,class:message', ack));
     return proto.WebMessageInfo.fromObject({
       key: { remoteJid: jid, fromMe: true, id },
       message: messageOf(content),

@@ -26,6 +26,8 @@ export interface Stack {
   dataDir: string;
   /** The environment the gateway was configured from. */
   env: Record<string, string>;
+  /** Bull's key prefix: another gateway with the same one shares the queues. */
+  queuePrefix: string;
   /** Stops the gateway, runs `meanwhile` while it is down, and starts a new one on the same data. */
   restart(meanwhile?: () => Promise<void>): Promise<void>;
   /** JSON request to the API with the workspace's key. */
@@ -86,6 +88,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     gateway: first.gateway,
     dataDir,
     env,
+    queuePrefix,
     api: (method, urlPath, body) => apiRequest(baseUrl, apiKey, method, urlPath, body),
     restart: async (meanwhile) => {
       await stack.gateway.close();

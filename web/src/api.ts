@@ -150,7 +150,7 @@ export interface Message {
   fullText?: string | null;
   subject?: string | null;
   fields?: Record<string, unknown> | null;
-  attachments: { id: string; filename: string; contentType: string; size: number; url: string }[];
+  attachments: { id: string; filename: string; contentType: string; size: number; url: string; status: 'stored' | 'pending' | 'failed'; error?: string }[];
   status: string;
   scheduledAt?: string | null;
   error?: string;

@@ -23,9 +23,9 @@ export function useApp(): AppContext {
   return value;
 }
 
-/** The hash route: #/inbox/lead_123 → ['inbox', 'lead_123']. */
+/** The hash route: #/inbox/lead_123 → ['inbox', 'lead_123']; a page's own query (#/insights?from=…) is not part of it. */
 export function currentRoute(): string[] {
-  const parts = window.location.hash.replace(/^#\/?/, '').split('/').filter(Boolean);
+  const parts = window.location.hash.replace(/^#\/?/, '').replace(/\?.*$/, '').split('/').filter(Boolean);
   return parts.length ? parts.map(decodeURIComponent) : ['inbox'];
 }
 

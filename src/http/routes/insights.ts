@@ -8,7 +8,7 @@ import { arrivalsHeatmap, dimensions, leadsCreated, leadsCreatedTotals } from '.
 import { businessHoursParam, type InsightQuery, insightQuery, periodView, resolveScope, type Scope, stageParam } from '../../insights/query.js';
 import { quotaProgress } from '../../insights/quotas.js';
 import { sequencePerformance } from '../../insights/sequences.js';
-import { speedGroupings, speedToLead } from '../../insights/speed.js';
+import { firstResponseByRep, speedGroupings, speedToLead } from '../../insights/speed.js';
 import { ValidationError } from '../../errors.js';
 import type { AppDeps } from '../deps.js';
 import { decodeCursor, encodeCursor, route, type RouteDef } from '../route.js';
@@ -189,7 +189,7 @@ export function insightRoutes(deps: AppDeps) {
           leadsCreatedTotals(prisma, scope, 'segment'),
           leadsCreatedTotals(prisma, scope, 'stage'),
           followUpRate(prisma, scope, 'rep'),
-          speedToLead(prisma, scope, 'rep', false),
+          firstResponseByRep(prisma, scope),
           quotaProgress(prisma, scope),
         ]);
         const assigned = followUps.reduce((sum, row) => sum + row.assigned, 0);
@@ -207,9 +207,7 @@ export function insightRoutes(deps: AppDeps) {
             rate: assigned === 0 ? null : Math.round((touched / assigned) * 10_000) / 10_000,
             overdue: followUps.reduce((sum, row) => sum + row.overdue, 0),
           },
-          firstResponseByRep: speed
-            .filter((row) => row.windows > 0)
-            .map((row) => ({ key: row.key, label: row.label, answered: row.answered, medianSeconds: row.p50Seconds })),
+          firstResponseByRep: speed,
           quotas,
         };
       },

@@ -69,7 +69,18 @@ export const messageView = z.object({
   fullText: z.string().nullable().optional(),
   subject: z.string().nullable().optional(),
   fields: z.record(z.string(), z.unknown()).nullable().optional(),
-  attachments: z.array(z.object({ id: z.string(), filename: z.string(), contentType: z.string(), size: z.number(), url: z.string() })),
+  attachments: z.array(
+    z.object({
+      id: z.string(),
+      filename: z.string(),
+      contentType: z.string(),
+      size: z.number(),
+      url: z.string(),
+      // pending: the channel is still fetching the file; failed: it could not, `error` says why.
+      status: z.enum(['stored', 'pending', 'failed']),
+      error: z.string().optional(),
+    }),
+  ),
   status: z.enum(['received', 'scheduled', 'queued', 'sending', 'sent', 'delivered', 'read', 'failed', 'canceled']),
   scheduledAt: z.string().nullable().describe('When a scheduled message goes (or went) out'),
   error: z.string().optional(),
@@ -133,6 +144,8 @@ export function presentMessage(row: Message & { attachments: Attachment[] }) {
       contentType: a.contentType,
       size: a.size,
       url: `/api/v1/attachments/${a.id}`,
+      status: a.status as 'stored' | 'pending' | 'failed',
+      ...(a.error ? { error: a.error } : {}),
     })),
     status: row.status as z.infer<typeof messageView>['status'],
     scheduledAt: row.scheduledAt?.toISOString() ?? null,
@@ -406,6 +419,9 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
           ? await prisma.message.count({ where: { id: row.messageId, lead: await visibleLeadsWhere(prisma, auth) } })
           : row && !row.eventId && row.uploadedBy === uploaderKey(auth.actor);
         if (!row || !visible) throw new NotFoundError('attachment');
+        if (row.status !== 'stored') {
+          throw new ProblemError('conflict', row.status === 'pending' ? 'the file is still being fetched from the channel' : `the file could not be fetched: ${row.error ?? 'no reason given'}`);
+        }
         res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${encodeURIComponent(row.filename)}`);
         res.setHeader('X-Content-Type-Options', 'nosniff');
         res.status(200).type(row.contentType).send(Buffer.from(row.data));

@@ -446,7 +446,11 @@ function MessageItem({ message, lead, onRetry }: { message: Message; lead: Lead;
         </button>
       )}
       {message.attachments.map((file) =>
-        file.contentType.startsWith('audio/') ? (
+        file.status !== 'stored' ? (
+          <span key={file.id} class={`attachment attachment-${file.status}`} title={file.error}>
+            {file.filename}: {file.status === 'pending' ? t.attachmentPending : `${t.attachmentFailed}${file.error ? ` (${file.error})` : ''}`}
+          </span>
+        ) : file.contentType.startsWith('audio/') ? (
           <audio key={file.id} controls src={file.url} aria-label={file.filename} />
         ) : (
           <a key={file.id} class="attachment" href={file.url} download={file.filename}>

@@ -476,14 +476,35 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
       {source.webhooks && Object.entries(source.webhooks).map(([key, url]) => <CopyField key={key} label={`${t.twilioWebhook} (${key})`} value={url} />)}
       {source.kind === 'whatsapp' && (
         <div class="whatsapp">
-          <p>
-            {t.state}: <strong class={`state-${state}`}>{t.sourceStates[state as keyof typeof t.sourceStates] ?? state}</strong>
-            {source.status?.connectedAs && ` · ${source.status.connectedAs}`}
-          </p>
-          {source.status?.lastError && <p class="error">{source.status.lastError}</p>}
+          <dl class="whatsapp-status">
+            <dt>{t.state}</dt>
+            <dd>
+              <strong class={`state-${state}`}>{t.sourceStates[state as keyof typeof t.sourceStates] ?? state}</strong>
+            </dd>
+            {source.status?.connectedAs && (
+              <>
+                <dt>{t.linkedNumber}</dt>
+                <dd class="linked-number">{source.status.connectedAs}</dd>
+              </>
+            )}
+            {source.status?.lastError && (
+              <>
+                <dt>{t.lastError}</dt>
+                <dd class="error">{source.status.lastError}</dd>
+              </>
+            )}
+          </dl>
+          {/* While pairing the page says what to do in the reader's language; other details name a remedy. */}
+          {source.status?.detail && state !== 'connected' && state !== 'pairing' && <p class="hint">{source.status.detail}</p>}
+          {state === 'logged_out' && (
+            <button type="button" onClick={() => void patch(`/sources/${source.id}`, { relink: true }).then(onChanged)}>
+              {t.relink}
+            </button>
+          )}
           {state === 'pairing' && (
             <>
               <p>{t.scanQr}</p>
+              <p class="hint">{t.qrRefreshes}</p>
               {!qrError && <img class="qr" alt={t.qrCode} src={`/api/v1/sources/${source.id}/qr?v=${qrVersion}`} onError={() => setQrError(true)} onLoad={() => setQrError(false)} />}
               {qrError && <p class="hint">{t.qrWaiting}</p>}
               <form
