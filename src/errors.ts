@@ -17,6 +17,7 @@ export const problemCatalog = {
   source_connection_failed: { status: 422, title: 'The source could not connect' },
   no_reply_channel: { status: 422, title: 'The contact has no channel to reply on' },
   template_invalid: { status: 422, title: 'The template cannot be rendered' },
+  attachments_not_supported: { status: 422, title: 'This channel cannot carry these files' },
   not_ready: { status: 503, title: 'Not ready' },
   internal: { status: 500, title: 'Internal error' },
 } as const;

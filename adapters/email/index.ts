@@ -89,6 +89,9 @@ export class EmailAdapter implements ChannelAdapter {
       ...(message.inReplyTo ? { inReplyTo: message.inReplyTo } : {}),
       ...(message.references?.length ? { references: message.references } : {}),
       ...(message.headers ? { headers: message.headers } : {}),
+      ...(message.attachments?.length
+        ? { attachments: message.attachments.map((file) => ({ filename: file.filename, content: file.data, contentType: file.contentType })) }
+        : {}),
     })
       .compile()
       .build();

@@ -301,12 +301,19 @@ export class TwilioAdapter implements ChannelAdapter {
     const settings = storedSettings.parse(connection.settings);
     const { authToken } = storedSecrets.parse(connection.secrets);
     // No keep-alive: SMS are few, and a pooled socket outliving its server is a hang, not a speed-up.
+    const files = message.attachments ?? [];
+    const mediaUrl = files.flatMap((file) => (file.url ? [file.url] : []));
+    if (mediaUrl.length < files.length) {
+      // Twilio fetches MMS media by URL; without a public one it cannot reach the files.
+      throw new ChannelError('attachments_need_public_url', 'an SMS can carry files only when the gateway has a public URL (PUBLIC_URL) for Twilio to fetch them from', false);
+    }
     const client = twilio(settings.accountSid, authToken, { keepAlive: false });
     try {
       const sent = await client.messages.create({
         to: message.to,
         from: settings.phoneNumber,
         body: message.text,
+        ...(mediaUrl.length > 0 ? { mediaUrl } : {}),
         statusCallback: hooks(connection.publicUrl, connection.id).smsStatus,
       });
       return { externalId: sent.sid };

@@ -232,6 +232,8 @@ export interface OutboundAttachment {
   filename: string;
   contentType: string;
   data: Buffer;
+  /** A URL the provider can fetch the file from (MMS); set only when the gateway has a public URL. */
+  url?: string;
 }
 
 /**

@@ -7,6 +7,7 @@ import { newId } from '../ids.js';
 import { LiveFeed } from '../inbox/live.js';
 import { requestContext } from '../logger.js';
 import { optOut, readUnsubscribeToken } from '../messaging/unsubscribe.js';
+import { readMediaToken } from '../messaging/uploads.js';
 import type { AppDeps } from './deps.js';
 import { openApiDocument } from './openapi.js';
 import { problemHandler } from './problem.js';
@@ -19,6 +20,7 @@ import { followUpRoutes } from './routes/follow-ups.js';
 import { insightRoutes } from './routes/insights.js';
 import { leadActionRoutes } from './routes/lead-actions.js';
 import { leadRoutes } from './routes/leads.js';
+import { messageRoutes } from './routes/messages.js';
 import { qualifierRoutes } from './routes/qualifiers.js';
 import { quotaRoutes } from './routes/quotas.js';
 import { routingRuleRoutes } from './routes/routing-rules.js';
@@ -131,6 +133,17 @@ export function createApp(deps: AppDeps): Express {
     res.type('html').send(page('Unsubscribed', '<p>You will not receive these emails any more. / Você não receberá mais estes e-mails.</p>'));
   });
 
+  // Files of outbound messages for providers that fetch them by URL (Twilio MMS); the signed
+  // link is the credential, and only a file already sent with a message can be reached.
+  app.get('/media/:token', async (req, res) => {
+    const id = readMediaToken(deps.box, req.params.token);
+    const file = id ? await deps.db.prisma.attachment.findFirst({ where: { id, messageId: { not: null }, message: { direction: 'out' } } }) : null;
+    if (!file) throw new ProblemError('not_found', 'this media link is not valid');
+    res.setHeader('Content-Disposition', `inline; filename*=UTF-8''${encodeURIComponent(file.filename)}`);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.status(200).type(file.contentType).send(Buffer.from(file.data));
+  });
+
   const ctx = adapterContext(deps);
   const hooks = express.Router();
   for (const adapter of deps.registry.all()) {
@@ -141,6 +154,7 @@ export function createApp(deps: AppDeps): Express {
   const routes = [
     ...sourceRoutes(deps, ctx),
     ...leadRoutes(deps),
+    ...messageRoutes(deps),
     ...followUpRoutes(deps),
     ...assignmentRuleRoutes(deps),
     ...scoringRuleRoutes(deps),
@@ -198,6 +212,18 @@ function twilioHook(summary: string, answer: string): Record<string, unknown> {
 
 function hookPaths(): Record<string, Record<string, unknown>> {
   return {
+    '/media/{token}': {
+      get: {
+        summary: 'A file of an outbound message, for a provider that fetches media by URL (Twilio MMS)',
+        tags: ['messages'],
+        description: 'The signed link in the MediaUrl the gateway gives Twilio (only with PUBLIC_URL set); no other credential. 404 for a link that is not valid.',
+        parameters: [{ name: 'token', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: 'The file, with its own content type' },
+          '404': { description: 'Not a valid link', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } },
+        },
+      },
+    },
     '/hooks/twilio/{sourceId}/voice': twilioHook('An incoming call', 'TwiML: greeting, then <Dial> to the owner or ring group, or voicemail'),
     '/hooks/twilio/{sourceId}/voice/status': twilioHook('How the <Dial> ended (its action)', 'TwiML: hang up, or voicemail when nobody answered'),
     '/hooks/twilio/{sourceId}/voice/recording': twilioHook('A voicemail recording or its transcript', 'TwiML: hang up'),

@@ -42,6 +42,22 @@ export function openApiDocument(routes: RouteDef[], extra: Record<string, Record
       security: [{ apiKey: [] }],
       parameters: [...parameters(def.params, 'path'), ...parameters(def.query, 'query')],
       ...(def.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(def.body, 'input') } } } } : {}),
+      ...(def.upload
+        ? {
+            requestBody: {
+              required: true,
+              content: {
+                'multipart/form-data': {
+                  schema: {
+                    type: 'object',
+                    required: [def.upload.field],
+                    properties: { [def.upload.field]: { type: 'string', format: 'binary', description: def.upload.description } },
+                  },
+                },
+              },
+            },
+          }
+        : {}),
       responses: {
         [def.response.status]: {
           description: def.response.description,

@@ -38,6 +38,8 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
+  /** The route reads a multipart/form-data upload itself; named here for the OpenAPI document. */
+  upload?: { field: string; description: string };
   /** `csv`: the route also answers text/csv (with ?format=csv or Accept: text/csv). */
   response: { status: number; description: string; schema?: z.ZodType; csv?: boolean };
   /** Roles allowed to call the route; every role when unset. */

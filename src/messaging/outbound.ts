@@ -11,7 +11,9 @@ import { noteHumanResponse } from '../leads/conversation.js';
 import type { JobQueue } from '../queue/contract.js';
 import type { SecretBox } from '../security/secrets.js';
 import { RateLimiter } from '../rate-limit.js';
+import { inQuietHours } from './quiet-hours.js';
 import { unsubscribeUrl } from './unsubscribe.js';
+import { claimUploads, mediaUrl } from './uploads.js';
 
 
 /** Steady sending rates per connection and channel, in messages a minute. */
@@ -31,6 +33,17 @@ export interface QueueMessageInput {
   automatic: boolean;
   author: Actor;
   thread?: EmailThread;
+  /** Uploads (POST /api/v1/uploads) of `uploadedBy` that go with the message. */
+  attachments?: { ids: string[]; uploadedBy: string };
+  /** Send at this time instead of now: the message waits as `scheduled` until then. */
+  sendAt?: Date;
+}
+
+/** The server's answer for a message whose status does not allow what was asked. */
+export class MessageStateError extends ProblemError {
+  constructor(action: string, status: string) {
+    super('conflict', `${action}: the message is ${status}`);
+  }
 }
 
 /** Where an email reply belongs, so the customer's mail client shows one conversation. */
@@ -58,7 +71,7 @@ export class Outbound {
       queue: JobQueue;
       registry: ChannelRegistry;
       box: SecretBox;
-      config: Pick<Config, 'smtp' | 'retry' | 'publicUrl' | 'sendLeaseMs' | 'sendOwnerWaitMs' | 'sendRatePerMinute'>;
+      config: Pick<Config, 'smtp' | 'retry' | 'publicUrl' | 'publicUrlConfigured' | 'sendLeaseMs' | 'sendOwnerWaitMs' | 'sendRatePerMinute'>;
       logger: Logger;
     },
   ) {}
@@ -66,6 +79,7 @@ export class Outbound {
   /** Inside the caller's transaction; call `wake` with the id once it has committed. */
   async queueMessage(tx: Prisma.TransactionClient, input: QueueMessageInput): Promise<string> {
     const id = newId('msg');
+    const scheduled = input.sendAt !== undefined;
     await tx.message.create({
       data: {
         id,
@@ -74,7 +88,8 @@ export class Outbound {
         sourceId: input.sourceId,
         direction: 'out',
         channel: input.channel,
-        status: 'queued',
+        status: scheduled ? 'scheduled' : 'queued',
+        ...(scheduled ? { scheduledAt: input.sendAt, nextAttemptAt: input.sendAt } : {}),
         text: input.text,
         fullText: input.text,
         html: input.html ?? null,
@@ -88,21 +103,32 @@ export class Outbound {
         authorId: input.author.type === 'user' ? input.author.id : null,
       },
     });
+    if (input.attachments) await claimUploads(tx, { workspaceId: input.workspaceId, uploadedBy: input.attachments.uploadedBy, ids: input.attachments.ids, messageId: id });
     await recordActivity(tx, {
       workspaceId: input.workspaceId,
       leadId: input.leadId,
-      kind: 'message.queued',
+      kind: scheduled ? 'message.scheduled' : 'message.queued',
       actor: input.author,
-      data: { messageId: id, channel: input.channel, to: input.to, automatic: input.automatic, template: input.templateName ?? null },
+      data: {
+        messageId: id,
+        channel: input.channel,
+        to: input.to,
+        automatic: input.automatic,
+        template: input.templateName ?? null,
+        ...(scheduled ? { sendAt: input.sendAt!.toISOString() } : {}),
+      },
     });
-    if (!input.automatic && (input.author.type === 'user' || input.author.type === 'api_key')) {
+    // A scheduled message answers the lead when it goes out, not when it is written.
+    if (!scheduled && !input.automatic && (input.author.type === 'user' || input.author.type === 'api_key')) {
       await noteHumanResponse(tx, { workspaceId: input.workspaceId, leadId: input.leadId, actor: input.author });
     }
     return id;
   }
 
-  wake(messageId: string): void {
-    this.deps.queue.add('outbound', messageId).catch((error: unknown) => {
+  /** Call once the message's transaction committed; a scheduled one wakes at its time. */
+  wake(messageId: string, sendAt?: Date): void {
+    const delayMs = sendAt ? Math.max(0, sendAt.getTime() - Date.now()) : 0;
+    this.deps.queue.add('outbound', messageId, delayMs > 0 ? { delayMs } : {}).catch((error: unknown) => {
       this.deps.logger.warn({ err: error, messageId }, 'could not queue a message; the sweeper will pick it up');
     });
   }
@@ -187,7 +213,11 @@ export class Outbound {
   /** Runs one send attempt for a message; safe to call twice for one message. */
   async dispatch(messageId: string): Promise<void> {
     const { prisma, config } = this.deps;
-    const queued = await prisma.message.findUnique({ where: { id: messageId } });
+    let queued = await prisma.message.findUnique({ where: { id: messageId } });
+    if (queued?.status === 'scheduled') {
+      if (!(await this.release(queued))) return;
+      queued = await prisma.message.findUnique({ where: { id: messageId } });
+    }
     if (!queued || queued.status !== 'queued' || (await this.waitForTurn(queued))) return;
     const claimed = await prisma.$queryRaw<{ id: string }[]>`
       UPDATE messages SET status = 'sending', attempts = attempts + 1,
@@ -200,9 +230,18 @@ export class Outbound {
 
     try {
       const { adapter, connection } = await this.resolveSender(message);
-      const files = await prisma.attachment.findMany({ where: { messageId: message.id }, orderBy: { createdAt: 'asc' } });
+      const files = await prisma.attachment.findMany({ where: { messageId: message.id }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
       const result = await adapter.send!(connection, {
-        ...(files.length > 0 ? { attachments: files.map((file) => ({ filename: file.filename, contentType: file.contentType, data: Buffer.from(file.data) })) } : {}),
+        ...(files.length > 0
+          ? {
+              attachments: files.map((file) => ({
+                filename: file.filename,
+                contentType: file.contentType,
+                data: Buffer.from(file.data),
+                ...(config.publicUrlConfigured ? { url: mediaUrl(config.publicUrl, this.deps.box, file.id) } : {}),
+              })),
+            }
+          : {}),
         id: message.id,
         to: message.toAddress ?? '',
         text: message.text ?? '',
@@ -259,6 +298,81 @@ export class Outbound {
   }
 
   /**
+   * A scheduled message whose time came joins the queue; false when it does not (yet). What a
+   * send is subject to is checked now, not when it was written: a contact who opted out of the
+   * channel since is not written to, and quiet hours push it to their end.
+   */
+  private async release(message: Message): Promise<boolean> {
+    const { prisma, queue } = this.deps;
+    const now = new Date();
+    if (message.nextAttemptAt && message.nextAttemptAt > now) {
+      // Woken early (a delay longer than the embedded queue's timers hold): sleep again.
+      await queue.add('outbound', message.id, { delayMs: message.nextAttemptAt.getTime() - now.getTime() });
+      return false;
+    }
+    const lead = await prisma.lead.findUniqueOrThrow({ where: { id: message.leadId }, select: { contactId: true, workspace: { select: { quietHours: true, timeZone: true } } } });
+    const optedOut = await prisma.contactOptOut.findUnique({ where: { contactId_channel: { contactId: lead.contactId, channel: message.channel } } });
+    if (optedOut) {
+      await this.fail(message, 'opted_out', `the contact opted out of ${message.channel} before the scheduled time`, 'scheduled');
+      return false;
+    }
+    const resumeAt = inQuietHours(lead.workspace.quietHours, lead.workspace.timeZone, now);
+    if (resumeAt) {
+      const moved = await prisma.message.updateMany({ where: { id: message.id, status: 'scheduled' }, data: { nextAttemptAt: resumeAt } });
+      // A job id of its own: the job running now still holds the scheduled one's id in Bull.
+      if (moved.count > 0) await queue.add('outbound', message.id, { delayMs: resumeAt.getTime() - now.getTime(), key: `quiet-${resumeAt.getTime()}` });
+      return false;
+    }
+    return prisma.$transaction(async (tx) => {
+      const released = await tx.message.updateMany({ where: { id: message.id, status: 'scheduled' }, data: { status: 'queued', nextAttemptAt: null } });
+      if (released.count === 0) return false;
+      if (!message.automatic) {
+        // Written by a user, or else by an integration (its key is not kept on the message).
+        const actor: Actor = message.authorId ? { type: 'user', id: message.authorId } : { type: 'api_key', id: null };
+        await noteHumanResponse(tx, { workspaceId: message.workspaceId, leadId: message.leadId, actor });
+      }
+      return true;
+    });
+  }
+
+  /** A scheduled message that will not be sent; MessageStateError once it is anything else. */
+  async cancel(message: Message, actor: Actor): Promise<void> {
+    await this.deps.prisma.$transaction(async (tx) => {
+      const canceled = await tx.message.updateMany({ where: { id: message.id, status: 'scheduled' }, data: { status: 'canceled', nextAttemptAt: null } });
+      if (canceled.count === 0) {
+        const now = await tx.message.findUniqueOrThrow({ where: { id: message.id }, select: { status: true } });
+        throw new MessageStateError('only a scheduled message can be canceled', now.status);
+      }
+      await recordActivity(tx, { workspaceId: message.workspaceId, leadId: message.leadId, kind: 'message.canceled', actor, data: { messageId: message.id, channel: message.channel } });
+    });
+  }
+
+  /**
+   * The same failed message goes back in the queue with a fresh set of attempts (its id, text
+   * and files unchanged); MessageStateError unless it failed.
+   */
+  async retry(message: Message, actor: Actor): Promise<void> {
+    await this.deps.prisma.$transaction(async (tx) => {
+      const requeued = await tx.message.updateMany({
+        where: { id: message.id, direction: 'out', status: 'failed' },
+        data: { status: 'queued', attempts: 0, nextAttemptAt: null, lockedUntil: null, error: null, errorCode: null },
+      });
+      if (requeued.count === 0) {
+        const now = await tx.message.findUniqueOrThrow({ where: { id: message.id }, select: { status: true, direction: true } });
+        throw new MessageStateError('only a failed outbound message can be retried', now.direction === 'in' ? 'inbound' : now.status);
+      }
+      await recordActivity(tx, {
+        workspaceId: message.workspaceId,
+        leadId: message.leadId,
+        kind: 'message.retried',
+        actor,
+        data: { messageId: message.id, channel: message.channel, previousError: message.errorCode },
+      });
+    });
+    this.wake(message.id);
+  }
+
+  /**
    * The connection is open in another process (or, for now, in none): back to the queue without
    * counting the attempt, so a worker of the owning process can take it. Why it waits stays visible.
    */
@@ -293,9 +407,13 @@ export class Outbound {
     return stuck.length;
   }
 
-  private async fail(message: Message, code: string, error: string): Promise<void> {
+  private async fail(message: Message, code: string, error: string, from?: string): Promise<void> {
     await this.deps.prisma.$transaction(async (tx) => {
-      await tx.message.update({ where: { id: message.id }, data: { status: 'failed', lockedUntil: null, error, errorCode: code } });
+      const failed = await tx.message.updateMany({
+        where: { id: message.id, ...(from ? { status: from } : {}) },
+        data: { status: 'failed', lockedUntil: null, nextAttemptAt: null, error, errorCode: code },
+      });
+      if (failed.count === 0) return;
       await recordActivity(tx, {
         workspaceId: message.workspaceId,
         leadId: message.leadId,

@@ -7,6 +7,7 @@ import { errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import { type Actor, recordActivity, systemActor } from '../leads/activities.js';
 import type { Outbound } from './outbound.js';
+import { inQuietHours } from './quiet-hours.js';
 import { renderForLead } from './render.js';
 import { parseTemplateId, type TemplateStore, textToHtml } from './templates.js';
 import { unsubscribeFooter, unsubscribeUrl } from './unsubscribe.js';
@@ -65,23 +66,6 @@ export async function enrolByRules(tx: Tx, workspaceId: string, leadId: string, 
     if (sequence.exitStages.includes(lead.stage)) continue;
     await enrol(tx, sequence, leadId, systemActor);
   }
-}
-
-function inQuietHours(quietHours: Prisma.JsonValue | null, timeZone: string, now: Date): Date | null {
-  const window = quietHours as { start?: string; end?: string } | null;
-  if (!window?.start || !window.end) return null;
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(now).map((p) => [p.type, p.value]),
-  );
-  const time = `${parts.hour}:${parts.minute}`;
-  const quiet = window.start <= window.end ? time >= window.start && time < window.end : time >= window.start || time < window.end;
-  if (!quiet) return null;
-  // Minutes until the window ends, in local wall-clock time.
-  const [h, m] = window.end.split(':').map(Number) as [number, number];
-  const [nh, nm] = time.split(':').map(Number) as [number, number];
-  let minutes = h * 60 + m - (nh * 60 + nm);
-  if (minutes <= 0) minutes += 24 * 60;
-  return new Date(now.getTime() + minutes * 60_000);
 }
 
 /**
@@ -181,6 +165,8 @@ export class SequenceRunner {
   }
 
   private async step(tx: Tx, id: string): Promise<string | null> {
+    // Held until the step commits: a stop by hand waits for it, or the step sees the stop.
+    await tx.$queryRaw`SELECT id FROM sequence_enrollments WHERE id = ${id} FOR UPDATE`;
     const enrollment = await tx.sequenceEnrollment.findUniqueOrThrow({ where: { id }, include: { sequence: true } });
     if (enrollment.status !== 'active') return null;
     const { sequence } = enrollment;

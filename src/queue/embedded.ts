@@ -22,7 +22,8 @@ export class EmbeddedQueue implements JobQueue {
 
   async add(queue: QueueName, rowId: string, options: { delayMs?: number } = {}): Promise<void> {
     if (this.closed) return;
-    const delay = options.delayMs ?? 0;
+    // Node's timers hold at most ~24.8 days; a later job wakes early and goes back to sleep.
+    const delay = Math.min(options.delayMs ?? 0, 2 ** 31 - 1);
     if (delay > 0) {
       const timer = setTimeout(() => {
         this.timers.delete(timer);

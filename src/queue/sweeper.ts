@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import type { Outbound } from '../messaging/outbound.js';
+import { dropAbandonedUploads } from '../messaging/uploads.js';
 import type { JobQueue } from './contract.js';
 import { Poller } from './poller.js';
 
@@ -11,6 +12,7 @@ import { Poller } from './poller.js';
 export class Sweeper {
   private readonly poller: Poller;
   private first: Promise<void> | undefined;
+  private uploadsSweptAt = 0;
 
   constructor(
     private readonly deps: { prisma: Db; queue: JobQueue; outbound: Outbound; logger: Logger; intervalMs: number },
@@ -44,11 +46,15 @@ export class Sweeper {
       for (const { id } of events) await queue.add('inbound', id, { attempt: -1 });
       const interrupted = await outbound.failInterruptedSends();
       const messages = await prisma.message.findMany({
-        where: { status: 'queued', updatedAt: { lte: before }, OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
+        where: { status: { in: ['queued', 'scheduled'] }, updatedAt: { lte: before }, OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
         select: { id: true, attempts: true },
         take: 1000,
       });
       for (const { id, attempts } of messages) await queue.add('outbound', id, { attempt: attempts });
+      if (Date.now() - this.uploadsSweptAt > 3600_000) {
+        this.uploadsSweptAt = Date.now();
+        await dropAbandonedUploads(prisma);
+      }
       if (events.length + messages.length + interrupted > 0) {
         logger.info({ events: events.length, messages: messages.length, interrupted }, 'sweeper picked up unfinished work');
       }

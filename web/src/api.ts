@@ -49,6 +49,28 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   return data as T;
 }
 
+/** Uploads one file for a message (multipart, as POST /api/v1/uploads takes it). */
+export async function uploadFile(file: File): Promise<Upload> {
+  const form = new FormData();
+  form.append('file', file, file.name);
+  const response = await fetch('/api/v1/uploads', { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json', 'x-csrf-token': csrfToken }, body: form });
+  const text = await response.text();
+  const data: unknown = text ? JSON.parse(text) : null;
+  if (!response.ok) {
+    if (response.status === 401) onSignedOut();
+    throw new ApiError({ status: response.status, ...(data as Partial<Problem>) });
+  }
+  return data as Upload;
+}
+
+export interface Upload {
+  id: string;
+  filename: string;
+  contentType: string;
+  size: number;
+  url: string;
+}
+
 export const get = <T,>(path: string) => api<T>('GET', path);
 export const post = <T,>(path: string, body?: unknown) => api<T>('POST', path, body ?? {});
 export const patch = <T,>(path: string, body: unknown) => api<T>('PATCH', path, body);
@@ -130,6 +152,7 @@ export interface Message {
   fields?: Record<string, unknown> | null;
   attachments: { id: string; filename: string; contentType: string; size: number; url: string; status: 'stored' | 'pending' | 'failed'; error?: string }[];
   status: string;
+  scheduledAt?: string | null;
   error?: string;
   to: string | null;
   automatic: boolean;

@@ -43,7 +43,11 @@ export function CommandBar({ onClose }: { onClose: () => void }) {
           ...(can('owner', 'manager')
             ? users.filter((user) => user.active && user.id !== session.user.id).map((user) => ({ id: `assign-${user.id}`, label: `${t.assignTo} ${user.name}`, run: () => patch(`/leads/${leadId}`, { ownerId: user.id }) }))
             : []),
-          ...stageSlugs.map((stage) => ({ id: `stage-${stage}`, label: `${t.moveTo}: ${t.stages[stage]}`, run: () => patch(`/leads/${leadId}`, stageChange(stage, t)) })),
+          ...stageSlugs.map((stage) => ({ id: `stage-${stage}`, label: `${t.moveTo}: ${t.stages[stage]}`, run: async () => {
+              const change = await stageChange(stage, t);
+              if (change) await patch(`/leads/${leadId}`, change);
+            },
+          })),
           { id: 'resolve', label: t.resolve, run: () => post(`/leads/${leadId}/conversation`, { status: 'resolved' }) },
           { id: 'snooze', label: t.snoozeTomorrow, run: () => post(`/leads/${leadId}/conversation`, { status: 'snoozed', until: new Date(Date.now() + 24 * 3600_000).toISOString() }) },
           { id: 'snooze-reply', label: t.snoozeUntilReply, run: () => post(`/leads/${leadId}/conversation`, { status: 'snoozed' }) },

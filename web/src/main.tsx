@@ -7,6 +7,7 @@ import { dictionaries, type Locale, pickLocale } from './i18n.js';
 import { chime, onLive, onLiveState, type LiveState, startLive, stopLive } from './live.js';
 import { BoardPage } from './pages/board.js';
 import { InboxPage } from './pages/inbox.js';
+import { TextDialogHost } from './ui.js';
 import { InsightsPage } from './pages/insights.js';
 import { LoginPage } from './pages/login.js';
 import { SetupPage } from './pages/setup.js';
@@ -179,6 +180,7 @@ function Shell({ session, onChange }: { session: SessionInfo; onChange: (info: S
         {page === 'setup' && <SetupPage section={route[1]} itemId={route[2]} />}
       </main>
       {commandOpen && <CommandBar onClose={() => setCommandOpen(false)} />}
+      <TextDialogHost ok={t.ok} cancel={t.cancel} />
     </App.Provider>
   );
 }

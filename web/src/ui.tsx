@@ -1,5 +1,6 @@
 import { ApiError } from './api.js';
 import type { ComponentChildren } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 // Plain text glyphs that every system font has (no emoji font on many Linux desktops).
 const channelGlyphs: Record<string, string> = { email: '@', whatsapp: 'WA', sms: 'SMS', voice: '☎', webform: '▤' };
@@ -42,4 +43,97 @@ export function Alert({ text }: { text: string }) {
       {text}
     </p>
   );
+}
+
+interface TextRequest {
+  label: string;
+  resolve: (value: string | null) => void;
+}
+
+let showTextDialog: ((request: TextRequest) => void) | null = null;
+
+/** Asks for a line of text in a dialog of the page; null when the person cancels. */
+export function askText(label: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    if (!showTextDialog) return resolve(null);
+    showTextDialog({ label, resolve });
+  });
+}
+
+/** Mounted once at the root: the dialog askText opens (a modal <dialog>, Escape cancels). */
+export function TextDialogHost({ ok, cancel }: { ok: string; cancel: string }) {
+  const [request, setRequest] = useState<TextRequest | null>(null);
+  const [value, setValue] = useState('');
+  const dialog = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    showTextDialog = (next) => {
+      setValue('');
+      setRequest(next);
+    };
+    return () => {
+      showTextDialog = null;
+    };
+  }, []);
+  useEffect(() => {
+    if (request && dialog.current && !dialog.current.open) dialog.current.showModal();
+  }, [request]);
+  if (!request) return null;
+  const finish = (answer: string | null) => {
+    dialog.current?.close();
+    setRequest(null);
+    request.resolve(answer);
+  };
+  return (
+    <dialog ref={dialog} class="text-dialog" aria-labelledby="text-dialog-label" onCancel={(e) => (e.preventDefault(), finish(null))}>
+      <form
+        method="dialog"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (value.trim()) finish(value.trim());
+        }}
+      >
+        <label id="text-dialog-label" for="text-dialog-input">
+          {request.label}
+        </label>
+        <input id="text-dialog-input" required autoFocus value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
+        <div class="dialog-actions">
+          <button type="button" onClick={() => finish(null)}>
+            {cancel}
+          </button>
+          <button type="submit" class="primary">
+            {ok}
+          </button>
+        </div>
+      </form>
+    </dialog>
+  );
+}
+
+/** The UTC instant of a wall-clock time ("2026-11-26T09:30") in a time zone. */
+export function zonedTimeToUtc(local: string, timeZone: string): Date {
+  const [date, clock] = local.split('T') as [string, string];
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  const [hh, mm] = clock.split(':').map(Number) as [number, number];
+  const wall = Date.UTC(y, m - 1, d, hh, mm);
+  const offsetAt = (instant: number) => {
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+        .formatToParts(new Date(instant))
+        .map((p) => [p.type, p.value]),
+    );
+    return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute)) - instant;
+  };
+  // Twice, so a time near a daylight-saving change lands on the offset in force at that time.
+  const first = wall - offsetAt(wall);
+  return new Date(wall - offsetAt(first));
+}
+
+/** "2026-11-26T09:30" for an instant, as the clock reads in a time zone (a datetime-local value). */
+export function utcToZonedInput(instant: Date, timeZone: string): string {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+      .formatToParts(instant)
+      .map((p) => [p.type, p.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
 }

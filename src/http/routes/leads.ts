@@ -11,6 +11,7 @@ import { leadInclude, leadView, presentLead } from '../../leads/view.js';
 import { findVisibleLead, visibleLeadsWhere } from '../../leads/visibility.js';
 import { replySubject } from '../../messaging/outbound.js';
 import { parseTemplateId } from '../../messaging/templates.js';
+import { maxAttachmentsPerMessage, uploaderKey } from '../../messaging/uploads.js';
 import { renderForLead } from '../../messaging/render.js';
 import { enrolByRules } from '../../messaging/sequences.js';
 import type { AppDeps } from '../deps.js';
@@ -59,7 +60,7 @@ const activityView = z.object({
   createdAt: z.string(),
 });
 
-const messageView = z.object({
+export const messageView = z.object({
   id: z.string(),
   leadId: z.string(),
   direction: z.enum(['in', 'out']),
@@ -80,7 +81,8 @@ const messageView = z.object({
       error: z.string().optional(),
     }),
   ),
-  status: z.enum(['received', 'queued', 'sending', 'sent', 'delivered', 'read', 'failed']),
+  status: z.enum(['received', 'scheduled', 'queued', 'sending', 'sent', 'delivered', 'read', 'failed', 'canceled']),
+  scheduledAt: z.string().nullable().describe('When a scheduled message goes (or went) out'),
   error: z.string().optional(),
   errorCode: z.string().optional(),
   attempts: z.number(),
@@ -102,9 +104,23 @@ const sendBody = z
       .describe('A template id (pt-BR.meeting_request.email) or name (meeting_request): the lead\'s channel and the workspace locale pick the rest'),
     variables: z.record(z.string(), z.unknown()).optional(),
     channel: z.enum(channelKinds).optional(),
+    attachmentIds: z
+      .array(z.string().min(1).max(100))
+      .min(1)
+      .max(maxAttachmentsPerMessage)
+      .optional()
+      .describe('Files to send with the message: ids that POST /api/v1/uploads answered'),
+    sendAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('Send at this time instead of now (up to a year ahead): the message waits as "scheduled" and can be canceled until then'),
   })
   .strict()
-  .refine((body) => Boolean(body.text) !== Boolean(body.templateId), { message: 'send either text or templateId', path: ['text'] });
+  .refine((body) => !(body.text && body.templateId), { message: 'send either text or templateId', path: ['text'] })
+  .refine((body) => Boolean(body.text || body.templateId || body.attachmentIds), { message: 'send text, templateId or attachmentIds', path: ['text'] });
+
+/** A sendAt a little in the past (a clock behind, a slow request) means now. */
+const sendAtSlackMs = 60_000;
 
 function presentActivity(row: Activity) {
   const data = row.data as Record<string, unknown>;
@@ -132,6 +148,7 @@ export function presentMessage(row: Message & { attachments: Attachment[] }) {
       ...(a.error ? { error: a.error } : {}),
     })),
     status: row.status as z.infer<typeof messageView>['status'],
+    scheduledAt: row.scheduledAt?.toISOString() ?? null,
     ...(row.error ? { error: row.error } : {}),
     ...(row.errorCode ? { errorCode: row.errorCode } : {}),
     attempts: row.attempts,
@@ -302,20 +319,39 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
     route({
       method: 'post',
       path: '/leads/:id/messages',
-      summary: 'Send a message to the lead over its own channel (or another the contact has)',
+      summary: 'Send a message to the lead over its own channel (or another the contact has), now or at sendAt, with files',
+      description:
+        'Files are uploaded first (POST /api/v1/uploads) and named by id in attachmentIds. Email carries them as attachments; WhatsApp as ' +
+        'image, video, audio or document messages (the text is the caption of the first that has one); SMS as MMS media, which Twilio ' +
+        'fetches by URL, so only when PUBLIC_URL is set (422 attachments-not-supported otherwise). With sendAt the message is stored ' +
+        '"scheduled" and sent at that time (DELETE /api/v1/messages/:id cancels it until then); opt-outs and quiet hours apply when it goes out.',
       tag: 'messages',
       params: byId,
       body: sendBody,
-      response: { status: 202, description: 'Queued', schema: z.object({ messageId: z.string(), status: z.string(), channel: z.string() }) },
+      response: {
+        status: 202,
+        description: 'Queued, or scheduled when sendAt is later',
+        schema: z.object({ messageId: z.string(), status: z.enum(['queued', 'scheduled']), channel: z.string(), scheduledAt: z.string().optional() }),
+      },
       handler: async ({ params, body, auth }) => {
         const lead = await findVisibleLead(prisma, auth, params.id);
         const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId } });
+        const sendAt = body.sendAt ? new Date(body.sendAt) : undefined;
+        if (sendAt && sendAt.getTime() < Date.now() - sendAtSlackMs) throw new ValidationError([{ path: 'sendAt', message: 'must be in the future' }]);
+        if (sendAt && sendAt.getTime() > Date.now() + 366 * 24 * 3600_000) throw new ValidationError([{ path: 'sendAt', message: 'must be within a year' }]);
+        const scheduled = sendAt && sendAt.getTime() > Date.now() ? sendAt : undefined;
         const template = body.templateId ? (parseTemplateId(body.templateId) ?? { name: body.templateId, locale: workspace.locale, channel: undefined }) : undefined;
         const { messageId, channel } = await prisma.$transaction(async (tx) => {
           const plan = await outbound.planReply(tx, lead.id, body.channel ?? template?.channel);
+          if (body.attachmentIds && plan.channel === 'sms' && !deps.config.publicUrlConfigured) {
+            throw new ProblemError(
+              'attachments_not_supported',
+              'an SMS can carry files (MMS) only when Twilio can fetch them from the gateway: set PUBLIC_URL to the address the internet reaches it at',
+            );
+          }
           const content = template
             ? await renderForLead(tx, templates, lead, { name: template.name, locale: template.locale, channel: plan.channel }, body.variables ?? {})
-            : { text: body.text!, subject: body.subject ?? (plan.channel === 'email' ? replySubject(plan.thread?.subject, workspace.name) : undefined) };
+            : { text: body.text ?? '', subject: body.subject ?? (plan.channel === 'email' ? replySubject(plan.thread?.subject, workspace.name) : undefined) };
           const id = await outbound.queueMessage(tx, {
             workspaceId: auth.workspaceId,
             leadId: lead.id,
@@ -324,14 +360,16 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
             ...('html' in content && content.html ? { html: content.html } : {}),
             ...(content.subject ? { subject: content.subject } : {}),
             ...(template ? { templateName: template.name } : {}),
+            ...(body.attachmentIds ? { attachments: { ids: body.attachmentIds, uploadedBy: uploaderKey(auth.actor) } } : {}),
+            ...(scheduled ? { sendAt: scheduled } : {}),
             automatic: false,
             author: auth.actor,
           });
           await tx.lead.update({ where: { id: lead.id }, data: { lastActivityAt: new Date() } });
           return { messageId: id, channel: plan.channel };
         });
-        outbound.wake(messageId);
-        return { messageId, status: 'queued', channel };
+        outbound.wake(messageId, scheduled);
+        return { messageId, status: scheduled ? 'scheduled' : 'queued', channel, ...(scheduled ? { scheduledAt: scheduled.toISOString() } : {}) };
       },
     }),
     route({
@@ -376,7 +414,10 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
       response: { status: 200, description: 'The file, with its own content type' },
       handler: async ({ params, auth, res }) => {
         const row = await prisma.attachment.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
-        const visible = row?.messageId ? await prisma.message.count({ where: { id: row.messageId, lead: await visibleLeadsWhere(prisma, auth) } }) : 0;
+        // A file not yet sent with a message is its uploader's alone.
+        const visible = row?.messageId
+          ? await prisma.message.count({ where: { id: row.messageId, lead: await visibleLeadsWhere(prisma, auth) } })
+          : row && !row.eventId && row.uploadedBy === uploaderKey(auth.actor);
         if (!row || !visible) throw new NotFoundError('attachment');
         if (row.status !== 'stored') {
           throw new ProblemError('conflict', row.status === 'pending' ? 'the file is still being fetched from the channel' : `the file could not be fetched: ${row.error ?? 'no reason given'}`);

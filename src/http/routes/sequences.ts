@@ -4,6 +4,7 @@ import { NotFoundError, ProblemError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import { stages } from '../../leads/stages.js';
 import { visibleLeadsWhere } from '../../leads/visibility.js';
+import { recordActivity } from '../../leads/activities.js';
 import { enrol } from '../../messaging/sequences.js';
 import type { AppDeps } from '../deps.js';
 import { byId, listSchema, route, type RouteDef } from '../route.js';
@@ -171,6 +172,32 @@ export function sequenceRoutes(deps: AppDeps): RouteDef[] {
         if (!lead) throw new NotFoundError('lead');
         const rows = await prisma.sequenceEnrollment.findMany({ where: { leadId: lead.id }, orderBy: { enrolledAt: 'asc' } });
         return { data: rows.map(presentEnrollment), nextCursor: null };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/leads/:id/sequences/:sequenceId',
+      summary: 'Stop a lead\'s enrolment: no further step is sent; 409 unless it is active',
+      tag: 'sequences',
+      params: z.object({ id: z.string().min(1).max(100), sequenceId: z.string().min(1).max(100) }),
+      response: { status: 200, description: 'The enrolment, stopped', schema: enrollmentView },
+      handler: async ({ params, auth }) => {
+        const lead = await prisma.lead.findFirst({ where: { AND: [{ id: params.id }, await visibleLeadsWhere(prisma, auth)] }, select: { id: true } });
+        if (!lead) throw new NotFoundError('lead');
+        const where = { sequenceId_leadId: { sequenceId: params.sequenceId, leadId: lead.id } };
+        const existing = await prisma.sequenceEnrollment.findFirst({ where: { sequenceId: params.sequenceId, leadId: lead.id, workspaceId: auth.workspaceId } });
+        if (!existing) throw new NotFoundError('enrolment');
+        const reason = 'stopped by hand';
+        await prisma.$transaction(async (tx) => {
+          // Waits for a step being sent right now to commit (the runner holds the row).
+          const stopped = await tx.sequenceEnrollment.updateMany({ where: { id: existing.id, status: 'active' }, data: { status: 'stopped', stopReason: reason, lockedUntil: null } });
+          if (stopped.count === 0) {
+            const now = await tx.sequenceEnrollment.findUniqueOrThrow({ where, select: { status: true } });
+            throw new ProblemError('conflict', `only an active enrolment can be stopped: this one is ${now.status}`);
+          }
+          await recordActivity(tx, { workspaceId: auth.workspaceId, leadId: lead.id, kind: 'sequence.stopped', actor: auth.actor, data: { sequenceId: params.sequenceId, reason } });
+        });
+        return presentEnrollment(await prisma.sequenceEnrollment.findUniqueOrThrow({ where }));
       },
     }),
   ];

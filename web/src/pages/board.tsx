@@ -28,9 +28,11 @@ export function BoardPage() {
   const move = async (leadId: string, stage: string) => {
     const card = cards.find((item) => item.id === leadId);
     if (!card || card.stage === stage) return;
-    setCards(cards.map((item) => (item.id === leadId ? { ...item, stage } : item)));
+    const change = await stageChange(stage, t);
+    if (!change) return;
+    setCards((current) => current.map((item) => (item.id === leadId ? { ...item, stage } : item)));
     try {
-      await patch(`/leads/${leadId}`, stageChange(stage, t));
+      await patch(`/leads/${leadId}`, change);
       setError('');
     } catch (failure) {
       setError(errorText(failure));

@@ -1,9 +1,9 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { type Activity, ApiError, type Conversation, type FollowUp, get, type Lead, type List, type Message, patch, post, query, type Template } from '../api.js';
+import { type Activity, ApiError, type Conversation, del, type FollowUp, get, type Lead, type List, type Message, patch, post, query, type Template, type Upload, uploadFile } from '../api.js';
 import { navigate, useApp } from '../context.js';
 import { onLive } from '../live.js';
 import { stageSlugs } from '../i18n.js';
-import { Alert, Badge, ChannelIcon, errorText, shortDuration } from '../ui.js';
+import { Alert, askText, Badge, ChannelIcon, errorText, shortDuration, utcToZonedInput, zonedTimeToUtc } from '../ui.js';
 
 const channels = ['email', 'whatsapp', 'sms', 'voice', 'webform'] as const;
 const statuses = ['open', 'pending', 'snoozed', 'resolved'] as const;
@@ -408,10 +408,18 @@ function MessageItem({ message, lead, onRetry }: { message: Message; lead: Lead;
   const { t, time } = useApp();
   const [showQuoted, setShowQuoted] = useState(false);
   const channelLabel = t.channels[message.channel as keyof typeof t.channels] ?? message.channel;
-  const retry = async () => {
-    await post(`/leads/${lead.id}/messages`, { text: message.text ?? '', channel: message.channel, ...(message.subject ? { subject: message.subject } : {}) });
-    onRetry();
+  const [error, setError] = useState('');
+  const act = async (fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+      setError('');
+      onRetry();
+    } catch (failure) {
+      setError(errorText(failure));
+    }
   };
+  const retry = () => act(() => post(`/messages/${message.id}/retry`));
+  const cancel = () => act(() => del(`/messages/${message.id}`));
   const hasQuoted = Boolean(message.fullText && message.fullText !== message.text);
   return (
     <li class={`message ${message.direction} ${message.automatic ? 'automatic' : ''}`}>
@@ -452,7 +460,15 @@ function MessageItem({ message, lead, onRetry }: { message: Message; lead: Lead;
       )}
       {message.direction === 'out' && (
         <div class={`delivery delivery-${message.status}`}>
-          {t.deliveryStatus[message.status as keyof typeof t.deliveryStatus] ?? message.status}
+          {message.status === 'scheduled' && message.scheduledAt ? t.scheduledFor(time(message.scheduledAt)) : (t.deliveryStatus[message.status as keyof typeof t.deliveryStatus] ?? message.status)}
+          {message.status === 'scheduled' && (
+            <>
+              {' '}
+              <button type="button" class="link" onClick={() => void cancel()}>
+                {t.cancelScheduled}
+              </button>
+            </>
+          )}
           {message.status === 'failed' && (
             <>
               {message.error && <span class="reason">: {message.error}</span>}{' '}
@@ -461,6 +477,7 @@ function MessageItem({ message, lead, onRetry }: { message: Message; lead: Lead;
               </button>
             </>
           )}
+          <Alert text={error} />
         </div>
       )}
     </li>
@@ -515,8 +532,15 @@ function replyChannels(lead: Lead): string[] {
 }
 
 function Composer({ lead, lastInboundChannel, handle, onSent }: { lead: Lead; lastInboundChannel: string | undefined; handle: { current: { focus(mode: 'reply' | 'note'): void } | null }; onSent: () => void }) {
-  const { t, users } = useApp();
+  const { t, users, session } = useApp();
   const options = replyChannels(lead);
+  const timeZone = session.workspace.timeZone;
+  const [files, setFiles] = useState<Upload[]>([]);
+  const [uploading, setUploading] = useState(0);
+  const [dragging, setDragging] = useState(false);
+  const [scheduling, setScheduling] = useState(false);
+  const [sendAt, setSendAt] = useState('');
+  const picker = useRef<HTMLInputElement>(null);
   const preferred = lastInboundChannel && options.includes(lastInboundChannel) ? lastInboundChannel : options[0] ?? '';
   const [mode, setMode] = useState<'reply' | 'note'>('reply');
   const [channel, setChannel] = useState(preferred);
@@ -550,14 +574,46 @@ function Composer({ lead, lastInboundChannel, handle, onSent }: { lead: Lead; la
   const mention = mode === 'note' ? /@(\w*)$/.exec(text) : null;
   const mentionUsers = mention ? users.filter((user) => user.name.toLowerCase().startsWith(mention[1]!.toLowerCase())).slice(0, 5) : [];
 
+  /** Files are uploaded as soon as they are attached, so a refused one says so before sending. */
+  const attach = async (list: FileList | File[] | null | undefined) => {
+    const chosen = [...(list ?? [])];
+    if (chosen.length === 0) return;
+    setError('');
+    setUploading((n) => n + chosen.length);
+    for (const file of chosen) {
+      try {
+        const stored = await uploadFile(file);
+        setFiles((current) => [...current, stored]);
+      } catch (failure) {
+        setError(errorText(failure));
+      } finally {
+        setUploading((n) => n - 1);
+      }
+    }
+  };
+
   const send = async (event: Event) => {
     event.preventDefault();
-    setBusy(true);
     setError('');
+    const at = mode === 'reply' && scheduling && sendAt ? zonedTimeToUtc(sendAt, timeZone) : null;
+    if (mode === 'reply' && scheduling && (!at || at.getTime() <= Date.now())) {
+      setError(t.pickFutureTime);
+      return;
+    }
+    setBusy(true);
     try {
       if (mode === 'note') await post(`/leads/${lead.id}/notes`, { text });
-      else if (templateId) await post(`/leads/${lead.id}/messages`, { templateId, channel });
-      else await post(`/leads/${lead.id}/messages`, { text, channel });
+      else {
+        await post(`/leads/${lead.id}/messages`, {
+          ...(templateId ? { templateId } : text.trim() ? { text } : {}),
+          channel,
+          ...(files.length > 0 ? { attachmentIds: files.map((file) => file.id) } : {}),
+          ...(at ? { sendAt: at.toISOString() } : {}),
+        });
+        setFiles([]);
+        setScheduling(false);
+        setSendAt('');
+      }
       setText('');
       setTemplateId('');
       onSent();
@@ -569,7 +625,24 @@ function Composer({ lead, lastInboundChannel, handle, onSent }: { lead: Lead; la
   };
 
   return (
-    <form class={`composer ${mode}`} onSubmit={send} aria-label={t.composer}>
+    <form
+      class={`composer ${mode} ${dragging ? 'dragging' : ''}`}
+      onSubmit={send}
+      aria-label={t.composer}
+      onDragOver={(e) => {
+        if (mode !== 'reply' || !e.dataTransfer?.types.includes('Files')) return;
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={(e) => {
+        if (mode !== 'reply') return;
+        e.preventDefault();
+        setDragging(false);
+        void attach(e.dataTransfer?.files);
+      }}
+    >
+      {dragging && <div class="drop-hint">{t.dropFiles}</div>}
       <div class="composer-tabs" role="tablist">
         <button type="button" role="tab" aria-selected={mode === 'reply'} class={mode === 'reply' ? 'active' : ''} onClick={() => setMode('reply')}>
           {t.reply}
@@ -614,7 +687,40 @@ function Composer({ lead, lastInboundChannel, handle, onSent }: { lead: Lead; la
           onKeyDown={(e) => {
             if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) void send(e);
           }}
+          onPaste={(e) => {
+            const pasted = e.clipboardData?.files;
+            if (mode !== 'reply' || !pasted || pasted.length === 0) return;
+            e.preventDefault();
+            void attach(pasted);
+          }}
         />
+      )}
+      {mode === 'reply' && (files.length > 0 || uploading > 0) && (
+        <ul class="attached-files" aria-label={t.attachFiles}>
+          {files.map((file) => (
+            <li key={file.id}>
+              <span class="filename">{file.filename}</span>
+              <button type="button" class="link" aria-label={t.removeFile(file.filename)} onClick={() => setFiles(files.filter((item) => item.id !== file.id))}>
+                ×
+              </button>
+            </li>
+          ))}
+          {uploading > 0 && <li class="hint">{t.uploading}</li>}
+        </ul>
+      )}
+      {mode === 'reply' && scheduling && (
+        <label class="schedule-field">
+          <span>{t.sendAt}</span>
+          <input
+            type="datetime-local"
+            required
+            aria-label={t.sendAt}
+            min={utcToZonedInput(new Date(), timeZone)}
+            value={sendAt}
+            onInput={(e) => setSendAt((e.target as HTMLInputElement).value)}
+          />
+          <span class="hint">{t.timeZoneHint(timeZone)}</span>
+        </label>
       )}
       {slash.length > 0 && (
         <ul class="suggestions" role="listbox" aria-label={t.cannedResponses}>
@@ -649,8 +755,26 @@ function Composer({ lead, lastInboundChannel, handle, onSent }: { lead: Lead; la
       <Alert text={error} />
       <div class="composer-actions">
         {mode === 'reply' && options.length === 0 && <span class="hint">{t.noReplyChannel}</span>}
-        <button type="submit" class="primary" disabled={busy || (mode === 'reply' && (!channel || (!text.trim() && !templateId))) || (mode === 'note' && !text.trim())}>
-          {mode === 'note' ? t.addNote : t.send}
+        {mode === 'reply' && (
+          <>
+            <input ref={picker} type="file" multiple hidden onChange={(e) => {
+              const input = e.target as HTMLInputElement;
+              void attach(input.files).then(() => (input.value = ''));
+            }} />
+            <button type="button" onClick={() => picker.current?.click()}>
+              {t.attachFiles}
+            </button>
+            <button type="button" aria-pressed={scheduling} onClick={() => setScheduling(!scheduling)}>
+              {scheduling ? t.sendNowInstead : t.sendLater}
+            </button>
+          </>
+        )}
+        <button
+          type="submit"
+          class="primary"
+          disabled={busy || uploading > 0 || (mode === 'reply' && (!channel || (!text.trim() && !templateId && files.length === 0))) || (mode === 'note' && !text.trim())}
+        >
+          {mode === 'note' ? t.addNote : scheduling ? t.scheduleSend : t.send}
         </button>
       </div>
     </form>
@@ -737,7 +861,14 @@ function LeadPanel({ lead, open, onChanged }: { lead: Lead; open: boolean; onCha
       </section>
       <section>
         <h3>{t.stage}</h3>
-        <select aria-label={t.stage} value={lead.stage} onChange={(e) => void save(stageChange((e.target as HTMLSelectElement).value, t))}>
+        <select aria-label={t.stage} value={lead.stage} onChange={(e) => {
+            const select = e.target as HTMLSelectElement;
+            void stageChange(select.value, t).then((change) => {
+              if (change) void save(change);
+              else select.value = lead.stage;
+            });
+          }}
+        >
           {stageSlugs.map((stage) => (
             <option key={stage} value={stage}>
               {t.stages[stage]}
@@ -787,7 +918,9 @@ function LeadPanel({ lead, open, onChanged }: { lead: Lead; open: boolean; onCha
             <li key={item.id} class={item.status}>
               <time>{time(item.dueAt)}</time> {item.note}
               {item.status === 'open' ? (
-                <button type="button" class="link" onClick={() => void act(() => post(`/follow-ups/${item.id}/complete`, { outcome: window.prompt(t.outcomePrompt) ?? '' }))}>
+                <button type="button" class="link" onClick={() =>
+                    void askText(t.outcomePrompt).then((outcome) => (outcome === null ? undefined : act(() => post(`/follow-ups/${item.id}/complete`, { outcome }))))
+                  }>
                   {t.complete}
                 </button>
               ) : (
@@ -820,6 +953,16 @@ function LeadPanel({ lead, open, onChanged }: { lead: Lead; open: boolean; onCha
               <li key={item.id}>
                 {sequences.find((sequence) => sequence.id === item.sequenceId)?.name ?? item.sequenceId} <Badge>{t.enrollmentStatus[item.status]}</Badge>
                 {item.status === 'active' && item.nextStepAt && <time> {time(item.nextStepAt)}</time>}
+                {item.status === 'active' && (
+                  <button
+                    type="button"
+                    class="link"
+                    aria-label={t.stopSequenceNamed(sequences.find((sequence) => sequence.id === item.sequenceId)?.name ?? item.sequenceId)}
+                    onClick={() => void act(() => del(`/leads/${lead.id}/sequences/${item.sequenceId}`))}
+                  >
+                    {t.stopSequence}
+                  </button>
+                )}
               </li>
             ))}
           </ul>
@@ -846,10 +989,11 @@ function LeadPanel({ lead, open, onChanged }: { lead: Lead; open: boolean; onCha
   );
 }
 
-/** Unqualified needs a reason, asked for on the spot. */
-export function stageChange(stage: string, t: { lossReasonPrompt: string }): Record<string, unknown> {
+/** Unqualified needs a reason, asked for on the spot; null when the person cancels. */
+export async function stageChange(stage: string, t: { lossReasonPrompt: string }): Promise<Record<string, unknown> | null> {
   if (stage !== 'unqualified') return { stage };
-  return { stage, lossReason: window.prompt(t.lossReasonPrompt) ?? '' };
+  const lossReason = await askText(t.lossReasonPrompt);
+  return lossReason === null ? null : { stage, lossReason };
 }
 
 function InlineField({ label, value, type = 'text', onSave }: { label: string; value: string; type?: 'text' | 'number'; onSave: (value: string) => void }) {
