@@ -168,6 +168,8 @@ export class WhatsAppConnection {
   private mediaLook: Promise<void> | undefined;
   private mediaAgain = false;
   private readonly downloads = new Map<string, Promise<void>>();
+  /** Chats whose typing this device follows, per socket (a new connection starts with none). */
+  private readonly presenceFollowed = new WeakMap<WhatsAppSocket, Set<string>>();
   /** When each recent download ended: a look that read the table before then has an old view of it. */
   private readonly downloadEndedAt = new Map<string, number>();
   /** Ends the downloads of the socket that closed (they are tried again on the next one, uncounted). */
@@ -356,6 +358,17 @@ export class WhatsAppConnection {
     const onLidMapping = (mapping: LIDMapping) => {
       this.enqueue(() => this.samePerson(mapping));
     };
+    const onPresence = ({ id, presences }: { id: string; presences: Record<string, { lastKnownPresence: string }> }) => {
+      // Only one person's own chat: in a group, "typing" says nothing about a lead.
+      if (!isPnUser(id) && !isLidUser(id)) return;
+      const presence = presences[id] ?? Object.values(presences)[0];
+      if (!presence) return;
+      const typing = presence.lastKnownPresence === 'composing' || presence.lastKnownPresence === 'recording';
+      const phone = phoneOfJid(id);
+      this.ctx
+        .typing(this.source.id, { ...(phone ? { phone } : {}), whatsappId: jidNormalizedUser(id) }, typing)
+        .catch((error: unknown) => this.ctx.logger.debug({ err: error }, 'could not note that a contact is typing'));
+    };
     // The server's ack of a message we sent: the only sign that WhatsApp has it (Baileys emits
     // no status for it). An ack with an error comes as an ERROR status in messages.update.
     const onServerAck = (node: BinaryNode) => {
@@ -369,6 +382,7 @@ export class WhatsAppConnection {
     socket.ev.on('messages.upsert', onUpsert);
     socket.ev.on('messages.update', onUpdate);
     socket.ev.on('lid-mapping.update', onLidMapping);
+    socket.ev.on('presence.update', onPresence);
     socket.ws.on('CB:ack,class:message', onServerAck);
     const media = new AbortController();
     this.mediaAbort = media;
@@ -403,6 +417,7 @@ export class WhatsAppConnection {
       socket.ev.off('messages.upsert', onUpsert);
       socket.ev.off('messages.update', onUpdate);
       socket.ev.off('lid-mapping.update', onLidMapping);
+      socket.ev.off('presence.update', onPresence);
       socket.ws.off('CB:ack,class:message', onServerAck);
       this.socket = undefined;
       this.connectedAs = undefined;
@@ -528,7 +543,20 @@ export class WhatsAppConnection {
       };
     }
     await this.captureUntilStored(event, rejectedBecause);
+    if (read.kind !== 'ignored' && !read.fromMe) this.followPresence(socket, read.participant ?? read.chat);
     if (event.attachments?.some((file) => 'later' in file && file.later.status === 'pending')) this.fetchMedia(socket);
+  }
+
+  /** Asks WhatsApp to tell this device when the person of a chat types, once per connection. */
+  private followPresence(socket: WhatsAppSocket, jid: string): void {
+    let followed = this.presenceFollowed.get(socket);
+    if (!followed) this.presenceFollowed.set(socket, (followed = new Set()));
+    if (followed.has(jid)) return;
+    followed.add(jid);
+    socket.presenceSubscribe(jid).catch((error: unknown) => {
+      followed.delete(jid);
+      this.ctx.logger.debug({ err: error }, 'could not subscribe to a chat presence');
+    });
   }
 
   /** A failing database is retried until it answers or the gateway stops. */

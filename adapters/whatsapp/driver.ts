@@ -25,6 +25,8 @@ export interface WhatsAppSocket {
   readonly user: BaileysSocket['user'];
   sendMessage: BaileysSocket['sendMessage'];
   sendPresenceUpdate: BaileysSocket['sendPresenceUpdate'];
+  /** WhatsApp tells a device when someone types only in chats it subscribed to. */
+  presenceSubscribe: BaileysSocket['presenceSubscribe'];
   onWhatsApp: BaileysSocket['onWhatsApp'];
   requestPairingCode: BaileysSocket['requestPairingCode'];
   query: BaileysSocket['query'];

@@ -109,6 +109,36 @@ export async function setSourceStatus(prisma: Db, sourceId: string, status: Sour
   await prisma.source.updateMany({ where: { id: sourceId }, data: { status: { ...status } } });
 }
 
+/** How long "typing…" shows without a newer signal: WhatsApp repeats it every few seconds while it lasts. */
+export const typingShowsForMs = 25_000;
+
+/** See AdapterContext.typing. */
+export async function noteTyping(
+  prisma: Db,
+  sourceId: string,
+  from: Handle,
+  typing: boolean,
+  normalizePhone: (text: string, country: string) => string | null,
+): Promise<void> {
+  const source = await prisma.source.findUnique({ where: { id: sourceId }, select: { workspaceId: true, workspace: { select: { country: true } } } });
+  if (!source) return;
+  const phone = from.phone ? normalizePhone(from.phone, source.workspace.country) : null;
+  const values = [phone, from.whatsappId, from.email?.toLowerCase()].filter((value): value is string => Boolean(value));
+  if (values.length === 0) return;
+  const lead = await prisma.lead.findFirst({
+    where: { workspaceId: source.workspaceId, contact: { identities: { some: { workspaceId: source.workspaceId, value: { in: values } } } } },
+    orderBy: { lastActivityAt: 'desc' },
+    select: { id: true },
+  });
+  if (!lead) return;
+  const until = new Date(Date.now() + (typing ? typingShowsForMs : 0));
+  await prisma.typingSignal.upsert({
+    where: { leadId: lead.id },
+    create: { leadId: lead.id, workspaceId: source.workspaceId, until },
+    update: { until },
+  });
+}
+
 /** See AdapterContext.ownerFor. */
 export async function ownerFor(prisma: Db, sourceId: string, from: Handle, normalizePhone: (text: string, country: string) => string | null) {
   const source = await prisma.source.findUnique({ where: { id: sourceId }, include: { owner: true, workspace: true } });

@@ -168,6 +168,11 @@ export interface AdapterContext {
    * out): recorded with the status change, and sent to the webhooks subscribed to it.
    */
   announce(sourceId: string, event: SourceEventKind, status: SourceStatus): Promise<void>;
+  /**
+   * The person is typing (or stopped) in a chat of this source: shown live on their latest lead,
+   * never stored in the timeline. Unknown people are ignored.
+   */
+  typing(sourceId: string, from: Handle, typing: boolean): Promise<void>;
   /** Files of stored messages that the adapter still has to fetch (see LaterAttachment). */
   attachments: {
     /** Pending files of the source whose next try is due, oldest first, with their event's raw payload. */

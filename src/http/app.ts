@@ -1,5 +1,5 @@
 import express, { type Express } from 'express';
-import { adapterState, announceSourceEvent, findSourceMessage, laterAttachments, leases, ownerFor, setSourceStatus, sourceVault } from '../channels/adapter-support.js';
+import { adapterState, announceSourceEvent, findSourceMessage, laterAttachments, leases, noteTyping, ownerFor, setSourceStatus, sourceVault } from '../channels/adapter-support.js';
 import { normalizePhone } from '../contacts/identities.js';
 import type { AdapterContext } from '../channels/contract.js';
 import { ProblemError } from '../errors.js';
@@ -47,6 +47,7 @@ export function adapterContext(deps: AppDeps): AdapterContext {
     },
     setStatus: (sourceId, status) => setSourceStatus(deps.db.prisma, sourceId, status),
     announce: (sourceId, event, status) => announceSourceEvent(deps.db.prisma, sourceId, event, status),
+    typing: (sourceId, from, typing) => noteTyping(deps.db.prisma, sourceId, from, typing, normalizePhone),
     state: adapterState(deps.db.prisma),
     vault: sourceVault(deps.db.prisma, deps.box, deps.holderId),
     findMessage: (sourceId, externalId) => findSourceMessage(deps.db.prisma, sourceId, externalId),

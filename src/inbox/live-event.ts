@@ -9,4 +9,9 @@ export interface LiveEvent {
   actor: { type: string; id: string | null };
   direction?: 'in' | 'out';
   at: string;
+  /** `contact.typing`: until when to show "typing…" unless a newer event says otherwise. */
+  until?: string;
 }
+
+/** Events that change nothing stored: a browser shows them, but has nothing to fetch again. */
+export const passingEventKinds: readonly string[] = ['contact.typing', 'contact.typing_stopped'];

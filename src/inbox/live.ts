@@ -58,6 +58,42 @@ export class LiveFeed {
     this.listeners.clear();
   }
 
+  private fanOut(workspaceId: string, event: LiveEvent): void {
+    for (const listener of this.listeners) {
+      if (listener.auth.workspaceId !== workspaceId) continue;
+      const owner = listener.onlyOwner;
+      if (owner && event.ownerId !== owner.userId && !(owner.canClaim && event.ownerId === null)) continue;
+      listener.send(event);
+    }
+  }
+
+  /** Typing signals changed since the last poll, as `contact.typing` / `contact.typing_stopped`. */
+  private async pollTyping(workspaces: string[], since: Date): Promise<void> {
+    const signals = await this.prisma.typingSignal.findMany({
+      where: { workspaceId: { in: workspaces }, updatedAt: { gt: since } },
+      orderBy: { updatedAt: 'asc' },
+      take: 1000,
+      select: { leadId: true, workspaceId: true, until: true, updatedAt: true, lead: { select: { ownerId: true } } },
+    });
+    const now = Date.now();
+    for (const signal of signals) {
+      if (signal.updatedAt > this.cursor) this.cursor = signal.updatedAt;
+      const id = `typing:${signal.leadId}:${signal.updatedAt.getTime()}`;
+      if (this.recent.has(id)) continue;
+      this.recent.set(id, signal.updatedAt.getTime());
+      const typing = signal.until.getTime() > now;
+      this.fanOut(signal.workspaceId, {
+        id,
+        kind: typing ? 'contact.typing' : 'contact.typing_stopped',
+        leadId: signal.leadId,
+        ownerId: signal.lead.ownerId,
+        actor: { type: 'contact', id: null },
+        at: signal.updatedAt.toISOString(),
+        ...(typing ? { until: signal.until.toISOString() } : {}),
+      });
+    }
+  }
+
   private async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
@@ -86,13 +122,9 @@ export class LiveFeed {
           ...(data.direction === 'in' || data.direction === 'out' ? { direction: data.direction } : {}),
           at: row.createdAt.toISOString(),
         };
-        for (const listener of this.listeners) {
-          if (listener.auth.workspaceId !== row.workspaceId) continue;
-          const owner = listener.onlyOwner;
-          if (owner && event.ownerId !== owner.userId && !(owner.canClaim && event.ownerId === null)) continue;
-          listener.send(event);
-        }
+        this.fanOut(row.workspaceId, event);
       }
+      await this.pollTyping(workspaces, since);
     } catch (error) {
       this.logger.warn({ err: error }, 'live feed: polling activities failed');
     } finally {

@@ -293,6 +293,53 @@ describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue',
     expect((await leadOf(lid)).phone).toBe('+5511955509999');
   });
 
+  it('shows live that the person is typing, and when they stop, without a line in the timeline', async () => {
+    const socket = await connected();
+    const jid = person('5511955501234');
+    socket.receive([receivedMessage({ from: jid, pushName: 'Tina', message: text('Oi, queria saber o preço') })]);
+    const lead = await leadOf(jid);
+    // WhatsApp tells a device about typing only in chats it subscribed to.
+    await eventually(() => expect(socket.presenceSubscriptions).toContain(jid));
+
+    const controller = new AbortController();
+    const response = await fetch(`${stack.baseUrl}/api/v1/events`, { headers: { authorization: `Bearer ${stack.apiKey}` }, signal: controller.signal });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    const events: { kind: string; leadId: string; until?: string }[] = [];
+    const pump = (async () => {
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const data = buffer.slice(0, end).split('\n').find((line) => line.startsWith('data: '));
+          buffer = buffer.slice(end + 2);
+          if (data) events.push(JSON.parse(data.slice(6)) as (typeof events)[number]);
+        }
+      }
+    })().catch(() => undefined);
+    try {
+      socket.presence(jid, 'composing');
+      const typing = await eventually(() => {
+        const event = events.find((e) => e.leadId === lead.id && e.kind === 'contact.typing');
+        expect(event).toBeDefined();
+        return event!;
+      });
+      expect(new Date(typing.until!).getTime()).toBeGreaterThan(Date.now());
+      socket.presence(jid, 'paused');
+      await eventually(() => expect(events.some((e) => e.leadId === lead.id && e.kind === 'contact.typing_stopped')).toBe(true));
+    } finally {
+      controller.abort();
+      await pump;
+    }
+    const timeline = (await stack.api<{ data: { kind: string }[] }>('GET', `/api/v1/leads/${lead.id}/activities`)).body.data;
+    expect(timeline.map((activity) => activity.kind)).toContain('message.received');
+    expect(timeline.filter((activity) => activity.kind.includes('typing'))).toEqual([]);
+  });
+
   it('keeps one contact across channels: Brazil\'s ninth digit, and LIDs once the phone is known', async () => {
     const socket = await connected();
     const form = await createWebform(stack, { autoReplyTemplate: null });

@@ -134,6 +134,8 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
   qrs: string[] = [];
   readonly sent: SentRecord[] = [];
   readonly presences: { type: WAPresence; jid: string | undefined }[] = [];
+  /** Chats the device asked to hear typing from. */
+  readonly presenceSubscriptions: string[] = [];
   readonly numberChecks: string[][] = [];
   readonly pairingCodeRequests: string[] = [];
   /** When set, pings go unanswered (a connection that is open but dead). */
@@ -214,6 +216,11 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
     this.emit('lid-mapping.update', { lid, pn });
   }
 
+  /** The person of a one-to-one chat types (`composing`) or stops (`paused`), as WhatsApp reports it. */
+  presence(jid: string, presence: WAPresence): void {
+    this.emit('presence.update', { id: jid, presences: { [jid]: { lastKnownPresence: presence } } });
+  }
+
   receive(messages: WAMessage[], type: 'notify' | 'append' = 'notify'): void {
     this.emit('messages.upsert', { messages, type });
   }
@@ -256,6 +263,10 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
 
   async sendPresenceUpdate(type: WAPresence, jid?: string): Promise<void> {
     this.presences.push({ type, jid });
+  }
+
+  async presenceSubscribe(jid: string): Promise<void> {
+    this.presenceSubscriptions.push(jid);
   }
 
   async onWhatsApp(...numbers: string[]): Promise<{ jid: string; exists: boolean }[] | undefined> {
