@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../src/paths.js';
-import { FakeWhatsApp } from '../support/fake-whatsapp.js';
+import { FakeWhatsApp, receivedMessage } from '../support/fake-whatsapp.js';
 import { eventually, type Stack, startStack } from '../support/stack.js';
 import { launchChromium } from './browser.js';
 
@@ -31,6 +31,17 @@ async function qrOnPage(page: Page): Promise<string> {
   const found = jsQR(new Uint8ClampedArray(image.pixels), image.width, image.height);
   if (!found) throw new Error('no readable QR code on the page');
   return found.data;
+}
+
+async function signInInEnglish(page: Page): Promise<void> {
+  await page.goto('/');
+  await page.getByLabel(/^(Email|E-mail)$/).fill('owner@acme.test');
+  await page.getByLabel(/^(Password|Senha)$/).fill('correct horse battery');
+  await page.getByRole('button', { name: /^(Sign in|Entrar)$/ }).click();
+  await page.getByRole('navigation', { name: /^(Main|Principal)$/ }).waitFor();
+  await page.locator('.menu > button').click();
+  await page.locator('.menu-list select').selectOption({ label: 'English' });
+  await page.locator('.menu > button').click();
 }
 
 /**
@@ -59,14 +70,7 @@ describe('pairing a WhatsApp number in the browser', () => {
     page.on('pageerror', (error) => {
       throw error;
     });
-    await page.goto('/');
-    await page.getByLabel(/^(Email|E-mail)$/).fill('owner@acme.test');
-    await page.getByLabel(/^(Password|Senha)$/).fill('correct horse battery');
-    await page.getByRole('button', { name: /^(Sign in|Entrar)$/ }).click();
-    await page.getByRole('navigation', { name: /^(Main|Principal)$/ }).waitFor();
-    await page.locator('.menu > button').click();
-    await page.locator('.menu-list select').selectOption({ label: 'English' });
-    await page.locator('.menu > button').click();
+    await signInInEnglish(page);
 
     await page.goto('/#/setup/sources');
     await page.getByLabel('Kind').selectOption({ label: 'WhatsApp' });
@@ -95,6 +99,25 @@ describe('pairing a WhatsApp number in the browser', () => {
     await detail.getByText('Connected', { exact: true }).waitFor({ timeout: 15_000 });
     await expect(detail.locator('.linked-number').textContent()).resolves.toBe('+5511955550000');
     await expect(detail.locator('img.qr').count()).resolves.toBe(0);
+    await context.close();
+  });
+
+  it('shows the person typing in their conversation while WhatsApp says so', async () => {
+    const context = await browser.newContext({ baseURL: stack.baseUrl, locale: 'en-US', viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await signInInEnglish(page);
+    const jid = '5511955507777@s.whatsapp.net';
+    fake.live!.receive([receivedMessage({ from: jid, pushName: 'Tina Rocha', message: { conversation: 'Oi! Vocês instalam em Campinas?' } })]);
+    const row = page.locator('.conversation-list li', { hasText: 'Tina Rocha' });
+    await row.waitFor({ timeout: 15_000 });
+    await row.locator('a').click();
+    await page.getByText('Vocês instalam em Campinas?').waitFor();
+    await eventually(() => expect(fake.live!.presenceSubscriptions).toContain(jid));
+
+    fake.live!.presence(jid, 'composing');
+    await page.getByText('Tina Rocha is typing…').waitFor({ timeout: 15_000 });
+    fake.live!.presence(jid, 'paused');
+    await page.getByText('Tina Rocha is typing…').waitFor({ state: 'detached', timeout: 15_000 });
     await context.close();
   });
 });

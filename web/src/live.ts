@@ -2,6 +2,7 @@
 import type { LiveEvent } from '../../src/inbox/live-event.js';
 
 export type { LiveEvent };
+export { passingEventKinds } from '../../src/inbox/live-event.js';
 
 export type LiveState = 'connecting' | 'online' | 'reconnecting' | 'offline';
 

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { type Activity, ApiError, type Conversation, del, type FollowUp, get, type Lead, type List, type Message, patch, post, query, type Template, type Upload, uploadFile } from '../api.js';
 import { navigate, useApp } from '../context.js';
-import { onLive } from '../live.js';
+import { onLive, passingEventKinds } from '../live.js';
 import { stageSlugs } from '../i18n.js';
 import { Alert, askText, Badge, ChannelIcon, errorText, shortDuration, utcToZonedInput, zonedTimeToUtc } from '../ui.js';
 
@@ -98,7 +98,7 @@ export function InboxPage({ leadId }: { leadId: string | undefined }) {
     setLoading(true);
     void load();
   }, [filters]);
-  useEffect(() => onLive(() => refresh()), [filters, rows.length]);
+  useEffect(() => onLive((event) => !passingEventKinds.includes(event.kind) && refresh()), [filters, rows.length]);
   useEffect(() => {
     const timer = window.setInterval(() => setNow(Date.now()), 30_000);
     return () => window.clearInterval(timer);
@@ -311,7 +311,26 @@ function ConversationView({ leadId, composerRef, onChanged }: { leadId: string; 
   useEffect(() => {
     void load();
   }, [leadId]);
-  useEffect(() => onLive((event) => event.leadId === leadId && refresh()), [leadId]);
+  // Until when the contact is shown typing; a message from them, or a "stopped", ends it sooner.
+  const [typingUntil, setTypingUntil] = useState(0);
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    setTypingUntil(0);
+    return onLive((event) => {
+      if (event.leadId !== leadId) return;
+      if (event.kind === 'contact.typing') setTypingUntil(event.until ? Date.parse(event.until) : 0);
+      else if (event.kind === 'contact.typing_stopped') setTypingUntil(0);
+      else {
+        if (event.direction === 'in') setTypingUntil(0);
+        refresh();
+      }
+    });
+  }, [leadId]);
+  useEffect(() => {
+    if (typingUntil <= Date.now()) return;
+    const timer = setTimeout(() => setTick((n) => n + 1), typingUntil - Date.now() + 50);
+    return () => clearTimeout(timer);
+  }, [typingUntil]);
   useEffect(() => bottom.current?.scrollIntoView({ block: 'end' }), [messages.length, activities.length]);
 
   const timeline = useMemo<TimelineItem[]>(() => {
@@ -353,6 +372,9 @@ function ConversationView({ leadId, composerRef, onChanged }: { leadId: string; 
           {timeline.map((item) => ('message' in item ? <MessageItem key={item.message.id} message={item.message} lead={lead} onRetry={changed} /> : <ActivityItem key={item.activity.id} activity={item.activity} />))}
           <div ref={bottom} />
         </ol>
+        <p class="typing" aria-live="polite">
+          {typingUntil > Date.now() ? t.typing(lead.name ?? t.unknownContact) : ''}
+        </p>
         <Composer lead={lead} lastInboundChannel={lastInbound?.channel} handle={composerRef} onSent={changed} />
       </section>
       <LeadPanel lead={lead} open={showPanel} onChanged={changed} />
