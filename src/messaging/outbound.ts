@@ -210,6 +210,35 @@ export class Outbound {
     return true;
   }
 
+  /**
+   * Messages to one person leave in the order they were written. A job can reach a worker before
+   * the job of an earlier message (several workers, or a send handed back to the process that
+   * holds a WhatsApp number): it waits while an earlier message of the conversation on the same
+   * channel is still on its first try. One that is retrying after a failure, or older than the
+   * owner wait, holds nothing up.
+   */
+  private async earlierGoesFirst(message: Message): Promise<boolean> {
+    const earlier = await this.deps.prisma.message.findFirst({
+      where: {
+        leadId: message.leadId,
+        channel: message.channel,
+        direction: 'out',
+        id: { not: message.id },
+        status: { in: ['queued', 'sending'] },
+        attempts: { lte: 1 },
+        createdAt: { lte: message.createdAt, gt: new Date(Date.now() - this.deps.config.sendOwnerWaitMs) },
+        OR: [{ createdAt: { lt: message.createdAt } }, { id: { lt: message.id } }],
+      },
+      select: { id: true, status: true, attempts: true },
+    });
+    // attempts is 1 while the first try runs ('sending'); a queued one with 1 failed and waits to retry.
+    if (!earlier || (earlier.status === 'queued' && earlier.attempts > 0)) return false;
+    const delayMs = 500 + Math.round(Math.random() * 500);
+    await this.deps.prisma.message.updateMany({ where: { id: message.id, status: 'queued' }, data: { nextAttemptAt: new Date(Date.now() + delayMs) } });
+    await this.deps.queue.add('outbound', message.id, { delayMs, attempt: message.attempts, key: `after-${earlier.id}-${Date.now()}` });
+    return true;
+  }
+
   /** Runs one send attempt for a message; safe to call twice for one message. */
   async dispatch(messageId: string): Promise<void> {
     const { prisma, config } = this.deps;
@@ -218,7 +247,7 @@ export class Outbound {
       if (!(await this.release(queued))) return;
       queued = await prisma.message.findUnique({ where: { id: messageId } });
     }
-    if (!queued || queued.status !== 'queued' || (await this.waitForTurn(queued))) return;
+    if (!queued || queued.status !== 'queued' || (await this.earlierGoesFirst(queued)) || (await this.waitForTurn(queued))) return;
     const claimed = await prisma.$queryRaw<{ id: string }[]>`
       UPDATE messages SET status = 'sending', attempts = attempts + 1,
         "lockedUntil" = now() + ${`${config.sendLeaseMs} milliseconds`}::interval, "updatedAt" = now()
