@@ -143,12 +143,21 @@ export async function dropAbandonedUploads(prisma: Db, now = new Date()): Promis
  * A link to one file of an outbound message that a provider can open without credentials
  * (Twilio fetches MMS media by URL); signed, so no other file can be reached with it.
  */
-export function mediaUrl(publicUrl: string, box: SecretBox, attachmentId: string): string {
-  return `${publicUrl}/media/${attachmentId}.${box.sign(`media:${attachmentId}`)}`;
+/**
+ * How long a provider may fetch a file by its link: long enough for Twilio's own retries, short
+ * enough that a link copied out of a log stops opening the file.
+ */
+export const mediaLinkLifetimeMs = 7 * 24 * 3600_000;
+
+export function mediaUrl(publicUrl: string, box: SecretBox, attachmentId: string, now = Date.now()): string {
+  const expires = Math.floor((now + mediaLinkLifetimeMs) / 1000);
+  return `${publicUrl}/media/${attachmentId}.${expires}.${box.sign(`media:${attachmentId}:${expires}`)}`;
 }
 
-export function readMediaToken(box: SecretBox, token: string): string | null {
-  const [id, mac] = token.split('.');
-  if (!id || !mac || !safeEqual(mac, box.sign(`media:${id}`))) return null;
+export function readMediaToken(box: SecretBox, token: string, now = Date.now()): string | null {
+  const [id, expires, mac] = token.split('.');
+  if (!id || !expires || !mac || !/^\d+$/.test(expires)) return null;
+  if (!safeEqual(mac, box.sign(`media:${id}:${expires}`))) return null;
+  if (Number(expires) * 1000 < now) return null;
   return id;
 }

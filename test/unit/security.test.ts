@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SecretBox, SecretBoxError, resolveSecretKey } from '../../src/security/secrets.js';
 import { hashPassword, verifyPassword } from '../../src/security/tokens.js';
+import { mediaLinkLifetimeMs, mediaUrl, readMediaToken } from '../../src/messaging/uploads.js';
 
 describe('secrets at rest', () => {
   it('seal and open round-trip, and the sealed text does not contain the secret', () => {
@@ -42,5 +43,25 @@ describe('passwords', () => {
     expect(hash).toMatch(/^scrypt\$/);
     expect(await verifyPassword('correct horse', hash)).toBe(true);
     expect(await verifyPassword('wrong horse', hash)).toBe(false);
+  });
+});
+
+describe('links to outbound files', () => {
+  const box = new SecretBox('key one');
+  const token = (url: string) => url.slice(url.lastIndexOf('/') + 1);
+
+  it('open the file they name until they expire, a week after they were made', () => {
+    const madeAt = Date.parse('2026-11-01T12:00:00Z');
+    const link = token(mediaUrl('https://gw.example', box, 'att_1', madeAt));
+    expect(readMediaToken(box, link, madeAt + 6 * 24 * 3600_000)).toBe('att_1');
+    expect(readMediaToken(box, link, madeAt + mediaLinkLifetimeMs + 1000)).toBeNull();
+  });
+
+  it('refuse a link for another file, with a later expiry, or signed with another key', () => {
+    const link = token(mediaUrl('https://gw.example', box, 'att_1'));
+    const [, expires, mac] = link.split('.');
+    expect(readMediaToken(box, `att_2.${expires}.${mac}`)).toBeNull();
+    expect(readMediaToken(box, `att_1.${Number(expires) + 3600}.${mac}`)).toBeNull();
+    expect(readMediaToken(new SecretBox('key two'), link)).toBeNull();
   });
 });
