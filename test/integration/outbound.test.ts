@@ -170,11 +170,12 @@ describe('sending rate per connection', () => {
       expect(waiting.length).toBeGreaterThanOrEqual(2);
       // Waiting their turn is not a failed attempt.
       expect(waiting.every((m) => m.attempts === 0)).toBe(true);
-      // The next one goes out when its turn comes.
-      await eventually(() => expect(smtp.received.length).toBe(4), 40_000);
+      // The next one goes out when its turn comes: 20 seconds on, plus up to one interval of
+      // jitter, so that workers do not all wake at once.
+      await eventually(() => expect(smtp.received.length).toBe(4), 55_000);
     } finally {
       await stack.close();
       await smtp.stop();
     }
-  });
+  }, 100_000);
 });
