@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 
 export const chromiumPath = '/usr/bin/chromium';
 
@@ -25,4 +25,20 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/** Signs in through the page's own form, in either language, and waits for the main navigation. */
+export async function signIn(page: Page, email: string, password: string): Promise<void> {
+  await page.goto('/');
+  await page.getByLabel(/^(Email|E-mail)$/).fill(email);
+  await page.getByLabel(/^(Password|Senha)$/).fill(password);
+  await page.getByRole('button', { name: /^(Sign in|Entrar)$/ }).click();
+  await page.getByRole('navigation', { name: /^(Main|Principal)$/ }).waitFor();
+}
+
+/** Picks the signed-in user's language in the user menu. */
+export async function setLanguage(page: Page, language: 'English' | 'Português (Brasil)'): Promise<void> {
+  await page.locator('.menu > button').click();
+  await page.locator('.menu-list select').selectOption({ label: language });
+  await page.locator('.menu > button').click();
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../src/paths.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { createWebform, eventually, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
-import { launchChromium } from './browser.js';
+import { launchChromium, setLanguage, signIn } from './browser.js';
 
 const owner = { email: 'owner@acme.test', password: 'correct horse battery' };
 const screenshots = projectPath('docs', 'screenshots');
@@ -34,23 +34,9 @@ describe('the inbox in a browser', () => {
     return { context, page: created };
   }
 
-  async function signIn(target: Page, email: string, password: string): Promise<void> {
-    await target.goto('/');
-    await target.getByLabel(/^(Email|E-mail)$/).fill(email);
-    await target.getByLabel(/^(Password|Senha)$/).fill(password);
-    await target.getByRole('button', { name: /^(Sign in|Entrar)$/ }).click();
-    await target.getByRole('navigation', { name: /^(Main|Principal)$/ }).waitFor();
-  }
-
   async function shoot(target: Page, name: string): Promise<void> {
     await target.waitForTimeout(150);
     await target.screenshot({ path: path.join(screenshots, `${name}.png`) });
-  }
-
-  async function setLanguage(target: Page, language: 'English' | 'Português (Brasil)'): Promise<void> {
-    await target.locator('.menu > button').click();
-    await target.locator('.menu-list select').selectOption({ label: language });
-    await target.locator('.menu > button').click();
   }
 
   beforeAll(async () => {

@@ -12,7 +12,7 @@ import type { Stage } from '../../src/leads/stages.js';
 import { projectPath } from '../../src/paths.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { createWebform, eventually, postForm, type Stack, startStack } from '../support/stack.js';
-import { launchChromium } from './browser.js';
+import { launchChromium, setLanguage, signIn } from './browser.js';
 
 const owner = { email: 'owner@acme.test', password: 'correct horse battery' };
 const screenshots = projectPath('docs', 'screenshots');
@@ -87,20 +87,6 @@ describe('the insights page in a browser', () => {
       if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
     });
     return { context, page: created };
-  }
-
-  async function signIn(target: Page, email: string, password: string): Promise<void> {
-    await target.goto('/');
-    await target.getByLabel(/^(Email|E-mail)$/).fill(email);
-    await target.getByLabel(/^(Password|Senha)$/).fill(password);
-    await target.getByRole('button', { name: /^(Sign in|Entrar)$/ }).click();
-    await target.getByRole('navigation', { name: /^(Main|Principal)$/ }).waitFor();
-  }
-
-  async function setLanguage(target: Page, language: 'English' | 'Português (Brasil)'): Promise<void> {
-    await target.locator('.menu > button').click();
-    await target.locator('.menu-list select').selectOption({ label: language });
-    await target.locator('.menu > button').click();
   }
 
   let loads = 0;

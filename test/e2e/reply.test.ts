@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../src/paths.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { createWebform, eventually, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
-import { launchChromium } from './browser.js';
+import { launchChromium, signIn } from './browser.js';
 
 interface MessageView {
   id: string;
@@ -51,11 +51,7 @@ describe('the reply box in a browser', () => {
     page.on('pageerror', (error) => {
       throw error;
     });
-    await page.goto('/');
-    await page.getByLabel('Email').fill('owner@acme.test');
-    await page.getByLabel('Password').fill('correct horse battery');
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+    await signIn(page, 'owner@acme.test', 'correct horse battery');
     await page.goto(`/#/inbox/${leadId}`);
     await replyBox().waitFor();
   });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../src/paths.js';
 import { type MailUser, TestMailServers } from '../support/mail-servers.js';
 import { eventually, type Stack, startStack } from '../support/stack.js';
-import { launchChromium } from './browser.js';
+import { launchChromium, signIn } from './browser.js';
 
 const owner = { email: 'owner@acme.test', password: 'correct horse battery' };
 const mailbox: MailUser = { address: 'vendas@acme.test', password: 'caixa-secreta-42' };
@@ -43,11 +43,7 @@ describe('setup forms in a browser', () => {
     page.on('pageerror', (error) => {
       throw error;
     });
-    await page.goto('/');
-    await page.getByLabel(/^(Email|E-mail)$/).fill(owner.email);
-    await page.getByLabel(/^(Password|Senha)$/).fill(owner.password);
-    await page.getByRole('button', { name: /^(Sign in|Entrar)$/ }).click();
-    await page.getByRole('navigation', { name: /^(Main|Principal)$/ }).waitFor();
+    await signIn(page, owner.email, owner.password);
   });
 
   afterAll(async () => {

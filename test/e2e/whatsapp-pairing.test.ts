@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../src/paths.js';
 import { FakeWhatsApp, receivedMessage } from '../support/fake-whatsapp.js';
 import { eventually, type Stack, startStack } from '../support/stack.js';
-import { launchChromium } from './browser.js';
+import { launchChromium, setLanguage, signIn } from './browser.js';
 
 const screenshots = projectPath('docs', 'screenshots');
 
@@ -34,14 +34,8 @@ async function qrOnPage(page: Page): Promise<string> {
 }
 
 async function signInInEnglish(page: Page): Promise<void> {
-  await page.goto('/');
-  await page.getByLabel(/^(Email|E-mail)$/).fill('owner@acme.test');
-  await page.getByLabel(/^(Password|Senha)$/).fill('correct horse battery');
-  await page.getByRole('button', { name: /^(Sign in|Entrar)$/ }).click();
-  await page.getByRole('navigation', { name: /^(Main|Principal)$/ }).waitFor();
-  await page.locator('.menu > button').click();
-  await page.locator('.menu-list select').selectOption({ label: 'English' });
-  await page.locator('.menu > button').click();
+  await signIn(page, 'owner@acme.test', 'correct horse battery');
+  await setLanguage(page, 'English');
 }
 
 /**
