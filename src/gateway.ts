@@ -16,6 +16,7 @@ import { type Database, openDatabase } from './db/client.js';
 import { adapterContext, createApp } from './http/app.js';
 import type { AppDeps } from './http/deps.js';
 import type { LiveFeed } from './inbox/live.js';
+import { InsightCountCompactor } from './insights/counts.js';
 import { LeadTimers } from './leads/lead-timers.js';
 import { ScoreDecay } from './leads/scoring.js';
 import { createLogger } from './logger.js';
@@ -50,6 +51,7 @@ export class Gateway {
   private webhooks: WebhookDispatcher | undefined;
   private sequences: SequenceRunner | undefined;
   private reminders: LeadTimers | undefined;
+  private insightCounts: InsightCountCompactor | undefined;
   private scoreDecay: ScoreDecay | undefined;
   private workersStarted = false;
   private closed = false;
@@ -134,6 +136,8 @@ export class Gateway {
     this.sequences.start();
     this.reminders = new LeadTimers({ prisma: db.prisma, logger, pollMs: 1_000 });
     this.reminders.start();
+    this.insightCounts = new InsightCountCompactor({ prisma: db.prisma, logger, pollMs: 30_000 });
+    this.insightCounts.start();
     this.scoreDecay = new ScoreDecay({ prisma: db.prisma, logger, pollMs: 5_000 });
     this.scoreDecay.start();
     const ctx = adapterContext(this.deps);
@@ -174,6 +178,7 @@ export class Gateway {
     await this.webhooks?.stop();
     await this.sequences?.stop();
     await this.reminders?.stop();
+    await this.insightCounts?.stop();
     await this.scoreDecay?.stop();
     for (const adapter of this.deps.registry.all()) await adapter.stop?.();
     await this.deps.queue.close();

@@ -1,5 +1,6 @@
 import { Prisma } from '@prisma/client';
 import type { Db } from '../db/client.js';
+import { creationCounts } from './counts.js';
 import { bucketLabel, bucketOf, bucketSeries, createdInPeriod, type Scope } from './query.js';
 
 export const followUpGroupings = ['rep', 'period'] as const;
@@ -22,6 +23,28 @@ export interface FollowUpRow {
   overdue: number;
 }
 
+/** Assigned leads and those touched within the SLA, per key `k`, from the leads themselves. */
+function slaFromLeads(scope: Scope, leadKey: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`
+    SELECT ${leadKey} AS k, count(*)::int AS assigned,
+      count(*) FILTER (WHERE l."firstResponseAt" <= l."firstResponseDueAt")::int AS touched
+    FROM leads l
+    WHERE ${createdInPeriod(scope)} AND l."ownerId" IS NOT NULL AND l."firstResponseDueAt" IS NOT NULL
+    GROUP BY 1`;
+}
+
+/** The same from the daily counts (keyed by the lead's owner, on its creation day). */
+function slaFromDailyCounts(scope: Scope, by: FollowUpGrouping): Prisma.Sql {
+  const key = by === 'rep' ? Prisma.sql`c.key` : Prisma.sql`date_trunc(${scope.unit}, c.day::timestamp)`;
+  return Prisma.sql`
+    SELECT k, sum(assigned)::int AS assigned, sum(touched)::int AS touched
+    FROM (
+      SELECT ${key} AS k, c.n AS assigned, 0 AS touched FROM (${creationCounts(scope, 'sla_assigned')}) c
+      UNION ALL
+      SELECT ${key}, 0, c.n FROM (${creationCounts(scope, 'sla_touched')}) c) both_counts
+    GROUP BY 1`;
+}
+
 /**
  * Follow-up rate: the share of assigned leads a person answered within the workspace's
  * first-response SLA (the lead's first response window and its deadline), per rep (the lead's
@@ -36,12 +59,7 @@ export async function followUpRate(prisma: Db, scope: Scope, by: FollowUpGroupin
   const leadJoin = scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = f."leadId"` : Prisma.empty;
   const leadConditions = scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty;
   return prisma.$queryRaw<FollowUpRow[]>`
-    WITH sla AS (
-      SELECT ${leadKey} AS k, count(*)::int AS assigned,
-        count(*) FILTER (WHERE l."firstResponseAt" <= l."firstResponseDueAt")::int AS touched
-      FROM leads l
-      WHERE ${createdInPeriod(scope)} AND l."ownerId" IS NOT NULL AND l."firstResponseDueAt" IS NOT NULL
-      GROUP BY 1),
+    WITH sla AS (${scope.narrowed ? slaFromLeads(scope, leadKey) : slaFromDailyCounts(scope, by)}),
     due AS (
       SELECT ${followUpKey} AS k, count(*)::int AS due,
         count(*) FILTER (WHERE f.status = 'done' AND f."completedAt" <= f."dueAt")::int AS on_time

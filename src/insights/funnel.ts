@@ -1,6 +1,7 @@
 import { Prisma } from '@prisma/client';
 import type { Db } from '../db/client.js';
 import { type Stage, stages } from '../leads/stages.js';
+import { creationCounts } from './counts.js';
 import { createdInPeriod, type Scope } from './query.js';
 
 /** The main path a lead travels to be won; the other stages are side roads. */
@@ -58,8 +59,11 @@ export async function stageFunnel(prisma: Db, scope: Scope): Promise<Funnel> {
       SELECT s.stage, COALESCE(entered.n, 0) AS entered, ended.median, COALESCE(furthest.n, 0) AS furthest
       FROM (SELECT stage FROM entered UNION SELECT stage FROM ended) s
       LEFT JOIN entered USING (stage) LEFT JOIN ended USING (stage) LEFT JOIN furthest USING (stage)`,
-    prisma.$queryRaw<{ stage: string; leads: number }[]>`
-      SELECT l.stage, count(*)::int AS leads FROM leads l WHERE ${createdInPeriod(scope)} GROUP BY 1`,
+    prisma.$queryRaw<{ stage: string; leads: number }[]>`${
+      scope.narrowed
+        ? Prisma.sql`SELECT l.stage, count(*)::int AS leads FROM leads l WHERE ${createdInPeriod(scope)} GROUP BY 1`
+        : Prisma.sql`SELECT c.key AS stage, sum(c.n)::int AS leads FROM (${creationCounts(scope, 'stage')}) c GROUP BY 1`
+    }`,
     // Lost: the reason given when the lead was last marked Unqualified, else the lead's own.
     prisma.$queryRaw<{ reason: string | null; leads: number }[]>`
       SELECT COALESCE(last.reason, l."lossReason") AS reason, count(*)::int AS leads

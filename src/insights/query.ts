@@ -69,6 +69,11 @@ export interface Scope {
    * a figure read from a table that carries the workspace id needs no join to `leads` at all.
    */
   narrowed: boolean;
+  /**
+   * The whole local days inside the period, [first, end) as dates (YYYY-MM-DD), and the instants
+   * they start and end at: daily counts cover them, and the leads themselves the rest.
+   */
+  days: { first: string; end: string; startsAt: Date; endsAt: Date };
 }
 
 const maxBuckets = 1000;
@@ -130,10 +135,23 @@ export async function resolveScope(prisma: Db, auth: Auth, query: InsightQuery):
     }
     return Prisma.sql`${value}::timestamptz`;
   };
-  const [range] = await prisma.$queryRaw<{ from: Date; to: Date }[]>`
-    SELECT COALESCE(${instant(query.from, false)}, date_trunc('day', (now() AT TIME ZONE ${tz}) - interval '29 days') AT TIME ZONE ${tz}) AS "from",
-           COALESCE(${instant(query.to, true)}, now()) AS "to"`;
-  const { from, to } = range!;
+  const [range] = await prisma.$queryRaw<{ from: Date; to: Date; first: string; end: string; startsAt: Date; endsAt: Date }[]>`
+    WITH period AS (
+      SELECT COALESCE(${instant(query.from, false)}, date_trunc('day', (now() AT TIME ZONE ${tz}) - interval '29 days') AT TIME ZONE ${tz}) AS "from",
+             COALESCE(${instant(query.to, true)}, now()) AS "to"),
+    -- The first whole local day starts at "from" or at the next local midnight; the last ends at the
+    -- start of the day "to" falls in. (A local midnight that does not exist, as on a daylight-saving
+    -- start at midnight, is read by PostgreSQL as the day's first instant.)
+    days AS (
+      SELECT "from", "to",
+        CASE WHEN ("from" AT TIME ZONE ${tz})::date::timestamp AT TIME ZONE ${tz} = "from"
+          THEN ("from" AT TIME ZONE ${tz})::date ELSE ("from" AT TIME ZONE ${tz})::date + 1 END AS first,
+        ("to" AT TIME ZONE ${tz})::date AS "end"
+      FROM period)
+    SELECT "from", "to", to_char(first, 'YYYY-MM-DD') AS first, to_char("end", 'YYYY-MM-DD') AS "end",
+      first::timestamp AT TIME ZONE ${tz} AS "startsAt", "end"::timestamp AT TIME ZONE ${tz} AS "endsAt"
+    FROM days`;
+  const { from, to, first, end, startsAt, endsAt } = range!;
   if (from >= to) throw new ValidationError([{ path: 'query.from', message: 'must be before to' }]);
   if ((to.getTime() - from.getTime()) / 86_400_000 / bucketDays[query.groupBy] > maxBuckets) {
     throw new ValidationError([{ path: 'query.groupBy', message: `the period would have more than ${maxBuckets} ${query.groupBy} buckets; pick a larger one or a shorter period` }]);
@@ -150,6 +168,7 @@ export async function resolveScope(prisma: Db, auth: Auth, query: InsightQuery):
     step: Prisma.sql`${query.groupBy === 'quarter' ? '3 months' : `1 ${query.groupBy}`}::interval`,
     leads: Prisma.join([visible.sql, ...filters], ' AND '),
     narrowed: visible.narrowed || filters.length > 0,
+    days: { first, end, startsAt, endsAt },
   };
 }
 

@@ -218,6 +218,22 @@ describe.each(mainBackends)('insights on $db with the $queue queue', ({ db, queu
     expect(filtered.data.map((row) => row.leads)).toEqual([2]);
   });
 
+  it('counts a period that starts and ends mid-day: whole days and the hours at either end', async () => {
+    // 09:00 of Saturday the 3rd to 10:00 of Monday the 5th, local: L3 late on the 3rd, L5 on the
+    // 4th, L4 early on the 5th; L6 arrived exactly at the end, which is not part of the period.
+    const period = 'from=2018-11-03T12:00:00Z&to=2018-11-05T12:00:00Z&groupBy=day';
+    const byChannel = await get<Table<{ bucket: string; key: string; leads: number }>>(`/api/v1/insights/leads-created?${period}&by=channel`);
+    expect(byChannel.data.map((row) => [row.bucket, row.key, row.leads])).toEqual([['2018-11-03', 'webform', 1], ['2018-11-04', 'email', 1], ['2018-11-05', 'sms', 1]]);
+    const byProduct = await get<Table<{ bucket: string; label: string | null; leads: number }>>(`/api/v1/insights/leads-created?${period}&by=product`);
+    expect(byProduct.data.map((row) => [row.bucket, row.label, row.leads])).toEqual([['2018-11-03', 'Bateria', 1], ['2018-11-04', 'Solar', 1], ['2018-11-05', null, 1]]);
+    const arrivals = await get<Table<{ dayOfWeek: number; hour: number; leads: number }>>(`/api/v1/insights/arrivals?${period}`);
+    expect(arrivals.data.filter((cell) => cell.leads > 0)).toEqual([
+      { dayOfWeek: 1, hour: 0, leads: 1 },
+      { dayOfWeek: 6, hour: 23, leads: 1 },
+      { dayOfWeek: 7, hour: 10, leads: 1 },
+    ]);
+  });
+
   it('places arrivals by local weekday and hour', async () => {
     const body = await get<Table<{ dayOfWeek: number; hour: number; leads: number }>>(`/api/v1/insights/arrivals?${november}`);
     expect(body.data).toHaveLength(168);

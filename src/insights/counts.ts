@@ -1,0 +1,106 @@
+import { Prisma } from '@prisma/client';
+import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
+import { Poller } from '../queue/poller.js';
+import type { Scope } from './query.js';
+
+/**
+ * Facts counted per local day in `insight_counts`, by the lead's creation day. Database triggers
+ * keep them (migration `20261126030533_insight_counts`), so no write path can forget to.
+ */
+export type CreationFact = 'hour' | 'channel' | 'source' | 'owner' | 'segment' | 'stage' | 'product' | 'sla_assigned' | 'sla_touched';
+
+/**
+ * The scope's leads as `(day, key, n)`: how many leads created on each local day have the fact
+ * with that key. Whole local days come from the daily counts; the partial days at either end of the
+ * period (a period starting mid-day, or today so far) from the leads themselves, through the same
+ * SQL functions the triggers use, so both halves agree. Only for scopes that are not narrowed: the
+ * counts know the workspace, not the caller's filters.
+ */
+export function creationCounts(scope: Scope, fact: CreationFact): Prisma.Sql {
+  if (scope.narrowed) throw new Error('daily counts hold whole workspaces; a narrowed scope reads the leads');
+  const { days } = scope;
+  const fromLeads = (from: Date, to: Date) => {
+    const inPeriod = Prisma.sql`l."workspaceId" = ${scope.workspaceId} AND l."createdAt" >= ${from} AND l."createdAt" < ${to}`;
+    const facts = [Prisma.sql`SELECT lf.day, lf.key FROM leads l CROSS JOIN LATERAL insight_lead_facts(l, ${scope.timeZone}) lf WHERE ${inPeriod} AND lf.fact = ${fact}`];
+    // A lead's products are facts of their own; the lead's facts say only when it has none.
+    if (fact === 'product') {
+      facts.push(Prisma.sql`
+        SELECT pf.day, pf.key FROM leads l JOIN lead_products lp ON lp."leadId" = l.id CROSS JOIN LATERAL insight_product_facts(lp, ${scope.timeZone}) pf
+        WHERE ${inPeriod} AND pf.fact = 'product'`);
+    }
+    return Prisma.sql`SELECT f.day, f.key, count(*)::int AS n FROM (${Prisma.join(facts, ' UNION ALL ')}) f GROUP BY 1, 2`;
+  };
+  if (days.first >= days.end) return fromLeads(scope.from, scope.to);
+  const parts = [
+    Prisma.sql`
+      SELECT c.day, c.key, sum(c.n)::int AS n
+      FROM insight_counts c
+      WHERE c."workspaceId" = ${scope.workspaceId} AND c.fact = ${fact} AND c.day >= ${days.first}::date AND c.day < ${days.end}::date
+      GROUP BY 1, 2 HAVING sum(c.n) <> 0`,
+  ];
+  if (scope.from < days.startsAt) parts.push(fromLeads(scope.from, days.startsAt));
+  if (days.endsAt < scope.to) parts.push(fromLeads(days.endsAt, scope.to));
+  return Prisma.join(parts, ' UNION ALL ');
+}
+
+/**
+ * Folds the delta rows the triggers append into one row per (workspace, day, fact, key), so the
+ * daily counts stay as small as the days and values they hold. Safe with writers and with other
+ * processes folding at once: each run deletes the rows it read and writes back their sum in one
+ * statement, and a delta written meanwhile is simply left for the next run. A delta whose
+ * transaction was still open when its id range was read waits until its group is touched again (or
+ * the next process start, which folds everything): the sums are right either way, only less folded.
+ */
+export class InsightCountCompactor {
+  private readonly poller: Poller;
+  /** Rows up to this id have been folded by this process; rows after it are new deltas. */
+  private foldedUpTo = 0n;
+
+  constructor(private readonly deps: { prisma: Db; logger: Logger; pollMs: number }) {
+    this.poller = new Poller(() => this.compactLogged(), deps.pollMs);
+  }
+
+  start(): void {
+    this.poller.start();
+  }
+
+  stop(): Promise<void> {
+    return this.poller.stop();
+  }
+
+  private async compactLogged(): Promise<void> {
+    try {
+      await this.compact();
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'folding the insight counts failed; the next round tries again');
+    }
+  }
+
+  /** One round: folds the groups new deltas touched. Returns how many rows it removed. */
+  async compact(): Promise<number> {
+    const [latest] = await this.deps.prisma.$queryRaw<{ id: bigint | null }[]>`SELECT max(id) AS id FROM insight_counts`;
+    const upTo = latest?.id ?? 0n;
+    if (upTo <= this.foldedUpTo) return 0;
+    // Groups that new deltas touched and that hold more than one row now (a folded row is itself
+    // new the next round, alone in its group, and left as it is).
+    const [result] = await this.deps.prisma.$queryRaw<{ removed: number }[]>`
+      WITH touched AS (
+        SELECT DISTINCT "workspaceId", fact, day, key FROM insight_counts WHERE id > ${this.foldedUpTo} AND id <= ${upTo}),
+      crowded AS (
+        SELECT t.* FROM touched t
+        WHERE (SELECT count(*) FROM insight_counts c
+               WHERE c."workspaceId" = t."workspaceId" AND c.fact = t.fact AND c.day = t.day AND c.key IS NOT DISTINCT FROM t.key AND c.id <= ${upTo}) > 1),
+      gone AS (
+        DELETE FROM insight_counts c USING crowded t
+        WHERE c."workspaceId" = t."workspaceId" AND c.fact = t.fact AND c.day = t.day AND c.key IS NOT DISTINCT FROM t.key AND c.id <= ${upTo}
+        RETURNING c."workspaceId", c.fact, c.day, c.key, c.n),
+      folded AS (
+        INSERT INTO insight_counts ("workspaceId", fact, day, key, n)
+        SELECT "workspaceId", fact, day, key, sum(n)::int FROM gone GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0
+        RETURNING 1)
+      SELECT ((SELECT count(*) FROM gone) - (SELECT count(*) FROM folded))::int AS removed`;
+    this.foldedUpTo = upTo;
+    return result?.removed ?? 0;
+  }
+}

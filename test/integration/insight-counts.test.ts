@@ -1,0 +1,185 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Database, openDatabase } from '../../src/db/client.js';
+import { newId } from '../../src/ids.js';
+import { InsightCountCompactor } from '../../src/insights/counts.js';
+import { systemActor } from '../../src/leads/activities.js';
+import { changeStage } from '../../src/leads/pipeline.js';
+import { createTestDatabase, type TestDatabase } from '../support/services.js';
+
+type Count = { day: string; fact: string; key: string | null; n: number };
+
+/**
+ * The daily counts behind the insights are kept by triggers as leads are written. Whatever the
+ * sequence of writes, they must say what the rows say: checked against exact expectations and
+ * against a rebuild from scratch after every step.
+ */
+describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (kind) => {
+  let database: Database;
+  let testDatabase: TestDatabase | undefined;
+  const workspaceId = newId('ws');
+  const users = { ana: newId('usr'), bruno: newId('usr') };
+  const products = { solar: newId('prod'), bateria: newId('prod') };
+
+  /** The counts as they stand: deltas summed, zeros left out. */
+  const counts = async (): Promise<Count[]> =>
+    database.prisma.$queryRaw<Count[]>`
+      SELECT to_char(day, 'YYYY-MM-DD') AS day, fact, key, sum(n)::int AS n FROM insight_counts WHERE "workspaceId" = ${workspaceId}
+      GROUP BY 1, 2, 3 HAVING sum(n) <> 0 ORDER BY 1, 2, 3 NULLS FIRST`;
+
+  /** The counts a rebuild from the rows would write, read inside a transaction that is then undone. */
+  const rebuilt = async (): Promise<Count[]> => {
+    let result: Count[] = [];
+    await database.prisma
+      .$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT insight_counts_rebuild(${workspaceId})`;
+        result = await tx.$queryRaw<Count[]>`
+          SELECT to_char(day, 'YYYY-MM-DD') AS day, fact, key, sum(n)::int AS n FROM insight_counts WHERE "workspaceId" = ${workspaceId}
+          GROUP BY 1, 2, 3 HAVING sum(n) <> 0 ORDER BY 1, 2, 3 NULLS FIRST`;
+        throw new Rollback();
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof Rollback)) throw error;
+      });
+    return result;
+  };
+
+  const expectCounts = async (expected: Count[]) => {
+    const kept = await counts();
+    expect(kept).toEqual(expected);
+    expect(await rebuilt()).toEqual(kept);
+  };
+
+  const fact = (day: string, name: string, key: string | null, n = 1): Count => ({ day, fact: name, key, n });
+  const leadFacts = (day: string, hour: string, lead: { channel: string; ownerId: string | null; segment: string | null; stage: string }, n = 1) => [
+    fact(day, 'channel', lead.channel, n),
+    fact(day, 'hour', hour, n),
+    fact(day, 'owner', lead.ownerId, n),
+    fact(day, 'segment', lead.segment, n),
+    fact(day, 'source', null, n),
+    fact(day, 'stage', lead.stage, n),
+  ];
+  const sorted = (rows: Count[]) =>
+    [...rows].sort((a, b) => a.day.localeCompare(b.day) || a.fact.localeCompare(b.fact) || (a.key === null ? -1 : b.key === null ? 1 : a.key.localeCompare(b.key)));
+
+  const createLead = async (input: { at: string; channel: string; ownerId: string | null; segment: string | null }) => {
+    const contactId = newId('ct');
+    const id = newId('lead');
+    await database.prisma.contact.create({ data: { id: contactId, workspaceId, name: 'Contato', createdAt: new Date(input.at) } });
+    await database.prisma.lead.create({
+      data: { id, workspaceId, contactId, channel: input.channel, ownerId: input.ownerId, segment: input.segment, createdAt: new Date(input.at) },
+    });
+    return { id, contactId };
+  };
+
+  beforeAll(async () => {
+    if (kind === 'postgres') testDatabase = await createTestDatabase();
+    database = await openDatabase(kind === 'postgres' ? { kind, url: testDatabase!.url } : { kind, dataDir: 'memory://' });
+    await database.prisma.workspace.create({ data: { id: workspaceId, name: 'Acme', timeZone: 'America/Sao_Paulo', workingHours: {} } });
+    for (const [name, id] of Object.entries(users)) {
+      await database.prisma.user.create({ data: { id, workspaceId, name, email: `${name}@acme.test`, role: 'rep' } });
+    }
+    for (const [name, id] of Object.entries(products)) await database.prisma.product.create({ data: { id, workspaceId, name } });
+  });
+
+  afterAll(async () => {
+    await database?.close();
+    await testDatabase?.drop();
+  });
+
+  it('follow every write to leads, their products and their stages, in the workspace\'s local days', async () => {
+    // 02:30 UTC is 23:30 of the 3rd in São Paulo; 03:30 UTC is 01:30 of the 4th, whose midnight
+    // did not exist (daylight saving began).
+    const ana = await createLead({ at: '2018-11-04T02:30:00Z', channel: 'whatsapp', ownerId: users.ana, segment: 'residencial' });
+    const other = await createLead({ at: '2018-11-04T03:30:00Z', channel: 'webform', ownerId: null, segment: null });
+    const anaFacts = { channel: 'whatsapp', ownerId: users.ana, segment: 'residencial', stage: 'open' };
+    const otherFacts = { channel: 'webform', ownerId: null, segment: null, stage: 'open' };
+    await expectCounts(
+      sorted([
+        ...leadFacts('2018-11-03', '23', anaFacts),
+        fact('2018-11-03', 'product', null),
+        ...leadFacts('2018-11-04', '01', otherFacts),
+        fact('2018-11-04', 'product', null),
+      ]),
+    );
+
+    // Products: the first replaces "no product", the last one removed brings it back.
+    await database.prisma.leadProduct.create({ data: { workspaceId, leadId: ana.id, productId: products.solar } });
+    await database.prisma.leadProduct.create({ data: { workspaceId, leadId: ana.id, productId: products.bateria } });
+    await database.prisma.leadProduct.delete({ where: { leadId_productId: { leadId: ana.id, productId: products.solar } } });
+    await database.prisma.leadProduct.create({ data: { workspaceId, leadId: other.id, productId: products.solar } });
+    await database.prisma.leadProduct.delete({ where: { leadId_productId: { leadId: other.id, productId: products.solar } } });
+
+    // Qualified on the 10th (local): counts for quotas, overall and for the lead's product.
+    await database.prisma.$transaction((tx) =>
+      changeStage(tx, { workspaceId, leadId: ana.id, to: 'qualified', reason: null, actor: systemActor, at: new Date('2018-11-10T12:00:00Z') }),
+    );
+    // Another owner, and a first response within its deadline.
+    await database.prisma.lead.update({
+      where: { id: ana.id },
+      data: { ownerId: users.bruno, firstResponseDueAt: new Date('2018-11-04T12:15:00Z'), firstResponseAt: new Date('2018-11-04T12:05:00Z') },
+    });
+    const anaNow = { ...anaFacts, ownerId: users.bruno, stage: 'qualified' };
+    await expectCounts(
+      sorted([
+        ...leadFacts('2018-11-03', '23', anaNow),
+        fact('2018-11-03', 'product', products.bateria),
+        fact('2018-11-03', 'sla_assigned', users.bruno),
+        fact('2018-11-03', 'sla_touched', users.bruno),
+        ...leadFacts('2018-11-04', '01', otherFacts),
+        fact('2018-11-04', 'product', null),
+        fact('2018-11-10', 'qualified', null),
+        fact('2018-11-10', 'qualified_product', products.bateria),
+      ]),
+    );
+
+    // A product added after the lead qualified counts for that product's quota too.
+    await database.prisma.leadProduct.create({ data: { workspaceId, leadId: ana.id, productId: products.solar } });
+    // Deleting a contact deletes its lead, and the lead takes its facts with it.
+    await database.prisma.contact.delete({ where: { id: other.contactId } });
+    await expectCounts(
+      sorted([
+        ...leadFacts('2018-11-03', '23', anaNow),
+        fact('2018-11-03', 'product', products.bateria),
+        fact('2018-11-03', 'product', products.solar),
+        fact('2018-11-03', 'sla_assigned', users.bruno),
+        fact('2018-11-03', 'sla_touched', users.bruno),
+        fact('2018-11-10', 'qualified', null),
+        fact('2018-11-10', 'qualified_product', products.bateria),
+        fact('2018-11-10', 'qualified_product', products.solar),
+      ]),
+    );
+
+    // Another time zone moves the local days: 02:30 UTC is 08:00 of the 4th in Kolkata.
+    await database.prisma.workspace.update({ where: { id: workspaceId }, data: { timeZone: 'Asia/Kolkata' } });
+    await expectCounts(
+      sorted([
+        ...leadFacts('2018-11-04', '08', anaNow),
+        fact('2018-11-04', 'product', products.bateria),
+        fact('2018-11-04', 'product', products.solar),
+        fact('2018-11-04', 'sla_assigned', users.bruno),
+        fact('2018-11-04', 'sla_touched', users.bruno),
+        fact('2018-11-10', 'qualified', null),
+        fact('2018-11-10', 'qualified_product', products.bateria),
+        fact('2018-11-10', 'qualified_product', products.solar),
+      ]),
+    );
+  });
+
+  it('fold into one row per day, fact and value without changing a sum', async () => {
+    const before = await counts();
+    const rows = async () => (await database.prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM insight_counts WHERE "workspaceId" = ${workspaceId}`)[0]!.n;
+    await database.prisma.lead.updateMany({ where: { workspaceId }, data: { stage: 'negotiation' } });
+    await database.prisma.lead.updateMany({ where: { workspaceId }, data: { stage: 'qualified' } });
+    expect(await rows()).toBeGreaterThan(before.length);
+
+    const compactor = new InsightCountCompactor({ prisma: database.prisma, logger: pino({ level: 'silent' }), pollMs: 60_000 });
+    expect(await compactor.compact()).toBeGreaterThan(0);
+    expect(await counts()).toEqual(before);
+    expect(await rows()).toBe(before.length);
+    // Nothing new: the next round finds nothing to fold.
+    expect(await compactor.compact()).toBe(0);
+  });
+});
+
+class Rollback extends Error {}
