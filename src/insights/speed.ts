@@ -1,6 +1,6 @@
 import { Prisma } from '@prisma/client';
 import type { Db } from '../db/client.js';
-import { bucketLabel, bucketOf, bucketSeries, type Scope } from './query.js';
+import { bucketLabel, bucketOf, bucketSeries, createdInPeriod, type Scope } from './query.js';
 
 export const speedGroupings = ['period', 'rep', 'channel'] as const;
 export type SpeedGrouping = (typeof speedGroupings)[number];
@@ -35,13 +35,11 @@ function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Pr
   const seconds = businessHours
     ? Prisma.sql`rw."businessSeconds"::float8`
     : Prisma.sql`COALESCE(rw."wallSeconds"::float8, extract(epoch FROM rw."respondedAt" - rw."openedAt")::float8)`;
-  // Windows carry their workspace: the lead is read only when a filter or visibility needs it,
-  // or (by rep) for an unanswered window's owner.
+  // Windows carry their workspace and the lead's owner (kept by triggers): the lead is read only
+  // when a filter or visibility needs it.
   const windowKey =
     by === 'rep'
-      ? scope.narrowed
-        ? Prisma.sql`COALESCE(rw."responderId", l."ownerId")`
-        : Prisma.sql`COALESCE(rw."responderId", (SELECT o."ownerId" FROM leads o WHERE o.id = rw."leadId"))`
+      ? Prisma.sql`COALESCE(rw."responderId", rw."ownerId")`
       : by === 'channel'
         ? Prisma.sql`rw.channel`
         : bucketOf(scope, Prisma.sql`rw."openedAt"`);
@@ -71,15 +69,9 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
         ${share(Prisma.sql`count(*) FILTER (WHERE s <= 3600)`)} AS w60
       FROM w GROUP BY k),
     a AS (
-      SELECT ${leadKey} AS k, extract(epoch FROM ack.at - l."createdAt")::float8 AS s
-      FROM (
-        SELECT m."leadId", min(m."sentAt") AS at FROM messages m
-        WHERE m."workspaceId" = ${scope.workspaceId} AND m.automatic AND m.direction = 'out' AND m."sentAt" IS NOT NULL
-          AND m."createdAt" >= ${scope.from} AND m."createdAt" < ${scope.to}::timestamptz + interval '1 day'
-          AND (m."idempotencyKey" IS NULL OR m."idempotencyKey" NOT LIKE 'sequence:%')
-        GROUP BY 1) ack
-      JOIN leads l ON l.id = ack."leadId"
-      WHERE ${scope.leads} AND l."createdAt" >= ${scope.from} AND l."createdAt" < ${scope.to} AND ack.at < l."createdAt" + interval '1 day'),
+      SELECT ${leadKey} AS k, extract(epoch FROM l."acknowledgedAt" - l."createdAt")::float8 AS s
+      FROM leads l
+      WHERE ${createdInPeriod(scope)} AND l."acknowledgedAt" < l."createdAt" + interval '1 day'),
     acks AS (
       SELECT k, count(*)::int AS acknowledged,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90

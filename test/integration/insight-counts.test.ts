@@ -180,6 +180,45 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
     // Nothing new: the next round finds nothing to fold.
     expect(await compactor.compact()).toBe(0);
   });
+
+  it('keep each lead\'s acknowledgement time and its response windows\' owner', async () => {
+    const lead = await createLead({ at: '2026-03-02T12:00:00Z', channel: 'email', ownerId: users.ana, segment: null });
+    const window = await database.prisma.responseWindow.create({
+      data: { id: newId('rw'), workspaceId, leadId: lead.id, channel: 'email', openedAt: new Date('2026-03-02T12:00:00Z'), dueAt: new Date('2026-03-02T12:15:00Z') },
+    });
+    const windowOwner = async () => (await database.prisma.responseWindow.findUniqueOrThrow({ where: { id: window.id } })).ownerId;
+    expect(await windowOwner()).toBe(users.ana);
+    await database.prisma.lead.update({ where: { id: lead.id }, data: { ownerId: users.bruno } });
+    expect(await windowOwner()).toBe(users.bruno);
+
+    const acknowledgedAt = async () => (await database.prisma.lead.findUniqueOrThrow({ where: { id: lead.id } })).acknowledgedAt?.toISOString() ?? null;
+    const message = (input: { automatic: boolean; idempotencyKey: string; sentAt: string | null }) =>
+      database.prisma.message.create({
+        data: {
+          id: newId('msg'),
+          workspaceId,
+          leadId: lead.id,
+          direction: 'out',
+          channel: 'email',
+          status: input.sentAt ? 'sent' : 'queued',
+          text: 'Recebemos sua mensagem',
+          automatic: input.automatic,
+          idempotencyKey: input.idempotencyKey,
+          sentAt: input.sentAt ? new Date(input.sentAt) : null,
+        },
+      });
+    // A sequence step and a person's reply are not acknowledgements; a queued one is not yet.
+    await message({ automatic: true, idempotencyKey: `sequence:${newId('enr')}:0`, sentAt: '2026-03-02T12:00:05Z' });
+    await message({ automatic: false, idempotencyKey: newId('idem'), sentAt: '2026-03-02T12:00:06Z' });
+    const queued = await message({ automatic: true, idempotencyKey: `auto-reply:${lead.id}`, sentAt: null });
+    expect(await acknowledgedAt()).toBeNull();
+    await database.prisma.message.update({ where: { id: queued.id }, data: { status: 'sent', sentAt: new Date('2026-03-02T12:00:30Z') } });
+    expect(await acknowledgedAt()).toBe('2026-03-02T12:00:30.000Z');
+    // The first one out counts, whatever the order they are recorded in.
+    await message({ automatic: true, idempotencyKey: newId('idem'), sentAt: '2026-03-02T12:00:20Z' });
+    await message({ automatic: true, idempotencyKey: newId('idem'), sentAt: '2026-03-02T12:05:00Z' });
+    expect(await acknowledgedAt()).toBe('2026-03-02T12:00:20.000Z');
+  });
 });
 
 class Rollback extends Error {}
