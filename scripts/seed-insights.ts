@@ -202,6 +202,12 @@ function statements(leads: number): [string, string][] {
          WHERE nurture_at IS NOT NULL AND sequence_r < 0.03 AND nurture_at + interval '2 days' <= now()`,
     ],
     ['scratch tables', `DROP TABLE seed_plan; DROP TABLE seed_steps`],
+    // Triggers were off for the load (each row would have run them one at a time): what they keep
+    // is worked out once, for the whole workspace.
+    [
+      'what the triggers keep: acknowledgements, window owners, stage summaries, daily counts',
+      `SET session_replication_role = DEFAULT; SELECT leads_derive(${ws}); SELECT insight_counts_rebuild(${ws})`,
+    ],
     // What autovacuum does to a table that only grows: the visibility map lets index-only scans skip the heap.
     ['visibility map and planner statistics', `VACUUM ANALYZE`],
   ];
@@ -225,6 +231,8 @@ export async function seedInsights(options: { url: string; leads: number; fresh?
     }
     if (have > 0) throw new Error(`the database holds ${have} seeded leads, not ${options.leads}: run with --fresh`);
     await client.query('SET synchronous_commit = off');
+    // Row triggers off while loading (and foreign keys, which are triggers too): see the last steps.
+    await client.query('SET session_replication_role = replica');
     await client.query('SELECT setseed(0.42)');
     const started = performance.now();
     for (const [what, sql] of statements(options.leads)) {

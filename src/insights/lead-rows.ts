@@ -1,8 +1,7 @@
 import { Prisma } from '@prisma/client';
 import type { Db } from '../db/client.js';
 import type { Cursor } from '../http/route.js';
-import type { Stage } from '../leads/stages.js';
-import { funnelPath } from './funnel.js';
+import { funnelPath, type Stage } from '../leads/stages.js';
 import { type Dimension, dimensionSql } from './leads-created.js';
 import { bucketOf, createdInPeriod, type Scope } from './query.js';
 
@@ -69,8 +68,11 @@ function selectionSql(scope: Scope, selection: Selection): Prisma.Sql[] {
   }
   if (selection.reachedStage && selection.reachedStage !== 'open') {
     const rank = funnelPath.indexOf(selection.reachedStage);
-    const targets = rank >= 0 ? funnelPath.slice(rank) : [selection.reachedStage];
-    parts.push(Prisma.sql`EXISTS (SELECT 1 FROM stage_entries e WHERE e."leadId" = l.id AND e.stage IN (${Prisma.join(targets)}))`);
+    parts.push(
+      rank >= 0
+        ? Prisma.sql`l."furthestStage" IN (${Prisma.join(funnelPath.slice(rank))})`
+        : Prisma.sql`${selection.reachedStage} = ANY (l."stagesEntered")`,
+    );
   }
   if (selection.dayOfWeek !== undefined) parts.push(Prisma.sql`extract(isodow FROM l."createdAt" AT TIME ZONE ${scope.timeZone}) = ${selection.dayOfWeek}`);
   if (selection.hour !== undefined) parts.push(Prisma.sql`extract(hour FROM l."createdAt" AT TIME ZONE ${scope.timeZone}) = ${selection.hour}`);

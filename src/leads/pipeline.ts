@@ -4,7 +4,7 @@ import { enrolByRules } from '../messaging/sequences.js';
 import { type Actor, recordActivity } from './activities.js';
 import { rescoreLead } from './scoring.js';
 import { qualifiedOrLater } from './quotas.js';
-import type { Stage } from './stages.js';
+import { furthestOnPath, type Stage } from './stages.js';
 
 export interface StageChange {
   workspaceId: string;
@@ -91,4 +91,7 @@ async function recordStageEntry(
   }
   const displaced = firstQualified ? entries.find((e) => e.firstQualified && e.enteredAt > entry.at) : undefined;
   if (displaced) await tx.stageEntry.update({ where: { activityId: displaced.activityId }, data: { firstQualified: false } });
+  // The lead's own summary of its entries, which the funnel counts.
+  const stagesEntered = [...new Set([...entries.map((e) => e.stage), entry.to])].sort();
+  await tx.lead.update({ where: { id: entry.leadId }, data: { stagesEntered, furthestStage: furthestOnPath(stagesEntered) } });
 }

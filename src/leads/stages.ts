@@ -1,6 +1,14 @@
 export const stages = ['open', 'contacted', 'nurture', 'qualified', 'negotiation', 'customer', 'inactive', 'unqualified'] as const;
 export type Stage = (typeof stages)[number];
 
+/** The main path a lead travels to be won; the other stages are side roads. */
+export const funnelPath: readonly Stage[] = ['open', 'contacted', 'qualified', 'negotiation', 'customer'];
+
+/** The furthest of these stages on the main path ("open" when none is on it). */
+export function furthestOnPath(entered: readonly string[]): Stage {
+  return funnelPath.reduce<Stage>((furthest, stage) => (entered.includes(stage) ? stage : furthest), 'open');
+}
+
 /** A lead in one of these is closed: the next enquiry of the same person opens a new lead. */
 export const closedStages: readonly Stage[] = ['customer', 'inactive', 'unqualified'];
 

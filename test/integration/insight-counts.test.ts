@@ -51,8 +51,15 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
   };
 
   const fact = (day: string, name: string, key: string | null, n = 1): Count => ({ day, fact: name, key, n });
-  const leadFacts = (day: string, hour: string, lead: { channel: string; ownerId: string | null; segment: string | null; stage: string }, n = 1) => [
+  const leadFacts = (
+    day: string,
+    hour: string,
+    lead: { channel: string; ownerId: string | null; segment: string | null; stage: string; entered?: string[]; furthest?: string },
+    n = 1,
+  ) => [
     fact(day, 'channel', lead.channel, n),
+    ...(lead.entered ?? []).map((stage) => fact(day, 'entered', stage, n)),
+    fact(day, 'furthest', lead.furthest ?? 'open', n),
     fact(day, 'hour', hour, n),
     fact(day, 'owner', lead.ownerId, n),
     fact(day, 'segment', lead.segment, n),
@@ -119,7 +126,7 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
       where: { id: ana.id },
       data: { ownerId: users.bruno, firstResponseDueAt: new Date('2018-11-04T12:15:00Z'), firstResponseAt: new Date('2018-11-04T12:05:00Z') },
     });
-    const anaNow = { ...anaFacts, ownerId: users.bruno, stage: 'qualified' };
+    const anaNow = { ...anaFacts, ownerId: users.bruno, stage: 'qualified', entered: ['qualified'], furthest: 'qualified' };
     await expectCounts(
       sorted([
         ...leadFacts('2018-11-03', '23', anaNow),
