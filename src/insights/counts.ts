@@ -8,7 +8,7 @@ import type { Scope } from './query.js';
  * Facts counted per local day in `insight_counts`, by the lead's creation day. Database triggers
  * keep them (migration `20261126030533_insight_counts`), so no write path can forget to.
  */
-export type CreationFact = 'hour' | 'channel' | 'source' | 'owner' | 'segment' | 'stage' | 'product' | 'sla_assigned' | 'sla_touched' | 'entered' | 'furthest';
+export type CreationFact = 'hour' | 'channel' | 'source' | 'owner' | 'segment' | 'stage' | 'product' | 'sla_assigned' | 'sla_touched' | 'entered' | 'furthest' | 'lost';
 
 /**
  * The scope's leads as `(day, key, n)`: how many leads created on each local day have the fact

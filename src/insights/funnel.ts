@@ -49,16 +49,12 @@ export async function stageFunnel(prisma: Db, scope: Scope): Promise<Funnel> {
       FROM stage_entries e ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = e."leadId"` : Prisma.empty}
       WHERE ${inCohort} ${scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty}
       GROUP BY 1`,
-    // Lost: the reason given when the lead was last marked Unqualified, else the lead's own.
-    prisma.$queryRaw<{ reason: string | null; leads: number }[]>`
-      SELECT COALESCE(last.reason, l."lossReason") AS reason, count(*)::int AS leads
-      FROM leads l
-      LEFT JOIN LATERAL (
-        SELECT e.reason FROM stage_entries e
-        WHERE e."leadId" = l.id AND e.stage = 'unqualified'
-        ORDER BY e."enteredAt" DESC LIMIT 1) last ON TRUE
-      WHERE ${createdInPeriod(scope)} AND l.stage = 'unqualified'
-      GROUP BY 1 ORDER BY 2 DESC, 1`,
+    // Lost: in Unqualified now, by the reason given when it was marked.
+    prisma.$queryRaw<{ reason: string | null; leads: number }[]>`${
+      scope.narrowed
+        ? Prisma.sql`SELECT l."lossReason" AS reason, count(*)::int AS leads FROM leads l WHERE ${createdInPeriod(scope)} AND l.stage = 'unqualified' GROUP BY 1`
+        : Prisma.sql`SELECT c.key AS reason, sum(c.n)::int AS leads FROM (${creationCounts(scope, 'lost')}) c GROUP BY 1`
+    } ORDER BY 2 DESC, 1`,
   ]);
   const count = (rows: { stage: string; leads: number }[], stage: string) => rows.find((row) => row.stage === stage)?.leads ?? 0;
   const cohort = current.reduce((sum, row) => sum + row.leads, 0);

@@ -121,6 +121,10 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
     await database.prisma.$transaction((tx) =>
       changeStage(tx, { workspaceId, leadId: ana.id, to: 'qualified', reason: null, actor: systemActor, at: new Date('2018-11-10T12:00:00Z') }),
     );
+    // The other lead is lost, and why counts too.
+    await database.prisma.$transaction((tx) =>
+      changeStage(tx, { workspaceId, leadId: other.id, to: 'unqualified', reason: 'preço', actor: systemActor, at: new Date('2018-11-05T12:00:00Z') }),
+    );
     // Another owner, and a first response within its deadline.
     await database.prisma.lead.update({
       where: { id: ana.id },
@@ -133,7 +137,8 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
         fact('2018-11-03', 'product', products.bateria),
         fact('2018-11-03', 'sla_assigned', users.bruno),
         fact('2018-11-03', 'sla_touched', users.bruno),
-        ...leadFacts('2018-11-04', '01', otherFacts),
+        ...leadFacts('2018-11-04', '01', { ...otherFacts, stage: 'unqualified', entered: ['unqualified'] }),
+        fact('2018-11-04', 'lost', 'preço'),
         fact('2018-11-04', 'product', null),
         fact('2018-11-10', 'qualified', null),
         fact('2018-11-10', 'qualified_product', products.bateria),
