@@ -206,7 +206,8 @@ function statements(leads: number): [string, string][] {
     // is worked out once, for the whole workspace.
     [
       'what the triggers keep: acknowledgements, window owners, stage summaries, daily counts',
-      `SET session_replication_role = DEFAULT; SELECT leads_derive(${ws}); SELECT insight_counts_rebuild(${ws})`,
+      // Planner statistics first: the derivations join the whole workspace's tables.
+      `SET session_replication_role = DEFAULT; ANALYZE; SELECT leads_derive(${ws}); SELECT insight_counts_rebuild(${ws})`,
     ],
     // What autovacuum does to a table that only grows: the visibility map lets index-only scans skip the heap.
     ['visibility map and planner statistics', `VACUUM ANALYZE`],
