@@ -205,9 +205,9 @@ function statements(leads: number): [string, string][] {
     // Triggers were off for the load (each row would have run them one at a time): what they keep
     // is worked out once, for the whole workspace.
     [
-      'what the triggers keep: acknowledgements, window owners, stage summaries, daily counts',
+      'what the triggers keep: acknowledgements, window owners, stage summaries, replies after enrolling, daily counts',
       // Planner statistics first: the derivations join the whole workspace's tables.
-      `SET session_replication_role = DEFAULT; ANALYZE; SELECT leads_derive(${ws}); SELECT insight_counts_rebuild(${ws})`,
+      `SET session_replication_role = DEFAULT; ANALYZE; SELECT leads_derive(${ws}); SELECT sequence_enrollments_derive(${ws}); SELECT insight_counts_rebuild(${ws})`,
     ],
     // What autovacuum does to a table that only grows: the visibility map lets index-only scans skip the heap.
     ['visibility map and planner statistics', `VACUUM ANALYZE`],

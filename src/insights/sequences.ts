@@ -23,9 +23,10 @@ export interface SequenceStepRow {
 export async function sequencePerformance(prisma: Db, scope: Scope, sequenceId?: string): Promise<SequenceStepRow[]> {
   return prisma.$queryRaw<SequenceStepRow[]>`
     WITH e AS (
-      SELECT se.id, se."sequenceId", se."leadId", se."enrolledAt", l."contactId"
-      FROM sequence_enrollments se JOIN leads l ON l.id = se."leadId"
-      WHERE se."workspaceId" = ${scope.workspaceId} AND se."enrolledAt" >= ${scope.from} AND se."enrolledAt" < ${scope.to} AND ${scope.leads}
+      SELECT se.id, se."sequenceId", se."leadId", se."enrolledAt", se."firstReplyAt" AS replied_at, se."optedOutAt" AS opted_out_at
+      FROM sequence_enrollments se ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = se."leadId"` : Prisma.empty}
+      WHERE se."workspaceId" = ${scope.workspaceId} AND se."enrolledAt" >= ${scope.from} AND se."enrolledAt" < ${scope.to}
+        ${scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty}
         ${sequenceId ? Prisma.sql`AND se."sequenceId" = ${sequenceId}` : Prisma.empty}),
     -- An enrolment's steps, read through the lead's timeline index from the moment it was enrolled.
     steps AS (
@@ -33,11 +34,6 @@ export async function sequencePerformance(prisma: Db, scope: Scope, sequenceId?:
       FROM e JOIN activities a ON a."leadId" = e."leadId" AND a."createdAt" >= e."enrolledAt"
         AND a.kind IN ('sequence.step_sent', 'sequence.step_skipped') AND a.data->>'sequenceId' = e."sequenceId"
       LEFT JOIN messages m ON m.id = a.data->>'messageId'),
-    firsts AS (
-      SELECT e.id, e."sequenceId", e."leadId",
-        (SELECT min(m."createdAt") FROM messages m WHERE m."leadId" = e."leadId" AND m.direction = 'in' AND m."createdAt" > e."enrolledAt") AS replied_at,
-        (SELECT min(o."createdAt") FROM contact_opt_outs o WHERE o."contactId" = e."contactId" AND o."createdAt" > e."enrolledAt") AS opted_out_at
-      FROM e),
     -- The last step sent before the reply or opt-out, read per enrolment through the lead's timeline index.
     attributed AS (
       SELECT f."sequenceId",
@@ -45,7 +41,7 @@ export async function sequencePerformance(prisma: Db, scope: Scope, sequenceId?:
          WHERE a."leadId" = f."leadId" AND a.kind = 'sequence.step_sent' AND a.data->>'sequenceId' = f."sequenceId" AND a."createdAt" <= f.replied_at) AS replied_step,
         (SELECT max((a.data->>'step')::int) FROM activities a
          WHERE a."leadId" = f."leadId" AND a.kind = 'sequence.step_sent' AND a.data->>'sequenceId' = f."sequenceId" AND a."createdAt" <= f.opted_out_at) AS opted_out_step
-      FROM firsts f WHERE f.replied_at IS NOT NULL OR f.opted_out_at IS NOT NULL),
+      FROM e f WHERE f.replied_at IS NOT NULL OR f.opted_out_at IS NOT NULL),
     per_step AS (
       SELECT "sequenceId", step,
         count(*) FILTER (WHERE kind = 'sequence.step_sent' AND status IN ('sent', 'delivered', 'read'))::int AS sent,

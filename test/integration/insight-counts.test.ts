@@ -231,6 +231,30 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
     await message({ automatic: true, idempotencyKey: newId('idem'), sentAt: '2026-03-02T12:05:00Z' });
     expect(await acknowledgedAt()).toBe('2026-03-02T12:00:20.000Z');
   });
+
+  it('keep each enrolment\'s first reply and first opt-out after it, whichever was written first', async () => {
+    const lead = await createLead({ at: '2026-04-01T12:00:00Z', channel: 'whatsapp', ownerId: null, segment: null });
+    const { contactId } = await database.prisma.lead.findUniqueOrThrow({ where: { id: lead.id }, select: { contactId: true } });
+    const inbound = (at: string) =>
+      database.prisma.message.create({ data: { id: newId('msg'), workspaceId, leadId: lead.id, direction: 'in', channel: 'whatsapp', status: 'received', text: 'Oi', createdAt: new Date(at) } });
+    const sequence = await database.prisma.sequence.create({ data: { id: newId('seq'), workspaceId, name: 'Boas-vindas', steps: [], exitStages: [], active: false } });
+    // Before the enrolment is written: a message before it (not a reply) and one after it.
+    await inbound('2026-04-01T12:00:00Z');
+    await inbound('2026-04-03T09:00:00Z');
+    const enrollment = await database.prisma.sequenceEnrollment.create({
+      data: { id: newId('enr'), workspaceId, sequenceId: sequence.id, leadId: lead.id, nextStepAt: new Date('2026-04-02T12:00:00Z'), enrolledAt: new Date('2026-04-02T12:00:00Z') },
+    });
+    const outcome = async () => {
+      const row = await database.prisma.sequenceEnrollment.findUniqueOrThrow({ where: { id: enrollment.id } });
+      return { firstReplyAt: row.firstReplyAt?.toISOString() ?? null, optedOutAt: row.optedOutAt?.toISOString() ?? null };
+    };
+    expect(await outcome()).toEqual({ firstReplyAt: '2026-04-03T09:00:00.000Z', optedOutAt: null });
+    // After it: an earlier reply recorded late moves the first reply; opting out is noted once.
+    await inbound('2026-04-02T15:00:00Z');
+    await database.prisma.contactOptOut.create({ data: { workspaceId, contactId, channel: 'whatsapp', createdAt: new Date('2026-04-04T10:00:00Z') } });
+    await database.prisma.contactOptOut.create({ data: { workspaceId, contactId, channel: 'email', createdAt: new Date('2026-04-05T10:00:00Z') } });
+    expect(await outcome()).toEqual({ firstReplyAt: '2026-04-02T15:00:00.000Z', optedOutAt: '2026-04-04T10:00:00.000Z' });
+  });
 });
 
 class Rollback extends Error {}
