@@ -244,6 +244,54 @@ function Section({ id, title, hint, csv, children }: { id: string; title: string
   );
 }
 
+/** One column of a figures table: its heading, and what each row shows in it. */
+interface Column<Row> {
+  title: ComponentChildren;
+  cell: (row: Row) => ComponentChildren;
+  id?: string;
+}
+
+/** A chart's figures as text: the first column names the row, the others hold its figures. */
+function FigureTable<Row>(props: {
+  name?: string;
+  caption?: string;
+  hidden?: boolean;
+  rows: Row[];
+  rowKey: (row: Row) => string;
+  rowData?: (row: Row) => Record<string, string>;
+  head: Column<Row>;
+  columns: Column<Row>[];
+}) {
+  const { name, caption, hidden, rows, rowKey, rowData, head, columns } = props;
+  return (
+    <div class="table-scroll" hidden={hidden}>
+      <table class="table figures" data-table={name}>
+        {caption && <caption class="sr-only">{caption}</caption>}
+        <thead>
+          <tr>
+            <th scope="col">{head.title}</th>
+            {columns.map((column, index) => (
+              <th key={column.id ?? index} scope="col">
+                {column.title}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((row) => (
+            <tr key={rowKey(row)} {...rowData?.(row)}>
+              <th scope="row">{head.cell(row)}</th>
+              {columns.map((column, index) => (
+                <td key={column.id ?? index}>{column.cell(row)}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 /** A figure that opens the list of leads behind it. */
 function DrillButton({ label, value, onDrill }: { label: string; value: string; onDrill: () => void }) {
   const { t } = useApp();
@@ -542,60 +590,39 @@ function LeadsCreated({ figures, view, f, change, onDrill }: SectionProps & { ch
         ))}
       </div>
       <BarChart label={ti.chartLabel(ti.leadsCreated)} config={config} />
-      <div class="table-scroll">
-        <table class="table figures" data-table="leads-created-totals">
-          <caption class="sr-only">{`${ti.leadsCreated} · ${ti.dimensions[split]}`}</caption>
-          <thead>
-            <tr>
-              <th scope="col">{ti.dimensions[split]}</th>
-              <th scope="col">{ti.leads}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {keys.map((key) => (
-              <tr key={key.key ?? ''} data-key={key.key ?? ''}>
-                <th scope="row">{key.name}</th>
-                <td>
-                  <DrillButton label={`${ti.dimensions[split]}: ${key.name}`} value={f.number(key.leads)} onDrill={() => drillCell(undefined, key)} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <FigureTable
+        name="leads-created-totals"
+        caption={`${ti.leadsCreated} · ${ti.dimensions[split]}`}
+        rows={keys}
+        rowKey={(key) => key.key ?? ''}
+        rowData={(key) => ({ 'data-key': key.key ?? '' })}
+        head={{ title: ti.dimensions[split], cell: (key) => key.name }}
+        columns={[
+          {
+            title: ti.leads,
+            cell: (key) => <DrillButton label={`${ti.dimensions[split]}: ${key.name}`} value={f.number(key.leads)} onDrill={() => drillCell(undefined, key)} />,
+          },
+        ]}
+      />
       <details>
         <summary>{ti.bucket}</summary>
-        <div class="table-scroll">
-          <table class="table figures" data-table="leads-created-buckets">
-            <thead>
-              <tr>
-                <th scope="col">{ti.bucket}</th>
-                {keys.map((key) => (
-                  <th key={key.key ?? ''} scope="col">
-                    {key.name}
-                  </th>
-                ))}
-                <th scope="col">{ti.total}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {buckets.map((bucket, index) => (
-                <tr key={bucket.bucket}>
-                  <th scope="row">{bucketNames[index]}</th>
-                  {keys.map((key) => {
-                    const leads = count(bucket.bucket, key.key);
-                    return (
-                      <td key={key.key ?? ''}>
-                        {leads > 0 ? <DrillButton label={`${bucketNames[index]} · ${key.name}`} value={f.number(leads)} onDrill={() => drillCell(bucket.bucket, key, bucketNames[index])} /> : f.number(0)}
-                      </td>
-                    );
-                  })}
-                  <td>{f.number(bucket.leads)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <FigureTable
+          name="leads-created-buckets"
+          rows={buckets.map((bucket, index) => ({ ...bucket, name: bucketNames[index]! }))}
+          rowKey={(bucket) => bucket.bucket}
+          head={{ title: ti.bucket, cell: (bucket) => bucket.name }}
+          columns={[
+            ...keys.map((key) => ({
+              id: key.key ?? '',
+              title: key.name,
+              cell: (bucket: { bucket: string; name: string }) => {
+                const leads = count(bucket.bucket, key.key);
+                return leads > 0 ? <DrillButton label={`${bucket.name} · ${key.name}`} value={f.number(leads)} onDrill={() => drillCell(bucket.bucket, key, bucket.name)} /> : f.number(0);
+              },
+            })),
+            { id: '', title: ti.total, cell: (bucket) => f.number(bucket.leads) },
+          ]}
+        />
       </details>
     </Section>
   );
@@ -606,36 +633,20 @@ function SpeedTable({ rows, f, first, name }: { rows: SpeedRow[]; f: Formats; fi
   const { t } = useApp();
   const ti = t.insights;
   return (
-    <div class="table-scroll">
-      <table class="table figures">
-        <thead>
-          <tr>
-            <th scope="col">{first}</th>
-            <th scope="col">{ti.windows}</th>
-            <th scope="col">{ti.answered}</th>
-            <th scope="col">{ti.p50}</th>
-            <th scope="col">{ti.p90}</th>
-            <th scope="col">{ti.within(5)}</th>
-            <th scope="col">{ti.within(15)}</th>
-            <th scope="col">{ti.within(60)}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((row) => (
-            <tr key={row.key ?? ''}>
-              <th scope="row">{name(row)}</th>
-              <td>{f.number(row.windows)}</td>
-              <td>{f.number(row.answered)}</td>
-              <td>{f.duration(row.p50Seconds)}</td>
-              <td>{f.duration(row.p90Seconds)}</td>
-              <td>{f.percent(row.within5m)}</td>
-              <td>{f.percent(row.within15m)}</td>
-              <td>{f.percent(row.within60m)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <FigureTable
+      rows={rows}
+      rowKey={(row) => row.key ?? ''}
+      head={{ title: first, cell: name }}
+      columns={[
+        { title: ti.windows, cell: (row) => f.number(row.windows) },
+        { title: ti.answered, cell: (row) => f.number(row.answered) },
+        { title: ti.p50, cell: (row) => f.duration(row.p50Seconds) },
+        { title: ti.p90, cell: (row) => f.duration(row.p90Seconds) },
+        { title: ti.within(5), cell: (row) => f.percent(row.within5m) },
+        { title: ti.within(15), cell: (row) => f.percent(row.within15m) },
+        { title: ti.within(60), cell: (row) => f.percent(row.within60m) },
+      ]}
+    />
   );
 }
 
@@ -676,28 +687,18 @@ function Speed({ figures, view, f, change }: SectionProps & { change: (patch: Pa
       <SpeedTable rows={byChannel.filter((row) => row.windows > 0)} f={f} first={t.channel} name={channelName} />
       <h4>{ti.ackTitle}</h4>
       {acks.length === 0 && <p class="hint">{ti.noAcks}</p>}
-      <div class="table-scroll" hidden={acks.length === 0}>
-        <table class="table figures" data-table="acknowledgements">
-          <thead>
-            <tr>
-              <th scope="col">{t.channel}</th>
-              <th scope="col">{ti.acknowledged}</th>
-              <th scope="col">{ti.ackP50}</th>
-              <th scope="col">{ti.ackP90}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {acks.map((row) => (
-              <tr key={row.key ?? ''}>
-                <th scope="row">{channelName(row)}</th>
-                <td>{f.number(row.acknowledged)}</td>
-                <td>{f.duration(row.ackP50Seconds)}</td>
-                <td>{f.duration(row.ackP90Seconds)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <FigureTable
+        name="acknowledgements"
+        hidden={acks.length === 0}
+        rows={acks}
+        rowKey={(row) => row.key ?? ''}
+        head={{ title: t.channel, cell: channelName }}
+        columns={[
+          { title: ti.acknowledged, cell: (row) => f.number(row.acknowledged) },
+          { title: ti.ackP50, cell: (row) => f.duration(row.ackP50Seconds) },
+          { title: ti.ackP90, cell: (row) => f.duration(row.ackP90Seconds) },
+        ]}
+      />
     </Section>
   );
 }
@@ -719,40 +720,28 @@ function FollowUps({ figures, view, f, onDrill }: SectionProps & { onDrill: (dri
   return (
     <Section id="follow-up" title={ti.followUp} csv={csvHref('follow-up-rate', { ...apiParams(view), by: 'rep' })}>
       {rows.length > 0 && <BarChart label={ti.chartLabel(ti.followUp)} config={config} />}
-      <div class="table-scroll">
-        <table class="table figures" data-table="follow-up">
-          <thead>
-            <tr>
-              <th scope="col">{ti.rep}</th>
-              <th scope="col">{ti.assigned}</th>
-              <th scope="col">{ti.touched}</th>
-              <th scope="col">{ti.rate}</th>
-              <th scope="col">{ti.due}</th>
-              <th scope="col">{ti.doneOnTime}</th>
-              <th scope="col">{ti.overdue}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((row) => (
-              <tr key={row.key ?? ''}>
-                <th scope="row">{name(row)}</th>
-                <td>
-                  {row.assigned > 0 ? (
-                    <DrillButton label={`${ti.owner}: ${name(row)}`} value={f.number(row.assigned)} onDrill={() => onDrill({ title: `${ti.owner}: ${name(row)}`, selection: { by: 'owner', key: row.key ?? '' } })} />
-                  ) : (
-                    f.number(0)
-                  )}
-                </td>
-                <td>{f.number(row.touchedWithinSla)}</td>
-                <td>{f.percent(row.rate)}</td>
-                <td>{f.number(row.followUpsDue)}</td>
-                <td>{f.number(row.followUpsDoneOnTime)}</td>
-                <td>{f.number(row.overdue)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <FigureTable
+        name="follow-up"
+        rows={rows}
+        rowKey={(row) => row.key ?? ''}
+        head={{ title: ti.rep, cell: name }}
+        columns={[
+          {
+            title: ti.assigned,
+            cell: (row) =>
+              row.assigned > 0 ? (
+                <DrillButton label={`${ti.owner}: ${name(row)}`} value={f.number(row.assigned)} onDrill={() => onDrill({ title: `${ti.owner}: ${name(row)}`, selection: { by: 'owner', key: row.key ?? '' } })} />
+              ) : (
+                f.number(0)
+              ),
+          },
+          { title: ti.touched, cell: (row) => f.number(row.touchedWithinSla) },
+          { title: ti.rate, cell: (row) => f.percent(row.rate) },
+          { title: ti.due, cell: (row) => f.number(row.followUpsDue) },
+          { title: ti.doneOnTime, cell: (row) => f.number(row.followUpsDoneOnTime) },
+          { title: ti.overdue, cell: (row) => f.number(row.overdue) },
+        ]}
+      />
     </Section>
   );
 }
@@ -776,49 +765,30 @@ function FunnelSection({ figures, view, f, onDrill }: SectionProps & { onDrill: 
   return (
     <Section id="funnel" title={ti.funnel} hint={ti.funnelHint} csv={csvHref('funnel', apiParams(view))}>
       <BarChart label={ti.chartLabel(ti.funnel)} config={config} />
-      <div class="table-scroll">
-        <table class="table figures" data-table="funnel">
-          <thead>
-            <tr>
-              <th scope="col">{t.stage}</th>
-              <th scope="col">{ti.reached}</th>
-              <th scope="col">{ti.conversion}</th>
-              <th scope="col">{ti.current}</th>
-              <th scope="col">{ti.medianInStage}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {stages.map((row) => (
-              <tr key={row.stage} data-stage={row.stage}>
-                <th scope="row">{stageName(row.stage)}</th>
-                <td>{row.reached > 0 ? <DrillButton label={`${ti.reached}: ${stageName(row.stage)}`} value={f.number(row.reached)} onDrill={() => drillStage(row.stage)} /> : f.number(0)}</td>
-                <td>{f.percent(row.conversion)}</td>
-                <td>{f.number(row.current)}</td>
-                <td>{f.duration(row.medianSecondsInStage)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <FigureTable
+        name="funnel"
+        rows={stages}
+        rowKey={(row) => row.stage}
+        rowData={(row) => ({ 'data-stage': row.stage })}
+        head={{ title: t.stage, cell: (row) => stageName(row.stage) }}
+        columns={[
+          {
+            title: ti.reached,
+            cell: (row) => (row.reached > 0 ? <DrillButton label={`${ti.reached}: ${stageName(row.stage)}`} value={f.number(row.reached)} onDrill={() => drillStage(row.stage)} /> : f.number(0)),
+          },
+          { title: ti.conversion, cell: (row) => f.percent(row.conversion) },
+          { title: ti.current, cell: (row) => f.number(row.current) },
+          { title: ti.medianInStage, cell: (row) => f.duration(row.medianSecondsInStage) },
+        ]}
+      />
       <h4>{ti.lossReasons}</h4>
-      <div class="table-scroll">
-        <table class="table figures" data-table="loss-reasons">
-          <thead>
-            <tr>
-              <th scope="col">{ti.reason}</th>
-              <th scope="col">{ti.leads}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {funnel.lossReasons.map((row) => (
-              <tr key={row.reason ?? ''}>
-                <th scope="row">{row.reason ?? ti.noReason}</th>
-                <td>{f.number(row.leads)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <FigureTable
+        name="loss-reasons"
+        rows={funnel.lossReasons}
+        rowKey={(row) => row.reason ?? ''}
+        head={{ title: ti.reason, cell: (row) => row.reason ?? ti.noReason }}
+        columns={[{ title: ti.leads, cell: (row) => f.number(row.leads) }]}
+      />
     </Section>
   );
 }
@@ -843,30 +813,18 @@ function Quotas({ figures, view, f }: SectionProps) {
       ) : (
         <>
           <BarChart label={ti.chartLabel(ti.quotas)} config={config} />
-          <div class="table-scroll">
-            <table class="table figures" data-table="quotas">
-              <thead>
-                <tr>
-                  <th scope="col">{ti.quotaPeriod}</th>
-                  <th scope="col">{t.product}</th>
-                  <th scope="col">{ti.target}</th>
-                  <th scope="col">{ti.actual}</th>
-                  <th scope="col">%</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((row) => (
-                  <tr key={row.quotaId}>
-                    <th scope="row">{row.period}</th>
-                    <td>{row.product ?? ti.allProducts}</td>
-                    <td>{f.number(row.target)}</td>
-                    <td>{f.number(row.actual)}</td>
-                    <td>{f.percent(row.ratio)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <FigureTable
+            name="quotas"
+            rows={rows}
+            rowKey={(row) => row.quotaId}
+            head={{ title: ti.quotaPeriod, cell: (row) => row.period }}
+            columns={[
+              { title: t.product, cell: (row) => row.product ?? ti.allProducts },
+              { title: ti.target, cell: (row) => f.number(row.target) },
+              { title: ti.actual, cell: (row) => f.number(row.actual) },
+              { title: '%', cell: (row) => f.percent(row.ratio) },
+            ]}
+          />
         </>
       )}
     </Section>
@@ -894,36 +852,21 @@ function Sequences({ figures, view, f }: SectionProps) {
       ) : (
         <>
           <BarChart label={ti.chartLabel(ti.sequences)} config={config} />
-          <div class="table-scroll">
-            <table class="table figures" data-table="sequences">
-              <thead>
-                <tr>
-                  <th scope="col">{ti.sequence}</th>
-                  <th scope="col">{ti.step}</th>
-                  <th scope="col">{ti.enrolled}</th>
-                  <th scope="col">{ti.sent}</th>
-                  <th scope="col">{ti.failed}</th>
-                  <th scope="col">{ti.skipped}</th>
-                  <th scope="col">{ti.replied}</th>
-                  <th scope="col">{ti.optedOut}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((row) => (
-                  <tr key={`${row.sequenceId}:${row.step}`}>
-                    <th scope="row">{row.sequence}</th>
-                    <td>{f.number(row.step + 1)}</td>
-                    <td>{f.number(row.enrolled)}</td>
-                    <td>{f.number(row.sent)}</td>
-                    <td>{f.number(row.failed)}</td>
-                    <td>{f.number(row.skipped)}</td>
-                    <td>{f.number(row.replied)}</td>
-                    <td>{f.number(row.optedOut)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <FigureTable
+            name="sequences"
+            rows={rows}
+            rowKey={(row) => `${row.sequenceId}:${row.step}`}
+            head={{ title: ti.sequence, cell: (row) => row.sequence }}
+            columns={[
+              { title: ti.step, cell: (row) => f.number(row.step + 1) },
+              { title: ti.enrolled, cell: (row) => f.number(row.enrolled) },
+              { title: ti.sent, cell: (row) => f.number(row.sent) },
+              { title: ti.failed, cell: (row) => f.number(row.failed) },
+              { title: ti.skipped, cell: (row) => f.number(row.skipped) },
+              { title: ti.replied, cell: (row) => f.number(row.replied) },
+              { title: ti.optedOut, cell: (row) => f.number(row.optedOut) },
+            ]}
+          />
         </>
       )}
     </Section>
