@@ -255,6 +255,12 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
     await database.prisma.contactOptOut.create({ data: { workspaceId, contactId, channel: 'email', createdAt: new Date('2026-04-05T10:00:00Z') } });
     expect(await outcome()).toEqual({ firstReplyAt: '2026-04-02T15:00:00.000Z', optedOutAt: '2026-04-04T10:00:00.000Z' });
   });
+
+  it('go with their workspace', async () => {
+    expect((await counts()).length).toBeGreaterThan(0);
+    await database.prisma.workspace.delete({ where: { id: workspaceId } });
+    expect(await database.prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM insight_counts`).toEqual([{ n: 0 }]);
+  });
 });
 
 class Rollback extends Error {}
