@@ -48,14 +48,15 @@ export function creationCounts(scope: Scope, fact: CreationFact): Prisma.Sql {
  * Folds the delta rows the triggers append into one row per (workspace, day, fact, key), so the
  * daily counts stay as small as the days and values they hold. Safe with writers and with other
  * processes folding at once: each run deletes the rows it read and writes back their sum in one
- * statement, and a delta written meanwhile is simply left for the next run. A delta whose
- * transaction was still open when its id range was read waits until its group is touched again (or
- * the next process start, which folds everything): the sums are right either way, only less folded.
+ * statement, and a delta written meanwhile is simply left for the next run. Each round looks again
+ * at the ids the round before it read, so a delta whose transaction was still open then (its id
+ * taken, its row not yet visible) is folded a round later; the sums are right either way.
  */
 export class InsightCountCompactor {
   private readonly poller: Poller;
-  /** Rows up to this id have been folded by this process; rows after it are new deltas. */
+  /** The highest id the last round read, and the one the round before it read. */
   private foldedUpTo = 0n;
+  private lookFrom = 0n;
 
   constructor(private readonly deps: { prisma: Db; logger: Logger; pollMs: number }) {
     this.poller = new Poller(() => this.compactLogged(), deps.pollMs);
@@ -81,12 +82,12 @@ export class InsightCountCompactor {
   async compact(): Promise<number> {
     const [latest] = await this.deps.prisma.$queryRaw<{ id: bigint | null }[]>`SELECT max(id) AS id FROM insight_counts`;
     const upTo = latest?.id ?? 0n;
-    if (upTo <= this.foldedUpTo) return 0;
+    if (upTo <= this.lookFrom) return 0;
     // Groups that new deltas touched and that hold more than one row now (a folded row is itself
     // new the next round, alone in its group, and left as it is).
     const [result] = await this.deps.prisma.$queryRaw<{ removed: number }[]>`
       WITH touched AS (
-        SELECT DISTINCT "workspaceId", fact, day, key FROM insight_counts WHERE id > ${this.foldedUpTo} AND id <= ${upTo}),
+        SELECT DISTINCT "workspaceId", fact, day, key FROM insight_counts WHERE id > ${this.lookFrom} AND id <= ${upTo}),
       crowded AS (
         SELECT t.* FROM touched t
         WHERE (SELECT count(*) FROM insight_counts c
@@ -100,6 +101,7 @@ export class InsightCountCompactor {
         SELECT "workspaceId", fact, day, key, sum(n)::int FROM gone GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0
         RETURNING 1)
       SELECT ((SELECT count(*) FROM gone) - (SELECT count(*) FROM folded))::int AS removed`;
+    this.lookFrom = this.foldedUpTo;
     this.foldedUpTo = upTo;
     return result?.removed ?? 0;
   }

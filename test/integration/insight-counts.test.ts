@@ -263,4 +263,67 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
   });
 });
 
+// Only PostgreSQL has writers that overlap: PGlite runs one transaction at a time.
+describe('folding daily insight counts while a writer is still open, on PostgreSQL', () => {
+  let database: Database;
+  let testDatabase: TestDatabase;
+  const workspaceId = newId('ws');
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase();
+    database = await openDatabase({ kind: 'postgres', url: testDatabase.url });
+    await database.prisma.workspace.create({ data: { id: workspaceId, name: 'Acme', timeZone: 'America/Sao_Paulo', workingHours: {} } });
+  });
+
+  afterAll(async () => {
+    await database?.close();
+    await testDatabase?.drop();
+  });
+
+  it('folds a delta whose transaction committed after the round that passed its id', async () => {
+    const lead = async (at: string) => {
+      const contactId = newId('ct');
+      await database.prisma.contact.create({ data: { id: contactId, workspaceId } });
+      await database.prisma.lead.create({ data: { id: newId('lead'), workspaceId, contactId, channel: 'email', createdAt: new Date(at) } });
+    };
+    const stageRows = async () =>
+      database.prisma.$queryRaw<{ day: string; rows: number; n: number }[]>`
+        SELECT to_char(day, 'YYYY-MM-DD') AS day, count(*)::int AS rows, sum(n)::int AS n FROM insight_counts
+        WHERE "workspaceId" = ${workspaceId} AND fact = 'stage' GROUP BY 1 ORDER BY 1`;
+    const compactor = new InsightCountCompactor({ prisma: database.prisma, logger: pino({ level: 'silent' }), pollMs: 60_000 });
+    await lead('2026-05-04T15:00:00Z');
+    await lead('2026-05-05T15:00:00Z');
+    await compactor.compact();
+    await compactor.compact();
+    await compactor.compact();
+
+    // A writer takes its ids for the 5th and stays open; another writes the 4th after it and commits.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let written!: () => void;
+    const wrote = new Promise<void>((resolve) => (written = resolve));
+    const slow = database.prisma.$transaction(
+      async (tx) => {
+        const contactId = newId('ct');
+        await tx.contact.create({ data: { id: contactId, workspaceId } });
+        await tx.lead.create({ data: { id: newId('lead'), workspaceId, contactId, channel: 'email', createdAt: new Date('2026-05-05T16:00:00Z') } });
+        written();
+        await held;
+      },
+      { timeout: 30_000 },
+    );
+    await wrote;
+    await lead('2026-05-04T16:00:00Z');
+    await compactor.compact();
+    release();
+    await slow;
+    // The round after looks again at the ids the last one passed: the 5th's late row is folded too.
+    await compactor.compact();
+    expect(await stageRows()).toEqual([
+      { day: '2026-05-04', rows: 1, n: 2 },
+      { day: '2026-05-05', rows: 1, n: 2 },
+    ]);
+  });
+});
+
 class Rollback extends Error {}
