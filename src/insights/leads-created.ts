@@ -6,26 +6,22 @@ import { bucketLabel, bucketOf, bucketSeries, createdInPeriod, type Scope } from
 export const dimensions = ['channel', 'source', 'product', 'segment', 'owner', 'stage'] as const;
 export type Dimension = (typeof dimensions)[number];
 
-/** A dimension's key and label over `l` (a leads row), with the joins it needs. */
-export function dimensionSql(dimension: Dimension): { key: Prisma.Sql; label: Prisma.Sql; joins: Prisma.Sql } {
+/** A dimension's key over `l` (a leads row), with the join it needs (names come after, by `labelOf`). */
+export function dimensionSql(dimension: Dimension): { key: Prisma.Sql; joins: Prisma.Sql } {
   switch (dimension) {
     case 'channel':
-      return { key: Prisma.sql`l.channel`, label: Prisma.sql`l.channel`, joins: Prisma.empty };
+      return { key: Prisma.sql`l.channel`, joins: Prisma.empty };
     case 'segment':
-      return { key: Prisma.sql`l.segment`, label: Prisma.sql`l.segment`, joins: Prisma.empty };
+      return { key: Prisma.sql`l.segment`, joins: Prisma.empty };
     case 'stage':
-      return { key: Prisma.sql`l.stage`, label: Prisma.sql`l.stage`, joins: Prisma.empty };
+      return { key: Prisma.sql`l.stage`, joins: Prisma.empty };
     case 'source':
-      return { key: Prisma.sql`l."sourceId"`, label: Prisma.sql`d.name`, joins: Prisma.sql`LEFT JOIN sources d ON d.id = l."sourceId"` };
+      return { key: Prisma.sql`l."sourceId"`, joins: Prisma.empty };
     case 'owner':
-      return { key: Prisma.sql`l."ownerId"`, label: Prisma.sql`d.name`, joins: Prisma.sql`LEFT JOIN users d ON d.id = l."ownerId"` };
+      return { key: Prisma.sql`l."ownerId"`, joins: Prisma.empty };
     case 'product':
       // A lead interested in two products counts once for each.
-      return {
-        key: Prisma.sql`lp."productId"`,
-        label: Prisma.sql`d.name`,
-        joins: Prisma.sql`LEFT JOIN lead_products lp ON lp."leadId" = l.id LEFT JOIN products d ON d.id = lp."productId"`,
-      };
+      return { key: Prisma.sql`lp."productId"`, joins: Prisma.sql`LEFT JOIN lead_products lp ON lp."leadId" = l.id` };
   }
 }
 

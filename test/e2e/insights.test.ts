@@ -3,13 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../src/db/client.js';
-import { newId } from '../../src/ids.js';
-import { recordActivity, systemActor } from '../../src/leads/activities.js';
-import { noteHumanResponse, noteInbound } from '../../src/leads/conversation.js';
-import { changeStage } from '../../src/leads/pipeline.js';
-import type { Stage } from '../../src/leads/stages.js';
 import { projectPath } from '../../src/paths.js';
+import { leadHistory } from '../support/history.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { createWebform, eventually, postForm, type Stack, startStack } from '../support/stack.js';
 import { launchChromium, setLanguage, signIn } from './browser.js';
@@ -19,51 +14,6 @@ const screenshots = projectPath('docs', 'screenshots');
 // A finished week in the past (São Paulo, -03:00 all year since 2019): Monday 2 to Sunday 8 March 2026.
 const week = 'from=2026-03-02&to=2026-03-08&groupBy=day';
 const local = (time: string) => new Date(`${time}-03:00`);
-
-/**
- * Writes leads with a past creation time through the core's own functions (the API can only say
- * "now"): contact, lead, its first inbound message and response window, a person's reply, stage changes.
- */
-function history(prisma: Db, workspaceId: string) {
-  const workspace = () => prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId }, select: { id: true, timeZone: true, workingHours: true, firstResponseSlaMinutes: true } });
-  return {
-    async lead(input: { name: string; at: Date; channel: string; ownerId: string }) {
-      const clock = await workspace();
-      return prisma.$transaction(async (tx) => {
-        const contact = await tx.contact.create({ data: { id: newId('ct'), workspaceId, name: input.name, createdAt: input.at } });
-        const lead = await tx.lead.create({
-          data: {
-            id: newId('lead'),
-            workspaceId,
-            contactId: contact.id,
-            channel: input.channel,
-            name: input.name,
-            ownerId: input.ownerId,
-            createdAt: input.at,
-            stageChangedAt: input.at,
-            lastActivityAt: input.at,
-          },
-        });
-        await tx.message.create({ data: { id: newId('msg'), workspaceId, leadId: lead.id, direction: 'in', channel: input.channel, status: 'received', text: 'Olá', createdAt: input.at } });
-        await recordActivity(tx, { workspaceId, leadId: lead.id, kind: 'lead.created', actor: systemActor, at: input.at, data: { channel: input.channel } });
-        await recordActivity(tx, { workspaceId, leadId: lead.id, kind: 'lead.assigned', actor: systemActor, at: input.at, data: { ownerId: input.ownerId } });
-        await noteInbound(tx, { workspace: clock, leadId: lead.id, channel: input.channel, at: input.at, isNewLead: true, contactId: contact.id });
-        return { id: lead.id, channel: input.channel };
-      });
-    },
-    reply(lead: { id: string; channel: string }, userId: string, when: Date) {
-      return prisma.$transaction(async (tx) => {
-        await tx.message.create({
-          data: { id: newId('msg'), workspaceId, leadId: lead.id, direction: 'out', channel: lead.channel, status: 'sent', text: 'Oi! Posso ajudar?', authorId: userId, createdAt: when, sentAt: when },
-        });
-        await noteHumanResponse(tx, { workspaceId, leadId: lead.id, actor: { type: 'user', id: userId }, at: when });
-      });
-    },
-    stage(lead: { id: string }, to: Stage, when: Date, reason?: string) {
-      return prisma.$transaction((tx) => changeStage(tx, { workspaceId, leadId: lead.id, to, reason: reason ?? null, actor: systemActor, at: when }));
-    },
-  };
-}
 
 describe('the insights page in a browser', () => {
   let stack: Stack;
@@ -132,15 +82,15 @@ describe('the insights page in a browser', () => {
     expect(quota.status).toBe(201);
 
     const prisma = stack.gateway.deps.db.prisma;
-    const h = history(prisma, (await prisma.workspace.findFirstOrThrow()).id);
+    const h = leadHistory(prisma, (await prisma.workspace.findFirstOrThrow()).id);
     const alice = await h.lead({ name: 'Alice Almeida', at: local('2026-03-02T10:00:00'), channel: 'webform', ownerId: reps.ana.id }); // Mon 10h
     const arthur = await h.lead({ name: 'Arthur Alves', at: local('2026-03-02T10:20:00'), channel: 'email', ownerId: reps.ana.id }); // Mon 10h
     await h.lead({ name: 'Amanda Antunes', at: local('2026-03-04T15:00:00'), channel: 'webform', ownerId: reps.ana.id }); // Wed 15h
     await h.lead({ name: 'Bianca Borges', at: local('2026-03-03T09:00:00'), channel: 'whatsapp', ownerId: reps.bruno.id }); // Tue 09h
     const breno = await h.lead({ name: 'Breno Barros', at: local('2026-03-04T15:30:00'), channel: 'webform', ownerId: reps.bruno.id }); // Wed 15h
     // Ana answers Alice in 4 minutes and Arthur in 20; Amanda waits.
-    await h.reply(alice, reps.ana.id, local('2026-03-02T10:04:00'));
-    await h.reply(arthur, reps.ana.id, local('2026-03-02T10:40:00'));
+    await h.outbound(alice, local('2026-03-02T10:04:00'), { userId: reps.ana.id });
+    await h.outbound(arthur, local('2026-03-02T10:40:00'), { userId: reps.ana.id });
     await h.stage(alice, 'qualified', local('2026-03-05T11:00:00'));
     await h.stage(breno, 'qualified', local('2026-03-05T12:00:00'));
     await h.stage(breno, 'unqualified', local('2026-03-06T12:00:00'), 'price');

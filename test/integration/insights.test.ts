@@ -1,4 +1,3 @@
-import type { Prisma } from '@prisma/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/client.js';
 import type { Auth } from '../../src/http/route.js';
@@ -6,88 +5,11 @@ import { newId } from '../../src/ids.js';
 import { leadsCreatedTotals } from '../../src/insights/leads-created.js';
 import { resolveScope, insightQuery } from '../../src/insights/query.js';
 import { recordActivity, systemActor } from '../../src/leads/activities.js';
-import { noteHumanResponse, noteInbound, setConversationStatus } from '../../src/leads/conversation.js';
-import { changeStage } from '../../src/leads/pipeline.js';
-import type { Stage } from '../../src/leads/stages.js';
+import { leadHistory } from '../support/history.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { createWebform, eventually, mainBackends, postForm, type Stack, startStack } from '../support/stack.js';
 
 const at = (iso: string) => new Date(iso);
-
-/**
- * Writes a lead's history with real timestamps through the core's own functions (the API can
- * only say "now"): created from an inbound message, answered, moved through stages, reopened.
- */
-function history(prisma: Db, workspaceId: string) {
-  const workspace = () => prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId }, select: { id: true, timeZone: true, workingHours: true, firstResponseSlaMinutes: true } });
-  const inbound = (tx: Prisma.TransactionClient, leadId: string, channel: string, when: Date) =>
-    tx.message.create({ data: { id: newId('msg'), workspaceId, leadId, direction: 'in', channel, status: 'received', text: 'Olá', createdAt: when } });
-  return {
-    async lead(input: { name: string; at: Date; channel: string; ownerId: string; productId?: string; segment?: string }) {
-      const clock = await workspace();
-      return prisma.$transaction(async (tx) => {
-        const contact = await tx.contact.create({ data: { id: newId('ct'), workspaceId, name: input.name, createdAt: input.at } });
-        const lead = await tx.lead.create({
-          data: {
-            id: newId('lead'),
-            workspaceId,
-            contactId: contact.id,
-            channel: input.channel,
-            name: input.name,
-            ownerId: input.ownerId,
-            segment: input.segment ?? null,
-            createdAt: input.at,
-            stageChangedAt: input.at,
-            lastActivityAt: input.at,
-          },
-        });
-        if (input.productId) await tx.leadProduct.create({ data: { workspaceId, leadId: lead.id, productId: input.productId } });
-        await inbound(tx, lead.id, input.channel, input.at);
-        await recordActivity(tx, { workspaceId, leadId: lead.id, kind: 'lead.created', actor: systemActor, at: input.at, data: { channel: input.channel } });
-        await recordActivity(tx, { workspaceId, leadId: lead.id, kind: 'lead.assigned', actor: systemActor, at: input.at, data: { ownerId: input.ownerId } });
-        await noteInbound(tx, { workspace: clock, leadId: lead.id, channel: input.channel, at: input.at, isNewLead: true, contactId: contact.id });
-        return { id: lead.id, contactId: contact.id, channel: input.channel };
-      });
-    },
-    /** A message that went out: a person's reply closes the response window, an automatic one does not. */
-    async outbound(lead: { id: string; channel: string }, when: Date, by: { userId: string } | { automatic: true; idempotencyKey?: string; status?: string }) {
-      return prisma.$transaction(async (tx) => {
-        const automatic = 'automatic' in by;
-        const message = await tx.message.create({
-          data: {
-            id: newId('msg'),
-            workspaceId,
-            leadId: lead.id,
-            direction: 'out',
-            channel: lead.channel,
-            status: automatic ? (by.status ?? 'sent') : 'sent',
-            text: automatic ? 'Recebemos sua mensagem' : 'Oi! Posso ajudar?',
-            automatic,
-            authorId: automatic ? null : by.userId,
-            idempotencyKey: automatic && by.idempotencyKey ? by.idempotencyKey : newId('idem'),
-            createdAt: when,
-            sentAt: when,
-          },
-        });
-        if (!automatic) await noteHumanResponse(tx, { workspaceId, leadId: lead.id, actor: { type: 'user', id: by.userId }, at: when });
-        return message.id;
-      });
-    },
-    stage(lead: { id: string }, to: Stage, when: Date, reason?: string) {
-      return prisma.$transaction((tx) => changeStage(tx, { workspaceId, leadId: lead.id, to, reason: reason ?? null, actor: systemActor, at: when }));
-    },
-    /** The rep resolves the conversation; later the contact writes again. */
-    async reopen(lead: { id: string; contactId: string; channel: string }, when: Date) {
-      const clock = await workspace();
-      await prisma.$transaction(async (tx) => {
-        await setConversationStatus(tx, { workspaceId, leadId: lead.id, status: 'resolved', actor: systemActor });
-        await inbound(tx, lead.id, lead.channel, when);
-        await noteInbound(tx, { workspace: clock, leadId: lead.id, channel: lead.channel, at: when, isNewLead: false, contactId: lead.contactId });
-      });
-    },
-    inbound: (lead: { id: string; channel: string }, when: Date) => prisma.$transaction((tx) => inbound(tx, lead.id, lead.channel, when)),
-  };
-}
 
 interface Table<Row> {
   period: { timeZone: string; from: string; to: string; groupBy: string };
@@ -131,7 +53,7 @@ describe.each(mainBackends)('insights on $db with the $queue queue', ({ db, queu
       products[key] = (await stack.api<{ id: string }>('POST', '/api/v1/products', { name, keywords: [] })).body.id;
     }
 
-    const h = history(prisma, workspaceId);
+    const h = leadHistory(prisma, workspaceId);
     // Local times in São Paulo: -03:00 until 2018-11-04 00:00, then -02:00 (the clock jumped to 01:00).
     leads.l1 = await h.lead({ name: 'L1', at: at('2018-11-03T02:30:00Z'), channel: 'webform', ownerId: users.ana, productId: products.solar, segment: 'residencial' }); // Fri 02 23:30
     leads.l2 = await h.lead({ name: 'L2', at: at('2018-11-03T03:30:00Z'), channel: 'email', ownerId: users.bruno, productId: products.solar }); // Sat 03 00:30
@@ -470,7 +392,7 @@ describe('insights in a time zone with daylight saving now (America/New_York, 20
     });
     const workspaceId = (await prisma.workspace.findFirstOrThrow()).id;
     const rep = (await stack.api<{ id: string }>('POST', '/api/v1/users', { name: 'Eve Park', email: 'eve@acme.test', role: 'rep' })).body.id;
-    const h = history(prisma, workspaceId);
+    const h = leadHistory(prisma, workspaceId);
     const friday = await h.lead({ name: 'N1', at: at('2026-03-06T21:50:00Z'), channel: 'email', ownerId: rep }); // Fri 16:50 EST
     await h.lead({ name: 'N2', at: at('2026-03-08T06:30:00Z'), channel: 'email', ownerId: rep }); // Sun 01:30 EST
     await h.lead({ name: 'N3', at: at('2026-03-08T07:30:00Z'), channel: 'email', ownerId: rep }); // Sun 03:30 EDT
