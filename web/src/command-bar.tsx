@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { type Conversation, get, type List, patch, post, query } from './api.js';
 import { currentRoute, navigate, useApp } from './context.js';
 import { stageSlugs } from './i18n.js';
@@ -22,14 +22,22 @@ export function CommandBar({ onClose }: { onClose: () => void }) {
   const route = currentRoute();
   const leadId = route[0] === 'inbox' ? route[1] : undefined;
 
-  useEffect(() => input.current?.focus(), []);
+  // Focus before the browser paints the dialog: what is typed right after Ctrl+K must not be lost.
+  useLayoutEffect(() => input.current?.focus(), []);
   useEffect(() => {
     const q = text.trim();
     if (q.length < 2) return setFound([]);
+    let current = true;
     const timer = window.setTimeout(() => {
-      void get<List<Conversation>>(`/conversations${query({ q, limit: 8 })}`).then((list) => setFound(list.data));
+      get<List<Conversation>>(`/conversations${query({ q, limit: 8 })}`).then(
+        (list) => current && setFound(list.data),
+        (failure: unknown) => current && setError(errorText(failure)),
+      );
     }, 150);
-    return () => window.clearTimeout(timer);
+    return () => {
+      current = false;
+      window.clearTimeout(timer);
+    };
   }, [text]);
 
   const commands: Command[] = [
@@ -81,6 +89,7 @@ export function CommandBar({ onClose }: { onClose: () => void }) {
           onInput={(e) => {
             setText((e.target as HTMLInputElement).value);
             setSelected(0);
+            setError('');
           }}
           onKeyDown={(e) => {
             if (e.key === 'Escape') onClose();
