@@ -65,6 +65,10 @@ export class WhatsAppAdapter implements ChannelAdapter {
     this.connections.changed();
   }
 
+  automaticDailyCap(settings: Record<string, unknown>): number {
+    return storedSettings.parse(settings).automaticPerPersonPerDay;
+  }
+
   async stop(): Promise<void> {
     await this.connections.stop();
   }
@@ -105,6 +109,8 @@ export class WhatsAppAdapter implements ChannelAdapter {
   }
 }
 
+/** What the connection is made of: a change of the daily cap does not restart it. */
 function fingerprint(source: SourceRecord): string {
-  return createHash('sha256').update(JSON.stringify(storedSettings.parse(source.settings))).digest('hex');
+  const { ignore, linkGeneration } = storedSettings.parse(source.settings);
+  return createHash('sha256').update(JSON.stringify({ ignore, linkGeneration })).digest('hex');
 }

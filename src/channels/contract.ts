@@ -288,4 +288,9 @@ export interface ChannelAdapter {
   sourceChanged?(sourceId: string): void;
   /** Sends one message; throws ChannelError on failure, never reports a partial success. */
   send?(connection: OutboundConnection, message: OutboundMessage): Promise<{ externalId: string }>;
+  /**
+   * At most this many automatic messages (acknowledgements, sequence steps) to one person through
+   * a source with these settings in any 24 hours; a sequence step past it waits. Unset: no cap.
+   */
+  automaticDailyCap?(settings: Record<string, unknown>): number | undefined;
 }

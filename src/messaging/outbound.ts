@@ -169,6 +169,14 @@ export class Outbound {
     );
   }
 
+  /** The route's cap on automatic messages to one person a day, from its source's adapter; undefined when none. */
+  async automaticDailyCap(tx: Prisma.TransactionClient, route: ReplyRoute): Promise<number | undefined> {
+    if (!route.sourceId) return undefined;
+    const source = await tx.source.findUnique({ where: { id: route.sourceId }, select: { kind: true, settings: true } });
+    if (!source) return undefined;
+    return this.deps.registry.forSourceKind(source.kind)?.automaticDailyCap?.(source.settings as Record<string, unknown>);
+  }
+
   /**
    * RFC 3834: other responders must not answer an automatic message (no mail loops). Nurture
    * email also carries a one-click unsubscribe (RFC 8058).

@@ -68,6 +68,30 @@ export async function enrolByRules(tx: Tx, workspaceId: string, leadId: string, 
   }
 }
 
+const dayMs = 24 * 3600_000;
+
+/**
+ * When the next automatic message to the contact on the channel may go under a cap of `cap` a
+ * day (any 24 hours), or null when it may go now. Messages that failed or were canceled did not
+ * reach the person and do not count.
+ */
+async function dailyCapFreesAt(tx: Tx, contactId: string, channel: ChannelKind, cap: number): Promise<Date | null> {
+  const recent = await tx.message.findMany({
+    where: {
+      lead: { contactId },
+      direction: 'out',
+      channel,
+      automatic: true,
+      status: { notIn: ['failed', 'canceled'] },
+      createdAt: { gt: new Date(Date.now() - dayMs) },
+    },
+    orderBy: { createdAt: 'desc' },
+    take: cap,
+    select: { createdAt: true },
+  });
+  return recent.length < cap ? null : new Date(recent[cap - 1]!.createdAt.getTime() + dayMs);
+}
+
 /**
  * Runs due sequence steps. A step runs exactly once: its message carries the idempotency key
  * "sequence:<enrollment>:<step>", in the same transaction that moves the enrollment on.
@@ -111,11 +135,15 @@ export class SequenceRunner {
     }
   }
 
-  /** Sends the step's template; `stopped` when the contact left the channel and the enrolment ended instead. */
+  /**
+   * Sends the step's template. `stopped`: the contact left the channel and the enrolment ended
+   * instead; `waiting`: the channel's daily cap for this person is reached, and the step runs again
+   * when it frees.
+   */
   private async send(
     tx: Tx,
     args: { enrollmentId: string; index: number; step: SequenceStep; lead: Prisma.LeadGetPayload<{ include: { workspace: true } }>; sequenceId: string },
-  ): Promise<{ messageId: string | null; stopped: boolean }> {
+  ): Promise<{ outcome: 'sent'; messageId: string } | { outcome: 'skipped' | 'stopped' | 'waiting' }> {
     const { enrollmentId: id, index, step, lead, sequenceId } = args;
     const parsed = parseTemplateId(step.templateId);
     const base = { workspaceId: lead.workspaceId, leadId: lead.id, actor: systemActor };
@@ -125,7 +153,13 @@ export class SequenceRunner {
       if (optedOut) {
         await tx.sequenceEnrollment.update({ where: { id }, data: { status: 'stopped', stopReason: `the contact opted out of ${route.channel}`, lockedUntil: null } });
         await recordActivity(tx, { ...base, kind: 'sequence.stopped', data: { sequenceId, reason: `the contact opted out of ${route.channel}` } });
-        return { messageId: null, stopped: true };
+        return { outcome: 'stopped' };
+      }
+      const cap = await this.deps.outbound.automaticDailyCap(tx, route);
+      const freesAt = cap === undefined ? null : await dailyCapFreesAt(tx, lead.contactId, route.channel, cap);
+      if (freesAt) {
+        await tx.sequenceEnrollment.update({ where: { id }, data: { nextStepAt: freesAt, lockedUntil: null } });
+        return { outcome: 'waiting' };
       }
       const locale = parsed?.locale ?? lead.workspace.locale;
       const rendered = await renderForLead(tx, this.deps.templates, lead, { name: parsed?.name ?? step.templateId, locale, channel: route.channel });
@@ -145,10 +179,10 @@ export class SequenceRunner {
         author: systemActor,
       });
       await recordActivity(tx, { ...base, kind: 'sequence.step_sent', data: { sequenceId, step: index, messageId, channel: route.channel } });
-      return { messageId, stopped: false };
+      return { outcome: 'sent', messageId };
     } catch (error) {
       await recordActivity(tx, { ...base, kind: 'sequence.step_skipped', data: { sequenceId, step: index, reason: errorMessage(error) } });
-      return { messageId: null, stopped: false };
+      return { outcome: 'skipped' };
     }
   }
 
@@ -197,8 +231,8 @@ export class SequenceRunner {
       await recordActivity(tx, { ...base, kind: 'sequence.step_skipped', data: { sequenceId: sequence.id, step: index, reason: unmet } });
     } else {
       const sent = await this.send(tx, { enrollmentId: id, index, step, lead, sequenceId: sequence.id });
-      if (sent.stopped) return null;
-      messageId = sent.messageId;
+      if (sent.outcome === 'stopped' || sent.outcome === 'waiting') return null;
+      if (sent.outcome === 'sent') messageId = sent.messageId;
     }
     const next = index + 1;
     if (next >= steps.length) {

@@ -93,6 +93,15 @@ describe('pairing a WhatsApp number in the browser', () => {
     await detail.getByText('Connected', { exact: true }).waitFor({ timeout: 15_000 });
     await expect(detail.locator('.linked-number').textContent()).resolves.toBe('+5511955550000');
     await expect(detail.locator('img.qr').count()).resolves.toBe(0);
+
+    // Once linked, the number's daily cap on automatic messages to one person can be changed here.
+    const cap = detail.getByLabel('Automatic messages per person a day');
+    await expect(cap.inputValue()).resolves.toBe('3');
+    await cap.fill('2');
+    await detail.getByRole('button', { name: 'Save' }).click();
+    await detail.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    const { body: sources } = await stack.api<{ data: { kind: string; automaticPerPersonPerDay?: number }[] }>('GET', '/api/v1/sources');
+    expect(sources.data.find((source) => source.kind === 'whatsapp')?.automaticPerPersonPerDay).toBe(2);
     await context.close();
   });
 

@@ -465,6 +465,88 @@ describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue',
     expect(withAudio.externalId).toBe(fake.sent.at(-1)!.id);
   });
 
+  it('sends one person no more automatic messages a day than the number allows: the next sequence step waits, replies do not', async () => {
+    const socket = await connected();
+    const capped = await stack.api<{ automaticPerPersonPerDay: number }>('PATCH', `/api/v1/sources/${sourceId}`, { automaticPerPersonPerDay: 2 });
+    expect(capped.status).toBe(200);
+    expect(capped.body.automaticPerPersonPerDay).toBe(2);
+    const invalid = await stack.api<{ errors: { path: string }[] }>('PATCH', `/api/v1/sources/${sourceId}`, { automaticPerPersonPerDay: 0 });
+    expect(invalid.status).toBe(422);
+    expect(invalid.body.errors.map((error) => error.path)).toEqual(['automaticPerPersonPerDay']);
+
+    const created = await stack.api<{ id: string }>('POST', '/api/v1/sequences', {
+      name: 'WhatsApp nurture',
+      steps: [
+        { waitMinutes: 0, templateId: 'product_introduction' },
+        { waitMinutes: 0, templateId: 'follow_up_reminder' },
+        { waitMinutes: 0, templateId: 'thank_you' },
+      ],
+    });
+    expect(created.status).toBe(201);
+    const iara = person('5511944445555');
+    fake.accounts.set('5511944445555', iara);
+    socket.receive([receivedMessage({ from: iara, pushName: 'Iara', message: text('Quero saber de energia solar') })]);
+    const lead = await leadOf(iara);
+    const sentTo = () => fake.sent.filter(({ jid }) => jid === iara);
+    const enrolment = async () =>
+      (await stack.api<{ data: { status: string; nextStep: number; nextStepAt: string | null }[] }>('GET', `/api/v1/leads/${lead.id}/sequences`)).body.data[0]!;
+    const enrolledAt = Date.now();
+    expect((await stack.api('POST', `/api/v1/leads/${lead.id}/sequences`, { sequenceId: created.body.id })).status).toBe(201);
+
+    // Two steps go; the third waits until a day after the first of them.
+    await eventually(async () => {
+      expect(sentTo()).toHaveLength(2);
+      const waiting = await enrolment();
+      expect(waiting).toMatchObject({ status: 'active', nextStep: 2 });
+      expect(Date.parse(waiting.nextStepAt!)).toBeGreaterThanOrEqual(enrolledAt + 24 * 3600_000);
+    });
+    // A rep's reply is no automatic message: it goes at once.
+    const reply = await stack.api<{ messageId: string }>('POST', `/api/v1/leads/${lead.id}/messages`, { text: 'Oi Iara, posso ligar amanhã?' });
+    expect(reply.status).toBe(202);
+    await eventually(() => expect(sentTo()).toHaveLength(3));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(sentTo().map(({ content }) => (content as { text: string }).text)).toEqual([
+      expect.stringContaining('Iara'),
+      expect.any(String),
+      'Oi Iara, posso ligar amanhã?',
+    ]);
+
+    // A day later (the conversation's past moved back by one) the last step goes.
+    await prisma().$executeRaw`UPDATE messages SET "createdAt" = "createdAt" - interval '1 day' WHERE "leadId" = ${lead.id}`;
+    await prisma().$executeRaw`UPDATE sequence_enrollments SET "nextStepAt" = "nextStepAt" - interval '1 day' WHERE "leadId" = ${lead.id}`;
+    await eventually(async () => {
+      expect(sentTo()).toHaveLength(4);
+      expect((await enrolment()).status).toBe('completed');
+    });
+    expect((sentTo()[3]!.content as { text: string }).text).toContain('Thank you very much');
+    expect((await stack.api('PATCH', `/api/v1/sources/${sourceId}`, { automaticPerPersonPerDay: 3 })).status).toBe(200);
+  });
+
+  it('never nurtures on WhatsApp someone who has not written to the number: the step is skipped and says why', async () => {
+    await connected();
+    const form = await createWebform(stack, { name: 'Site', autoReplyTemplate: null });
+    expect((await postForm(stack, form, { name: 'Rui Form', phone: '(21) 97654-3210' })).status).toBe(202);
+    const leadId = await eventually(async () => {
+      const { body } = await stack.api<{ data: { id: string }[] }>('GET', `/api/v1/leads?q=${encodeURIComponent('Rui Form')}`);
+      expect(body.data).toHaveLength(1);
+      return body.data[0]!.id;
+    });
+    const created = await stack.api<{ id: string }>('POST', '/api/v1/sequences', {
+      name: 'WhatsApp only',
+      steps: [{ waitMinutes: 0, templateId: 'product_introduction', channel: 'whatsapp' }],
+    });
+    expect((await stack.api('POST', `/api/v1/leads/${leadId}/sequences`, { sequenceId: created.body.id })).status).toBe(201);
+    const skipped = await eventually(async () => {
+      const { body } = await stack.api<{ data: { kind: string; data: { reason?: string } }[] }>('GET', `/api/v1/leads/${leadId}/activities`);
+      const found = body.data.find((activity) => activity.kind === 'sequence.step_skipped');
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(skipped.data.reason).toBe('the contact cannot be reached on whatsapp from this workspace');
+    expect(fake.sent.some(({ jid }) => jid.startsWith('5521976543210'))).toBe(false);
+    expect((await conversation(leadId)).filter((message) => message.direction === 'out')).toEqual([]);
+  });
+
   it('marks a send that WhatsApp never acknowledges failed, without sending it twice; a late receipt moves it on', async () => {
     const socket = await connected();
     const kai = person('5511955507777');

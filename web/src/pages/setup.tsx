@@ -364,6 +364,7 @@ interface SourceView {
   secret?: string;
   webhooks?: Record<string, string>;
   address?: string;
+  automaticPerPersonPerDay?: number;
 }
 
 const emptyTwilio = () => ({ accountSid: '', authToken: '', phoneNumber: '' });
@@ -534,6 +535,7 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
               {t.relink}
             </button>
           )}
+          {state === 'connected' && <DailyCapForm source={source} />}
           {state === 'pairing' && (
             <>
               <p>{t.scanQr}</p>
@@ -562,6 +564,37 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
         </div>
       )}
     </div>
+  );
+}
+
+/** How many automatic messages one person may get from the number a day (see the README's rate limits). */
+function DailyCapForm({ source }: { source: SourceView }) {
+  const { t } = useApp();
+  const [value, setValue] = useState(String(source.automaticPerPersonPerDay ?? ''));
+  const [message, setMessage] = useState('');
+  const [error, setError] = useState('');
+  const save = async (event: Event) => {
+    event.preventDefault();
+    try {
+      await patch(`/sources/${source.id}`, { automaticPerPersonPerDay: Number(value) });
+      setError('');
+      setMessage(t.saved);
+    } catch (failure) {
+      setMessage('');
+      setError(errorText(failure));
+    }
+  };
+  return (
+    <form class="inline-form daily-cap" onSubmit={save}>
+      <label>
+        {t.automaticPerPersonPerDay}
+        <input type="number" min={1} max={20} required value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
+      </label>
+      <button type="submit">{t.save}</button>
+      {message && <output role="status">{message}</output>}
+      <Alert text={error} />
+      <p class="hint">{t.automaticPerPersonPerDayHint}</p>
+    </form>
   );
 }
 
