@@ -7,8 +7,9 @@
  *   npm run bench:insights            # table on stdout, progress on stderr
  *
  * SEED_DATABASE_URL (postgres://postgres@127.0.0.1:5432/leadgate_insights_seed), SEED_LEADS
- * (1000000), BENCH_ITERATIONS (30), BENCH_WARMUP (3), BENCH_PERIODS (30,90,365: days), BENCH_JSON (a file
- * to write the figures to).
+ * (1000000), BENCH_ITERATIONS (30), BENCH_WARMUP (3), BENCH_PERIODS (30,90,365: days), BENCH_ONLY (a
+ * regular expression: only the requests whose name matches, besides the baselines), BENCH_JSON (a
+ * file to write the figures to).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -96,9 +97,11 @@ cases.push(
   ['GET /insights/leads (drill-down: one day, first 50)', () => get(`/insights/leads?groupBy=day&bucket=${new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 10)}`)],
 );
 
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
+const chosen = cases.filter(([name], index) => index < 2 || !only || only.test(name));
 const results: { name: string; p50: number; p95: number }[] = [];
 try {
-  for (const [name, run] of cases) {
+  for (const [name, run] of chosen) {
     const result = await measure(run);
     log(`${name}: p50 ${result.p50.toFixed(1)} ms, p95 ${result.p95.toFixed(1)} ms`);
     results.push({ name, ...result });

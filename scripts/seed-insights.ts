@@ -197,9 +197,18 @@ function statements(leads: number): [string, string][] {
          SELECT 'act_q_' || g || '_' || step, ${ws}, 'lead_seed_' || g, 'sequence.step_sent', 'system',
            jsonb_build_object('sequenceId', sequence_id, 'step', step, 'messageId', 'msg_seq_' || g || '_' || step), at
          FROM seed_steps;
+       -- One enrolment in ten answers the second step; the sequence stops there.
+       INSERT INTO messages (id, "workspaceId", "leadId", direction, channel, status, text, automatic, "createdAt", "updatedAt")
+         SELECT 'msg_seq_reply_' || g, ${ws}, 'lead_seed_' || g, 'in', CASE WHEN channel = 'voice' THEN 'sms' ELSE channel END, 'received',
+           'Tenho interesse, podem me ligar?', false, nurture_at + interval '1 day 3 hours', nurture_at + interval '1 day 3 hours'
+         FROM seed_plan WHERE nurture_at IS NOT NULL AND sequence_r > 0.1 AND sequence_r <= 0.2 AND nurture_at + interval '1 day 3 hours' <= now();
+       UPDATE sequence_enrollments SET status = 'stopped', "stopReason" = 'the lead replied'
+         WHERE id IN (SELECT 'enr_seed_' || g FROM seed_plan WHERE nurture_at IS NOT NULL AND sequence_r > 0.1 AND sequence_r <= 0.2 AND nurture_at + interval '1 day 3 hours' <= now());
        INSERT INTO contact_opt_outs ("workspaceId", "contactId", channel, reason, "createdAt")
          SELECT ${ws}, 'ct_seed_' || g, channel, 'STOP', nurture_at + interval '2 days' FROM seed_plan
-         WHERE nurture_at IS NOT NULL AND sequence_r < 0.03 AND nurture_at + interval '2 days' <= now()`,
+         WHERE nurture_at IS NOT NULL AND sequence_r < 0.03 AND nurture_at + interval '2 days' <= now();
+       UPDATE sequence_enrollments SET status = 'stopped', "stopReason" = 'the contact opted out'
+         WHERE id IN (SELECT 'enr_seed_' || g FROM seed_plan WHERE nurture_at IS NOT NULL AND sequence_r < 0.03 AND nurture_at + interval '2 days' <= now())`,
     ],
     ['scratch tables', `DROP TABLE seed_plan; DROP TABLE seed_steps`],
     // Triggers were off for the load (each row would have run them one at a time): what they keep

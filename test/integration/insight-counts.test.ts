@@ -256,6 +256,61 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
     expect(await outcome()).toEqual({ firstReplyAt: '2026-04-02T15:00:00.000Z', optedOutAt: '2026-04-04T10:00:00.000Z' });
   });
 
+  it('keep what became of each enrolment\'s steps, as a derivation from the rows says', async () => {
+    const lead = await createLead({ at: '2026-05-01T12:00:00Z', channel: 'email', ownerId: null, segment: null });
+    const { contactId } = await database.prisma.lead.findUniqueOrThrow({ where: { id: lead.id }, select: { contactId: true } });
+    const sequence = await database.prisma.sequence.create({ data: { id: newId('seq'), workspaceId, name: 'Nutrição', steps: [], exitStages: [], active: false } });
+    const enrollment = await database.prisma.sequenceEnrollment.create({
+      data: { id: newId('enr'), workspaceId, sequenceId: sequence.id, leadId: lead.id, nextStepAt: new Date('2026-05-02T12:00:00Z'), enrolledAt: new Date('2026-05-02T12:00:00Z') },
+    });
+    const activity = (kind: 'sequence.step_sent' | 'sequence.step_skipped', step: number, at: string) =>
+      database.prisma.activity.create({ data: { id: newId('act'), workspaceId, leadId: lead.id, kind, actorType: 'system', data: { sequenceId: sequence.id, step }, createdAt: new Date(at) } });
+    /** A step as the runner writes it: its message, then the activity naming it. */
+    const sendStep = async (step: number, at: string, status: string) => {
+      const message = await database.prisma.message.create({
+        data: { id: newId('msg'), workspaceId, leadId: lead.id, direction: 'out', channel: 'email', status, text: 'Novidades', automatic: true, idempotencyKey: `sequence:${enrollment.id}:${step}`, createdAt: new Date(at) },
+      });
+      await activity('sequence.step_sent', step, at);
+      return message.id;
+    };
+    const columns = { stepsSent: true, stepsFailed: true, stepsSkipped: true, repliedAfterStep: true, optedOutAfterStep: true } as const;
+    const outcome = async () => database.prisma.sequenceEnrollment.findUniqueOrThrow({ where: { id: enrollment.id }, select: columns });
+    const sortedSteps = (row: Awaited<ReturnType<typeof outcome>>) => ({ ...row, stepsSent: [...row.stepsSent].sort(), stepsFailed: [...row.stepsFailed].sort(), stepsSkipped: [...row.stepsSkipped].sort() });
+
+    const first = await sendStep(0, '2026-05-02T12:00:05Z', 'queued');
+    expect(await outcome()).toEqual({ stepsSent: [], stepsFailed: [], stepsSkipped: [], repliedAfterStep: null, optedOutAfterStep: null });
+    await database.prisma.message.update({ where: { id: first }, data: { status: 'sent' } });
+    await database.prisma.message.update({ where: { id: first }, data: { status: 'delivered' } });
+    // A failed step that a retry sent after all counts once, as sent.
+    const second = await sendStep(1, '2026-05-02T13:00:00Z', 'failed');
+    expect(await outcome()).toMatchObject({ stepsSent: [0], stepsFailed: [1] });
+    await database.prisma.message.update({ where: { id: second }, data: { status: 'sent' } });
+    await activity('sequence.step_skipped', 2, '2026-05-02T13:10:00Z');
+    // Another enrolment's message of the same lead changes nothing here.
+    await database.prisma.message.create({
+      data: { id: newId('msg'), workspaceId, leadId: lead.id, direction: 'out', channel: 'email', status: 'failed', text: 'Outra', automatic: true, idempotencyKey: `sequence:${newId('enr')}:1` },
+    });
+    await database.prisma.message.create({ data: { id: newId('msg'), workspaceId, leadId: lead.id, direction: 'in', channel: 'email', status: 'received', text: 'Quero', createdAt: new Date('2026-05-02T13:30:00Z') } });
+    // The opt-out is written before the step that went out ahead of it (its transaction committed later).
+    await database.prisma.contactOptOut.create({ data: { workspaceId, contactId, channel: 'email', createdAt: new Date('2026-05-02T14:00:00Z') } });
+    await sendStep(3, '2026-05-02T13:45:00Z', 'sent');
+    const kept = sortedSteps(await outcome());
+    expect(kept).toEqual({ stepsSent: [0, 1, 3], stepsFailed: [], stepsSkipped: [2], repliedAfterStep: 1, optedOutAfterStep: 3 });
+
+    // What a bulk load derives (the seed, the migration that added these columns) is the same.
+    await database.prisma
+      .$transaction(async (tx) => {
+        await tx.sequenceEnrollment.update({ where: { id: enrollment.id }, data: { stepsSent: [], stepsFailed: [], stepsSkipped: [], repliedAfterStep: null, optedOutAfterStep: null, firstReplyAt: null, optedOutAt: null } });
+        await tx.$executeRaw`SELECT sequence_enrollments_derive(${workspaceId})`;
+        const derived = await tx.sequenceEnrollment.findUniqueOrThrow({ where: { id: enrollment.id }, select: columns });
+        expect(sortedSteps(derived)).toEqual(kept);
+        throw new Rollback();
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof Rollback)) throw error;
+      });
+  });
+
   it('go with their workspace', async () => {
     expect((await counts()).length).toBeGreaterThan(0);
     await database.prisma.workspace.delete({ where: { id: workspaceId } });
