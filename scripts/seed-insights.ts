@@ -216,7 +216,7 @@ function statements(leads: number): [string, string][] {
     [
       'what the triggers keep: acknowledgements, window owners, stage summaries, replies after enrolling, daily counts',
       // Planner statistics first: the derivations join the whole workspace's tables.
-      `SET session_replication_role = DEFAULT; ANALYZE; SELECT leads_derive(${ws}); SELECT sequence_enrollments_derive(${ws}); SELECT insight_counts_rebuild(${ws})`,
+      `SET session_replication_role = DEFAULT; ANALYZE; SELECT leads_derive(${ws}); SELECT sequence_enrollments_derive(${ws}); SELECT sequence_enrollment_steps_derive(${ws}); SELECT insight_counts_rebuild(${ws})`,
     ],
     // What autovacuum does to a table that only grows: the visibility map lets index-only scans skip the heap.
     ['visibility map and planner statistics', `VACUUM ANALYZE`],

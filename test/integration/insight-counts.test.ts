@@ -302,6 +302,7 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
       .$transaction(async (tx) => {
         await tx.sequenceEnrollment.update({ where: { id: enrollment.id }, data: { stepsSent: [], stepsFailed: [], stepsSkipped: [], repliedAfterStep: null, optedOutAfterStep: null, firstReplyAt: null, optedOutAt: null } });
         await tx.$executeRaw`SELECT sequence_enrollments_derive(${workspaceId})`;
+        await tx.$executeRaw`SELECT sequence_enrollment_steps_derive(${workspaceId})`;
         const derived = await tx.sequenceEnrollment.findUniqueOrThrow({ where: { id: enrollment.id }, select: columns });
         expect(sortedSteps(derived)).toEqual(kept);
         throw new Rollback();

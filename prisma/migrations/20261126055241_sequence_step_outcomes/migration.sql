@@ -23,14 +23,11 @@ LANGUAGE sql STABLE AS $$
   WHERE a."leadId" = lead_id AND a.kind = 'sequence.step_sent' AND a.data->>'sequenceId' = sequence_id AND a."createdAt" <= at
 $$;
 
--- For a workspace's rows written around the triggers: the enrolments already here, and a bulk load.
-CREATE OR REPLACE FUNCTION sequence_enrollments_derive(ws text) RETURNS void
+-- For a workspace's rows written around the triggers (the enrolments already here, and a bulk
+-- load), after sequence_enrollments_derive, whose first replies and opt-outs it reads.
+CREATE FUNCTION sequence_enrollment_steps_derive(ws text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE sequence_enrollments se
-  SET "firstReplyAt" = sequence_enrollment_first_reply(se."leadId", se."enrolledAt"),
-      "optedOutAt" = sequence_enrollment_first_opt_out(se."leadId", se."enrolledAt")
-  WHERE se."workspaceId" = ws;
   UPDATE sequence_enrollments se
   SET "stepsSent" = COALESCE(m.sent, '{}'), "stepsFailed" = COALESCE(m.failed, '{}'), "stepsSkipped" = COALESCE(s.skipped, '{}'),
       "repliedAfterStep" = CASE WHEN se."firstReplyAt" IS NOT NULL THEN sequence_step_sent_by(se."leadId", se."sequenceId", se."firstReplyAt") END,
@@ -108,7 +105,7 @@ BEFORE UPDATE ON sequence_enrollments
 FOR EACH ROW WHEN (NEW."firstReplyAt" IS DISTINCT FROM OLD."firstReplyAt" OR NEW."optedOutAt" IS DISTINCT FROM OLD."optedOutAt")
 EXECUTE FUNCTION sequence_enrollments_attribute();
 
-SELECT sequence_enrollments_derive(id) FROM workspaces;
+SELECT sequence_enrollment_steps_derive(id) FROM workspaces;
 
 -- CreateIndex
 CREATE INDEX "sequence_enrollments_workspaceId_enrolledAt_sequenceId_lead_idx" ON "sequence_enrollments"("workspaceId", "enrolledAt", "sequenceId", "leadId", "stepsSent", "stepsFailed", "stepsSkipped", "repliedAfterStep", "optedOutAfterStep");
