@@ -22,30 +22,32 @@ export interface SequenceStepRow {
 /**
  * Sequence performance per step, for the enrolments made in the period: each enrolment keeps what
  * became of its steps (kept by triggers on messages and activities), so one read of the period's
- * enrolments counts them all.
+ * enrolments counts them all. Most enrolments of a sequence share one history (every step sent,
+ * no reply), so they are counted per history first and the steps of each history after.
  */
 export async function sequencePerformance(prisma: Db, scope: Scope, sequenceId?: string): Promise<SequenceStepRow[]> {
   return prisma.$queryRaw<SequenceStepRow[]>`
-    WITH e AS (
-      SELECT se."sequenceId", se."stepsSent", se."stepsFailed", se."stepsSkipped", se."repliedAfterStep", se."optedOutAfterStep"
+    WITH histories AS (
+      SELECT se."sequenceId", se."stepsSent", se."stepsFailed", se."stepsSkipped", se."repliedAfterStep", se."optedOutAfterStep", count(*)::int AS n
       FROM sequence_enrollments se ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = se."leadId"` : Prisma.empty}
       WHERE se."workspaceId" = ${scope.workspaceId} AND se."enrolledAt" >= ${scope.from} AND se."enrolledAt" < ${scope.to}
         ${scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty}
-        ${sequenceId ? Prisma.sql`AND se."sequenceId" = ${sequenceId}` : Prisma.empty}),
-    enrolled AS (SELECT "sequenceId", count(*)::int AS n FROM e GROUP BY 1),
+        ${sequenceId ? Prisma.sql`AND se."sequenceId" = ${sequenceId}` : Prisma.empty}
+      GROUP BY 1, 2, 3, 4, 5, 6),
+    enrolled AS (SELECT "sequenceId", sum(n)::int AS n FROM histories GROUP BY 1),
     outcomes AS (
-      SELECT "sequenceId", step, 'sent' AS outcome FROM e, unnest("stepsSent") AS step
-      UNION ALL SELECT "sequenceId", step, 'failed' FROM e, unnest("stepsFailed") AS step
-      UNION ALL SELECT "sequenceId", step, 'skipped' FROM e, unnest("stepsSkipped") AS step
-      UNION ALL SELECT "sequenceId", "repliedAfterStep", 'replied' FROM e WHERE "repliedAfterStep" IS NOT NULL
-      UNION ALL SELECT "sequenceId", "optedOutAfterStep", 'optedOut' FROM e WHERE "optedOutAfterStep" IS NOT NULL),
+      SELECT "sequenceId", step, 'sent' AS outcome, n FROM histories, unnest("stepsSent") AS step
+      UNION ALL SELECT "sequenceId", step, 'failed', n FROM histories, unnest("stepsFailed") AS step
+      UNION ALL SELECT "sequenceId", step, 'skipped', n FROM histories, unnest("stepsSkipped") AS step
+      UNION ALL SELECT "sequenceId", "repliedAfterStep", 'replied', n FROM histories WHERE "repliedAfterStep" IS NOT NULL
+      UNION ALL SELECT "sequenceId", "optedOutAfterStep", 'optedOut', n FROM histories WHERE "optedOutAfterStep" IS NOT NULL),
     per_step AS (
       SELECT "sequenceId", step,
-        count(*) FILTER (WHERE outcome = 'sent')::int AS sent,
-        count(*) FILTER (WHERE outcome = 'failed')::int AS failed,
-        count(*) FILTER (WHERE outcome = 'skipped')::int AS skipped,
-        count(*) FILTER (WHERE outcome = 'replied')::int AS replied,
-        count(*) FILTER (WHERE outcome = 'optedOut')::int AS "optedOut"
+        COALESCE(sum(n) FILTER (WHERE outcome = 'sent'), 0)::int AS sent,
+        COALESCE(sum(n) FILTER (WHERE outcome = 'failed'), 0)::int AS failed,
+        COALESCE(sum(n) FILTER (WHERE outcome = 'skipped'), 0)::int AS skipped,
+        COALESCE(sum(n) FILTER (WHERE outcome = 'replied'), 0)::int AS replied,
+        COALESCE(sum(n) FILTER (WHERE outcome = 'optedOut'), 0)::int AS "optedOut"
       FROM outcomes GROUP BY 1, 2)
     SELECT sq.id AS "sequenceId", sq.name AS sequence, k AS step, enrolled.n AS enrolled,
       COALESCE(per_step.sent, 0) AS sent, COALESCE(per_step.failed, 0) AS failed, COALESCE(per_step.skipped, 0) AS skipped,
