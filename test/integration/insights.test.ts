@@ -263,6 +263,12 @@ describe.each(mainBackends)('insights on $db with the $queue queue', ({ db, queu
       { step: 0, enrolled: 3, sent: 3, failed: 0, skipped: 0, replied: 1, optedOut: 0 },
       { step: 1, enrolled: 3, sent: 1, failed: 1, skipped: 1, replied: 0, optedOut: 1 },
     ]);
+    // Narrowed to the leads of one channel: only L1 came by web form.
+    const webform = await get<Table<Record<string, unknown>>>(`/api/v1/insights/sequences?${november}&channel=webform`);
+    expect(webform.data.map(({ step, enrolled, sent, failed, skipped, replied, optedOut }) => ({ step, enrolled, sent, failed, skipped, replied, optedOut }))).toEqual([
+      { step: 0, enrolled: 1, sent: 1, failed: 0, skipped: 0, replied: 1, optedOut: 0 },
+      { step: 1, enrolled: 1, sent: 0, failed: 0, skipped: 1, replied: 0, optedOut: 0 },
+    ]);
   });
 
   it('lists the leads behind a bar, page by page', async () => {
