@@ -23,7 +23,7 @@ const createSchema = z
       .min(1)
       .max(20)
       .optional()
-      .describe(`At most this many automatic messages (acknowledgement, sequence steps) to one person in any 24 hours; a sequence step past it waits (default ${defaultAutomaticPerPersonPerDay})`),
+      .describe(`Automatic messages (acknowledgement, sequence steps) to one person in any 24 hours: a sequence step past it waits until a day after the oldest of them (default ${defaultAutomaticPerPersonPerDay})`),
   })
   .strict();
 export type WhatsAppSourceInput = z.infer<typeof createSchema>;

@@ -289,8 +289,9 @@ export interface ChannelAdapter {
   /** Sends one message; throws ChannelError on failure, never reports a partial success. */
   send?(connection: OutboundConnection, message: OutboundMessage): Promise<{ externalId: string }>;
   /**
-   * At most this many automatic messages (acknowledgements, sequence steps) to one person through
-   * a source with these settings in any 24 hours; a sequence step past it waits. Unset: no cap.
+   * A cap on automatic messages (acknowledgements, sequence steps) to one person through a source
+   * with these settings in any 24 hours: a sequence step past it waits. An acknowledgement answers
+   * the person's own message, so it counts but is never held. Unset: no cap.
    */
   automaticDailyCap?(settings: Record<string, unknown>): number | undefined;
 }
