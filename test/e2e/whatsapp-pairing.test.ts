@@ -100,6 +100,7 @@ describe('pairing a WhatsApp number in the browser', () => {
     await cap.fill('2');
     await detail.getByRole('button', { name: 'Save' }).click();
     await detail.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    await page.screenshot({ path: path.join(screenshots, 'whatsapp-linked-en.png') });
     const { body: sources } = await stack.api<{ data: { kind: string; automaticPerPersonPerDay?: number }[] }>('GET', '/api/v1/sources');
     expect(sources.data.find((source) => source.kind === 'whatsapp')?.automaticPerPersonPerDay).toBe(2);
     await context.close();
