@@ -95,6 +95,8 @@ describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue',
     const created = await stack.api<SourceView & { linking: { qr: string } }>('POST', '/api/v1/sources', { kind: 'whatsapp', name: 'Vendas', autoReplyTemplate: null });
     expect(created.status).toBe(201);
     sourceId = created.body.id;
+    // Not linked yet: never shown as connected.
+    expect(['connecting', 'pairing']).toContain(created.body.status.state);
     expect(created.body.linking.qr).toMatch(new RegExp(`/api/v1/sources/${sourceId}/qr$`));
 
     const png = await eventually(async () => {

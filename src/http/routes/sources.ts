@@ -111,7 +111,9 @@ export function sourceRoutes(deps: AppDeps, ctx: AdapterContext): RouteDef[] {
       orderBy: { receivedAt: 'desc' },
       select: { receivedAt: true },
     });
-    const stored = (row.status ?? { state: 'connected' }) as Record<string, unknown>;
+    // A source with a long-lived connection (a mailbox, a number) is connecting until the connection
+    // says otherwise; the others take requests from the moment they exist.
+    const stored = (row.status ?? { state: registry.forSourceKind(row.kind)?.start ? 'connecting' : 'connected' }) as Record<string, unknown>;
     return {
       id: row.id,
       kind: row.kind,
