@@ -1,6 +1,6 @@
 import { Prisma } from '@prisma/client';
 import type { Db } from '../db/client.js';
-import { type CreationFact, creationCounts } from './counts.js';
+import { creationCounts } from './counts.js';
 import { bucketLabel, bucketOf, bucketSeries, createdInPeriod, type Scope } from './query.js';
 
 export const dimensions = ['channel', 'source', 'product', 'segment', 'owner', 'stage'] as const;
@@ -34,15 +34,6 @@ export interface CreatedRow {
   leads: number;
 }
 
-const factOf: Record<Dimension, CreationFact> = {
-  channel: 'channel',
-  source: 'source',
-  product: 'product',
-  segment: 'segment',
-  owner: 'owner',
-  stage: 'stage',
-};
-
 /** The name a dimension's key stands for (sources, users and products have names), as SQL on `key`. */
 function labelOf(dimension: Dimension | undefined, key: Prisma.Sql): Prisma.Sql {
   switch (dimension) {
@@ -68,7 +59,7 @@ function createdCounts(scope: Scope, by: Dimension | undefined, bucketed: boolea
     const key = by ? Prisma.sql`c.key` : Prisma.sql`NULL::text`;
     return Prisma.sql`
       SELECT ${bucket} AS b, ${key} AS key, sum(c.n)::int AS leads
-      FROM (${creationCounts(scope, by ? factOf[by] : 'hour')}) c GROUP BY 1, 2`;
+      FROM (${creationCounts(scope, by ?? 'hour')}) c GROUP BY 1, 2`;
   }
   const { key, joins } = by ? dimensionSql(by) : { key: Prisma.sql`NULL::text`, joins: Prisma.empty };
   const bucket = bucketed ? bucketOf(scope, Prisma.sql`l."createdAt"`) : Prisma.sql`NULL::timestamp`;

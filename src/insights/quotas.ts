@@ -15,12 +15,6 @@ export interface QuotaRow {
 }
 
 /**
- * Quota vs actual for every quota whose period (a month "2026-11" or quarter "2026-Q4", in the
- * workspace time zone) overlaps the requested one. Actual: leads that first reached Qualified or
- * a later stage during the quota's period, of the quota's product when it names one — the same
- * count as `GET /quotas/:id/progress`, for many quotas in one query.
- */
-/**
  * Actuals from the daily counts the triggers keep: a quota's span is whole local days (a month or a
  * quarter), so it is a sum over them.
  */
@@ -58,6 +52,12 @@ function actualsFromStageEntries(scope: Scope): Prisma.Sql {
     SELECT w.id, count(*)::int FROM wanted w JOIN reached_products r ON r."productId" = w."productId" AND r.at >= w.start AND r.at < w."end" GROUP BY 1`;
 }
 
+/**
+ * Quota vs actual for every quota whose period (a month "2026-11" or quarter "2026-Q4", in the
+ * workspace time zone) overlaps the requested one. Actual: leads that first reached Qualified or
+ * a later stage during the quota's period, of the quota's product when it names one — the same
+ * count as `GET /quotas/:id/progress`, for many quotas in one query.
+ */
 export async function quotaProgress(prisma: Db, scope: Scope): Promise<QuotaRow[]> {
   return prisma.$queryRaw<QuotaRow[]>`
     WITH q AS (
