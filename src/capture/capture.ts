@@ -107,13 +107,13 @@ export class CaptureService {
       return { eventId: stored.id, leadId: stored.leadId, created: false, status: stored.status };
     });
 
-    for (const item of toInsert) {
-      if (inserted.has(item.id) && item.status === 'pending') {
-        // Not awaited: the row is committed, and the sweeper wakes a worker if this add is lost.
-        this.queue.add('inbound', item.id).catch((error: unknown) => {
-          this.logger.warn({ err: error, eventId: item.id }, 'could not queue an inbound event; the sweeper will pick it up');
-        });
-      }
+    // One wake-up per batch: a worker takes every pending event from there, a batch at a time.
+    const firstPending = toInsert.find((item) => inserted.has(item.id) && item.status === 'pending');
+    if (firstPending) {
+      // Not awaited: the rows are committed, and the sweeper wakes a worker if this add is lost.
+      this.queue.add('inbound', firstPending.id).catch((error: unknown) => {
+        this.logger.warn({ err: error, eventId: firstPending.id }, 'could not queue an inbound event; the sweeper will pick it up');
+      });
     }
     return results;
   }

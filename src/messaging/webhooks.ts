@@ -64,14 +64,32 @@ async function queueDeliveries(tx: Prisma.TransactionClient, workspaceId: string
   if (known && !known.has && Date.now() - known.at < 2_000) return;
   const hooks = await tx.webhook.findMany({ where: { workspaceId, active: true }, select: { id: true, events: true } });
   subscribed.set(workspaceId, { has: hooks.length > 0, at: Date.now() });
-  const targets = hooks.filter((hook) => hook.events.includes(event));
-  if (targets.length === 0) return;
-  await tx.webhookDelivery.createMany({
-    data: targets.map((hook) => {
+  const rows = webhookDeliveryRows(hooks, { workspaceId, event, at, data });
+  if (rows.length > 0) await tx.webhookDelivery.createMany({ data: rows });
+}
+
+/** The webhook event an activity announces, if any. */
+export function webhookEventOfActivity(kind: ActivityKind): WebhookEvent | undefined {
+  return eventOfActivity[kind];
+}
+
+/** The delivery rows of one event for the workspace's active webhooks that subscribe to it. */
+export function webhookDeliveryRows(
+  hooks: { id: string; events: string[] }[],
+  entry: { workspaceId: string; event: WebhookEvent; at: Date; data: Record<string, unknown> },
+): { id: string; workspaceId: string; webhookId: string; event: WebhookEvent; payload: Prisma.InputJsonObject }[] {
+  return hooks
+    .filter((hook) => hook.events.includes(entry.event))
+    .map((hook) => {
       const id = newId('whd');
-      return { id, workspaceId, webhookId: hook.id, event, payload: { id, event, createdAt: at.toISOString(), data: data as Prisma.InputJsonObject } };
-    }),
-  });
+      return {
+        id,
+        workspaceId: entry.workspaceId,
+        webhookId: hook.id,
+        event: entry.event,
+        payload: { id, event: entry.event, createdAt: entry.at.toISOString(), data: entry.data as Prisma.InputJsonObject },
+      };
+    });
 }
 
 const privateRanges = new net.BlockList();
