@@ -111,7 +111,7 @@ export class Gateway {
         templates,
         logger,
         // Smaller on the embedded database: captures wait while a batch holds its one connection.
-        batchSize: db.kind === 'pglite' ? 50 : 200,
+        batchSize: db.kind === 'pglite' ? 25 : 200,
       });
       return new Gateway(deps, bootstrapResult, processor);
     } catch (error) {
