@@ -126,11 +126,9 @@ export class Gateway {
     const { queue, config, db, outbound, logger, registry } = this.deps;
     // PGlite is one connection: processing transactions run one at a time anyway.
     const inboundConcurrency = db.kind === 'pglite' ? 1 : config.workers.concurrency;
-    // A job only wakes a worker: it works off whatever is pending, a batch at a time.
-    queue.process('inbound', inboundConcurrency, async () => {
-      await this.deps.capture.quiet(20, 1000);
-      await this.processor.drain();
-    });
+    // A job only wakes a worker: it works off whatever is pending, a batch at a time. Captures
+    // are not held up meanwhile: on PGlite's one connection a capture waits for one short batch.
+    queue.process('inbound', inboundConcurrency, () => this.processor.drain());
     queue.process('outbound', config.workers.concurrency, (messageId) => outbound.dispatch(messageId));
     this.sweeper = new Sweeper({ prisma: db.prisma, queue, outbound, logger, intervalMs: config.sweepIntervalMs });
     this.sweeper.start();
@@ -185,6 +183,7 @@ export class Gateway {
       await closed;
       clearTimeout(force);
     }
+    this.processor.stop();
     await this.sweeper?.stop();
     await this.webhooks?.stop();
     await this.sequences?.stop();

@@ -48,19 +48,6 @@ export class CaptureService {
     this.batches = new GroupCommit((items) => this.writeBatch(items), { maxBatch: 500, ...options });
   }
 
-  /**
-   * Resolves once captures have paused for quietMs, or after maxWaitMs. Background work calls
-   * this first: acknowledging a provider comes before processing what was already stored, and on
-   * PGlite (one connection) a processing transaction holds every capture behind it. Under a
-   * sustained burst processing still advances, once every maxWaitMs, and catches up afterwards.
-   */
-  async quiet(quietMs: number, maxWaitMs: number): Promise<void> {
-    const deadline = Date.now() + maxWaitMs;
-    while (Date.now() < deadline && (this.batches.busy || Date.now() - this.batches.lastActivityAt < quietMs)) {
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-  }
-
   capture(workspaceId: string, event: InboundEvent, options: CaptureOptions = {}): Promise<CaptureResult> {
     const keys = idempotencyKeys(event);
     return this.batches.submit({

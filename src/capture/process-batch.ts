@@ -247,14 +247,21 @@ export class InboundBatchProcessor {
     },
   ) {}
 
-  /** Processes pending events until none is left that this worker can take now. */
+  private stopping = false;
+
+  /** Processes pending events until none is left that this worker can take now, or until stop. */
   async drain(): Promise<void> {
-    for (;;) {
+    while (!this.stopping) {
       const round = await this.runRound();
       if (round.claimed === 0) return;
       // Everything claimed belongs to people being processed elsewhere: give them a moment.
       if (round.processed === 0 && round.oneByOne === 0) await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+
+  /** Drains end after the round they are in: a process stops without working off a backlog first. */
+  stop(): void {
+    this.stopping = true;
   }
 
   async runRound(): Promise<BatchRound> {
@@ -447,14 +454,15 @@ class Batch {
    * One event, decided in memory. Nothing shared is changed before the last check that can send
    * the event elsewhere, so an event that goes one by one leaves no trace in the batch.
    */
-  private decide(c: Candidate): 'done' | 'one-by-one' | 'wait' {
+  private decide(c: Candidate): 'done' | 'one-by-one' {
     const { event, payload, setup } = c;
     const owners = [...new Set(c.identities.flatMap((identity) => this.identityOwner.get(identityLockKey(event.workspaceId, identity.kind, identity.value)) ?? []))];
     // Two contacts turn out to be one person: the merge goes one by one.
     if (owners.length > 1) return 'one-by-one';
     const known = owners[0];
-    // Merged into another while this batch waited for its lock: its identities moved; look again later.
-    if (known?.mergedIntoId) return 'wait';
+    // Merged into another while this batch waited for its lock: its identities moved, and the
+    // one-by-one path, which waits for their locks, finds where.
+    if (known?.mergedIntoId) return 'one-by-one';
     const named = findProduct(setup.products, payload.product, c.source?.defaultProductId ?? null);
     const customFields: Record<string, unknown> = { ...payload.fields, ...payload.attribution };
     for (const [index, note] of c.notes.entries()) customFields[index === 0 ? 'invalid contact info' : `invalid contact info ${index + 1}`] = note;
@@ -607,8 +615,8 @@ class Batch {
     lead.touched = true;
     lead.lastActivityAt = receivedAt;
     lead.customFields = { ...customFields, ...lead.customFields };
-    lead.name ??= payload.from.name ?? null;
-    lead.company ??= payload.company ?? null;
+    if (!lead.name) lead.name = payload.from.name ?? null;
+    if (!lead.company) lead.company = payload.company ?? null;
     if (c.identities.length > 0) lead.needsContactInfo = false;
     if (named && !lead.productIds.includes(named.id)) {
       lead.productIds.push(named.id);
