@@ -81,8 +81,9 @@ async function openPglite(dataDir: string, logger?: Logger): Promise<Database> {
   const inMemory = dataDir.startsWith('memory://');
   if (!inMemory) fs.mkdirSync(path.dirname(path.resolve(dataDir)), { recursive: true });
   const unlock = inMemory ? () => undefined : lockDataDir(dataDir);
+  removeSocketDirsOfDeadProcesses();
   // mkdtemp makes the directory readable by this user only: nobody else can reach the socket.
-  const socketDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-db-'));
+  const socketDir = fs.mkdtempSync(path.join(os.tmpdir(), `leadgate-db-${process.pid}-`));
   const cleanUp = () => {
     fs.rmSync(socketDir, { recursive: true, force: true });
     unlock();
@@ -98,8 +99,10 @@ async function openPglite(dataDir: string, logger?: Logger): Promise<Database> {
     cleanUp();
     throw error;
   }
-  // PGlite runs one statement at a time whatever the number of connections; a few let a short
-  // query wait in line behind a transaction instead of waiting for a connection of the pool.
+  // One connection: PGlite is one PostgreSQL backend, and the socket server hands it the protocol
+  // messages of all its connections in turn, so two connections' statements could interleave in
+  // one session. Queries wait for the connection in the pool's order instead: a capture that
+  // arrives during a batch goes before the next batch.
   const pool = new pg.Pool({ host: socketDir, user: 'postgres', database: 'postgres', max: pgliteConnections });
   pool.on('error', (error) => logger?.warn({ err: error }, 'an idle connection to the embedded database failed'));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
@@ -125,6 +128,14 @@ async function openPglite(dataDir: string, logger?: Logger): Promise<Database> {
 }
 
 const pgliteConnections = 1;
+
+/** A process killed outright leaves its socket's directory behind; the next start clears it. */
+function removeSocketDirsOfDeadProcesses(): void {
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    const pid = Number(/^leadgate-db-(\d+)-/.exec(entry)?.[1]);
+    if (pid && pid !== process.pid && !processAlive(pid)) fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+  }
+}
 
 function startPgliteThread(data: PgliteThreadData): Promise<Worker> {
   return new Promise((resolve, reject) => {
