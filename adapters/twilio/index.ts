@@ -159,6 +159,11 @@ export class TwilioAdapter implements ChannelAdapter {
     if (!signature || !twilio.validateRequest(authToken, signature, url, params)) {
       throw new ProblemError('forbidden', 'X-Twilio-Signature is missing or does not match this source\'s auth token and PUBLIC_URL');
     }
+    // Twilio sends each parameter once; a repeated one (read as a list) is not Twilio's.
+    const repeated = Object.entries(params as Record<string, unknown>).filter(([, value]) => typeof value !== 'string');
+    if (repeated.length > 0) {
+      throw new ProblemError('validation_failed', 'A parameter is repeated', repeated.map(([name]) => ({ path: name, message: 'is sent more than once' })));
+    }
     return source;
   }
 

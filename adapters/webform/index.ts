@@ -3,6 +3,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import type { AdapterContext, ChannelAdapter, InboundEvent, SourceKindSpec, SourceRecord } from '../../src/channels/contract.js';
 import { ProblemError } from '../../src/errors.js';
+import { inspectParsed, shapeProblem, storableValue } from '../../src/input-shape.js';
 import { safeEqual } from '../../src/security/tokens.js';
 import { FormBodyError, parseFormBody } from './body.js';
 import { type CanonicalField, normalizeSubmission } from './normalize.js';
@@ -77,7 +78,9 @@ export class WebformAdapter implements ChannelAdapter {
       res.setHeader('Access-Control-Max-Age', '600');
       res.status(204).end();
     });
-    router.post('/forms/:sourceId', rawBody, (req, res) => this.receive(ctx, req, res));
+    // The source and a token are checked before the body is read: a post to a form that does not
+    // exist, or with a wrong token, costs nothing but its headers.
+    router.post('/forms/:sourceId', (req, res, next) => this.admit(ctx, req, res).then(() => next(), next), rawBody, (req, res) => this.receive(ctx, req, res));
     return router;
   }
 
@@ -117,12 +120,19 @@ export class WebformAdapter implements ChannelAdapter {
     if (!safeEqual(token, secret)) throw new ProblemError('unauthorized', 'the form token is not valid');
   }
 
+  /** Before the body: the form exists, the origin may post to it, and a token (when one is sent instead of a signature) is right. */
+  private async admit(ctx: AdapterContext, req: Request, res: Response): Promise<void> {
+    const source = await this.findSource(ctx, String(req.params.sourceId));
+    this.allowOrigin(req, res, storedSettings.parse(source.settings));
+    if (req.get('x-leadgate-signature') === undefined) this.authenticate(req, Buffer.alloc(0), storedSecrets.parse(source.secrets).secret);
+    res.locals.source = source;
+  }
+
   private async receive(ctx: AdapterContext, req: Request, res: Response): Promise<void> {
     const receivedAt = new Date();
-    const source = await this.findSource(ctx, String(req.params.sourceId));
+    const source = res.locals.source as SourceRecord;
     const settings = storedSettings.parse(source.settings);
     const { secret } = storedSecrets.parse(source.secrets);
-    this.allowOrigin(req, res, settings);
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     this.authenticate(req, raw, secret);
 
@@ -134,7 +144,11 @@ export class WebformAdapter implements ChannelAdapter {
       const code = error.kind === 'unsupported' ? 'unsupported_media_type' : error.kind === 'too_large' ? 'payload_too_large' : 'malformed_body';
       throw new ProblemError(code, error.message, undefined, { cause: error });
     }
-    const submission = normalizeSubmission(parsed.fields, {
+    const problem = inspectParsed(parsed.fields);
+    if (problem && problem.kind !== 'unstorable_text') throw shapeProblem(problem);
+    // A NUL or half a surrogate pair in a field is dropped, not the submission with it.
+    const fields = storableValue(parsed.fields);
+    const submission = normalizeSubmission(fields, {
       fieldMap: settings.fieldMap as Record<string, CanonicalField | 'ignore'>,
       honeypotField: settings.honeypotField,
     });
@@ -162,7 +176,7 @@ export class WebformAdapter implements ChannelAdapter {
       fields: submission.custom,
       attribution: { ...submission.utm, ...(submission.pageUrl ? { page_url: submission.pageUrl } : {}) },
       attachments: parsed.attachments,
-      raw: parsed.fields,
+      raw: fields,
     };
 
     if (submission.honeypot) {

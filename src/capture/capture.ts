@@ -7,6 +7,7 @@ import type { SqlRunner } from '../db/migrate.js';
 import { newId } from '../ids.js';
 import type { JobQueue } from '../queue/contract.js';
 import { GroupCommit } from './group-commit.js';
+import { inspectParsed, storableText, storableValue } from '../input-shape.js';
 
 /** The same content without a provider id, within this window, is the same event. */
 export const contentDedupeWindowMs = 10 * 60_000;
@@ -49,6 +50,7 @@ export class CaptureService {
   }
 
   capture(workspaceId: string, event: InboundEvent, options: CaptureOptions = {}): Promise<CaptureResult> {
+    event = storableEvent(event);
     const keys = idempotencyKeys(event);
     return this.batches.submit({
       id: newId('evt'),
@@ -121,6 +123,23 @@ export class CaptureService {
     }
     return found;
   }
+}
+
+/**
+ * What any adapter hands over is stored, whatever it holds: text the database cannot hold (a NUL,
+ * half a surrogate pair) loses only those characters, and a raw payload nested or spread beyond
+ * the limits is kept as a note instead of itself (the normalized event is what processing reads).
+ */
+function storableEvent(event: InboundEvent): InboundEvent {
+  const rawProblem = inspectParsed(event.raw);
+  const stored = rawProblem && rawProblem.kind !== 'unstorable_text' ? { ...event, raw: { notKept: `the payload ${rawProblem.kind.replaceAll('_', ' ')} at ${rawProblem.path}` } } : event;
+  const { raw, attachments, ...rest } = stored;
+  if (inspectParsed(rest) === null && inspectParsed(raw) === null) return stored;
+  return {
+    ...storableValue(rest),
+    raw: storableValue(raw),
+    ...(attachments ? { attachments: attachments.map((file) => ({ ...file, filename: storableText(file.filename), contentType: storableText(file.contentType) })) } : {}),
+  };
 }
 
 /**

@@ -10,6 +10,7 @@ import { optOut, readUnsubscribeToken } from '../messaging/unsubscribe.js';
 import { readMediaToken } from '../messaging/uploads.js';
 import type { AppDeps } from './deps.js';
 import { openApiDocument } from './openapi.js';
+import { guardParsedBody, guardPathAndQuery } from './input-guard.js';
 import { problemHandler } from './problem.js';
 import { mountRoutes } from './route.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
@@ -87,6 +88,7 @@ export function createApp(deps: AppDeps): Express {
     });
     requestContext.run({ requestId }, next);
   });
+  app.use(guardPathAndQuery);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -182,6 +184,7 @@ export function createApp(deps: AppDeps): Express {
 
   const api = express.Router();
   api.use(express.json({ limit: '1mb' }));
+  api.use(guardParsedBody);
   mountRoutes(api, publicRoutes, (_req, _res, next) => next());
   mountRoutes(api, userRoutes, sessions.authenticate());
   app.use('/api/v1', api);

@@ -29,12 +29,19 @@ export interface ThrottlePolicy {
 
 export const defaultThrottle: ThrottlePolicy = { emailFailures: 5, ipFailures: 20, baseLockMs: 30_000, maxLockMs: 3600_000, windowMs: 3600_000 };
 
+/**
+ * The value of a cookie the gateway set. Its values are base64url tokens, written as they are:
+ * anything else under that name (`%`, a stray escape) was not set by it, and reads as no cookie.
+ */
 export function readCookie(req: Request, name: string): string | undefined {
   const header = req.headers.cookie;
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      const value = part.slice(eq + 1).trim();
+      return /^[\w-]+$/.test(value) ? value : undefined;
+    }
   }
   return undefined;
 }

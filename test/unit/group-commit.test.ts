@@ -52,4 +52,19 @@ describe('group commit', () => {
     fail = false;
     expect(await commit.submit(3)).toBe(3);
   });
+
+  it('writes each request of a failed batch again on its own, so only the one the database refuses fails', async () => {
+    const batches: number[][] = [];
+    const commit = new GroupCommit<number, number>(
+      async (items) => {
+        batches.push(items);
+        if (items.includes(13)) throw new Error('invalid byte sequence');
+        return items;
+      },
+      { maxBatch: 10, maxConcurrentBatches: 1 },
+    );
+    const results = await Promise.allSettled([12, 13, 14].map((n) => commit.submit(n)));
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'rejected'))).toEqual([12, 'rejected', 14]);
+    expect(batches).toEqual([[12, 13, 14], [12], [13], [14]]);
+  });
 });

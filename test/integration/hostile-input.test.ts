@@ -1,0 +1,107 @@
+import twilio from 'twilio';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWebform, eventually, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
+
+/**
+ * Input an attacker (or a broken integration) sends to the public hooks and to the API. The
+ * embedded database is where such input once crashed the process, so that is where it is tried.
+ */
+describe('hostile input on the embedded database', () => {
+  let stack: Stack;
+  let form: WebformSource;
+
+  beforeAll(async () => {
+    stack = await startStack({ db: 'pglite', queue: 'embedded', env: { PUBLIC_URL: 'https://gateway.example' } });
+    form = await createWebform(stack, { rateLimitPerMinute: 10_000 });
+  });
+  afterAll(async () => stack?.close());
+
+  const nested = (levels: number) => `${'{"a":'.repeat(levels)}"x"${'}'.repeat(levels)}`;
+  const expectProblem = async (response: Response, status: number) => {
+    expect(response.status).toBe(status);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    return (await response.json()) as { type: string; errors?: { path: string }[] };
+  };
+  const alive = async () => expect((await fetch(`${stack.baseUrl}/healthz`)).status).toBe(200);
+
+  it('answers 422 to a form post nested thousands of levels deep, before storing it, and goes on', async () => {
+    for (const levels of [1_500, 10_000]) {
+      const response = await fetch(`${stack.baseUrl}/hooks/forms/${form.id}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-leadgate-token': form.secret },
+        body: `{"name":"Deep","email":"deep@example.com","extra":${nested(levels)}}`,
+      });
+      const problem = await expectProblem(response, 422);
+      expect(problem.type).toBe('https://leadgate.dev/problems/validation-failed');
+    }
+    await alive();
+    const { body } = await stack.api<{ data: unknown[] }>('GET', '/api/v1/inbound-events');
+    expect(body.data).toEqual([]);
+    expect((await postForm(stack, form, { name: 'Honest', email: 'honest@example.com' })).status).toBe(202);
+  });
+
+  it('stores honest submissions posted together with ones carrying a NUL or half a surrogate pair, and those too, minus those characters', async () => {
+    const honest = Array.from({ length: 30 }, (_, n) => postForm(stack, form, { name: `Pessoa ${n}`, email: `pessoa${n}@lote.example`, mensagem: 'Olá' }));
+    const broken = [
+      postForm(stack, form, { name: 'Nul\u0000 Byte', email: 'nul@lote.example', mensagem: 'a\u0000b' }),
+      // JSON.stringify writes a lone surrogate as the escape \ud800, which is valid JSON.
+      postForm(stack, form, { name: 'Meia \ud800', email: 'surrogate@lote.example', mensagem: 'emoji cortado \ud83d' }),
+    ];
+    const answers = await Promise.all([...honest, ...broken]);
+    expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 202));
+    const names = await eventually(async () => {
+      const { body } = await stack.api<{ data: { name: string }[] }>('GET', '/api/v1/leads?q=lote.example&limit=100');
+      expect(body.data).toHaveLength(32);
+      return body.data.map((lead) => lead.name);
+    });
+    expect(names).toContain('Nul Byte');
+    expect(names).toContain('Meia \ufffd');
+    await alive();
+  });
+
+  it('answers harmless bad input to the API with a 4xx problem, never a 500', async () => {
+    const get = (path: string, headers: Record<string, string> = {}) => fetch(`${stack.baseUrl}${path}`, { headers: { authorization: `Bearer ${stack.apiKey}`, ...headers } });
+    // A session cookie the gateway never set: as if there were none.
+    await expectProblem(await fetch(`${stack.baseUrl}/api/v1/leads`, { headers: { cookie: 'lg_session=%' } }), 401);
+    // Ids and query parameters with a NUL, or an escape that is not UTF-8.
+    await expectProblem(await fetch(`${stack.baseUrl}/hooks/forms/x%00`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 404);
+    await expectProblem(await get('/api/v1/leads/lead_x%00'), 404);
+    await expectProblem(await get('/api/v1/leads/%ED%A0%80'), 404);
+    const query = await expectProblem(await get('/api/v1/leads?q=a%00b'), 422);
+    expect(query.errors?.[0]?.path).toBe('q');
+    // JSON strings with a NUL or a lone surrogate, signed in or not.
+    for (const body of ['{"email":"a\\u0000@x.com","password":"correct horse battery"}', '{"email":"\\ud800@x.com","password":"correct horse battery"}']) {
+      const problem = await expectProblem(await fetch(`${stack.baseUrl}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }), 422);
+      expect(problem.errors?.[0]?.path).toBe('email');
+    }
+    const deep = await fetch(`${stack.baseUrl}/api/v1/leads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+      body: `{"name":"x","customFields":${nested(2_000)}}`,
+    });
+    await expectProblem(deep, 422);
+    await alive();
+  });
+
+  it('answers 422 to a signed Twilio webhook with a repeated parameter', async () => {
+    const authToken = 'a'.repeat(32);
+    const { body: source } = await stack.api<{ id: string; webhooks: { sms: string } }>('POST', '/api/v1/sources', {
+      kind: 'twilio',
+      name: 'Line',
+      accountSid: `AC${'1'.repeat(32)}`,
+      authToken,
+      phoneNumber: '+5511400012345',
+    });
+    const params = { MessageSid: `SM${'2'.repeat(32)}`, From: ['+5511911111111', '+5511922222222'], To: '+5511400012345', Body: 'oi' };
+    const signature = twilio.getExpectedTwilioSignature(authToken, source.webhooks.sms, params);
+    const body = new URLSearchParams();
+    for (const [name, value] of Object.entries(params)) for (const item of [value].flat()) body.append(name, item);
+    const response = await fetch(source.webhooks.sms.replace('https://gateway.example', stack.baseUrl), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
+      body,
+    });
+    const problem = await expectProblem(response, 422);
+    expect(problem.errors).toEqual([{ path: 'From', message: 'is sent more than once' }]);
+  });
+});
