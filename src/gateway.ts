@@ -21,6 +21,7 @@ import { LeadTimers } from './leads/lead-timers.js';
 import { ScoreDecay } from './leads/scoring.js';
 import { createLogger } from './logger.js';
 import { Outbound } from './messaging/outbound.js';
+import { LocalSendPace, RedisSendPace } from './messaging/send-pace.js';
 import { SequenceRunner } from './messaging/sequences.js';
 import { TemplateStore } from './messaging/templates.js';
 import { WebhookDispatcher } from './messaging/webhooks.js';
@@ -86,7 +87,9 @@ export class Gateway {
           }),
       );
       const templates = new TemplateStore();
-      const outbound = new Outbound({ prisma: db.prisma, queue, registry, box, config, logger });
+      // With Redis, every process keeps one pace per connection; without it, there is one process.
+      const pace = config.redisUrl ? new RedisSendPace(config.redisUrl, options.queuePrefix ?? config.queuePrefix) : new LocalSendPace();
+      const outbound = new Outbound({ prisma: db.prisma, queue, pace, registry, box, config, logger });
       const capture = new CaptureService(db.prisma, db.runner, queue, logger, { maxConcurrentBatches: db.kind === 'pglite' ? 1 : 4 });
       const deps: AppDeps = {
         config,
@@ -120,7 +123,8 @@ export class Gateway {
       await this.deps.capture.quiet(20, 1000);
       await this.processor.process(eventId);
     });
-    queue.process('outbound', config.workers.concurrency, (messageId) => outbound.dispatch(messageId));
+    // An outbound job is a wake-up, not a message: each runs a dispatcher round over whatever is due.
+    queue.process('outbound', config.workers.concurrency, () => outbound.dispatchDue());
     this.sweeper = new Sweeper({ prisma: db.prisma, queue, outbound, logger, intervalMs: config.sweepIntervalMs });
     this.sweeper.start();
     this.webhooks = new WebhookDispatcher({
@@ -182,6 +186,7 @@ export class Gateway {
     await this.scoreDecay?.stop();
     for (const adapter of this.deps.registry.all()) await adapter.stop?.();
     await this.deps.queue.close();
+    await this.deps.outbound.close();
     await this.deps.db.close();
   }
 }

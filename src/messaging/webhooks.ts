@@ -66,11 +66,45 @@ async function queueDeliveries(tx: Prisma.TransactionClient, workspaceId: string
   subscribed.set(workspaceId, { has: hooks.length > 0, at: Date.now() });
   const targets = hooks.filter((hook) => hook.events.includes(event));
   if (targets.length === 0) return;
-  await tx.webhookDelivery.createMany({
-    data: targets.map((hook) => {
-      const id = newId('whd');
-      return { id, workspaceId, webhookId: hook.id, event, payload: { id, event, createdAt: at.toISOString(), data: data as Prisma.InputJsonObject } };
-    }),
+  await tx.webhookDelivery.createMany({ data: targets.map((hook) => deliveryRow(workspaceId, hook.id, event, at, data)) });
+}
+
+export interface DeliveryRow {
+  id: string;
+  workspaceId: string;
+  webhookId: string;
+  event: WebhookEvent;
+  payload: Prisma.InputJsonObject;
+}
+
+function deliveryRow(workspaceId: string, webhookId: string, event: WebhookEvent, at: Date, data: Record<string, unknown>): DeliveryRow {
+  const id = newId('whd');
+  return { id, workspaceId, webhookId, event, payload: { id, event, createdAt: at.toISOString(), data: data as Prisma.InputJsonObject } };
+}
+
+/**
+ * The deliveries that a batch of activities causes, for a caller that writes them in the same
+ * statement as the activities (the outbound dispatcher records a batch of sends at once): one
+ * query for every workspace of the batch, none for a workspace known to have no webhooks.
+ */
+export async function webhookDeliveriesFor(
+  db: Prisma.TransactionClient,
+  entries: { workspaceId: string; leadId: string; kind: ActivityKind; activityId: string; data: Record<string, unknown>; at: Date }[],
+): Promise<DeliveryRow[]> {
+  const wanted = entries.filter((entry) => eventOfActivity[entry.kind] !== undefined);
+  const asking = [...new Set(wanted.map((entry) => entry.workspaceId))].filter((workspaceId) => {
+    const known = subscribed.get(workspaceId);
+    return !(known && !known.has && Date.now() - known.at < 2_000);
+  });
+  if (asking.length === 0) return [];
+  const hooks = await db.webhook.findMany({ where: { workspaceId: { in: asking }, active: true }, select: { id: true, workspaceId: true, events: true } });
+  for (const workspaceId of asking) subscribed.set(workspaceId, { has: hooks.some((hook) => hook.workspaceId === workspaceId), at: Date.now() });
+  return wanted.flatMap((entry) => {
+    const event = eventOfActivity[entry.kind]!;
+    if (!asking.includes(entry.workspaceId)) return [];
+    return hooks
+      .filter((hook) => hook.workspaceId === entry.workspaceId && hook.events.includes(event))
+      .map((hook) => deliveryRow(entry.workspaceId, hook.id, event, entry.at, { leadId: entry.leadId, activityId: entry.activityId, kind: entry.kind, ...entry.data }));
   });
 }
 
