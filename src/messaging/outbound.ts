@@ -310,7 +310,9 @@ export class Outbound {
     const byConnection = new Map<string, Claimed[]>();
     for (const message of reserved) {
       const key = paceKey(message);
-      byConnection.set(key, [...(byConnection.get(key) ?? []), message]);
+      const messages = byConnection.get(key);
+      if (messages) messages.push(message);
+      else byConnection.set(key, [message]);
     }
     const granted: Claimed[] = [];
     const putOff: { id: string; at: number }[] = [];
@@ -439,7 +441,11 @@ export class Outbound {
         : Promise.resolve([]),
     ]);
     const filesOf = new Map<string, Attachment[]>();
-    for (const file of files) filesOf.set(file.messageId!, [...(filesOf.get(file.messageId!) ?? []), file]);
+    for (const file of files) {
+      const ofMessage = filesOf.get(file.messageId!);
+      if (ofMessage) ofMessage.push(file);
+      else filesOf.set(file.messageId!, [file]);
+    }
     return { sources: new Map(sources.map((source) => [source.id, source])), connections: new Map(), filesOf };
   }
 
