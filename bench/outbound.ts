@@ -92,10 +92,24 @@ async function dispatcher(people: number, perPerson: number): Promise<number> {
       await prisma.lead.createMany({ data: chunk.map(({ contactId, leadId }) => ({ id: leadId, workspaceId, contactId, channel: 'sms', sourceId })) });
       leadIds.push(...chunk.map(({ leadId }) => leadId));
     }
+    // Written a millisecond apart, as messages written one after another are.
+    const writtenFrom = Date.now() - people * perPerson;
     const rows = leadIds.flatMap((leadId) => Array.from({ length: perPerson }, () => ({ id: newId('msg'), leadId })));
     for (let i = 0; i < rows.length; i += 500) {
       await prisma.message.createMany({
-        data: rows.slice(i, i + 500).map(({ id, leadId }) => ({ id, workspaceId, leadId, sourceId, direction: 'out', channel: 'sms', status: 'queued', text: 'hi', toAddress: '+5511987654321', idempotencyKey: id })),
+        data: rows.slice(i, i + 500).map(({ id, leadId }, n) => ({
+          id,
+          workspaceId,
+          leadId,
+          sourceId,
+          direction: 'out',
+          channel: 'sms',
+          status: 'queued',
+          text: 'hi',
+          toAddress: '+5511987654321',
+          idempotencyKey: id,
+          createdAt: new Date(writtenFrom + i + n),
+        })),
       });
     }
     await gateway.startWorkers();

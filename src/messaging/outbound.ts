@@ -288,10 +288,10 @@ export class Outbound {
    */
   private async claimBatch(): Promise<{ claimed: Claimed[]; deferred: number; full: boolean }> {
     const { prisma, config } = this.deps;
+    // The pick is a materialised CTE: as a subquery under the UPDATE, the planner may run it
+    // once per queued row, which is both slow and able to lock more rows than the batch.
     const reserved = await prisma.$queryRaw<Claimed[]>`
-      UPDATE messages m SET "lockedUntil" = now() + ${`${reservationMs} milliseconds`}::interval
-      FROM leads l
-      WHERE l.id = m."leadId" AND m.status = 'queued' AND m.id IN (
+      WITH picked AS MATERIALIZED (
         SELECT c.id FROM messages c
         WHERE c.status = 'queued' AND c.direction = 'out'
           AND (c."nextAttemptAt" IS NULL OR c."nextAttemptAt" <= now())
@@ -300,6 +300,9 @@ export class Outbound {
         ORDER BY c."createdAt", c.id
         LIMIT ${config.sendBatchSize}
         FOR UPDATE OF c SKIP LOCKED)
+      UPDATE messages m SET "lockedUntil" = now() + ${`${reservationMs} milliseconds`}::interval
+      FROM picked p, leads l
+      WHERE m.id = p.id AND l.id = m."leadId"
       RETURNING m.id, m."workspaceId", m."leadId", l."contactId", m."sourceId", m.channel, m."toAddress", m.text, m.html,
         m.subject, m."inReplyTo", m."references", m.automatic, m."idempotencyKey", m.attempts, m."createdAt",
         EXISTS (SELECT 1 FROM attachments a WHERE a."messageId" = m.id) AS "hasFiles"`;
@@ -367,7 +370,7 @@ export class Outbound {
     return Prisma.sql`
       SELECT 1 FROM messages e
       WHERE e."leadId" = ${c}."leadId" AND e.channel = ${c}.channel AND e.direction = 'out' AND e.id <> ${c}.id
-        AND (e."createdAt" < ${c}."createdAt" OR (e."createdAt" = ${c}."createdAt" AND e.id < ${c}.id))
+        AND e."createdAt" <= ${c}."createdAt" AND (e."createdAt" < ${c}."createdAt" OR e.id < ${c}.id)
         AND e."createdAt" > now() - ${`${this.deps.config.sendOwnerWaitMs} milliseconds`}::interval
         AND ((e.status = 'sending' AND e.attempts <= 1) OR (e.status = 'queued' AND e.attempts = 0))`;
   }
