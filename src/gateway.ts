@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { type AdapterOptions, builtInAdapters } from '../adapters/index.js';
 import { type BootstrapResult, bootstrap } from './bootstrap.js';
 import { CaptureService } from './capture/capture.js';
+import { InboundBatchProcessor } from './capture/process-batch.js';
 import { InboundProcessor } from './capture/process-inbound.js';
 import type { ChannelAdapter } from './channels/contract.js';
 import { newHolderId } from './channels/adapter-support.js';
@@ -60,7 +61,7 @@ export class Gateway {
   private constructor(
     readonly deps: AppDeps,
     readonly bootstrapResult: BootstrapResult,
-    private readonly processor: InboundProcessor,
+    private readonly processor: InboundBatchProcessor,
   ) {
     this.app = createApp(deps);
   }
@@ -105,7 +106,16 @@ export class Gateway {
         version: packageVersion(),
         holderId: newHolderId(),
       };
-      const processor = new InboundProcessor({ prisma: db.prisma, queue, outbound, templates, config, logger });
+      const oneByOne = new InboundProcessor({ prisma: db.prisma, queue, outbound, templates, config, logger });
+      const processor = new InboundBatchProcessor({
+        pool: db.pool,
+        oneByOne,
+        outbound,
+        templates,
+        logger,
+        // Smaller on the embedded database: captures wait while a batch holds its one connection.
+        batchSize: db.kind === 'pglite' ? 25 : 200,
+      });
       return new Gateway(deps, bootstrapResult, processor);
     } catch (error) {
       await db.close();
@@ -119,10 +129,9 @@ export class Gateway {
     const { queue, config, db, outbound, logger, registry } = this.deps;
     // PGlite is one connection: processing transactions run one at a time anyway.
     const inboundConcurrency = db.kind === 'pglite' ? 1 : config.workers.concurrency;
-    queue.process('inbound', inboundConcurrency, async (eventId) => {
-      await this.deps.capture.quiet(20, 1000);
-      await this.processor.process(eventId);
-    });
+    // A job only wakes a worker: it works off whatever is pending, a batch at a time. Captures
+    // are not held up meanwhile: on PGlite's one connection a capture waits for one short batch.
+    queue.process('inbound', inboundConcurrency, () => this.processor.drain());
     // An outbound job is a wake-up, not a message: each runs a dispatcher round over whatever is due.
     queue.process('outbound', config.workers.concurrency, () => outbound.dispatchDue());
     this.sweeper = new Sweeper({ prisma: db.prisma, queue, outbound, logger, intervalMs: config.sweepIntervalMs });
@@ -178,6 +187,7 @@ export class Gateway {
       await closed;
       clearTimeout(force);
     }
+    this.processor.stop();
     await this.sweeper?.stop();
     await this.webhooks?.stop();
     await this.sequences?.stop();

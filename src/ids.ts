@@ -49,3 +49,21 @@ export function newId(prefix: string): string {
   for (let i = 0; i < 12; i++) randomPart += alphabet[bytes[i]! % 32];
   return `${prefix}_${base32(lastTime, 10)}${base32(counter, 4)}${randomPart}`;
 }
+
+/** The smallest id of this kind made at `at` or later: ids sort by the time they were made. */
+export function firstIdAt(prefix: string, at: Date): string {
+  return `${prefix}_${base32(at.getTime(), 10)}`;
+}
+
+/** When an id made by newId was made, in milliseconds; NaN for anything else. */
+export function timeOfId(id: string): number {
+  const time = id.slice(id.indexOf('_') + 1, id.indexOf('_') + 11);
+  if (time.length !== 10) return Number.NaN;
+  let value = 0;
+  for (const char of time) {
+    const digit = alphabet.indexOf(char);
+    if (digit < 0) return Number.NaN;
+    value = value * 32 + digit;
+  }
+  return value;
+}

@@ -48,19 +48,6 @@ export class CaptureService {
     this.batches = new GroupCommit((items) => this.writeBatch(items), { maxBatch: 500, ...options });
   }
 
-  /**
-   * Resolves once captures have paused for quietMs, or after maxWaitMs. Background work calls
-   * this first: acknowledging a provider comes before processing what was already stored, and on
-   * PGlite (one connection) a processing transaction holds every capture behind it. Under a
-   * sustained burst processing still advances, once every maxWaitMs, and catches up afterwards.
-   */
-  async quiet(quietMs: number, maxWaitMs: number): Promise<void> {
-    const deadline = Date.now() + maxWaitMs;
-    while (Date.now() < deadline && (this.batches.busy || Date.now() - this.batches.lastActivityAt < quietMs)) {
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-  }
-
   capture(workspaceId: string, event: InboundEvent, options: CaptureOptions = {}): Promise<CaptureResult> {
     const keys = idempotencyKeys(event);
     return this.batches.submit({
@@ -107,13 +94,13 @@ export class CaptureService {
       return { eventId: stored.id, leadId: stored.leadId, created: false, status: stored.status };
     });
 
-    for (const item of toInsert) {
-      if (inserted.has(item.id) && item.status === 'pending') {
-        // Not awaited: the row is committed, and the sweeper wakes a worker if this add is lost.
-        this.queue.add('inbound', item.id).catch((error: unknown) => {
-          this.logger.warn({ err: error, eventId: item.id }, 'could not queue an inbound event; the sweeper will pick it up');
-        });
-      }
+    // One wake-up per batch: a worker takes every pending event from there, a batch at a time.
+    const firstPending = toInsert.find((item) => inserted.has(item.id) && item.status === 'pending');
+    if (firstPending) {
+      // Not awaited: the rows are committed, and the sweeper wakes a worker if this add is lost.
+      this.queue.add('inbound', firstPending.id).catch((error: unknown) => {
+        this.logger.warn({ err: error, eventId: firstPending.id }, 'could not queue an inbound event; the sweeper will pick it up');
+      });
     }
     return results;
   }

@@ -14,16 +14,7 @@ export class GroupCommit<In, Out> {
     private readonly options: { maxBatch: number; maxConcurrentBatches: number },
   ) {}
 
-  /** When a request last arrived or a batch last finished. */
-  lastActivityAt = 0;
-
-  /** True while writes are waiting or in flight. */
-  get busy(): boolean {
-    return this.waiting.length > 0 || this.inFlight > 0;
-  }
-
   submit(item: In): Promise<Out> {
-    this.lastActivityAt = Date.now();
     return new Promise<Out>((resolve, reject) => {
       this.waiting.push({ item, resolve, reject });
       this.schedule();
@@ -49,7 +40,6 @@ export class GroupCommit<In, Out> {
         .catch((error: unknown) => batch.forEach((entry) => entry.reject(error)))
         .finally(() => {
           this.inFlight--;
-          this.lastActivityAt = Date.now();
           if (this.waiting.length > 0) this.schedule();
         });
     }

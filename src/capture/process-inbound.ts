@@ -2,7 +2,7 @@ import type { Prisma } from '@prisma/client';
 import type { Logger } from 'pino';
 import { type CallProgress, type ChannelKind, type InboundEvent, noAckCode } from '../channels/contract.js';
 import type { Config } from '../config.js';
-import { type Identity, normalizeEmail, normalizePhone } from '../contacts/identities.js';
+import { type Identity, identityLockKey, normalizeEmail, normalizePhone } from '../contacts/identities.js';
 import { resolveContact } from '../contacts/resolve.js';
 import type { Db } from '../db/client.js';
 import { errorMessage } from '../errors.js';
@@ -20,12 +20,12 @@ import { enrolByRules } from '../messaging/sequences.js';
 import type { JobQueue } from '../queue/contract.js';
 
 /** The stored form of an InboundEvent (the `payload` column): JSON, so dates are strings. */
-type StoredPayload = Omit<InboundEvent, 'raw' | 'receivedAt' | 'attachments' | 'externalId'> & {
+export type StoredPayload = Omit<InboundEvent, 'raw' | 'receivedAt' | 'attachments' | 'externalId'> & {
   receivedAt: string;
   attachments?: { filename: string; contentType: string; size: number }[];
 };
 
-const maxProcessingAttempts = 5;
+export const maxProcessingAttempts = 5;
 
 /**
  * Turns one stored inbound event into a contact, a lead, a message and its timeline, in one
@@ -46,17 +46,15 @@ export class InboundProcessor {
 
   async process(eventId: string): Promise<void> {
     const { prisma } = this.deps;
-    const head = await prisma.inboundEvent.findUnique({ where: { id: eventId }, select: { workspaceId: true, status: true } });
+    const head = await prisma.inboundEvent.findUnique({ where: { id: eventId }, select: { status: true } });
     if (!head || head.status !== 'pending') return;
     try {
       const queued = await prisma.$transaction(
         async (tx) => {
-          // One processor per workspace at a time: two events of one person never race to
-          // create two contacts, and round-robin turns stay fair.
-          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${head.workspaceId}))`;
           const claimed = await tx.$queryRaw<{ id: string }[]>`
             SELECT id FROM inbound_events WHERE id = ${eventId} AND status = 'pending' FOR UPDATE SKIP LOCKED`;
           if (claimed.length === 0) return [];
+          await this.lockPeople(tx, eventId);
           return this.processClaimed(tx, eventId);
         },
         { timeout: 30_000, maxWait: 30_000 },
@@ -65,6 +63,23 @@ export class InboundProcessor {
     } catch (error) {
       await this.recordFailure(eventId, error);
     }
+  }
+
+  /**
+   * Locks the identities the event names (and the addresses a bounce names), in a fixed order:
+   * two events of one person never race to create two contacts, and events of other people go on.
+   */
+  private async lockPeople(tx: Prisma.TransactionClient, eventId: string): Promise<void> {
+    const event = await tx.inboundEvent.findUniqueOrThrow({ where: { id: eventId }, select: { workspaceId: true, payload: true, workspace: { select: { country: true } } } });
+    const payload = event.payload as unknown as StoredPayload;
+    const identities = identitiesOf(payload.from, event.workspace.country, []);
+    for (const recipient of payload.bounce?.recipients ?? []) {
+      const email = normalizeEmail(recipient);
+      if (email) identities.push({ kind: 'email', value: email });
+    }
+    const keys = [...new Set(identities.map((identity) => identityLockKey(event.workspaceId, identity.kind, identity.value)))].sort();
+    if (keys.length === 0) return;
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM (SELECT unnest(${keys}::text[]) AS key ORDER BY 1) AS sorted`;
   }
 
   private async processClaimed(tx: Prisma.TransactionClient, eventId: string): Promise<string[]> {
@@ -530,7 +545,7 @@ export class InboundProcessor {
 }
 
 /** The contact's identities the handle names; what is not valid becomes a note on the lead. */
-function identitiesOf(from: StoredPayload['from'], country: string, notes: string[]): Identity[] {
+export function identitiesOf(from: StoredPayload['from'], country: string, notes: string[]): Identity[] {
   const identities: Identity[] = [];
   const phone = from.phone ? normalizePhone(from.phone, country) : null;
   if (from.phone && !phone) notes.push(`phone "${from.phone}" is not a valid number`);
@@ -543,5 +558,3 @@ function identitiesOf(from: StoredPayload['from'], country: string, notes: strin
   }
   return identities;
 }
-
-/** Case- and accent-insensitive comparison key. */

@@ -35,3 +35,8 @@ export function normalizeEmail(text: string): string | null {
   const candidate = text.trim().toLowerCase();
   return emailSchema.safeParse(candidate).success ? candidate : null;
 }
+
+/** The key of the advisory lock on one identity (a phone, an email, a WhatsApp id) of a workspace. */
+export function identityLockKey(workspaceId: string, kind: string, value: string): string {
+  return `identity:${workspaceId}:${kind}:${value}`;
+}

@@ -14,8 +14,9 @@ export interface ResolvedContact {
 
 /**
  * One person is one contact: finds every contact that owns any of the identities, merges them
- * into the oldest, and attaches the identities it did not have yet. Callers hold the workspace's
- * processing lock, so two events of one person never race here.
+ * into the oldest, and attaches the identities it did not have yet. Callers hold the locks on the
+ * identities, so two events of one person never race here; the contacts themselves are locked
+ * too, so a batch attaching a message to one of them and this merge never cross.
  */
 export async function resolveContact(
   tx: Tx,
@@ -23,13 +24,20 @@ export async function resolveContact(
   identities: Identity[],
   details: { name?: string; company?: string },
 ): Promise<ResolvedContact> {
-  const known =
+  const findKnown = () =>
     identities.length === 0
-      ? []
-      : await tx.contactIdentity.findMany({
+      ? Promise.resolve([])
+      : tx.contactIdentity.findMany({
           where: { workspaceId, OR: identities.map(({ kind, value }) => ({ kind, value })) },
           include: { contact: true },
         });
+  let known = await findKnown();
+  if (new Set(known.map((row) => row.contactId)).size > 1) {
+    const ids = [...new Set(known.map((row) => row.contactId))];
+    await tx.$queryRaw`SELECT id FROM contacts WHERE id = ANY(${ids}::text[]) ORDER BY id FOR UPDATE`;
+    // Read again under the locks: a merge that committed meanwhile moved identities.
+    known = await findKnown();
+  }
   const contacts = [...new Map(known.map((row) => [row.contact.id, row.contact])).values()].sort(
     (a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id),
   );

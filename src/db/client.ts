@@ -1,14 +1,14 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { Worker } from 'node:worker_threads';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '@prisma/client';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { applyMigrations, type SqlRunner } from './migrate.js';
-import { pgliteAdapter } from './pglite-adapter.js';
+import type { PgliteThreadData, PgliteThreadMessage } from './pglite-thread.js';
 
 export type Db = PrismaClient;
 
@@ -17,12 +17,14 @@ export interface Database {
   kind: 'pglite' | 'postgres';
   /** Runs raw SQL outside Prisma: migrations and health checks. */
   runner: SqlRunner;
+  /** The driver's pool, shared with Prisma: plain SQL transactions on the hot paths take a client from it. */
+  pool: pg.Pool;
   close(): Promise<void>;
 }
 
 /** Opens the configured database and brings its schema up to date. */
 export async function openDatabase(database: Config['database'], logger?: Logger): Promise<Database> {
-  const db = database.kind === 'pglite' ? await openPglite(database.dataDir) : openPostgres(database.url, logger);
+  const db = database.kind === 'pglite' ? await openPglite(database.dataDir, logger) : openPostgres(database.url, logger);
   try {
     await applyMigrations(db.runner);
     return db;
@@ -70,37 +72,102 @@ function processAlive(pid: number): boolean {
   }
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+/**
+ * PGlite runs in a thread of its own (src/db/pglite-thread.ts) and is reached over the
+ * PostgreSQL protocol on a private Unix socket: SQL never runs on the thread that answers HTTP,
+ * and the rest of the gateway talks to it exactly as it talks to a PostgreSQL server.
+ */
+async function openPglite(dataDir: string, logger?: Logger): Promise<Database> {
   const inMemory = dataDir.startsWith('memory://');
   if (!inMemory) fs.mkdirSync(path.dirname(path.resolve(dataDir)), { recursive: true });
   const unlock = inMemory ? () => undefined : lockDataDir(dataDir);
-  let pglite: PGlite;
-  try {
-    // pg_trgm backs the inbox's substring search over message text (see the migration).
-    pglite = new PGlite(dataDir, { extensions: { pg_trgm } });
-    await pglite.waitReady;
-  } catch (error) {
+  removeSocketDirsOfDeadProcesses();
+  // mkdtemp makes the directory readable by this user only: nobody else can reach the socket.
+  const socketDir = fs.mkdtempSync(path.join(os.tmpdir(), `leadgate-db-${process.pid}-`));
+  const cleanUp = () => {
+    fs.rmSync(socketDir, { recursive: true, force: true });
     unlock();
+  };
+  let thread: Worker;
+  try {
+    thread = await startPgliteThread({
+      dataDir: inMemory ? dataDir : path.resolve(dataDir),
+      socketPath: path.join(socketDir, '.s.PGSQL.5432'),
+      maxConnections: pgliteConnections + 1,
+    });
+  } catch (error) {
+    cleanUp();
     throw error;
   }
-  const prisma = new PrismaClient({ adapter: pgliteAdapter(pglite) });
+  // One connection: PGlite is one PostgreSQL backend, and the socket server hands it the protocol
+  // messages of all its connections in turn, so two connections' statements could interleave in
+  // one session. Queries wait for the connection in the pool's order instead: a capture that
+  // arrives during a batch goes before the next batch.
+  const pool = new pg.Pool({ host: socketDir, user: 'postgres', database: 'postgres', max: pgliteConnections });
+  pool.on('error', (error) => logger?.warn({ err: error }, 'an idle connection to the embedded database failed'));
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
     prisma,
     kind: 'pglite',
+    pool,
     runner: {
       exec: async (sql) => {
-        await pglite.exec(sql);
+        await pool.query(sql);
       },
-      query: async <Row>(sql: string, params: unknown[] = []) => (await pglite.query<Row>(sql, params)).rows,
-      // PGlite is one connection in this process: there is no one else to lock out.
+      query: async <Row>(sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows as Row[],
+      // One process owns the data directory (the lock file): there is no one else to lock out.
       withLock: (fn) => fn(),
     },
     close: async () => {
       await prisma.$disconnect();
-      await pglite.close();
-      unlock();
+      await pool.end();
+      await stopPgliteThread(thread);
+      cleanUp();
     },
   };
+}
+
+const pgliteConnections = 1;
+
+/** A process killed outright leaves its socket's directory behind; the next start clears it. */
+function removeSocketDirsOfDeadProcesses(): void {
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    const pid = Number(/^leadgate-db-(\d+)-/.exec(entry)?.[1]);
+    if (pid && pid !== process.pid && !processAlive(pid)) fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+  }
+}
+
+function startPgliteThread(data: PgliteThreadData): Promise<Worker> {
+  return new Promise((resolve, reject) => {
+    // From source the thread's module is TypeScript and needs tsx's loader; built, it is JavaScript.
+    const fromSource = import.meta.url.endsWith('.ts');
+    const entry = new URL(fromSource ? './pglite-thread.ts' : './pglite-thread.js', import.meta.url);
+    const thread = fromSource
+      ? new Worker(new URL('./pglite-thread-tsx.mjs', import.meta.url), { workerData: { ...data, entry: entry.href } })
+      : new Worker(entry, { workerData: data });
+    const fail = (error: Error) => {
+      void thread.terminate();
+      reject(error);
+    };
+    thread.once('error', fail);
+    thread.once('exit', (code) => fail(new Error(`the embedded database stopped while starting (exit code ${code})`)));
+    thread.once('message', (message: PgliteThreadMessage) => {
+      thread.removeAllListeners('exit');
+      thread.removeAllListeners('error');
+      if (message.type === 'ready') resolve(thread);
+      else fail(new Error(`the embedded database could not start: ${message.type === 'failed' ? message.message : message.type}`));
+    });
+  });
+}
+
+async function stopPgliteThread(thread: Worker): Promise<void> {
+  const closed = new Promise<void>((resolve) => {
+    thread.once('message', (message: PgliteThreadMessage) => message.type === 'closed' && resolve());
+    thread.once('exit', () => resolve());
+  });
+  thread.postMessage('close');
+  await closed;
+  await thread.terminate();
 }
 
 function openPostgres(url: string, logger?: Logger): Database {
@@ -115,6 +182,7 @@ function openPostgres(url: string, logger?: Logger): Database {
   return {
     prisma,
     kind: 'postgres',
+    pool,
     runner: {
       exec: async (sql) => {
         await pool.query(sql);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
+import { firstIdAt, timeOfId } from '../ids.js';
 import type { Auth } from '../http/route.js';
 import type { LiveEvent } from './live-event.js';
 
@@ -21,6 +22,8 @@ export class LiveFeed {
   private readonly listeners = new Set<Listener>();
   private timer: NodeJS.Timeout | undefined;
   private cursor = new Date();
+  /** The last id read when the last poll read a full page. */
+  private catchingUpFrom: string | undefined;
   /** Ids already sent; the poll looks back a little to catch transactions that committed late. */
   private recent = new Map<string, number>();
   private polling = false;
@@ -101,17 +104,21 @@ export class LiveFeed {
       const workspaces = [...new Set([...this.listeners].map((l) => l.auth.workspaceId))];
       if (workspaces.length === 0) return;
       const since = new Date(this.cursor.getTime() - this.options.lookBackMs);
+      // By when each activity was written (its id), not by the time it tells of: a message
+      // processed a while after it arrived is dated when it arrived, and is still news.
+      const take = 1000;
       const rows = await this.prisma.activity.findMany({
-        where: { workspaceId: { in: workspaces }, createdAt: { gt: since } },
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-        take: 1000,
+        where: { workspaceId: { in: workspaces }, id: { gt: this.catchingUpFrom ?? firstIdAt('act', since) } },
+        orderBy: { id: 'asc' },
+        take,
         select: { id: true, workspaceId: true, leadId: true, kind: true, actorType: true, actorId: true, data: true, createdAt: true, lead: { select: { ownerId: true } } },
       });
       for (const [id, at] of this.recent) if (at < since.getTime()) this.recent.delete(id);
       for (const row of rows) {
-        if (row.createdAt > this.cursor) this.cursor = row.createdAt;
+        const writtenAt = timeOfId(row.id);
+        if (writtenAt > this.cursor.getTime()) this.cursor = new Date(writtenAt);
         if (this.recent.has(row.id)) continue;
-        this.recent.set(row.id, row.createdAt.getTime());
+        this.recent.set(row.id, writtenAt);
         const data = row.data as Record<string, unknown>;
         const event: LiveEvent = {
           id: row.id,
@@ -124,6 +131,9 @@ export class LiveFeed {
         };
         this.fanOut(row.workspaceId, event);
       }
+      // A full page: more wait behind it, read on from its end (the look back is for rows that
+      // committed late, and a busy workspace can write more than a page within it).
+      this.catchingUpFrom = rows.length === take ? rows.at(-1)!.id : undefined;
       await this.pollTyping(workspaces, since);
     } catch (error) {
       this.logger.warn({ err: error }, 'live feed: polling activities failed');

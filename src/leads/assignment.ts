@@ -39,67 +39,108 @@ function matches(match: RuleMatch, facts: AssignmentFacts): boolean {
   return true;
 }
 
+/** What the choice of an owner needs to know of a user. */
+export type TeamMember = Pick<User, 'id' | 'role' | 'active' | 'workingHours' | 'lastAssignedAt' | 'createdAt'>;
+
+/** What the choice of an owner reads: the active rules in order, and the whole team. */
+export interface AssignmentInputs {
+  rules: { id: string; name: string; strategy: string; match: Prisma.JsonValue; userIds: string[] }[];
+  team: TeamMember[];
+  /** Open leads per user, for least-open rules; read only when such a rule is asked. */
+  openLeads: (userId: string) => number;
+}
+
+export interface OwnerChoice {
+  decision: AssignmentDecision;
+  /** The user whose turn this took (round robin and least open): their lastAssignedAt becomes now. */
+  turnTakenBy: string | null;
+}
+
 /**
  * Chooses the owner of a new lead: the first active rule (by ascending priority) that matches and
  * has someone available; else the source's owner; else the owner of the lead's product; else the
  * next active rep in turn. Inactive users and users outside their working hours are skipped. A
  * workspace without reps yet gives its leads to its owners and managers, so nothing lands unowned
- * on day one.
+ * on day one. A pure decision over what the caller read, so a batch of leads can be decided
+ * together, each seeing the turns the ones before it took.
  */
-export async function chooseOwner(tx: Prisma.TransactionClient, workspaceId: string, facts: AssignmentFacts): Promise<AssignmentDecision> {
+export function decideOwner(inputs: AssignmentInputs, facts: AssignmentFacts): OwnerChoice {
   const now = facts.now ?? new Date();
-  const available = (user: User | null | undefined): user is User => Boolean(user?.active && isWorking(user.workingHours, facts.timeZone, now));
-
-  const rules = await tx.assignmentRule.findMany({ where: { workspaceId, active: true }, orderBy: [{ priority: 'asc' }, { createdAt: 'asc' }] });
-  // One read of the team serves every rule: a workspace may have hundreds of rules.
-  const team = rules.length > 0 ? new Map((await tx.user.findMany({ where: { workspaceId } })).map((user) => [user.id, user])) : new Map<string, User>();
-  for (const rule of rules) {
+  const available = (user: TeamMember | null | undefined): user is TeamMember => Boolean(user?.active && isWorking(user.workingHours, facts.timeZone, now));
+  const team = new Map(inputs.team.map((user) => [user.id, user]));
+  for (const rule of inputs.rules) {
     if (!matches(rule.match as RuleMatch, facts)) continue;
     const users = rule.userIds.map((id) => team.get(id)).filter(available);
     if (users.length === 0) continue;
-    const chosen = await pick(tx, rule.strategy as AssignmentStrategy, users, rule.userIds);
-    await tx.user.update({ where: { id: chosen.id }, data: { lastAssignedAt: now } });
-    return { ownerId: chosen.id, ruleId: rule.id, reason: `rule "${rule.name}" (${rule.strategy.replace('_', ' ')})` };
+    const chosen = pick(rule.strategy as AssignmentStrategy, users, rule.userIds, inputs.openLeads);
+    return {
+      decision: { ownerId: chosen.id, ruleId: rule.id, reason: `rule "${rule.name}" (${rule.strategy.replace('_', ' ')})` },
+      turnTakenBy: chosen.id,
+    };
   }
-
   const fixed: [string | null, string][] = [
     [facts.sourceOwnerId, 'source owner'],
     [facts.productOwnerId, 'product owner'],
   ];
   for (const [userId, reason] of fixed) {
-    if (!userId) continue;
-    const user = await tx.user.findFirst({ where: { id: userId, workspaceId } });
-    if (available(user)) return { ownerId: user.id, ruleId: null, reason };
+    const user = userId ? team.get(userId) : undefined;
+    if (available(user)) return { decision: { ownerId: user.id, ruleId: null, reason }, turnTakenBy: null };
   }
   for (const roles of [['rep'], ['owner', 'manager']]) {
-    const users = (await tx.user.findMany({ where: { workspaceId, active: true, role: { in: roles } } })).filter(available);
+    const users = inputs.team.filter((user) => roles.includes(user.role) && available(user));
     if (users.length === 0) continue;
-    const next = await pick(tx, 'round_robin', users, []);
-    await tx.user.update({ where: { id: next.id }, data: { lastAssignedAt: now } });
-    return { ownerId: next.id, ruleId: null, reason: roles[0] === 'rep' ? 'round robin among reps' : 'no active reps: workspace owner or manager' };
+    const next = pick('round_robin', users, [], inputs.openLeads);
+    return {
+      decision: { ownerId: next.id, ruleId: null, reason: roles[0] === 'rep' ? 'round robin among reps' : 'no active reps: workspace owner or manager' },
+      turnTakenBy: next.id,
+    };
   }
-  return { ownerId: null, ruleId: null, reason: 'nobody available: left unassigned' };
+  return { decision: { ownerId: null, ruleId: null, reason: 'nobody available: left unassigned' }, turnTakenBy: null };
 }
 
-async function pick(tx: Prisma.TransactionClient, strategy: AssignmentStrategy, users: User[], order: string[]): Promise<User> {
+/** Whether any of these rules needs open-lead counts to decide. */
+export function needsOpenLeadCounts(rules: AssignmentInputs['rules']): boolean {
+  return rules.some((rule) => rule.strategy === 'least_open');
+}
+
+/** Open leads per owner, for least-open rules. */
+export async function countOpenLeads(tx: Prisma.TransactionClient, userIds: string[]): Promise<Map<string, number>> {
+  const counts = await tx.lead.groupBy({
+    by: ['ownerId'],
+    where: { ownerId: { in: userIds }, stage: { notIn: [...closedStages] } },
+    _count: { _all: true },
+  });
+  return new Map(counts.flatMap((row) => (row.ownerId ? [[row.ownerId, row._count._all] as const] : [])));
+}
+
+/** Chooses the owner of a new lead in the caller's transaction (see decideOwner) and takes the turn. */
+export async function chooseOwner(tx: Prisma.TransactionClient, workspaceId: string, facts: AssignmentFacts): Promise<AssignmentDecision> {
+  const now = facts.now ?? new Date();
+  // The team's turns are locked, briefly, rather than the whole workspace: two leads assigned at
+  // once never take the same turn, and processing of anything else goes on.
+  await tx.$queryRaw`SELECT id FROM users WHERE "workspaceId" = ${workspaceId} ORDER BY id FOR UPDATE`;
+  const rules = await tx.assignmentRule.findMany({ where: { workspaceId, active: true }, orderBy: [{ priority: 'asc' }, { createdAt: 'asc' }] });
+  // One read of the team serves every rule: a workspace may have hundreds of rules.
+  const team = await tx.user.findMany({ where: { workspaceId } });
+  const open = needsOpenLeadCounts(rules) ? await countOpenLeads(tx, team.map((user) => user.id)) : new Map<string, number>();
+  const { decision, turnTakenBy } = decideOwner({ rules, team, openLeads: (userId) => open.get(userId) ?? 0 }, { ...facts, now });
+  if (turnTakenBy) await tx.user.update({ where: { id: turnTakenBy }, data: { lastAssignedAt: now } });
+  return decision;
+}
+
+function pick(strategy: AssignmentStrategy, users: TeamMember[], order: string[], openLeads: (userId: string) => number): TeamMember {
   if (strategy === 'fixed') {
     return [...users].sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id))[0]!;
   }
   if (strategy === 'least_open') {
-    const counts = await tx.lead.groupBy({
-      by: ['ownerId'],
-      where: { ownerId: { in: users.map((user) => user.id) }, stage: { notIn: [...closedStages] } },
-      _count: { _all: true },
-    });
-    const open = new Map(counts.map((row) => [row.ownerId, row._count._all]));
-    return [...users].sort((a, b) => (open.get(a.id) ?? 0) - (open.get(b.id) ?? 0) || byTurn(a, b))[0]!;
+    return [...users].sort((a, b) => openLeads(a.id) - openLeads(b.id) || byTurn(a, b))[0]!;
   }
   // Round robin: the one assigned longest ago (never assigned comes first).
   return [...users].sort(byTurn)[0]!;
 }
 
-function byTurn(a: User, b: User): number {
-  const at = (user: User) => user.lastAssignedAt?.getTime() ?? -1;
+function byTurn(a: TeamMember, b: TeamMember): number {
+  const at = (user: TeamMember) => user.lastAssignedAt?.getTime() ?? -1;
   return at(a) - at(b) || a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id);
 }
 

@@ -186,14 +186,40 @@ export class Outbound {
       orderBy: { createdAt: 'desc' },
       include: { source: true },
     });
-    const preference: ChannelKind[] = requested ? [requested] : [lastInbound?.channel as ChannelKind, lead.channel as ChannelKind, 'email'];
-    const identity = (kind: string) => lead.contact.identities.find((row) => row.kind === kind && !row.undeliverable)?.value;
+    const reachableByEmail = lead.contact.identities.some((row) => row.kind === 'email' && !row.undeliverable);
+    const thread = reachableByEmail ? await this.emailThread(tx, leadId) : undefined;
+    return this.replyRoute({
+      ...(requested ? { requested } : {}),
+      leadChannel: lead.channel as ChannelKind,
+      lastInboundChannel: (lastInbound?.channel as ChannelKind | undefined) ?? null,
+      source: lastInbound?.source ?? lead.source,
+      identities: lead.contact.identities,
+      ...(thread ? { emailThread: thread } : {}),
+    });
+  }
+
+  /**
+   * The route of planReply, from what it read: the requested channel, else the channel of the
+   * last inbound message, else the lead's, else email; the first one the contact has an address
+   * for and something here can send on. Throws `no_reply_channel` when there is none.
+   */
+  replyRoute(input: {
+    requested?: ChannelKind;
+    lastInboundChannel: ChannelKind | null;
+    leadChannel: ChannelKind;
+    /** The source of the last inbound message, else the lead's. */
+    source: { id: string; kind: string; deletedAt: Date | null } | null;
+    identities: { kind: string; value: string; undeliverable: boolean }[];
+    emailThread?: EmailThread;
+  }): ReplyRoute {
+    const { requested, source } = input;
+    const preference: (ChannelKind | null)[] = requested ? [requested] : [input.lastInboundChannel, input.leadChannel, 'email'];
+    const identity = (kind: string) => input.identities.find((row) => row.kind === kind && !row.undeliverable)?.value;
     for (const channel of preference) {
       if (!channel) continue;
       const to = channel === 'email' ? identity('email') : channel === 'whatsapp' ? identity('whatsapp') : channel === 'sms' ? identity('phone') : undefined;
       if (!to) continue;
-      const thread = channel === 'email' ? await this.emailThread(tx, leadId) : undefined;
-      const source = lastInbound?.source ?? lead.source;
+      const thread = channel === 'email' ? input.emailThread : undefined;
       const sourceSends = source && !source.deletedAt && this.deps.registry.forSourceKind(source.kind)?.sends.includes(channel);
       if (sourceSends) return { channel, to, sourceId: source.id, ...(thread ? { thread } : {}) };
       if (channel === 'email' && this.deps.config.smtp && this.deps.registry.senderFor('email')) {
@@ -236,8 +262,7 @@ export class Outbound {
     const last =
       (await tx.message.findFirst({ where: { ...where, direction: 'in' }, orderBy: { createdAt: 'desc' } })) ??
       (await tx.message.findFirst({ where, orderBy: { createdAt: 'desc' } }));
-    if (!last?.externalId) return undefined;
-    return { inReplyTo: last.externalId, references: [...last.references, last.externalId].slice(-20), subject: last.subject };
+    return last ? emailThreadOf(last) : undefined;
   }
 
   /** Once the queue is closed: the pace's own Redis connection. */
@@ -824,6 +849,12 @@ export function replySubject(threadSubject: string | null | undefined, fallback:
   const subject = threadSubject?.trim();
   if (!subject) return fallback;
   return /^(re|res|aw|sv):/i.test(subject) ? subject : `Re: ${subject}`;
+}
+
+/** The thread a reply to this email joins: it answers it, and carries its references on. */
+export function emailThreadOf(message: { externalId: string | null; references: string[]; subject: string | null }): EmailThread | undefined {
+  if (!message.externalId) return undefined;
+  return { inReplyTo: message.externalId, references: [...message.references, message.externalId].slice(-20), subject: message.subject };
 }
 
 /** Exponential backoff with full jitter in its upper half, so retries of a burst spread out. */

@@ -64,22 +64,32 @@ async function queueDeliveries(tx: Prisma.TransactionClient, workspaceId: string
   if (known && !known.has && Date.now() - known.at < 2_000) return;
   const hooks = await tx.webhook.findMany({ where: { workspaceId, active: true }, select: { id: true, events: true } });
   subscribed.set(workspaceId, { has: hooks.length > 0, at: Date.now() });
-  const targets = hooks.filter((hook) => hook.events.includes(event));
-  if (targets.length === 0) return;
-  await tx.webhookDelivery.createMany({ data: targets.map((hook) => deliveryRow(workspaceId, hook.id, event, at, data)) });
+  const rows = webhookDeliveryRows(hooks, { workspaceId, event, at, data });
+  if (rows.length > 0) await tx.webhookDelivery.createMany({ data: rows });
 }
 
-export interface DeliveryRow {
-  id: string;
-  workspaceId: string;
-  webhookId: string;
-  event: WebhookEvent;
-  payload: Prisma.InputJsonObject;
+/** The webhook event an activity announces, if any. */
+export function webhookEventOfActivity(kind: ActivityKind): WebhookEvent | undefined {
+  return eventOfActivity[kind];
 }
 
-function deliveryRow(workspaceId: string, webhookId: string, event: WebhookEvent, at: Date, data: Record<string, unknown>): DeliveryRow {
-  const id = newId('whd');
-  return { id, workspaceId, webhookId, event, payload: { id, event, createdAt: at.toISOString(), data: data as Prisma.InputJsonObject } };
+/** The delivery rows of one event for the workspace's active webhooks that subscribe to it. */
+export function webhookDeliveryRows(
+  hooks: { id: string; events: string[] }[],
+  entry: { workspaceId: string; event: WebhookEvent; at: Date; data: Record<string, unknown> },
+): { id: string; workspaceId: string; webhookId: string; event: WebhookEvent; payload: Prisma.InputJsonObject }[] {
+  return hooks
+    .filter((hook) => hook.events.includes(entry.event))
+    .map((hook) => {
+      const id = newId('whd');
+      return {
+        id,
+        workspaceId: entry.workspaceId,
+        webhookId: hook.id,
+        event: entry.event,
+        payload: { id, event: entry.event, createdAt: entry.at.toISOString(), data: entry.data as Prisma.InputJsonObject },
+      };
+    });
 }
 
 /**
@@ -90,7 +100,7 @@ function deliveryRow(workspaceId: string, webhookId: string, event: WebhookEvent
 export async function webhookDeliveriesFor(
   db: Prisma.TransactionClient,
   entries: { workspaceId: string; leadId: string; kind: ActivityKind; activityId: string; data: Record<string, unknown>; at: Date }[],
-): Promise<DeliveryRow[]> {
+): Promise<ReturnType<typeof webhookDeliveryRows>> {
   const wanted = entries.filter((entry) => eventOfActivity[entry.kind] !== undefined);
   const asking = [...new Set(wanted.map((entry) => entry.workspaceId))].filter((workspaceId) => {
     const known = subscribed.get(workspaceId);
@@ -100,11 +110,11 @@ export async function webhookDeliveriesFor(
   const hooks = await db.webhook.findMany({ where: { workspaceId: { in: asking }, active: true }, select: { id: true, workspaceId: true, events: true } });
   for (const workspaceId of asking) subscribed.set(workspaceId, { has: hooks.some((hook) => hook.workspaceId === workspaceId), at: Date.now() });
   return wanted.flatMap((entry) => {
-    const event = eventOfActivity[entry.kind]!;
     if (!asking.includes(entry.workspaceId)) return [];
-    return hooks
-      .filter((hook) => hook.workspaceId === entry.workspaceId && hook.events.includes(event))
-      .map((hook) => deliveryRow(entry.workspaceId, hook.id, event, entry.at, { leadId: entry.leadId, activityId: entry.activityId, kind: entry.kind, ...entry.data }));
+    return webhookDeliveryRows(
+      hooks.filter((hook) => hook.workspaceId === entry.workspaceId),
+      { workspaceId: entry.workspaceId, event: eventOfActivity[entry.kind]!, at: entry.at, data: { leadId: entry.leadId, activityId: entry.activityId, kind: entry.kind, ...entry.data } },
+    );
   });
 }
 

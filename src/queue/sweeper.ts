@@ -37,13 +37,14 @@ export class Sweeper {
     try {
       const before = new Date(Date.now() - graceMs);
       const now = new Date();
-      const events = await prisma.inboundEvent.findMany({
+      // Pending events are worked off a batch at a time by whichever worker wakes: one wake-up
+      // under a fixed id is enough, and while one waits or runs another is not added.
+      const waiting = await prisma.inboundEvent.findFirst({
         where: { status: 'pending', createdAt: { lte: before }, OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
         select: { id: true },
-        orderBy: { createdAt: 'asc' },
-        take: 1000,
       });
-      for (const { id } of events) await queue.add('inbound', id, { attempt: -1 });
+      if (waiting) await queue.add('inbound', 'sweep');
+      const events = waiting ? [waiting] : [];
       // Outbound: sends whose worker died end failed; messages due that no round is working on
       // get one round, however many they are.
       const interrupted = await outbound.failInterruptedSends();

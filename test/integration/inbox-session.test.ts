@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createWebform, eventually, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 import { signIn, signInRaw, type SessionClient } from '../support/session.js';
+import { newId } from '../../src/ids.js';
 
 const ownerEmail = 'owner@acme.test';
 const ownerPassword = 'correct horse battery';
@@ -240,6 +241,32 @@ describe('inbox sign-in and sessions on PGlite', () => {
       const created = [...received.matchAll(/event: activity\ndata: (\{[^\n]*"kind":"lead.created"[^\n]*)/g)].map((m) => (JSON.parse(m[1]!) as { leadId: string }).leadId);
       const names = await Promise.all(created.map(async (id) => (await client.request<{ name: string }>('GET', `/api/v1/leads/${id}`)).body.name));
       expect(names).toContain('Olga Live');
+    }, 10_000);
+    controller.abort();
+  });
+
+  it('streams what is written now even when it tells of long ago, as a message processed after a backlog does', async () => {
+    await postForm(stack, form, { name: 'Paulo Atrasado', email: 'paulo@example.com' });
+    const lead = await eventually(async () => {
+      const { body } = await stack.api<{ data: { id: string }[] }>('GET', '/api/v1/leads?q=paulo');
+      expect(body.data).toHaveLength(1);
+      return body.data[0]!;
+    });
+    const client = await signIn(stack.baseUrl, ownerEmail, ownerPassword);
+    const controller = new AbortController();
+    const response = await fetch(`${stack.baseUrl}/api/v1/events`, { headers: { cookie: client.cookie }, signal: controller.signal });
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    // A message received an hour ago, written only now (the way a worker catching up writes it).
+    const activityId = newId('act');
+    await stack.gateway.deps.db.prisma.activity.create({
+      data: { id: activityId, workspaceId: (await stack.gateway.deps.db.prisma.lead.findUniqueOrThrow({ where: { id: lead.id } })).workspaceId, leadId: lead.id, kind: 'message.received', actorType: 'contact', data: {}, createdAt: new Date(Date.now() - 3600_000) },
+    });
+    let received = '';
+    await eventually(async () => {
+      const { value } = await reader.read();
+      received += decoder.decode(value);
+      expect(received).toContain(`"id":"${activityId}"`);
     }, 10_000);
     controller.abort();
   });

@@ -178,6 +178,34 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
     );
   });
 
+  it('follow leads and products written many rows per statement, as a batch of inbound events writes them', async () => {
+    const day = '2025-06-10';
+    const onDay = async () => (await counts()).filter((row) => row.day === day);
+    const contactId = newId('ct');
+    await database.prisma.contact.create({ data: { id: contactId, workspaceId, name: 'Lote' } });
+    const [first, second] = [newId('lead'), newId('lead')];
+    await database.prisma.lead.createMany({
+      data: [first, second].map((id) => ({ id, workspaceId, contactId, channel: 'webform', ownerId: users.ana, segment: null, createdAt: new Date(`${day}T15:00:00Z`) })),
+    });
+    const leadOnDay = { channel: 'webform', ownerId: users.ana, segment: null, stage: 'open' };
+    // The workspace is on Kolkata's time by now: 15:00 UTC is 20:30 there.
+    expect(await onDay()).toEqual(sorted([...leadFacts(day, '20', leadOnDay, 2), fact(day, 'product', null, 2)]));
+
+    // Two products at once: the lead stops counting as having none, once.
+    await database.prisma.leadProduct.createMany({
+      data: [products.solar, products.bateria].map((productId) => ({ workspaceId, leadId: first, productId })),
+    });
+    expect(await onDay()).toEqual(
+      sorted([...leadFacts(day, '20', leadOnDay, 2), fact(day, 'product', null, 1), fact(day, 'product', products.bateria), fact(day, 'product', products.solar)]),
+    );
+    // Both removed at once: it counts as having none again, once.
+    await database.prisma.leadProduct.deleteMany({ where: { leadId: first } });
+    expect(await onDay()).toEqual(sorted([...leadFacts(day, '20', leadOnDay, 2), fact(day, 'product', null, 2)]));
+    expect(await rebuilt()).toEqual(await counts());
+    await database.prisma.contact.delete({ where: { id: contactId } });
+    expect(await onDay()).toEqual([]);
+  });
+
   it('fold into one row per day, fact and value without changing a sum', async () => {
     const before = await counts();
     const rows = async () => (await database.prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM insight_counts WHERE "workspaceId" = ${workspaceId}`)[0]!.n;
