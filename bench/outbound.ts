@@ -1,9 +1,13 @@
 /**
- * Messages per second through the outbound dispatcher (claim the row, send, record the result and
- * its activity) to a transport that does nothing, with Bull on Redis and PostgreSQL, against Bull's
- * own throughput for a job that does nothing, measured in the same run.
+ * Messages per second through the outbound dispatcher (claim, send, record the result, its
+ * activity and webhook deliveries) to a transport that does nothing, with Bull on Redis and
+ * PostgreSQL, against Bull's own throughput for a job that does nothing, measured in the same run.
  *
- *   npm run bench:outbound            BENCH_MESSAGES=2000 BENCH_CONCURRENCY=4
+ * Two backlogs: one message to each of BENCH_MESSAGES people (acknowledgements piling up), and
+ * BENCH_CONVERSATION_MESSAGES to one person, which must leave in the order they were written.
+ * Every message is woken through `Outbound.wake`, as inbound processing and the API do.
+ *
+ *   npm run bench:outbound            BENCH_MESSAGES=2000 BENCH_CONVERSATION_MESSAGES=200 BENCH_CONCURRENCY=4
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -21,6 +25,7 @@ import { newId } from '../src/ids.js';
 import { createTestDatabase, redisUrl } from '../test/support/services.js';
 
 const messages = Number(process.env.BENCH_MESSAGES ?? 2000);
+const conversationMessages = Number(process.env.BENCH_CONVERSATION_MESSAGES ?? 200);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 4);
 
 /** A channel whose transport does nothing: what is left is the dispatcher's own cost. */
@@ -55,7 +60,9 @@ async function bullBaseline(): Promise<number> {
   return rate;
 }
 
-async function dispatcher(): Promise<number> {
+/** Sends `people × perPerson` queued messages; messages per second from the first wake-up to the last sent. */
+async function dispatcher(people: number, perPerson: number): Promise<number> {
+  const total = people * perPerson;
   const database = await createTestDatabase();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-bench-'));
   const config = loadConfig({
@@ -78,25 +85,42 @@ async function dispatcher(): Promise<number> {
     const workspaceId = gateway.bootstrapResult.workspaceId;
     const sourceId = newId('src');
     await prisma.source.create({ data: { id: sourceId, workspaceId, kind: 'noop', name: 'bench', settings: {}, secrets: gateway.deps.box.seal({}) } });
-    const contactId = newId('con');
-    await prisma.contact.create({ data: { id: contactId, workspaceId } });
-    const leadId = newId('lead');
-    await prisma.lead.create({ data: { id: leadId, workspaceId, contactId, channel: 'sms', sourceId } });
-    const ids = Array.from({ length: messages }, () => newId('msg'));
-    for (let i = 0; i < ids.length; i += 500) {
+    const leadIds: string[] = [];
+    for (let i = 0; i < people; i += 500) {
+      const chunk = Array.from({ length: Math.min(500, people - i) }, () => ({ contactId: newId('con'), leadId: newId('lead') }));
+      await prisma.contact.createMany({ data: chunk.map(({ contactId }) => ({ id: contactId, workspaceId })) });
+      await prisma.lead.createMany({ data: chunk.map(({ contactId, leadId }) => ({ id: leadId, workspaceId, contactId, channel: 'sms', sourceId })) });
+      leadIds.push(...chunk.map(({ leadId }) => leadId));
+    }
+    // Written a millisecond apart, as messages written one after another are.
+    const writtenFrom = Date.now() - people * perPerson;
+    const rows = leadIds.flatMap((leadId) => Array.from({ length: perPerson }, () => ({ id: newId('msg'), leadId })));
+    for (let i = 0; i < rows.length; i += 500) {
       await prisma.message.createMany({
-        data: ids.slice(i, i + 500).map((id) => ({ id, workspaceId, leadId, sourceId, direction: 'out', channel: 'sms', status: 'queued', text: 'hi', toAddress: '+5511987654321', idempotencyKey: id })),
+        data: rows.slice(i, i + 500).map(({ id, leadId }, n) => ({
+          id,
+          workspaceId,
+          leadId,
+          sourceId,
+          direction: 'out',
+          channel: 'sms',
+          status: 'queued',
+          text: 'hi',
+          toAddress: '+5511987654321',
+          idempotencyKey: id,
+          createdAt: new Date(writtenFrom + i + n),
+        })),
       });
     }
     await gateway.startWorkers();
     const started = performance.now();
-    await Promise.all(ids.map((id) => gateway.deps.queue.add('outbound', id)));
+    for (const { id } of rows) gateway.deps.outbound.wake(id);
     for (;;) {
-      const sent = await prisma.message.count({ where: { leadId, status: 'sent' } });
-      if (sent === messages) break;
+      const sent = await prisma.message.count({ where: { sourceId, status: 'sent' } });
+      if (sent === total) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    return messages / ((performance.now() - started) / 1000);
+    return total / ((performance.now() - started) / 1000);
   } finally {
     await gateway.close();
     await database.drop();
@@ -104,10 +128,16 @@ async function dispatcher(): Promise<number> {
   }
 }
 
+const loadBefore = os.loadavg();
 const baseline = await bullBaseline();
-const rate = await dispatcher();
-console.log(`\nOutbound dispatch, ${messages} messages, concurrency ${concurrency}, Bull on Redis, PostgreSQL\n`);
-console.log('what                                    | messages/s | vs Bull no-op');
-console.log('----------------------------------------|------------|--------------');
-console.log(`Bull, a job that does nothing (baseline) | ${baseline.toFixed(0).padStart(10)} | 1.00x`);
-console.log(`dispatcher to a no-op transport          | ${rate.toFixed(0).padStart(10)} | ${(rate / baseline).toFixed(2)}x`);
+const spread = await dispatcher(messages, 1);
+const conversation = await dispatcher(1, conversationMessages);
+const loadAfter = os.loadavg();
+const row = (what: string, rate: number) => `${what.padEnd(52)} | ${rate.toFixed(0).padStart(10)} | ${(rate / baseline).toFixed(2)}x`;
+console.log(`\nOutbound dispatch, concurrency ${concurrency}, Bull on Redis, PostgreSQL, ${os.cpus().length} cores`);
+console.log(`load average (1, 5, 15 min): before ${loadBefore.map((n) => n.toFixed(2)).join(' ')}, after ${loadAfter.map((n) => n.toFixed(2)).join(' ')}\n`);
+console.log(`${'what'.padEnd(52)} | messages/s | vs Bull no-op`);
+console.log(`${'-'.repeat(52)}-|------------|--------------`);
+console.log(row('Bull, a job that does nothing (baseline)', baseline));
+console.log(row(`dispatcher, ${messages} people, one message each`, spread));
+console.log(row(`dispatcher, one person, ${conversationMessages} messages in order`, conversation));

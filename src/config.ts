@@ -54,8 +54,13 @@ const envSchema = z.object({
   LEADGATE_RETRY_MAX_MS: z.coerce.number().int().min(1).default(15 * 60_000),
   /** Messages a minute per connection, for every channel (default: WhatsApp 20, SMS 60, email 120). */
   LEADGATE_SEND_RATE_PER_MINUTE: z.coerce.number().positive().optional(),
-  /** How long a worker may hold a message in "sending" before it is presumed dead. */
+  /**
+   * How long a worker may go without renewing its hold on the messages it is sending (it renews
+   * every third of this) before it is presumed dead.
+   */
   LEADGATE_SEND_LEASE_MS: z.coerce.number().int().min(500).default(120_000),
+  /** Messages one dispatcher round claims and sends at once. */
+  LEADGATE_SEND_BATCH_SIZE: z.coerce.number().int().min(1).max(500).default(20),
   LEADGATE_SEND_OWNER_WAIT_MS: z.coerce.number().int().min(500).default(15 * 60_000),
   LEADGATE_WHATSAPP_ACK_TIMEOUT_MS: z.coerce.number().int().min(100).default(2 * 60_000),
   /** First retry of a failed webhook delivery after about this long, then doubling. */
@@ -105,6 +110,7 @@ export interface Config {
   sweepIntervalMs: number;
   webhookRetryBaseMs: number;
   sendLeaseMs: number;
+  sendBatchSize: number;
   /** A send waits this long for a process to hold its connection (a WhatsApp number) before it fails. */
   sendOwnerWaitMs: number;
   /** A WhatsApp send the server has not acknowledged after this long is marked failed. */
@@ -159,6 +165,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: e.LEADGATE_SWEEP_INTERVAL_MS,
     webhookRetryBaseMs: e.LEADGATE_WEBHOOK_RETRY_BASE_MS,
     sendLeaseMs: e.LEADGATE_SEND_LEASE_MS,
+    sendBatchSize: e.LEADGATE_SEND_BATCH_SIZE,
     sendOwnerWaitMs: e.LEADGATE_SEND_OWNER_WAIT_MS,
     whatsappAckTimeoutMs: e.LEADGATE_WHATSAPP_ACK_TIMEOUT_MS,
     sendRatePerMinute: e.LEADGATE_SEND_RATE_PER_MINUTE,

@@ -22,6 +22,7 @@ import { LeadTimers } from './leads/lead-timers.js';
 import { ScoreDecay } from './leads/scoring.js';
 import { createLogger } from './logger.js';
 import { Outbound } from './messaging/outbound.js';
+import { LocalSendPace, RedisSendPace } from './messaging/send-pace.js';
 import { SequenceRunner } from './messaging/sequences.js';
 import { TemplateStore } from './messaging/templates.js';
 import { WebhookDispatcher } from './messaging/webhooks.js';
@@ -87,7 +88,9 @@ export class Gateway {
           }),
       );
       const templates = new TemplateStore();
-      const outbound = new Outbound({ prisma: db.prisma, queue, registry, box, config, logger });
+      // With Redis, every process keeps one pace per connection; without it, there is one process.
+      const pace = config.redisUrl ? new RedisSendPace(config.redisUrl, options.queuePrefix ?? config.queuePrefix) : new LocalSendPace();
+      const outbound = new Outbound({ prisma: db.prisma, queue, pace, registry, box, config, logger });
       const capture = new CaptureService(db.prisma, db.runner, queue, logger, { maxConcurrentBatches: db.kind === 'pglite' ? 1 : 4 });
       const deps: AppDeps = {
         config,
@@ -129,7 +132,8 @@ export class Gateway {
     // A job only wakes a worker: it works off whatever is pending, a batch at a time. Captures
     // are not held up meanwhile: on PGlite's one connection a capture waits for one short batch.
     queue.process('inbound', inboundConcurrency, () => this.processor.drain());
-    queue.process('outbound', config.workers.concurrency, (messageId) => outbound.dispatch(messageId));
+    // An outbound job is a wake-up, not a message: each runs a dispatcher round over whatever is due.
+    queue.process('outbound', config.workers.concurrency, () => outbound.dispatchDue());
     this.sweeper = new Sweeper({ prisma: db.prisma, queue, outbound, logger, intervalMs: config.sweepIntervalMs });
     this.sweeper.start();
     this.webhooks = new WebhookDispatcher({
@@ -192,6 +196,7 @@ export class Gateway {
     await this.scoreDecay?.stop();
     for (const adapter of this.deps.registry.all()) await adapter.stop?.();
     await this.deps.queue.close();
+    await this.deps.outbound.close();
     await this.deps.db.close();
   }
 }

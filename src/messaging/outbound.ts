@@ -1,4 +1,4 @@
-import type { Message, Prisma } from '@prisma/client';
+import { type Attachment, type Message, Prisma, type Source } from '@prisma/client';
 import type { Logger } from 'pino';
 import type { ChannelAdapter, ChannelKind, OutboundConnection } from '../channels/contract.js';
 import type { ChannelRegistry } from '../channels/registry.js';
@@ -10,10 +10,11 @@ import { type Actor, recordActivity, systemActor } from '../leads/activities.js'
 import { noteHumanResponse } from '../leads/conversation.js';
 import type { JobQueue } from '../queue/contract.js';
 import type { SecretBox } from '../security/secrets.js';
-import { RateLimiter } from '../rate-limit.js';
 import { inQuietHours } from './quiet-hours.js';
 import { unsubscribeUrl } from './unsubscribe.js';
+import type { SendPace } from './send-pace.js';
 import { claimUploads, mediaUrl } from './uploads.js';
+import { webhookDeliveriesFor } from './webhooks.js';
 
 
 /** Steady sending rates per connection and channel, in messages a minute. */
@@ -61,17 +62,20 @@ export interface ReplyRoute {
 }
 
 /**
- * The one outbound path for every channel: a Message row (queued → sending → sent, or failed)
- * and a job. Transient failures retry with exponential backoff; the last error stays on the row.
+ * The one outbound path for every channel: a Message row (queued → sending → sent, or failed).
+ * Jobs only wake dispatcher rounds, which claim due messages in batches and send each batch at
+ * once. Transient failures retry with exponential backoff; the last error stays on the row.
  */
 export class Outbound {
   constructor(
     private readonly deps: {
       prisma: Db;
       queue: JobQueue;
+      /** Sends per connection: shared by every process with Redis, else per process. */
+      pace: SendPace;
       registry: ChannelRegistry;
       box: SecretBox;
-      config: Pick<Config, 'smtp' | 'retry' | 'publicUrl' | 'publicUrlConfigured' | 'sendLeaseMs' | 'sendOwnerWaitMs' | 'sendRatePerMinute'>;
+      config: Pick<Config, 'smtp' | 'retry' | 'publicUrl' | 'publicUrlConfigured' | 'sendLeaseMs' | 'sendBatchSize' | 'sendOwnerWaitMs' | 'sendRatePerMinute'>;
       logger: Logger;
     },
   ) {}
@@ -125,14 +129,49 @@ export class Outbound {
     return id;
   }
 
-  /** Call once the message's transaction committed; a scheduled one wakes at its time. */
+  /**
+   * Call once the message's transaction committed; a scheduled one wakes at its time. Wake-ups
+   * are not per message: a dispatcher round claims whatever is due, so every wake-up of one turn
+   * of the event loop shares one job.
+   */
   wake(messageId: string, sendAt?: Date): void {
-    const delayMs = sendAt ? Math.max(0, sendAt.getTime() - Date.now()) : 0;
-    this.deps.queue.add('outbound', messageId, delayMs > 0 ? { delayMs } : {}).catch((error: unknown) => {
-      this.deps.logger.warn({ err: error, messageId }, 'could not queue a message; the sweeper will pick it up');
+    if (sendAt && sendAt.getTime() > Date.now()) this.wakeAt(sendAt.getTime(), messageId);
+    else this.wakeSoon(messageId);
+  }
+
+  private wakeQueued = false;
+
+  /**
+   * The job is added after the current turn of the event loop, so it starts after every message
+   * it stands for was committed; a fresh id each time, since Bull ignores an add whose id is
+   * still queued or running.
+   */
+  private wakeSoon(messageId?: string): void {
+    if (this.wakeQueued) return;
+    this.wakeQueued = true;
+    setImmediate(() => {
+      this.wakeQueued = false;
+      this.addRound(newId('wake'), 0, messageId);
     });
   }
 
+  /**
+   * A round at `at` (a retry, the pace's next turn, a scheduled time), never before it. Times are
+   * rounded up to a quarter second so that messages due together share one job; a job of a slot
+   * is delayed until that slot, so it is never running while a later add for it is ignored.
+   */
+  private wakeAt(at: number, messageId?: string): void {
+    const slot = Math.ceil(at / 250) * 250;
+    const delayMs = slot - Date.now();
+    if (delayMs <= 0) this.wakeSoon(messageId);
+    else this.addRound(`at-${slot}`, delayMs, messageId);
+  }
+
+  private addRound(jobKey: string, delayMs: number, messageId?: string): void {
+    this.deps.queue.add('outbound', jobKey, delayMs > 0 ? { delayMs } : {}).catch((error: unknown) => {
+      this.deps.logger.warn({ err: error, messageId }, 'could not queue a dispatcher round; the sweeper will start one');
+    });
+  }
   /**
    * Where a reply to this lead goes: the requested channel, else the channel of the lead's last
    * inbound message when it can carry a reply, else email. Only routes with a sender count.
@@ -207,11 +246,10 @@ export class Outbound {
    * RFC 3834: other responders must not answer an automatic message (no mail loops). Nurture
    * email also carries a one-click unsubscribe (RFC 8058).
    */
-  private async automaticHeaders(message: Message): Promise<Record<string, string>> {
+  private automaticHeaders(message: Claimed): Record<string, string> {
     const headers: Record<string, string> = { 'Auto-Submitted': 'auto-replied' };
     if (message.channel === 'email' && message.idempotencyKey?.startsWith('sequence:')) {
-      const lead = await this.deps.prisma.lead.findUniqueOrThrow({ where: { id: message.leadId }, select: { contactId: true } });
-      headers['List-Unsubscribe'] = `<${unsubscribeUrl(this.deps.config.publicUrl, this.deps.box, lead.contactId, 'email')}>`;
+      headers['List-Unsubscribe'] = `<${unsubscribeUrl(this.deps.config.publicUrl, this.deps.box, message.contactId, 'email')}>`;
       headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
       headers['Auto-Submitted'] = 'auto-generated';
     }
@@ -227,173 +265,357 @@ export class Outbound {
     return last ? emailThreadOf(last) : undefined;
   }
 
-  /**
-   * Sends per connection stay under a steady rate: a burst from one WhatsApp number gets it banned,
-   * and SMTP relays and Twilio throttle too. Per process; jitter keeps a backlog from moving in lockstep.
-   */
-  private readonly limiter = new RateLimiter();
-
-  private async waitForTurn(message: { id: string; channel: string; sourceId: string | null; attempts: number }): Promise<boolean> {
-    const perMinute = this.deps.config.sendRatePerMinute ?? sendRatePerMinute[message.channel as ChannelKind] ?? 60;
-    const waitSeconds = this.limiter.take(`${message.sourceId ?? 'system'}:${message.channel}`, perMinute);
-    if (waitSeconds === 0) return false;
-    const delayMs = waitSeconds * 1000 + Math.round(Math.random() * (60_000 / perMinute));
-    await this.deps.prisma.message.updateMany({ where: { id: message.id, status: 'queued' }, data: { nextAttemptAt: new Date(Date.now() + delayMs) } });
-    await this.deps.queue.add('outbound', message.id, { delayMs, attempt: message.attempts });
-    return true;
+  /** Once the queue is closed: the pace's own Redis connection. */
+  async close(): Promise<void> {
+    await this.deps.pace.close();
   }
 
+  /** Dispatcher rounds running in this process. */
+  private rounds = 0;
+
+  /** Successful sends, written a batch at a time: what finishes while one write runs goes in the next. */
+  private readonly sentWriter = new WriteBatcher<{ message: Claimed; externalId: string }>((sent) => this.recordSent(sent));
+
   /**
-   * Messages to one person leave in the order they were written. A job can reach a worker before
-   * the job of an earlier message (several workers, or a send handed back to the process that
-   * holds a WhatsApp number): it waits while an earlier message of the conversation on the same
-   * channel is still on its first try. One that is retrying after a failure, or older than the
-   * owner wait, holds nothing up.
+   * A dispatcher round: releases scheduled messages that are due, then claims due messages a
+   * batch at a time and sends each batch at once, until nothing is left to claim. Any number of
+   * rounds may run at once, in any number of processes: each claims its own rows.
    */
-  private async earlierGoesFirst(message: Message): Promise<boolean> {
-    const earlier = await this.deps.prisma.message.findFirst({
-      where: {
-        leadId: message.leadId,
-        channel: message.channel,
-        direction: 'out',
-        id: { not: message.id },
-        status: { in: ['queued', 'sending'] },
-        attempts: { lte: 1 },
-        createdAt: { lte: message.createdAt, gt: new Date(Date.now() - this.deps.config.sendOwnerWaitMs) },
-        OR: [{ createdAt: { lt: message.createdAt } }, { id: { lt: message.id } }],
-      },
-      select: { id: true, status: true, attempts: true },
-    });
-    // attempts is 1 while the first try runs ('sending'); a queued one with 1 failed and waits to retry.
-    if (!earlier || (earlier.status === 'queued' && earlier.attempts > 0)) return false;
-    const delayMs = 500 + Math.round(Math.random() * 500);
-    await this.deps.prisma.message.updateMany({ where: { id: message.id, status: 'queued' }, data: { nextAttemptAt: new Date(Date.now() + delayMs) } });
-    await this.deps.queue.add('outbound', message.id, { delayMs, attempt: message.attempts, key: `after-${earlier.id}-${Date.now()}` });
-    return true;
-  }
-
-  /** Runs one send attempt for a message; safe to call twice for one message. */
-  async dispatch(messageId: string): Promise<void> {
-    const { prisma, config } = this.deps;
-    let queued = await prisma.message.findUnique({ where: { id: messageId } });
-    if (queued?.status === 'scheduled') {
-      if (!(await this.release(queued))) return;
-      queued = await prisma.message.findUnique({ where: { id: messageId } });
-    }
-    if (!queued || queued.status !== 'queued' || (await this.earlierGoesFirst(queued)) || (await this.waitForTurn(queued))) return;
-    const claimed = await prisma.$queryRaw<{ id: string }[]>`
-      UPDATE messages SET status = 'sending', attempts = attempts + 1,
-        "lockedUntil" = now() + ${`${config.sendLeaseMs} milliseconds`}::interval, "updatedAt" = now()
-      WHERE id = ${messageId} AND status = 'queued' AND ("nextAttemptAt" IS NULL OR "nextAttemptAt" <= now())
-      RETURNING id`;
-    if (claimed.length === 0) return;
-    // The claim changed only these; the rest of the row is as read above.
-    const message = { ...queued, status: 'sending', attempts: queued.attempts + 1 };
-
+  async dispatchDue(): Promise<void> {
+    this.rounds++;
     try {
-      const { adapter, connection } = await this.resolveSender(message);
-      const files = await prisma.attachment.findMany({ where: { messageId: message.id }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
-      const result = await adapter.send!(connection, {
-        ...(files.length > 0
-          ? {
-              attachments: files.map((file) => ({
-                filename: file.filename,
-                contentType: file.contentType,
-                data: Buffer.from(file.data),
-                ...(config.publicUrlConfigured ? { url: mediaUrl(config.publicUrl, this.deps.box, file.id) } : {}),
-              })),
-            }
-          : {}),
-        id: message.id,
-        to: message.toAddress ?? '',
-        text: message.text ?? '',
-        ...(message.html ? { html: message.html } : {}),
-        ...(message.subject ? { subject: message.subject } : {}),
-        ...(message.inReplyTo ? { inReplyTo: message.inReplyTo, references: message.references } : {}),
-        ...(message.automatic ? { headers: await this.automaticHeaders(message) } : {}),
-      });
-      await prisma.$transaction(async (tx) => {
-        await tx.message.update({
-          where: { id: message.id },
-          data: { status: 'sent', externalId: result.externalId, sentAt: new Date(), lockedUntil: null, error: null, errorCode: null },
-        });
-        await recordActivity(tx, {
-          workspaceId: message.workspaceId,
-          leadId: message.leadId,
-          kind: 'message.sent',
-          actor: systemActor,
-          data: { messageId: message.id, channel: message.channel, externalId: result.externalId },
-        });
-      });
-    } catch (error) {
-      if (error instanceof ConnectionElsewhereError) {
-        const waitedMs = Date.now() - message.createdAt.getTime();
-        if (waitedMs < config.sendOwnerWaitMs) {
-          await this.waitForOwner(message, error);
-          return;
-        }
-        const waited = waitedMs < 120_000 ? `${Math.round(waitedMs / 1000)} s` : `${Math.round(waitedMs / 60_000)} min`;
-        await this.fail(message, error.code, `the connection was not open in any process for ${waited}; the message was not sent`);
-        return;
+      await this.releaseScheduled();
+      for (let first = true; ; first = false) {
+        const { claimed, deferred, full } = await this.claimBatch();
+        // More is due than one batch: another round (here, or in another process) takes the
+        // next batch while this one sends. Once per round, so rounds grow with the backlog
+        // but not one per batch.
+        if (full && first) this.wakeSoon();
+        if (claimed.length > 0) await this.sendBatch(claimed);
+        else if (deferred === 0) return;
       }
-      const channelError =
-        error instanceof ChannelError ? error : new ChannelError('send_failed', errorMessage(error), true, { cause: error });
-      const attempts = message.attempts;
-      if (channelError.retryable && attempts < config.retry.maxAttempts) {
-        const delayMs = backoffMs(attempts, config.retry.baseMs, config.retry.maxMs);
-        await prisma.message.update({
-          where: { id: message.id },
-          data: {
-            status: 'queued',
-            lockedUntil: null,
-            nextAttemptAt: new Date(Date.now() + delayMs),
-            error: channelError.message,
-            errorCode: channelError.code,
-          },
-        });
-        this.deps.logger.warn({ messageId, attempts, delayMs, err: channelError }, 'send failed; retrying');
-        await this.deps.queue.add('outbound', message.id, { delayMs, attempt: attempts });
-        return;
-      }
-      await this.fail(message, channelError.code, channelError.message);
+    } finally {
+      this.rounds--;
     }
   }
 
   /**
-   * A scheduled message whose time came joins the queue; false when it does not (yet). What a
-   * send is subject to is checked now, not when it was written: a contact who opted out of the
-   * channel since is not written to, and quiet hours push it to their end.
+   * Reserves up to a batch of due messages in one statement, asks the pace of each connection
+   * for as many sends as it has messages, claims those granted and puts the rest off until the
+   * pace allows them. A reservation only keeps other rounds off the rows while the pace is
+   * asked: the rows stay `queued`, so a worker that dies here loses nothing and sends nothing.
+   *
+   * Messages to one person leave in the order they were written: a message waits while an
+   * earlier message of the conversation on the same channel is still on its first try (queued
+   * and never tried, or sending for the first time). One that is retrying after a failure, or
+   * older than the owner wait, holds nothing up. So a batch holds at most one first try per
+   * conversation, and its messages can all be sent at once.
    */
-  private async release(message: Message): Promise<boolean> {
-    const { prisma, queue } = this.deps;
-    const now = new Date();
-    if (message.nextAttemptAt && message.nextAttemptAt > now) {
-      // Woken early (a delay longer than the embedded queue's timers hold): sleep again.
-      await queue.add('outbound', message.id, { delayMs: message.nextAttemptAt.getTime() - now.getTime() });
-      return false;
+  private async claimBatch(): Promise<{ claimed: Claimed[]; deferred: number; full: boolean }> {
+    const { prisma, config } = this.deps;
+    // The pick is a materialised CTE: as a subquery under the UPDATE, the planner may run it
+    // once per queued row, which is both slow and able to lock more rows than the batch.
+    const reserved = await prisma.$queryRaw<Claimed[]>`
+      WITH picked AS MATERIALIZED (
+        SELECT c.id FROM messages c
+        WHERE c.status = 'queued' AND c.direction = 'out'
+          AND (c."nextAttemptAt" IS NULL OR c."nextAttemptAt" <= now())
+          AND (c."lockedUntil" IS NULL OR c."lockedUntil" < now())
+          AND NOT EXISTS (${this.earlierFirstTry('c')})
+        ORDER BY c."createdAt", c.id
+        LIMIT ${config.sendBatchSize}
+        FOR UPDATE OF c SKIP LOCKED)
+      UPDATE messages m SET "lockedUntil" = now() + ${`${reservationMs} milliseconds`}::interval
+      FROM picked p, leads l
+      WHERE m.id = p.id AND l.id = m."leadId"
+      RETURNING m.id, m."workspaceId", m."leadId", l."contactId", m."sourceId", m.channel, m."toAddress", m.text, m.html,
+        m.subject, m."inReplyTo", m."references", m.automatic, m."idempotencyKey", m.attempts, m."createdAt",
+        EXISTS (SELECT 1 FROM attachments a WHERE a."messageId" = m.id) AS "hasFiles"`;
+    if (reserved.length === 0) return { claimed: [], deferred: 0, full: false };
+    // RETURNING gives no order; the oldest of a connection go first when the pace allows some.
+    reserved.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : 1));
+
+    const byConnection = new Map<string, Claimed[]>();
+    for (const message of reserved) {
+      const key = paceKey(message);
+      const messages = byConnection.get(key);
+      if (messages) messages.push(message);
+      else byConnection.set(key, [message]);
     }
+    const granted: Claimed[] = [];
+    const putOff: { id: string; at: number }[] = [];
+    await Promise.all(
+      [...byConnection].map(async ([key, messages]) => {
+        const perMinute = this.perMinute(messages[0]!.channel);
+        let answer: { granted: number; retryInMs: number };
+        try {
+          answer = await this.deps.pace.take(key, perMinute, messages.length);
+        } catch (error) {
+          this.deps.logger.warn({ err: error, connection: key }, 'could not ask for the send pace; the messages wait');
+          answer = { granted: 0, retryInMs: 5_000 };
+        }
+        granted.push(...messages.slice(0, answer.granted));
+        // Jitter, so that the workers of a backlog do not all wake at once.
+        const at = Date.now() + answer.retryInMs + Math.round(Math.random() * (60_000 / perMinute));
+        for (const message of messages.slice(answer.granted)) putOff.push({ id: message.id, at });
+      }),
+    );
+
+    if (putOff.length > 0) {
+      // Waiting for its turn is not an attempt: only the time it may go moves.
+      await prisma.$executeRaw`
+        UPDATE messages m SET "nextAttemptAt" = w.at, "lockedUntil" = NULL, "updatedAt" = now()
+        FROM unnest(${putOff.map((w) => w.id)}::text[], ${putOff.map((w) => new Date(w.at).toISOString())}::timestamptz[]) AS w(id, at)
+        WHERE m.id = w.id AND m.status = 'queued'`;
+      for (const at of new Set(putOff.map((w) => w.at))) this.wakeAt(at);
+    }
+
+    let claimed: Claimed[] = [];
+    if (granted.length > 0) {
+      const won = await prisma.$queryRaw<{ id: string }[]>`
+        UPDATE messages SET status = 'sending', attempts = attempts + 1,
+          "lockedUntil" = now() + ${`${config.sendLeaseMs} milliseconds`}::interval, "updatedAt" = now()
+        WHERE id = ANY(${granted.map((message) => message.id)}::text[]) AND status = 'queued'
+        RETURNING id`;
+      const ids = new Set(won.map((row) => row.id));
+      claimed = granted.filter((message) => ids.has(message.id)).map((message) => ({ ...message, attempts: message.attempts + 1 }));
+      const lost = granted.filter((message) => !ids.has(message.id));
+      for (const message of lost) {
+        await this.deps.pace.giveBack(paceKey(message), this.perMinute(message.channel), 1).catch((error: unknown) => {
+          this.deps.logger.debug({ err: error }, 'could not give a send back to the pace');
+        });
+      }
+    }
+    return { claimed, deferred: putOff.length, full: reserved.length === config.sendBatchSize };
+  }
+
+  /** An earlier message of `alias`'s conversation on the same channel still on its first try. */
+  private earlierFirstTry(alias: 'c'): Prisma.Sql {
+    const c = Prisma.raw(alias);
+    return Prisma.sql`
+      SELECT 1 FROM messages e
+      WHERE e."leadId" = ${c}."leadId" AND e.channel = ${c}.channel AND e.direction = 'out' AND e.id <> ${c}.id
+        AND e."createdAt" <= ${c}."createdAt" AND (e."createdAt" < ${c}."createdAt" OR e.id < ${c}.id)
+        AND e."createdAt" > now() - ${`${this.deps.config.sendOwnerWaitMs} milliseconds`}::interval
+        AND ((e.status = 'sending' AND e.attempts <= 1) OR (e.status = 'queued' AND e.attempts = 0))`;
+  }
+
+  private perMinute(channel: string): number {
+    return this.deps.config.sendRatePerMinute ?? sendRatePerMinute[channel as ChannelKind] ?? 60;
+  }
+
+  /**
+   * Sends a claimed batch at once: the senders and files of the whole batch are loaded in one
+   * query each, and results are written as they come. While the batch runs its lease is renewed,
+   * so a slow connection (a WhatsApp number sends one message at a time) is never taken for a
+   * dead worker; a worker that dies stops renewing, and its messages end `send_interrupted`.
+   */
+  private async sendBatch(batch: Claimed[]): Promise<void> {
+    const { prisma, config, logger } = this.deps;
+    const inFlight = new Set(batch.map((message) => message.id));
+    const lease = `${config.sendLeaseMs} milliseconds`;
+    const heartbeat = setInterval(() => {
+      if (inFlight.size === 0) return;
+      prisma.$executeRaw`
+        UPDATE messages SET "lockedUntil" = now() + ${lease}::interval
+        WHERE id = ANY(${[...inFlight]}::text[]) AND status = 'sending'`.catch((error: unknown) => logger.warn({ err: error }, 'could not renew the lease of messages being sent'));
+    }, Math.max(100, Math.floor(config.sendLeaseMs / 3)));
+    heartbeat.unref();
+    try {
+      let senders: Senders;
+      try {
+        senders = await this.loadSenders(batch);
+      } catch (error) {
+        // Nothing was handed to a channel yet: the batch goes back as it was.
+        logger.error({ err: error }, 'could not load what a batch of messages is sent with; it goes back to the queue');
+        await prisma.$executeRaw`
+          UPDATE messages SET status = 'queued', attempts = attempts - 1, "lockedUntil" = NULL, "updatedAt" = now()
+          WHERE id = ANY(${batch.map((message) => message.id)}::text[]) AND status = 'sending'`;
+        this.wakeAt(Date.now() + 5_000);
+        return;
+      }
+      await Promise.all(
+        batch.map(async (message) => {
+          try {
+            let result: { externalId: string };
+            try {
+              result = await this.sendOne(message, senders);
+            } catch (error) {
+              await this.afterFailure(message, error);
+              return;
+            }
+            await this.sentWriter.add({ message, externalId: result.externalId });
+          } catch (error) {
+            // The lease runs out and the message ends send_interrupted: visible, never sent twice.
+            logger.error({ err: error, messageId: message.id }, 'could not record the outcome of a send');
+          } finally {
+            inFlight.delete(message.id);
+          }
+        }),
+      );
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async loadSenders(batch: Claimed[]): Promise<Senders> {
+    const { prisma } = this.deps;
+    const sourceIds = [...new Set(batch.flatMap((message) => (message.sourceId ? [message.sourceId] : [])))];
+    const withFiles = batch.filter((message) => message.hasFiles).map((message) => message.id);
+    const [sources, files] = await Promise.all([
+      sourceIds.length > 0 ? prisma.source.findMany({ where: { id: { in: sourceIds } } }) : Promise.resolve([]),
+      withFiles.length > 0
+        ? prisma.attachment.findMany({ where: { messageId: { in: withFiles } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })
+        : Promise.resolve([]),
+    ]);
+    const filesOf = new Map<string, Attachment[]>();
+    for (const file of files) {
+      const ofMessage = filesOf.get(file.messageId!);
+      if (ofMessage) ofMessage.push(file);
+      else filesOf.set(file.messageId!, [file]);
+    }
+    return { sources: new Map(sources.map((source) => [source.id, source])), connections: new Map(), filesOf };
+  }
+
+  private async sendOne(message: Claimed, senders: Senders): Promise<{ externalId: string }> {
+    const { config } = this.deps;
+    const { adapter, connection } = this.resolveSender(message, senders);
+    const files = senders.filesOf.get(message.id) ?? [];
+    return adapter.send!(connection, {
+      ...(files.length > 0
+        ? {
+            attachments: files.map((file) => ({
+              filename: file.filename,
+              contentType: file.contentType,
+              data: Buffer.from(file.data),
+              ...(config.publicUrlConfigured ? { url: mediaUrl(config.publicUrl, this.deps.box, file.id) } : {}),
+            })),
+          }
+        : {}),
+      id: message.id,
+      to: message.toAddress ?? '',
+      text: message.text ?? '',
+      ...(message.html ? { html: message.html } : {}),
+      ...(message.subject ? { subject: message.subject } : {}),
+      ...(message.inReplyTo ? { inReplyTo: message.inReplyTo, references: message.references } : {}),
+      ...(message.automatic ? { headers: this.automaticHeaders(message) } : {}),
+    });
+  }
+
+  /**
+   * Records a batch of sent messages in one statement: each row's status, provider id and time,
+   * its `message.sent` activity and the webhook deliveries it causes, all or none. A message
+   * whose row is gone (its lead deleted meanwhile) gets neither.
+   */
+  private async recordSent(sent: { message: Claimed; externalId: string }[]): Promise<void> {
+    const { prisma } = this.deps;
+    const at = new Date();
+    const activities = sent.map(({ message, externalId }) => ({
+      id: newId('act'),
+      workspaceId: message.workspaceId,
+      leadId: message.leadId,
+      kind: 'message.sent' as const,
+      data: { messageId: message.id, channel: message.channel, externalId },
+    }));
+    const deliveries = await webhookDeliveriesFor(
+      prisma,
+      activities.map((activity) => ({ workspaceId: activity.workspaceId, leadId: activity.leadId, kind: activity.kind, activityId: activity.id, data: activity.data, at })),
+    );
+    const sentRows = JSON.stringify(sent.map(({ message, externalId }) => ({ id: message.id, externalId })));
+    const activityRows = JSON.stringify(activities.map((activity) => ({ ...activity, actorType: systemActor.type, createdAt: at.toISOString() })));
+    const deliveryRows = JSON.stringify(deliveries.map((delivery) => ({ ...delivery, activityId: (delivery.payload.data as { activityId: string }).activityId })));
+    await prisma.$executeRaw`
+      WITH sent AS (
+        SELECT * FROM jsonb_to_recordset(${sentRows}::jsonb) AS s(id text, "externalId" text)
+      ), updated AS (
+        UPDATE messages m SET status = 'sent', "externalId" = s."externalId", "sentAt" = ${at.toISOString()}::timestamptz,
+          "lockedUntil" = NULL, error = NULL, "errorCode" = NULL, "updatedAt" = now()
+        FROM sent s WHERE m.id = s.id
+        RETURNING m.id
+      ), activity AS (
+        INSERT INTO activities (id, "workspaceId", "leadId", kind, "actorType", "actorId", data, "createdAt")
+        SELECT a.id, a."workspaceId", a."leadId", a.kind, a."actorType", NULL, a.data, a."createdAt"
+        FROM jsonb_to_recordset(${activityRows}::jsonb) AS a(id text, "workspaceId" text, "leadId" text, kind text, "actorType" text, data jsonb, "createdAt" timestamptz)
+        JOIN updated u ON u.id = a.data->>'messageId'
+        RETURNING id
+      )
+      INSERT INTO webhook_deliveries (id, "workspaceId", "webhookId", event, payload)
+      SELECT d.id, d."workspaceId", d."webhookId", d.event, d.payload
+      FROM jsonb_to_recordset(${deliveryRows}::jsonb) AS d(id text, "workspaceId" text, "webhookId" text, event text, payload jsonb, "activityId" text)
+      JOIN activity a ON a.id = d."activityId"
+      JOIN webhooks w ON w.id = d."webhookId"`;
+  }
+
+  /** A send that threw: wait for the connection's owner, retry with backoff, or fail for good. */
+  private async afterFailure(message: Claimed, error: unknown): Promise<void> {
+    const { prisma, config } = this.deps;
+    if (error instanceof ConnectionElsewhereError) {
+      const waitedMs = Date.now() - message.createdAt.getTime();
+      if (waitedMs < config.sendOwnerWaitMs) {
+        await this.waitForOwner(message, error);
+        return;
+      }
+      const waited = waitedMs < 120_000 ? `${Math.round(waitedMs / 1000)} s` : `${Math.round(waitedMs / 60_000)} min`;
+      await this.fail(message, error.code, `the connection was not open in any process for ${waited}; the message was not sent`);
+      return;
+    }
+    const channelError = error instanceof ChannelError ? error : new ChannelError('send_failed', errorMessage(error), true, { cause: error });
+    const attempts = message.attempts;
+    if (channelError.retryable && attempts < config.retry.maxAttempts) {
+      const delayMs = backoffMs(attempts, config.retry.baseMs, config.retry.maxMs);
+      const at = Date.now() + delayMs;
+      await prisma.message.update({
+        where: { id: message.id },
+        data: { status: 'queued', lockedUntil: null, nextAttemptAt: new Date(at), error: channelError.message, errorCode: channelError.code },
+      });
+      this.deps.logger.warn({ messageId: message.id, attempts, delayMs, err: channelError }, 'send failed; retrying');
+      this.wakeAt(at, message.id);
+      return;
+    }
+    await this.fail(message, channelError.code, channelError.message);
+  }
+
+  /** Scheduled messages whose time came, a batch at a time, until none is left. */
+  private async releaseScheduled(): Promise<void> {
+    for (;;) {
+      const due = await this.deps.prisma.message.findMany({
+        where: { status: 'scheduled', direction: 'out', nextAttemptAt: { lte: new Date() } },
+        orderBy: { nextAttemptAt: 'asc' },
+        take: this.deps.config.sendBatchSize,
+      });
+      for (const message of due) await this.release(message);
+      if (due.length < this.deps.config.sendBatchSize) return;
+    }
+  }
+
+  /**
+   * A scheduled message whose time came joins the queue. What a send is subject to is checked
+   * now, not when it was written: a contact who opted out of the channel since is not written
+   * to, and quiet hours push it to their end.
+   */
+  private async release(message: Message): Promise<void> {
+    const { prisma } = this.deps;
+    const now = new Date();
     const lead = await prisma.lead.findUniqueOrThrow({ where: { id: message.leadId }, select: { contactId: true, workspace: { select: { quietHours: true, timeZone: true } } } });
     const optedOut = await prisma.contactOptOut.findUnique({ where: { contactId_channel: { contactId: lead.contactId, channel: message.channel } } });
     if (optedOut) {
       await this.fail(message, 'opted_out', `the contact opted out of ${message.channel} before the scheduled time`, 'scheduled');
-      return false;
+      return;
     }
     const resumeAt = inQuietHours(lead.workspace.quietHours, lead.workspace.timeZone, now);
     if (resumeAt) {
       const moved = await prisma.message.updateMany({ where: { id: message.id, status: 'scheduled' }, data: { nextAttemptAt: resumeAt } });
-      // A job id of its own: the job running now still holds the scheduled one's id in Bull.
-      if (moved.count > 0) await queue.add('outbound', message.id, { delayMs: resumeAt.getTime() - now.getTime(), key: `quiet-${resumeAt.getTime()}` });
-      return false;
+      if (moved.count > 0) this.wakeAt(resumeAt.getTime(), message.id);
+      return;
     }
-    return prisma.$transaction(async (tx) => {
+    await prisma.$transaction(async (tx) => {
       const released = await tx.message.updateMany({ where: { id: message.id, status: 'scheduled' }, data: { status: 'queued', nextAttemptAt: null } });
-      if (released.count === 0) return false;
+      if (released.count === 0) return;
       if (!message.automatic) {
         // Written by a user, or else by an integration (its key is not kept on the message).
         const actor: Actor = message.authorId ? { type: 'user', id: message.authorId } : { type: 'api_key', id: null };
         await noteHumanResponse(tx, { workspaceId: message.workspaceId, leadId: message.leadId, actor });
       }
-      return true;
     });
   }
 
@@ -438,25 +660,25 @@ export class Outbound {
    * The connection is open in another process (or, for now, in none): back to the queue without
    * counting the attempt, so a worker of the owning process can take it. Why it waits stays visible.
    */
-  private async waitForOwner(message: Message, error: ConnectionElsewhereError): Promise<void> {
-    const delayMs = Math.round(error.retryInMs * (0.5 + Math.random()));
+  private async waitForOwner(message: Claimed, error: ConnectionElsewhereError): Promise<void> {
+    const at = Date.now() + Math.round(error.retryInMs * (0.5 + Math.random()));
     await this.deps.prisma.message.update({
       where: { id: message.id },
       data: {
         status: 'queued',
         attempts: { decrement: 1 },
         lockedUntil: null,
-        nextAttemptAt: new Date(Date.now() + delayMs),
+        nextAttemptAt: new Date(at),
         error: error.message,
         errorCode: error.code,
       },
     });
-    await this.deps.queue.add('outbound', message.id, { delayMs, attempt: message.attempts - 1, key: `owner-${Date.now()}` });
+    this.wakeAt(at, message.id);
   }
 
   /**
-   * Messages a dead worker left in `sending` are marked failed, not sent again: the provider
-   * may already have them, and a message is never sent twice.
+   * Messages a dead worker left in `sending` (its lease ran out without being renewed) are marked
+   * failed, not sent again: the provider may already have them, and a message is never sent twice.
    */
   async failInterruptedSends(): Promise<number> {
     const stuck = await this.deps.prisma.message.findMany({
@@ -469,7 +691,30 @@ export class Outbound {
     return stuck.length;
   }
 
-  private async fail(message: Message, code: string, error: string, from?: string): Promise<void> {
+  /**
+   * One dispatcher round when a message has been due for longer than graceMs and no round can
+   * be working on it: a wake-up lost with a crash or while Redis was away, a reservation of a
+   * dead worker, a timer the embedded queue could not hold. Never one job per message, and
+   * nothing while a round of this process runs (it goes on until nothing is due). Messages held
+   * back by an earlier one of their conversation are not lost: the round that sends that one
+   * takes them next.
+   */
+  async wakeIfStalled(graceMs: number): Promise<boolean> {
+    if (this.rounds > 0) return false;
+    const grace = `${graceMs} milliseconds`;
+    const due = await this.deps.prisma.$queryRaw<{ id: string }[]>`
+      SELECT c.id FROM messages c
+      WHERE c.status IN ('queued', 'scheduled') AND c.direction = 'out'
+        AND COALESCE(c."nextAttemptAt", c."updatedAt") <= now() - ${grace}::interval
+        AND (c."lockedUntil" IS NULL OR c."lockedUntil" < now())
+        AND (c.status = 'scheduled' OR NOT EXISTS (${this.earlierFirstTry('c')}))
+      LIMIT 1`;
+    if (due.length === 0) return false;
+    this.wakeSoon();
+    return true;
+  }
+
+  private async fail(message: Pick<Message, 'id' | 'workspaceId' | 'leadId' | 'channel'>, code: string, error: string, from?: string): Promise<void> {
     await this.deps.prisma.$transaction(async (tx) => {
       const failed = await tx.message.updateMany({
         where: { id: message.id, ...(from ? { status: from } : {}) },
@@ -487,15 +732,17 @@ export class Outbound {
     this.deps.logger.warn({ messageId: message.id, code, error }, 'message failed');
   }
 
-  private async resolveSender(message: Message): Promise<{ adapter: ChannelAdapter; connection: OutboundConnection }> {
+  private resolveSender(message: Claimed, senders: Senders): Sender {
     const channel = message.channel as ChannelKind;
     if (message.sourceId) {
-      const source = await this.deps.prisma.source.findUnique({ where: { id: message.sourceId } });
+      const opened = senders.connections.get(message.sourceId);
+      if (opened) return opened;
+      const source = senders.sources.get(message.sourceId);
       const adapter = source && !source.deletedAt ? this.deps.registry.forSourceKind(source.kind) : undefined;
       if (!source || !adapter?.send || !adapter.sends.includes(channel)) {
         throw new ChannelError('no_connection', `the source that should send this ${channel} message is gone`, false);
       }
-      return {
+      const sender: Sender = {
         adapter,
         connection: {
           id: source.id,
@@ -504,6 +751,8 @@ export class Outbound {
           secrets: this.deps.box.open<Record<string, unknown>>(source.secrets),
         },
       };
+      senders.connections.set(source.id, sender);
+      return sender;
     }
     const adapter = this.deps.registry.senderFor(channel);
     if (channel === 'email' && this.deps.config.smtp && adapter?.send) {
@@ -513,6 +762,82 @@ export class Outbound {
       };
     }
     throw new ChannelError('no_connection', `nothing is configured to send ${channel} messages`, false);
+  }
+}
+
+/** A message as a dispatcher round claims it: what sending it takes. */
+interface Claimed {
+  id: string;
+  workspaceId: string;
+  leadId: string;
+  contactId: string;
+  sourceId: string | null;
+  channel: string;
+  toAddress: string | null;
+  text: string | null;
+  html: string | null;
+  subject: string | null;
+  inReplyTo: string | null;
+  references: string[];
+  automatic: boolean;
+  idempotencyKey: string | null;
+  attempts: number;
+  createdAt: Date;
+  hasFiles: boolean;
+}
+
+interface Sender {
+  adapter: ChannelAdapter;
+  connection: OutboundConnection;
+}
+
+/** What a batch is sent with, loaded once for the batch. */
+interface Senders {
+  sources: Map<string, Source>;
+  /** Opened once per source and batch: opening decrypts the source's secrets. */
+  connections: Map<string, Sender>;
+  filesOf: Map<string, Attachment[]>;
+}
+
+/**
+ * How long a round keeps other rounds off the rows it reserved while it asks for their pace;
+ * the rows stay `queued`, so a round that dies here only delays them this long.
+ */
+const reservationMs = 60_000;
+
+/** The pace is kept per connection and channel. */
+function paceKey(message: { sourceId: string | null; channel: string }): string {
+  return `${message.sourceId ?? 'system'}:${message.channel}`;
+}
+
+/** Collects items and writes them together: what arrives while a write runs goes in the next. */
+class WriteBatcher<T> {
+  private waiting: { item: T; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private writing = false;
+
+  constructor(private readonly write: (items: T[]) => Promise<void>) {}
+
+  add(item: T): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ item, resolve, reject });
+      if (this.writing) return;
+      this.writing = true;
+      // After this turn of the event loop: sends that finish together are written together.
+      setImmediate(() => void this.drain());
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const taken = this.waiting.splice(0);
+      try {
+        await this.write(taken.map((entry) => entry.item));
+        for (const entry of taken) entry.resolve();
+      } catch (error) {
+        for (const entry of taken) entry.reject(error);
+      }
+    }
+    this.writing = false;
   }
 }
 

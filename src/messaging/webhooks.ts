@@ -92,6 +92,32 @@ export function webhookDeliveryRows(
     });
 }
 
+/**
+ * The deliveries that a batch of activities causes, for a caller that writes them in the same
+ * statement as the activities (the outbound dispatcher records a batch of sends at once): one
+ * query for every workspace of the batch, none for a workspace known to have no webhooks.
+ */
+export async function webhookDeliveriesFor(
+  db: Prisma.TransactionClient,
+  entries: { workspaceId: string; leadId: string; kind: ActivityKind; activityId: string; data: Record<string, unknown>; at: Date }[],
+): Promise<ReturnType<typeof webhookDeliveryRows>> {
+  const wanted = entries.filter((entry) => eventOfActivity[entry.kind] !== undefined);
+  const asking = [...new Set(wanted.map((entry) => entry.workspaceId))].filter((workspaceId) => {
+    const known = subscribed.get(workspaceId);
+    return !(known && !known.has && Date.now() - known.at < 2_000);
+  });
+  if (asking.length === 0) return [];
+  const hooks = await db.webhook.findMany({ where: { workspaceId: { in: asking }, active: true }, select: { id: true, workspaceId: true, events: true } });
+  for (const workspaceId of asking) subscribed.set(workspaceId, { has: hooks.some((hook) => hook.workspaceId === workspaceId), at: Date.now() });
+  return wanted.flatMap((entry) => {
+    if (!asking.includes(entry.workspaceId)) return [];
+    return webhookDeliveryRows(
+      hooks.filter((hook) => hook.workspaceId === entry.workspaceId),
+      { workspaceId: entry.workspaceId, event: eventOfActivity[entry.kind]!, at: entry.at, data: { leadId: entry.leadId, activityId: entry.activityId, kind: entry.kind, ...entry.data } },
+    );
+  });
+}
+
 const privateRanges = new net.BlockList();
 for (const [address, prefix] of [
   ['0.0.0.0', 8],

@@ -8,7 +8,8 @@ export interface JobQueue {
   readonly kind: 'embedded' | 'bull';
   /**
    * Wakes a worker for the row `rowId`, now or after delayMs. `attempt` and `key` tell wake-ups
-   * of one row apart (Bull ignores a job whose id is still queued or running).
+   * of one row apart (Bull ignores a job whose id is still queued or running). Outbound jobs are
+   * not rows: `rowId` is the wake-up's own key, and the job runs a round over whatever is due.
    */
   add(queue: QueueName, rowId: string, options?: { delayMs?: number; attempt?: number; key?: string }): Promise<void>;
   process(queue: QueueName, concurrency: number, handler: (rowId: string) => Promise<void>): void;

@@ -45,19 +45,16 @@ export class Sweeper {
       });
       if (waiting) await queue.add('inbound', 'sweep');
       const events = waiting ? [waiting] : [];
+      // Outbound: sends whose worker died end failed; messages due that no round is working on
+      // get one round, however many they are.
       const interrupted = await outbound.failInterruptedSends();
-      const messages = await prisma.message.findMany({
-        where: { status: { in: ['queued', 'scheduled'] }, updatedAt: { lte: before }, OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
-        select: { id: true, attempts: true },
-        take: 1000,
-      });
-      for (const { id, attempts } of messages) await queue.add('outbound', id, { attempt: attempts });
+      const outboundWoken = await outbound.wakeIfStalled(graceMs);
       if (Date.now() - this.uploadsSweptAt > 3600_000) {
         this.uploadsSweptAt = Date.now();
         await dropAbandonedUploads(prisma);
       }
-      if (events.length + messages.length + interrupted > 0) {
-        logger.info({ events: events.length, messages: messages.length, interrupted }, 'sweeper picked up unfinished work');
+      if (events.length + interrupted > 0 || outboundWoken) {
+        logger.info({ events: events.length, interrupted, outboundWoken }, 'sweeper picked up unfinished work');
       }
     } catch (error) {
       logger.error({ err: error }, 'sweep failed; trying again at the next interval');

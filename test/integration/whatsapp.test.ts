@@ -730,7 +730,7 @@ describe('sends of a WhatsApp number shared by two gateway processes on PostgreS
 
     // The process without the number gets the job: back to the queue, the attempt not counted.
     const routed = await queueDirectly(shared.id, 'Vamos agendar uma visita');
-    await second.deps.outbound.dispatch(routed);
+    await second.deps.outbound.dispatchDue();
     expect(await prisma.message.findUniqueOrThrow({ where: { id: routed } })).toMatchObject({ status: 'queued', attempts: 0, errorCode: 'whatsapp_not_connected' });
     await eventually(async () => expect(await prisma.message.findUniqueOrThrow({ where: { id: routed } })).toMatchObject({ status: 'sent', attempts: 1, errorCode: null }));
 
@@ -750,7 +750,7 @@ describe('sends of a WhatsApp number shared by two gateway processes on PostgreS
     // A number no process has connected: the send waits, saying why, then fails with the reason.
     const { body: unlinked } = await stack.api<{ id: string }>('POST', '/api/v1/sources', { kind: 'whatsapp', name: 'Never linked', autoReplyTemplate: null });
     const stuck = await queueDirectly(unlinked.id, 'Alguém aí?');
-    await stack.gateway.deps.outbound.dispatch(stuck);
+    await stack.gateway.deps.outbound.dispatchDue();
     expect(await prisma.message.findUniqueOrThrow({ where: { id: stuck } })).toMatchObject({ status: 'queued', errorCode: 'whatsapp_not_connected' });
     const failed = await eventually(async () => {
       const row = await prisma.message.findUniqueOrThrow({ where: { id: stuck } });
