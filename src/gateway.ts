@@ -116,11 +116,13 @@ export class Gateway {
     const { queue, config, db, outbound, logger, registry } = this.deps;
     // PGlite is one connection: processing transactions run one at a time anyway.
     const inboundConcurrency = db.kind === 'pglite' ? 1 : config.workers.concurrency;
-    queue.process('inbound', inboundConcurrency, async (eventId) => {
-      await this.deps.capture.quiet(20, 1000);
-      await this.processor.process(eventId);
-    });
-    queue.process('outbound', config.workers.concurrency, (messageId) => outbound.dispatch(messageId));
+    queue.process('inbound', inboundConcurrency, (eventId) =>
+      this.tracked(async () => {
+        await this.deps.capture.quiet(20, 1000);
+        await this.processor.process(eventId);
+      }),
+    );
+    queue.process('outbound', config.workers.concurrency, (messageId) => this.tracked(() => outbound.dispatch(messageId)));
     this.sweeper = new Sweeper({ prisma: db.prisma, queue, outbound, logger, intervalMs: config.sweepIntervalMs });
     this.sweeper.start();
     this.webhooks = new WebhookDispatcher({
@@ -158,6 +160,71 @@ export class Gateway {
       server.headersTimeout = 66_000;
       this.server = server;
     });
+  }
+
+  private jobsRunning = 0;
+
+  private async tracked(job: () => Promise<void>): Promise<void> {
+    this.jobsRunning++;
+    try {
+      await job();
+    } finally {
+      this.jobsRunning--;
+    }
+  }
+
+  /**
+   * Resolves once this gateway's queues are idle: no job running here, no inbound event waiting
+   * to be processed and no message due to go out (one waiting for a later attempt or its turn is
+   * not due). Tests wait for this instead of sleeping; it fails after timeoutMs.
+   */
+  async drain(timeoutMs = 30_000): Promise<void> {
+    const { prisma } = this.deps.db;
+    const deadline = Date.now() + timeoutMs;
+    const busy = async () => {
+      if (this.jobsRunning > 0) return 'a job is running';
+      const now = new Date();
+      const due = { OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] };
+      if (await prisma.inboundEvent.count({ where: { status: 'pending', ...due } })) return 'inbound events are pending';
+      if (await prisma.message.count({ where: { OR: [{ status: 'sending' }, { status: 'queued', ...due }] } })) return 'messages are due to be sent';
+      return this.jobsRunning > 0 ? 'a job is running' : undefined;
+    };
+    // Idle twice in a row: a job that has just been taken off a queue shows on the second look.
+    let idleLooks = 0;
+    while (idleLooks < 2) {
+      const reason = await busy();
+      idleLooks = reason ? 0 : idleLooks + 1;
+      if (reason && Date.now() > deadline) throw new Error(`the queues did not drain within ${timeoutMs} ms: ${reason}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /**
+   * Runs one round of each background poller (sequence steps, webhook deliveries, follow-up
+   * timers, score decay) after the round it may be running, so that whatever was
+   * due when this was called has been handled when it resolves. For tests, instead of waiting
+   * out poll intervals.
+   */
+  async runPollersOnce(): Promise<void> {
+    const rounds: [{ stop(): Promise<void>; start(): void } | undefined, () => Promise<unknown>][] = [
+      [this.sequences, () => this.sequences!.runDue()],
+      [this.webhooks, () => this.webhooks!.deliverDue()],
+      [this.reminders, async () => {
+        await this.reminders!.announceDue();
+        await this.reminders!.wakeSnoozed();
+      }],
+      [this.scoreDecay, () => this.scoreDecay!.runOnce()],
+    ];
+    for (const [poller, round] of rounds) {
+      if (!poller || this.closed) continue;
+      // Stopping waits for the round in progress; the poller starts again after this one.
+      await poller.stop();
+      try {
+        await round();
+      } finally {
+        if (!this.closed) poller.start();
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { optOut } from '../../src/messaging/unsubscribe.js';
 import { FakeWhatsApp, receivedMessage } from '../support/fake-whatsapp.js';
 import { TestSmtpServer } from '../support/smtp.js';
-import { createWebform, eventually, mainBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
+import { createWebform, eventually, defaultBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 
 interface MessageView {
   id: string;
@@ -45,7 +45,7 @@ async function upload(stack: Stack, filename: string, contentType: string, data:
 const message = async (stack: Stack, id: string) => (await stack.api<MessageView>('GET', `/api/v1/messages/${id}`)).body;
 const timeline = async (stack: Stack, leadId: string) => (await stack.api<{ data: Activity[] }>('GET', `/api/v1/leads/${leadId}/activities`)).body.data;
 
-describe.each(mainBackends)('reply actions on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('reply actions on $db with the $queue queue', ({ db, queue }) => {
   let stack: Stack;
   let smtp: TestSmtpServer;
   let form: WebformSource;

@@ -2,7 +2,7 @@ import nock from 'nock';
 import twilio from 'twilio';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { computeScore, loadScoringFacts } from '../../src/leads/scoring.js';
-import { createWebform, eventually, mainBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
+import { createWebform, eventually, defaultBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 
 const publicUrl = 'https://leads.acme.test';
 const accountSid = `AC${'b2'.repeat(16)}`;
@@ -33,7 +33,7 @@ interface Rule {
   active: boolean;
 }
 
-describe.each(mainBackends)('lead scoring on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('lead scoring on $db with the $queue queue', ({ db, queue }) => {
   let stack: Stack;
   let form: WebformSource;
   let n = 0;

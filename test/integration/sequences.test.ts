@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestSmtpServer } from '../support/smtp.js';
-import { createWebform, eventually, mainBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
+import { createWebform, eventually, defaultBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 
 interface Enrollment {
   sequenceId: string;
@@ -10,7 +10,7 @@ interface Enrollment {
   nextStepAt: string | null;
 }
 
-describe.each(mainBackends)('nurture sequences on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('nurture sequences on $db with the $queue queue', ({ db, queue }) => {
   let stack: Stack;
   let smtp: TestSmtpServer;
   let form: WebformSource;

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWebform, eventually, mainBackends, postForm, type Stack, startStack } from '../support/stack.js';
+import { createWebform, eventually, defaultBackends, postForm, type Stack, startStack } from '../support/stack.js';
 
 interface Received {
   headers: http.IncomingHttpHeaders;
@@ -10,7 +10,7 @@ interface Received {
   body: { id: string; event: string; createdAt: string; data: Record<string, unknown> };
 }
 
-describe.each(mainBackends)('outbound webhooks on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('outbound webhooks on $db with the $queue queue', ({ db, queue }) => {
   let stack: Stack;
   let receiver: http.Server;
   let url: string;

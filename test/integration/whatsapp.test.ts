@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
 import { DisconnectCode, disconnect, FakeWhatsApp, type FakeWhatsAppSocket, messageId, receivedMessage } from '../support/fake-whatsapp.js';
-import { createWebform, eventually, mainBackends, postForm, type Stack, startStack } from '../support/stack.js';
+import { createWebform, eventually, defaultBackends, postForm, type Stack, startStack } from '../support/stack.js';
 
 const business = '5511955550000';
 const timing = {
@@ -50,7 +50,7 @@ interface SourceView {
 const person = (digits: string) => `${digits}@s.whatsapp.net`;
 const text = (conversation: string): proto.IMessage => ({ conversation });
 
-describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queue', ({ db, queue }) => {
   const fake = new FakeWhatsApp();
   let stack: Stack;
   let sourceId: string;
