@@ -186,7 +186,7 @@ export class Gateway {
       const now = new Date();
       const due = { OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] };
       if (await prisma.inboundEvent.count({ where: { status: 'pending', ...due } })) return 'inbound events are pending';
-      if (await prisma.message.count({ where: { OR: [{ status: 'sending' }, { status: 'queued', ...due }] } })) return 'messages are due to be sent';
+      if (await prisma.message.count({ where: { OR: [{ status: 'sending' }, { status: { in: ['queued', 'scheduled'] }, ...due }] } })) return 'messages are due to be sent';
       return this.jobsRunning > 0 ? 'a job is running' : undefined;
     };
     // Idle twice in a row: a job that has just been taken off a queue shows on the second look.
