@@ -28,13 +28,12 @@ declare module 'vitest' {
  * (test/integration/migrations.test.ts) start from nothing.
  */
 export default async function setup(project: TestProject): Promise<() => void> {
+  await Promise.all([checkPostgres(), checkRedis()]);
+  // Only then: PGlite's runtime, once loaded in this process, would set its exit code back to 0
+  // after vitest had set it to 1 for the failure above.
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-template-'));
-  const templates = buildTemplates(root);
-  // Not left unhandled while the services are checked; awaited below.
-  templates.catch(() => undefined);
   try {
-    await Promise.all([checkPostgres(), checkRedis()]);
-    const { template, emptyDump } = await templates;
+    const { template, emptyDump } = await buildTemplates(root);
     project.provide('pgliteTemplate', template);
     project.provide('pgliteEmptyDump', emptyDump);
   } catch (error) {
