@@ -10,9 +10,17 @@ const root = path.resolve(import.meta.dirname, '..', '..');
  * running on, holding ports and loading the machine.
  */
 const running = new Set<ChildProcess>();
-process.once('exit', () => {
+const killRunning = () => {
   for (const child of running) child.kill('SIGKILL');
-});
+};
+process.once('exit', killRunning);
+// Vitest may end its workers with a signal, which skips 'exit': kill them, then die of it as before.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    killRunning();
+    process.kill(process.pid, signal);
+  });
+}
 
 export interface GatewayProcess {
   baseUrl: string;
