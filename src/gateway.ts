@@ -131,9 +131,9 @@ export class Gateway {
     const inboundConcurrency = db.kind === 'pglite' ? 1 : config.workers.concurrency;
     // A job only wakes a worker: it works off whatever is pending, a batch at a time. Captures
     // are not held up meanwhile: on PGlite's one connection a capture waits for one short batch.
-    queue.process('inbound', inboundConcurrency, () => this.processor.drain());
+    queue.process('inbound', inboundConcurrency, () => this.tracked(() => this.processor.drain()));
     // An outbound job is a wake-up, not a message: each runs a dispatcher round over whatever is due.
-    queue.process('outbound', config.workers.concurrency, () => outbound.dispatchDue());
+    queue.process('outbound', config.workers.concurrency, () => this.tracked(() => outbound.dispatchDue()));
     this.sweeper = new Sweeper({ prisma: db.prisma, queue, outbound, logger, intervalMs: config.sweepIntervalMs });
     this.sweeper.start();
     this.webhooks = new WebhookDispatcher({
@@ -171,6 +171,71 @@ export class Gateway {
       server.headersTimeout = 66_000;
       this.server = server;
     });
+  }
+
+  private jobsRunning = 0;
+
+  private async tracked(job: () => Promise<void>): Promise<void> {
+    this.jobsRunning++;
+    try {
+      await job();
+    } finally {
+      this.jobsRunning--;
+    }
+  }
+
+  /**
+   * Resolves once this gateway's queues are idle: no job running here, no inbound event waiting
+   * to be processed and no message due to go out (one waiting for a later attempt or its turn is
+   * not due). Tests wait for this instead of sleeping; it fails after timeoutMs.
+   */
+  async drain(timeoutMs = 30_000): Promise<void> {
+    const { prisma } = this.deps.db;
+    const deadline = Date.now() + timeoutMs;
+    const busy = async () => {
+      if (this.jobsRunning > 0) return 'a job is running';
+      const now = new Date();
+      const due = { OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] };
+      if (await prisma.inboundEvent.count({ where: { status: 'pending', ...due } })) return 'inbound events are pending';
+      if (await prisma.message.count({ where: { OR: [{ status: 'sending' }, { status: { in: ['queued', 'scheduled'] }, ...due }] } })) return 'messages are due to be sent';
+      return this.jobsRunning > 0 ? 'a job is running' : undefined;
+    };
+    // Idle twice in a row: a job that has just been taken off a queue shows on the second look.
+    let idleLooks = 0;
+    while (idleLooks < 2) {
+      const reason = await busy();
+      idleLooks = reason ? 0 : idleLooks + 1;
+      if (reason && Date.now() > deadline) throw new Error(`the queues did not drain within ${timeoutMs} ms: ${reason}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /**
+   * Runs one round of each background poller (sequence steps, webhook deliveries, follow-up
+   * timers, score decay) after the round it may be running, so that whatever was
+   * due when this was called has been handled when it resolves. For tests, instead of waiting
+   * out poll intervals.
+   */
+  async runPollersOnce(): Promise<void> {
+    const rounds: [{ stop(): Promise<void>; start(): void } | undefined, () => Promise<unknown>][] = [
+      [this.sequences, () => this.sequences!.runDue()],
+      [this.webhooks, () => this.webhooks!.deliverDue()],
+      [this.reminders, async () => {
+        await this.reminders!.announceDue();
+        await this.reminders!.wakeSnoozed();
+      }],
+      [this.scoreDecay, () => this.scoreDecay!.runOnce()],
+    ];
+    for (const [poller, round] of rounds) {
+      if (!poller || this.closed) continue;
+      // Stopping waits for the round in progress; the poller starts again after this one.
+      await poller.stop();
+      try {
+        await round();
+      } finally {
+        if (!this.closed) poller.start();
+      }
+    }
   }
 
   async close(): Promise<void> {

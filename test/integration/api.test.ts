@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
 import { hashApiKey } from '../../src/security/tokens.js';
-import { apiRequest, createWebform, eventually, mainBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
+import { apiRequest, createWebform, eventually, defaultBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 
 interface Lead {
   id: string;
@@ -16,7 +16,7 @@ interface Lead {
   createdAt: string;
 }
 
-describe.each(mainBackends)('the REST API on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('the REST API on $db with the $queue queue', ({ db, queue }) => {
   let stack: Stack;
   let form: WebformSource;
   const names = ['Ana Costa', 'Bruno Alves', 'Carla Reis', 'Diego Nunes', 'Elisa Moura'];

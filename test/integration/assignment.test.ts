@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWebform, eventually, mainBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
+import { createWebform, eventually, defaultBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 
 interface Lead {
   owner: { id: string } | null;
   assignment: { ruleId: string | null; reason: string | null };
 }
 
-describe.each(mainBackends)('assignment of new leads on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('assignment of new leads on $db with the $queue queue', ({ db, queue }) => {
   let stack: Stack;
   let n = 0;
   const users: Record<string, string> = {};

@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MailUser, TestMailServers } from '../support/mail-servers.js';
-import { eventually, mainBackends, type Stack, startStack } from '../support/stack.js';
+import { eventually, defaultBackends, type Stack, startStack } from '../support/stack.js';
 
 const mailbox: MailUser = { address: 'vendas@acme.test', password: 'caixa-secreta' };
 
@@ -46,7 +46,7 @@ function enquiry(from: string, subject: string, body: string, headers: Record<st
   return { raw: `${lines.join('\r\n')}\r\n`, messageId };
 }
 
-describe.each(mainBackends)('the email channel on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('the email channel on $db with the $queue queue', ({ db, queue }) => {
   let servers: TestMailServers;
   let stack: Stack;
   let sourceId: string;

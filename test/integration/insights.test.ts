@@ -7,7 +7,7 @@ import { resolveScope, insightQuery } from '../../src/insights/query.js';
 import { recordActivity, systemActor } from '../../src/leads/activities.js';
 import { leadHistory } from '../support/history.js';
 import { TestSmtpServer } from '../support/smtp.js';
-import { createWebform, eventually, mainBackends, postForm, type Stack, startStack } from '../support/stack.js';
+import { createWebform, eventually, defaultBackends, postForm, type Stack, startStack } from '../support/stack.js';
 
 const at = (iso: string) => new Date(iso);
 
@@ -16,7 +16,7 @@ interface Table<Row> {
   data: Row[];
 }
 
-describe.each(mainBackends)('insights on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, queue }) => {
   let stack: Stack;
   let smtp: TestSmtpServer;
   let prisma: Db;

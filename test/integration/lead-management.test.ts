@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
 import { hashApiKey } from '../../src/security/tokens.js';
 import { TestSmtpServer } from '../support/smtp.js';
-import { apiRequest, createWebform, eventually, mainBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
+import { apiRequest, createWebform, eventually, defaultBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 
 interface Lead {
   id: string;
@@ -27,7 +27,7 @@ interface Problem {
 
 const allDay = Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((day) => [day, [['00:00', '24:00']]]));
 
-describe.each(mainBackends)('lead management on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('lead management on $db with the $queue queue', ({ db, queue }) => {
   let stack: Stack;
   let smtp: TestSmtpServer;
   let form: WebformSource;

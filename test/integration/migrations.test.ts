@@ -1,13 +1,27 @@
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.js';
 import { applyMigrations, readMigrations, type SqlRunner } from '../../src/db/migrate.js';
 import { createTestDatabase, type TestDatabase } from '../support/services.js';
 
 const run = promisify(execFile);
+
+/**
+ * An empty PGlite database, as `new PGlite()` makes it: loaded from the dump of one fresh from
+ * initdb (test/support/global-setup.ts) instead of running initdb again, which takes seconds.
+ */
+async function emptyPglite(): Promise<PGlite> {
+  const dump = new Blob([fs.readFileSync(inject('pgliteEmptyDump'))]);
+  const pglite = new PGlite({ extensions: { pg_trgm }, loadDataDir: dump });
+  await pglite.waitReady;
+  return pglite;
+}
 
 function pgliteRunner(pglite: PGlite): SqlRunner {
   return {
@@ -40,22 +54,30 @@ describe('migrations', () => {
   afterAll(async () => database?.drop());
 
   it('produce exactly the schema in prisma/schema.prisma', async () => {
-    // What Prisma itself would create from the schema, from nothing.
-    const { stdout: fromSchema } = await run('npx', ['prisma', 'migrate', 'diff', '--from-empty', '--to-schema-datamodel', 'prisma/schema.prisma', '--script'], {
-      maxBuffer: 10 * 1024 * 1024,
-    });
-    const expected = new PGlite({ extensions: { pg_trgm } });
+    // What Prisma itself would create from the schema, from nothing (Prisma's CLI takes a few
+    // seconds: the databases are made meanwhile).
+    const [{ stdout: fromSchema }, expected, migrated] = await Promise.all([
+      run('npx', ['prisma', 'migrate', 'diff', '--from-empty', '--to-schema-datamodel', 'prisma/schema.prisma', '--script'], { maxBuffer: 10 * 1024 * 1024 }),
+      emptyPglite(),
+      emptyPglite().then(async (pglite) => {
+        await applyMigrations(pgliteRunner(pglite));
+        return pglite;
+      }),
+    ]);
     await expected.exec(fromSchema);
-    const migrated = new PGlite({ extensions: { pg_trgm } });
-    await applyMigrations(pgliteRunner(migrated));
     expect(await describeSchema(pgliteRunner(migrated))).toEqual(await describeSchema(pgliteRunner(expected)));
     await Promise.all([expected.close(), migrated.close()]);
   });
 
   it('apply to PostgreSQL the same schema as to PGlite, recorded as Prisma records them', async () => {
     database = await createTestDatabase();
-    const postgres = await openDatabase({ kind: 'postgres', url: database.url });
-    const embedded = await openDatabase({ kind: 'pglite', dataDir: 'memory://' });
+    // A data directory that does not exist yet, as on a gateway's first start: the other tests
+    // start from a copy of one migrated before the run.
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-first-start-'));
+    const [postgres, embedded] = await Promise.all([
+      openDatabase({ kind: 'postgres', url: database.url }),
+      openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'db') }),
+    ]);
     try {
       expect(await describeSchema(postgres.runner)).toEqual(await describeSchema(embedded.runner));
       const recorded = await postgres.runner.query<{ migration_name: string; checksum: string; finished_at: Date | null; applied_steps_count: number }>(
@@ -70,11 +92,12 @@ describe('migrations', () => {
     } finally {
       await postgres.close();
       await embedded.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
 
   it('refuse to run over a migration that was edited after it was applied', async () => {
-    const pglite = new PGlite({ extensions: { pg_trgm } });
+    const pglite = await emptyPglite();
     const runner = pgliteRunner(pglite);
     const migrations = readMigrations();
     await applyMigrations(runner, migrations);
@@ -84,7 +107,7 @@ describe('migrations', () => {
   });
 
   it('roll back a migration that fails halfway, leaving nothing recorded', async () => {
-    const pglite = new PGlite({ extensions: { pg_trgm } });
+    const pglite = await emptyPglite();
     const runner = pgliteRunner(pglite);
     await applyMigrations(runner);
     const broken = { name: '99990101000000_broken', sql: 'CREATE TABLE half_done (id int);\nSELECT no_such_function();', checksum: '0'.repeat(64) };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiRequest, createWebform, eventually, mainBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
+import { apiRequest, createWebform, eventually, defaultBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 
 interface Lead {
   id: string;
@@ -28,7 +28,7 @@ interface Enrollment {
   nextStep: number;
 }
 
-describe.each(mainBackends)('routing between nurture and sales on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('routing between nurture and sales on $db with the $queue queue', ({ db, queue }) => {
   let stack: Stack;
   let form: WebformSource;
   let n = 0;

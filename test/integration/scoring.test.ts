@@ -2,7 +2,7 @@ import nock from 'nock';
 import twilio from 'twilio';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { computeScore, loadScoringFacts } from '../../src/leads/scoring.js';
-import { createWebform, eventually, mainBackends, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
+import { createWebform, defaultBackends, eventually, postForm, settle, type Stack, startStack, type WebformSource } from '../support/stack.js';
 
 const publicUrl = 'https://leads.acme.test';
 const accountSid = `AC${'b2'.repeat(16)}`;
@@ -33,7 +33,7 @@ interface Rule {
   active: boolean;
 }
 
-describe.each(mainBackends)('lead scoring on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('lead scoring on $db with the $queue queue', ({ db, queue }) => {
   let stack: Stack;
   let form: WebformSource;
   let n = 0;
@@ -230,12 +230,15 @@ describe.each(mainBackends)('lead scoring on $db with the $queue queue', ({ db, 
     expect(quiet.score).toBe(10);
     const prisma = stack.gateway.deps.db.prisma;
     await prisma.lead.update({ where: { id: quiet.id }, data: { lastActivityAt: new Date(Date.now() - 31 * 24 * 3600_000) } });
+    // The decay pass runs every few seconds; one runs now.
+    await settle(stack);
     await eventually(async () => expect((await lead(quiet.id)).score).toBe(-10), 15_000, 200);
     expect((await lead(quiet.id)).scoreReasons).toContainEqual({ rule: 'gone quiet', ruleId: inactive.id, points: -20 });
     expect((await lead(busy.id)).score).toBe(10);
     expect((await timeline(quiet.id)).filter((a) => a.kind === 'lead.scored')[0]!.data).toEqual({ from: 10, to: -10 });
     // A note is activity: the next pass takes the decay back.
     await stack.api('POST', `/api/v1/leads/${quiet.id}/notes`, { text: 'Called, they are back' });
+    await settle(stack);
     await eventually(async () => expect((await lead(quiet.id)).score).toBe(10), 15_000, 200);
   });
 

@@ -2,7 +2,7 @@ import { XMLParser } from 'fast-xml-parser';
 import nock from 'nock';
 import twilio from 'twilio';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, mainBackends, type Stack, startStack } from '../support/stack.js';
+import { eventually, defaultBackends, type Stack, startStack } from '../support/stack.js';
 
 const publicUrl = 'https://leads.acme.test';
 const accountSid = `AC${'a1'.repeat(16)}`;
@@ -38,7 +38,7 @@ interface MessageView {
 
 const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', parseTagValue: false, isArray: (name) => name === 'Number' || name === 'Say' });
 
-describe.each(mainBackends)('calls and SMS through Twilio on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('calls and SMS through Twilio on $db with the $queue queue', ({ db, queue }) => {
   let stack: Stack;
   let hooks: Webhooks;
   let repId: string;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
 import { DisconnectCode, disconnect, FakeWhatsApp, type FakeWhatsAppSocket, messageId, receivedMessage } from '../support/fake-whatsapp.js';
-import { createWebform, eventually, mainBackends, postForm, type Stack, startStack } from '../support/stack.js';
+import { createWebform, defaultBackends, eventually, postForm, settle, type Stack, startStack } from '../support/stack.js';
 
 const business = '5511955550000';
 const timing = {
@@ -50,7 +50,7 @@ interface SourceView {
 const person = (digits: string) => `${digits}@s.whatsapp.net`;
 const text = (conversation: string): proto.IMessage => ({ conversation });
 
-describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue', ({ db, queue }) => {
+describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queue', ({ db, queue }) => {
   const fake = new FakeWhatsApp();
   let stack: Stack;
   let sourceId: string;
@@ -506,7 +506,8 @@ describe.each(mainBackends)('the WhatsApp channel on $db with the $queue queue',
     const reply = await stack.api<{ messageId: string }>('POST', `/api/v1/leads/${lead.id}/messages`, { text: 'Oi Iara, posso ligar amanhã?' });
     expect(reply.status).toBe(202);
     await eventually(() => expect(sentTo()).toHaveLength(3));
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // A round of the sequences after the reply: the third step still waits.
+    await settle(stack);
     expect(sentTo().map(({ content }) => (content as { text: string }).text)).toEqual([
       expect.stringContaining('Iara'),
       expect.any(String),

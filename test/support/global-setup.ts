@@ -1,12 +1,61 @@
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { openDatabase } from '../../src/db/client.js';
 import { postgresAdminUrl, redisUrl } from './services.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A PGlite data directory with every migration applied: copied into a test's data directory. */
+    pgliteTemplate: string;
+    /** A dump (tar) of a PGlite data directory fresh from initdb, with nothing applied. */
+    pgliteEmptyDump: string;
+  }
+}
 
 /**
  * The suite runs against a real PostgreSQL and a real Redis. When either is missing the run
  * fails here, at once and by name, instead of skipping what needs it.
+ *
+ * Creating a PGlite database runs initdb, which takes seconds; opening an existing one does not.
+ * So the database is created and migrated once here, and each test starts from a copy of it
+ * (`seedEmbeddedDatabase` in stack.ts). Tests that are about creating or migrating a database
+ * (test/integration/migrations.test.ts) start from nothing.
  */
-export default async function setup(): Promise<void> {
+export default async function setup(project: TestProject): Promise<() => void> {
+  await Promise.all([checkPostgres(), checkRedis()]);
+  // Only then: PGlite's runtime, once loaded in this process, would set its exit code back to 0
+  // after vitest had set it to 1 for the failure above.
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-template-'));
+  try {
+    const { template, emptyDump } = await buildTemplates(root);
+    project.provide('pgliteTemplate', template);
+    project.provide('pgliteEmptyDump', emptyDump);
+  } catch (error) {
+    fs.rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
+  return () => fs.rmSync(root, { recursive: true, force: true });
+}
+
+async function buildTemplates(root: string): Promise<{ template: string; emptyDump: string }> {
+  const empty = new PGlite({ extensions: { pg_trgm } });
+  const dump = await empty.dumpDataDir('none');
+  await empty.close();
+  const emptyDump = path.join(root, 'empty.tar');
+  fs.writeFileSync(emptyDump, Buffer.from(await dump.arrayBuffer()));
+  const template = path.join(root, 'migrated');
+  const db = await openDatabase({ kind: 'pglite', dataDir: template });
+  await db.close();
+  return { template, emptyDump };
+}
+
+async function checkPostgres(): Promise<void> {
   const client = new pg.Client({ connectionString: postgresAdminUrl, connectionTimeoutMillis: 5_000 });
   try {
     await client.connect();
@@ -16,6 +65,9 @@ export default async function setup(): Promise<void> {
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+async function checkRedis(): Promise<void> {
   const { hostname, port } = new URL(redisUrl);
   const pong = await new Promise<string>((resolve, reject) => {
     const socket = net.connect({ host: hostname, port: Number(port || 6379) }, () => socket.write('PING\r\n'));

@@ -1,7 +1,26 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
+import { seedEmbeddedDatabase } from './stack.js';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
+
+/**
+ * Every gateway this test process started and that has not exited. A test that times out never
+ * reaches its own clean-up, and the test process then exits: the gateways go with it rather than
+ * running on, holding ports and loading the machine.
+ */
+const running = new Set<ChildProcess>();
+const killRunning = () => {
+  for (const child of running) child.kill('SIGKILL');
+};
+process.once('exit', killRunning);
+// Vitest may end its workers with a signal, which skips 'exit': kill them, then die of it as before.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    killRunning();
+    process.kill(process.pid, signal);
+  });
+}
 
 export interface GatewayProcess {
   baseUrl: string;
@@ -12,8 +31,12 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-/** Runs `src/server.ts` as its own process, exactly as `npm start` does, on the given port. */
+/**
+ * Runs `src/server.ts` as its own process, exactly as `npm start` does, on the given port. An
+ * embedded database that does not exist yet starts as a copy of the migrated template.
+ */
 export async function spawnGateway(env: Record<string, string>, port: number): Promise<GatewayProcess> {
+  seedEmbeddedDatabase(env);
   // node itself, not the tsx CLI: the CLI runs the server in a child process that a SIGKILL
   // of the CLI would leave running.
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
@@ -21,6 +44,8 @@ export async function spawnGateway(env: Record<string, string>, port: number): P
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
