@@ -39,9 +39,10 @@ describe.each(mainBackends)('a paced send on $db with the $queue queue', ({ db, 
         return row;
       });
       expect(sent.attempts).toBe(1);
-      // Not before its turn, and not long after: a sweep would have taken ten minutes.
+      // Not before its turn, and woken by its own job: the sweep, the only other way it could go,
+      // comes ten minutes later. (How soon after its turn it goes is for a benchmark to say.)
       expect(sent.sentAt!.getTime()).toBeGreaterThanOrEqual(due);
-      expect(sent.sentAt!.getTime() - due).toBeLessThan(5_000);
+      expect(sent.sentAt!.getTime() - due).toBeLessThan(60_000);
     } finally {
       await stack.close();
       await smtp.stop();
