@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { applyMigrations, type SqlRunner } from './migrate.js';
 import type { PgliteThreadData, PgliteThreadMessage } from './pglite-thread.js';
+import { SerialClient } from './serial-client.js';
 
 export type Db = PrismaClient;
 
@@ -103,7 +104,7 @@ async function openPglite(dataDir: string, logger?: Logger): Promise<Database> {
   // messages of all its connections in turn, so two connections' statements could interleave in
   // one session. Queries wait for the connection in the pool's order instead: a capture that
   // arrives during a batch goes before the next batch.
-  const pool = new pg.Pool({ host: socketDir, user: 'postgres', database: 'postgres', max: pgliteConnections });
+  const pool = new pg.Pool({ host: socketDir, user: 'postgres', database: 'postgres', max: pgliteConnections, Client: SerialClient });
   pool.on('error', (error) => logger?.warn({ err: error }, 'an idle connection to the embedded database failed'));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
@@ -174,7 +175,7 @@ function openPostgres(url: string, logger?: Logger): Database {
   // JIT compilation off: it pays only for queries that run for many seconds, while compiling one
   // costs from hundreds of milliseconds to seconds, and the planner turns it on for reports (the
   // insights) whose estimates are high but which run in a fraction of that.
-  const pool = new pg.Pool({ connectionString: url, max: 10, options: '-c jit=off' });
+  const pool = new pg.Pool({ connectionString: url, max: 10, options: '-c jit=off', Client: SerialClient });
   // An idle connection the server closes (restart, failover) must not take the process down;
   // the pool replaces it on the next query.
   pool.on('error', (error) => logger?.warn({ err: error }, 'an idle PostgreSQL connection failed'));
