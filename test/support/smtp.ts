@@ -58,7 +58,12 @@ export class TestSmtpServer {
     });
   }
 
+  /** Errors of client connections (a killed worker resets its sockets): kept, not thrown. */
+  readonly connectionErrors: Error[] = [];
+
   async start(): Promise<this> {
+    // smtp-server emits a client's socket error on the server; with no listener that would end the test process.
+    this.server.on('error', (error: Error) => this.connectionErrors.push(error));
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', () => resolve()));
     this.port = (this.server.server.address() as AddressInfo).port;
     return this;
