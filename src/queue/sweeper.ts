@@ -38,12 +38,13 @@ export class Sweeper {
       const before = new Date(Date.now() - graceMs);
       const now = new Date();
       // Pending events are worked off a batch at a time by whichever worker wakes: one wake-up
-      // under a fixed id is enough, and while one waits or runs another is not added.
+      // per interval is enough, however many events wait. Its id names the interval, so a wake-up
+      // a killed process was running (Bull holds it until its stall check) never stops the next.
       const waiting = await prisma.inboundEvent.findFirst({
         where: { status: 'pending', createdAt: { lte: before }, OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
         select: { id: true },
       });
-      if (waiting) await queue.add('inbound', 'sweep');
+      if (waiting) await queue.add('inbound', 'sweep', { key: String(Math.floor(Date.now() / this.deps.intervalMs)) });
       const events = waiting ? [waiting] : [];
       // Outbound: sends whose worker died end failed; messages due that no round is working on
       // get one round, however many they are.
