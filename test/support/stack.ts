@@ -60,6 +60,8 @@ export const defaultBackends: { db: DbKind; queue: QueueKind }[] = process.env.T
  * seconds PGlite's initdb takes. The gateway still checks and applies migrations when it opens it.
  */
 export function seedEmbeddedDatabase(env: Record<string, string>): void {
+  // Outside vitest (a benchmark) there is no template: the gateway runs initdb as a new install does.
+  if (!process.env.VITEST) return;
   const { database } = loadConfig(env);
   if (database.kind !== 'pglite' || database.dataDir.startsWith('memory://') || fs.existsSync(database.dataDir)) return;
   fs.cpSync(inject('pgliteTemplate'), database.dataDir, { recursive: true });
