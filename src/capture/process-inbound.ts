@@ -14,9 +14,10 @@ import { fold, productsMentioned } from '../leads/products.js';
 import { rescoreLead } from '../leads/scoring.js';
 import { closedStages } from '../leads/stages.js';
 import type { TemplateStore } from '../messaging/templates.js';
-import { backoffMs, type Outbound, replySubject } from '../messaging/outbound.js';
+import { type Outbound, replySubject } from '../messaging/outbound.js';
 import { renderForLead } from '../messaging/render.js';
 import { enrolByRules } from '../messaging/sequences.js';
+import { backoffMs } from '../queue/backoff.js';
 import type { JobQueue } from '../queue/contract.js';
 
 /** The stored form of an InboundEvent (the `payload` column): JSON, so dates are strings. */
