@@ -24,7 +24,7 @@ import { ScoreDecay } from './leads/scoring.js';
 import { createLogger } from './logger.js';
 import { Outbound } from './messaging/outbound.js';
 import { LocalSendPace, RedisSendPace } from './messaging/send-pace.js';
-import { SequenceRunner } from './messaging/sequences.js';
+import { SequenceRunner } from './messaging/sequence-runner.js';
 import { TemplateStore } from './messaging/templates.js';
 import { WebhookDispatcher, queueWebhookEvents } from './messaging/webhooks.js';
 import { projectPath } from './paths.js';
