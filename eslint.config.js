@@ -2,10 +2,11 @@
 // Type-aware rules are left out: they would build the whole program again on every run, and
 // `tsc --noEmit` already checks types.
 import js from '@eslint/js';
+import { defineConfig, globalIgnores } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
-  { ignores: ['node_modules/', 'web/dist/', 'data/', 'docs/', 'coverage/'] },
+export default defineConfig(
+  globalIgnores(['node_modules/', 'web/dist/', 'data/', 'docs/', 'coverage/']),
   js.configs.recommended,
   tseslint.configs.recommended,
   {
