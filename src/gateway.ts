@@ -18,14 +18,15 @@ import { adapterContext, createApp } from './http/app.js';
 import type { AppDeps } from './http/deps.js';
 import type { LiveFeed } from './inbox/live.js';
 import { InsightCountCompactor } from './insights/counts.js';
+import { onActivity } from './leads/activities.js';
 import { LeadTimers } from './leads/lead-timers.js';
 import { ScoreDecay } from './leads/scoring.js';
 import { createLogger } from './logger.js';
 import { Outbound } from './messaging/outbound.js';
 import { LocalSendPace, RedisSendPace } from './messaging/send-pace.js';
-import { SequenceRunner } from './messaging/sequences.js';
+import { SequenceRunner } from './messaging/sequence-runner.js';
 import { TemplateStore } from './messaging/templates.js';
-import { WebhookDispatcher } from './messaging/webhooks.js';
+import { WebhookDispatcher, queueWebhookEvents } from './messaging/webhooks.js';
 import { projectPath } from './paths.js';
 import { BullQueue } from './queue/bull.js';
 import type { JobQueue } from './queue/contract.js';
@@ -57,6 +58,8 @@ export class Gateway {
   private scoreDecay: ScoreDecay | undefined;
   private workersStarted = false;
   private closed = false;
+  /** Ends this gateway's subscription of webhook deliveries to activities. */
+  private readonly stopQueueingWebhooks: () => void;
 
   private constructor(
     readonly deps: AppDeps,
@@ -64,6 +67,9 @@ export class Gateway {
     private readonly processor: InboundBatchProcessor,
   ) {
     this.app = createApp(deps);
+    // Every activity that a webhook reports queues its deliveries in the activity's transaction,
+    // whether an API request (HTTP-only process) or a worker recorded it.
+    this.stopQueueingWebhooks = onActivity(queueWebhookEvents);
   }
 
   static async create(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
@@ -263,6 +269,7 @@ export class Gateway {
     await this.deps.queue.close();
     await this.deps.outbound.close();
     await this.deps.db.close();
+    this.stopQueueingWebhooks();
   }
 }
 

@@ -4,7 +4,7 @@ import type { TeamMember } from '../leads/assignment.js';
 import type { ScoreReason } from '../leads/scoring.js';
 import { closedStages } from '../leads/stages.js';
 import type { TemplateSource } from '../messaging/templates.js';
-import type { StoredPayload } from './process-inbound.js';
+import type { StoredPayload } from './stored-event.js';
 
 /**
  * What a batch of inbound events reads, a handful of statements for the whole batch: the

@@ -38,7 +38,8 @@ import {
   tryLockIdentities,
   type WorkspaceSetup,
 } from './batch-load.js';
-import { identitiesOf, type InboundProcessor, type StoredPayload } from './process-inbound.js';
+import { identitiesOf, type InboundProcessor } from './process-inbound.js';
+import { inboundKind, type StoredPayload } from './stored-event.js';
 
 /** What one round did: claimed events end processed (here or one by one), or wait for a later round. */
 export interface BatchRound {
@@ -212,10 +213,12 @@ function leadRow(lead: LeadState, now: Date) {
   };
 }
 
-/** Events whose handling reads and writes more than a new message does: they go one by one. */
+/**
+ * Events other than a person's message read and write more than a new message does, and an event
+ * that failed before is tried alone: they go one by one.
+ */
 function needsOneByOne(event: ClaimedEvent): boolean {
-  const { payload } = event;
-  return Boolean(payload.bounce || payload.delivery || payload.call || payload.samePerson || payload.outgoing || event.attempts > 0);
+  return inboundKind(event.payload).kind !== 'message' || event.attempts > 0;
 }
 
 /**

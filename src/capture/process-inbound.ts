@@ -1,6 +1,6 @@
-import type { Prisma } from '@prisma/client';
+import type { InboundEvent as InboundEventRow, Prisma } from '@prisma/client';
 import type { Logger } from 'pino';
-import { type CallProgress, type ChannelKind, type InboundEvent, noAckCode } from '../channels/contract.js';
+import { type CallProgress, type ChannelKind, noAckCode } from '../channels/contract.js';
 import type { Config } from '../config.js';
 import { type Identity, identityLockKey, normalizeEmail, normalizePhone } from '../contacts/identities.js';
 import { resolveContact } from '../contacts/resolve.js';
@@ -14,16 +14,12 @@ import { fold, productsMentioned } from '../leads/products.js';
 import { rescoreLead } from '../leads/scoring.js';
 import { closedStages } from '../leads/stages.js';
 import type { TemplateStore } from '../messaging/templates.js';
-import { backoffMs, type Outbound, replySubject } from '../messaging/outbound.js';
+import { type Outbound, replySubject } from '../messaging/outbound.js';
 import { renderForLead } from '../messaging/render.js';
 import { enrolByRules } from '../messaging/sequences.js';
+import { backoffMs } from '../queue/backoff.js';
 import type { JobQueue } from '../queue/contract.js';
-
-/** The stored form of an InboundEvent (the `payload` column): JSON, so dates are strings. */
-export type StoredPayload = Omit<InboundEvent, 'raw' | 'receivedAt' | 'attachments' | 'externalId'> & {
-  receivedAt: string;
-  attachments?: { filename: string; contentType: string; size: number }[];
-};
+import { inboundKind, type StoredPayload } from './stored-event.js';
 
 export const maxProcessingAttempts = 5;
 
@@ -82,43 +78,43 @@ export class InboundProcessor {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM (SELECT unnest(${keys}::text[]) AS key ORDER BY 1) AS sorted`;
   }
 
+  /** Hands the event to the handler of its kind; each returns the messages it queued. */
   private async processClaimed(tx: Prisma.TransactionClient, eventId: string): Promise<string[]> {
     const event = await tx.inboundEvent.findUniqueOrThrow({ where: { id: eventId } });
     const payload = event.payload as unknown as StoredPayload;
+    const inbound = inboundKind(payload);
+    switch (inbound.kind) {
+      case 'message':
+        return this.processMessage(tx, event, payload);
+      case 'call':
+        return this.processCall(tx, event, payload, inbound.call);
+      case 'delivery':
+        await this.processDelivery(tx, event, inbound.delivery, new Date(payload.receivedAt));
+        return [];
+      case 'bounce':
+        await this.processBounce(tx, event, inbound.bounce);
+        return [];
+      case 'same-person':
+        await this.processSamePerson(tx, event, payload);
+        return [];
+      case 'outgoing':
+        await this.processOutgoing(tx, event, payload);
+        return [];
+    }
+  }
+
+  /**
+   * A person's message (a form submission, an email, a WhatsApp or SMS message, a call's first
+   * event): the contact, their open lead or a new one, the message, its timeline, and the
+   * acknowledgement a new lead gets.
+   */
+  private async processMessage(tx: Prisma.TransactionClient, event: InboundEventRow, payload: StoredPayload, call?: CallProgress): Promise<string[]> {
+    const eventId = event.id;
     const workspace = await tx.workspace.findUniqueOrThrow({ where: { id: event.workspaceId } });
     const source = await tx.source.findUnique({ where: { id: event.sourceId } });
     const receivedAt = new Date(payload.receivedAt);
     const notes: string[] = [];
-    if (payload.bounce) {
-      await this.processBounce(tx, event.workspaceId, eventId, payload.bounce);
-      return [];
-    }
-    if (payload.delivery) {
-      await this.processDelivery(tx, event.workspaceId, eventId, payload.delivery, receivedAt, event.attempts);
-      return [];
-    }
-    if (payload.call) {
-      const call = await tx.message.findFirst({ where: { workspaceId: event.workspaceId, channel: 'voice', externalId: payload.call.callId } });
-      if (call) {
-        const queued = await this.updateCall(tx, call, payload.call, workspace);
-        await tx.inboundEvent.update({ where: { id: eventId }, data: { status: 'processed', leadId: call.leadId, processedAt: new Date(), lastError: null } });
-        return queued;
-      }
-    }
-
     const identities = identitiesOf(payload.from, workspace.country, notes);
-    if (payload.samePerson) {
-      // Only contacts that exist are merged: a mapping alone is not a person writing to us.
-      const known = identities.length > 0 ? await tx.contactIdentity.count({ where: { workspaceId: event.workspaceId, OR: identities } }) : 0;
-      if (known > 0) await resolveContact(tx, event.workspaceId, identities, {});
-      await tx.inboundEvent.update({ where: { id: eventId }, data: { status: 'processed', processedAt: new Date(), lastError: null } });
-      return [];
-    }
-    if (payload.outgoing) {
-      await this.processOutgoing(tx, event, payload, identities);
-      return [];
-    }
-
     const contact = await resolveContact(tx, event.workspaceId, identities, {
       ...(payload.from.name ? { name: payload.from.name } : {}),
       ...(payload.company ? { company: payload.company } : {}),
@@ -233,10 +229,10 @@ export class InboundProcessor {
         fullText: payload.fullText ?? payload.text ?? null,
         html: payload.html ?? null,
         subject: payload.subject ?? null,
-        externalId: payload.call?.callId ?? event.externalId,
+        externalId: call?.callId ?? event.externalId,
         inReplyTo: payload.threadRefs?.at(-1) ?? null,
         references: payload.threadRefs ?? [],
-        fields: { ...payload.fields, ...payload.attribution, ...(payload.call ? { callStatus: payload.call.status } : {}) },
+        fields: { ...payload.fields, ...payload.attribution, ...(call ? { callStatus: call.status } : {}) },
         createdAt: receivedAt,
       },
     });
@@ -260,9 +256,9 @@ export class InboundProcessor {
       });
       await recordActivity(tx, { workspaceId: event.workspaceId, leadId: lead.id, kind: 'contact.opted_out', actor: { type: 'contact', id: contact.contactId }, data: { channel: payload.channel, text: payload.text ?? null } });
     }
-    if (payload.call && payload.call.status !== 'ringing') {
-      const call = await tx.message.findUniqueOrThrow({ where: { id: messageId } });
-      queued.push(...(await this.updateCall(tx, call, payload.call, workspace)));
+    if (call && call.status !== 'ringing') {
+      const message = await tx.message.findUniqueOrThrow({ where: { id: messageId } });
+      queued.push(...(await this.updateCall(tx, message, call, workspace)));
     }
     // Calls are answered by people; a missed one gets its own message (updateCall).
     const acknowledge = isNewLead && source && source.autoReplyTemplate !== null && !payload.optOut && payload.channel !== 'voice';
@@ -273,6 +269,26 @@ export class InboundProcessor {
     if (isNewLead) await enrolByRules(tx, event.workspaceId, lead.id);
     await tx.inboundEvent.update({ where: { id: eventId }, data: { status: 'processed', leadId: lead.id, processedAt: new Date(), lastError: null } });
     return queued;
+  }
+
+  /** A call's first event opens its message as a person's message does; later ones update that message. */
+  private async processCall(tx: Prisma.TransactionClient, event: InboundEventRow, payload: StoredPayload, progress: CallProgress): Promise<string[]> {
+    const call = await tx.message.findFirst({ where: { workspaceId: event.workspaceId, channel: 'voice', externalId: progress.callId } });
+    if (!call) return this.processMessage(tx, event, payload, progress);
+    const workspace = await tx.workspace.findUniqueOrThrow({ where: { id: event.workspaceId } });
+    const queued = await this.updateCall(tx, call, progress, workspace);
+    await tx.inboundEvent.update({ where: { id: event.id }, data: { status: 'processed', leadId: call.leadId, processedAt: new Date(), lastError: null } });
+    return queued;
+  }
+
+  /** The handle's ids are one person: contacts known by any of them become one. */
+  private async processSamePerson(tx: Prisma.TransactionClient, event: InboundEventRow, payload: StoredPayload): Promise<void> {
+    const workspace = await tx.workspace.findUniqueOrThrow({ where: { id: event.workspaceId }, select: { country: true } });
+    const identities = identitiesOf(payload.from, workspace.country, []);
+    // Only contacts that exist are merged: a mapping alone is not a person writing to us.
+    const known = identities.length > 0 ? await tx.contactIdentity.count({ where: { workspaceId: event.workspaceId, OR: identities } }) : 0;
+    if (known > 0) await resolveContact(tx, event.workspaceId, identities, {});
+    await tx.inboundEvent.update({ where: { id: event.id }, data: { status: 'processed', processedAt: new Date(), lastError: null } });
   }
 
   /**
@@ -342,12 +358,9 @@ export class InboundProcessor {
    * A message the business sent from elsewhere (its phone) joins the person's conversation as
    * sent; it opens no lead. Without a conversation with that person it is kept as an event only.
    */
-  private async processOutgoing(
-    tx: Prisma.TransactionClient,
-    event: { id: string; workspaceId: string; sourceId: string; externalId: string },
-    payload: StoredPayload,
-    identities: Identity[],
-  ) {
+  private async processOutgoing(tx: Prisma.TransactionClient, event: InboundEventRow, payload: StoredPayload) {
+    const workspace = await tx.workspace.findUniqueOrThrow({ where: { id: event.workspaceId }, select: { country: true } });
+    const identities = identitiesOf(payload.from, workspace.country, []);
     const known = identities.length
       ? await tx.contactIdentity.findFirst({ where: { workspaceId: event.workspaceId, OR: identities.map(({ kind, value }) => ({ kind, value })) } })
       : null;
@@ -395,14 +408,8 @@ export class InboundProcessor {
   }
 
   /** A provider's delivery report moves our message forward (or to failed), never back. */
-  private async processDelivery(
-    tx: Prisma.TransactionClient,
-    workspaceId: string,
-    eventId: string,
-    delivery: NonNullable<StoredPayload['delivery']>,
-    receivedAt: Date,
-    attempts: number,
-  ) {
+  private async processDelivery(tx: Prisma.TransactionClient, event: InboundEventRow, delivery: NonNullable<StoredPayload['delivery']>, receivedAt: Date) {
+    const { workspaceId, id: eventId, attempts } = event;
     const message = await tx.message.findFirst({ where: { workspaceId, direction: 'out', externalId: delivery.externalId } });
     // A report can overtake the send that it reports on (the provider answers before the sender
     // has stored the provider's id): a fresh one is retried twice before it is taken as about
@@ -442,7 +449,8 @@ export class InboundProcessor {
   }
 
   /** The addresses a bounce names can no longer be written to; what was sent to them failed. */
-  private async processBounce(tx: Prisma.TransactionClient, workspaceId: string, eventId: string, bounce: { recipients: string[]; reason: string }) {
+  private async processBounce(tx: Prisma.TransactionClient, event: InboundEventRow, bounce: NonNullable<StoredPayload['bounce']>) {
+    const { workspaceId, id: eventId } = event;
     for (const recipient of bounce.recipients) {
       const address = normalizeEmail(recipient);
       if (!address) continue;

@@ -1,6 +1,5 @@
 import type { Prisma } from '@prisma/client';
 import { newId } from '../ids.js';
-import { queueWebhookEvents } from '../messaging/webhooks.js';
 
 export type ActivityKind =
   | 'lead.created'
@@ -49,6 +48,45 @@ export interface Actor {
 
 export const systemActor: Actor = { type: 'system', id: null };
 
+/** An activity as written, passed to what listens for activities. */
+export interface RecordedActivity {
+  id: string;
+  workspaceId: string;
+  leadId: string;
+  kind: ActivityKind;
+  data: Record<string, unknown>;
+  at: Date;
+}
+
+/**
+ * Runs in the activity's own transaction, so what it writes (a webhook delivery) is committed if
+ * and only if the activity is; a throw rolls both back.
+ */
+export type ActivityListener = (tx: Prisma.TransactionClient, activity: RecordedActivity) => Promise<void>;
+
+/**
+ * Listeners with how many registrations hold each: gateways in one process (tests, a worker beside
+ * the HTTP server) register the same listener, and one closing must not silence the others.
+ */
+const listeners = new Map<ActivityListener, number>();
+
+/**
+ * Subscribes a listener to every activity recorded from now on, in this process; the returned
+ * function ends this subscription. The composition root registers them (the gateway), so the lead
+ * modules that record activities never import what follows from them.
+ */
+export function onActivity(listener: ActivityListener): () => void {
+  listeners.set(listener, (listeners.get(listener) ?? 0) + 1);
+  let ended = false;
+  return () => {
+    if (ended) return;
+    ended = true;
+    const held = (listeners.get(listener) ?? 1) - 1;
+    if (held > 0) listeners.set(listener, held);
+    else listeners.delete(listener);
+  };
+}
+
 export async function recordActivity(
   tx: Prisma.TransactionClient,
   entry: { workspaceId: string; leadId: string; kind: ActivityKind; actor: Actor; data?: Record<string, unknown>; at?: Date },
@@ -68,6 +106,7 @@ export async function recordActivity(
       createdAt: at,
     },
   });
-  await queueWebhookEvents(tx, { workspaceId: entry.workspaceId, leadId: entry.leadId, kind: entry.kind, activityId: id, data: entry.data ?? {}, at });
+  const recorded: RecordedActivity = { id, workspaceId: entry.workspaceId, leadId: entry.leadId, kind: entry.kind, data: entry.data ?? {}, at };
+  for (const listener of [...listeners.keys()]) await listener(tx, recorded);
   return id;
 }

@@ -8,6 +8,7 @@ import { ChannelError, ConnectionElsewhereError, ProblemError, errorMessage } fr
 import { newId } from '../ids.js';
 import { type Actor, recordActivity, systemActor } from '../leads/activities.js';
 import { noteHumanResponse } from '../leads/conversation.js';
+import { backoffMs } from '../queue/backoff.js';
 import type { JobQueue } from '../queue/contract.js';
 import type { SecretBox } from '../security/secrets.js';
 import { inQuietHours } from './quiet-hours.js';
@@ -855,10 +856,4 @@ export function replySubject(threadSubject: string | null | undefined, fallback:
 export function emailThreadOf(message: { externalId: string | null; references: string[]; subject: string | null }): EmailThread | undefined {
   if (!message.externalId) return undefined;
   return { inReplyTo: message.externalId, references: [...message.references, message.externalId].slice(-20), subject: message.subject };
-}
-
-/** Exponential backoff with full jitter in its upper half, so retries of a burst spread out. */
-export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }

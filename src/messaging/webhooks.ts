@@ -4,12 +4,12 @@ import net from 'node:net';
 import type { Prisma } from '@prisma/client';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
+import { backoffMs } from '../queue/backoff.js';
 import { Poller } from '../queue/poller.js';
 import { ProblemError, errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
-import type { ActivityKind } from '../leads/activities.js';
+import type { ActivityKind, RecordedActivity } from '../leads/activities.js';
 import type { SecretBox } from '../security/secrets.js';
-import { backoffMs } from './outbound.js';
 
 export const webhookEvents = ['lead.created', 'lead.assigned', 'lead.stage_changed', 'message.received', 'message.status', 'follow_up.created', 'follow_up.due', 'contact.opted_out', 'source.logged_out'] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
@@ -42,13 +42,10 @@ export function forgetWebhookCache(workspaceId: string): void {
  * Queues the webhook deliveries an activity causes, in the caller's transaction: the event is
  * delivered if and only if what it reports was committed.
  */
-export async function queueWebhookEvents(
-  tx: Prisma.TransactionClient,
-  entry: { workspaceId: string; leadId: string; kind: ActivityKind; activityId: string; data: Record<string, unknown>; at: Date },
-): Promise<void> {
-  const event = eventOfActivity[entry.kind];
+export async function queueWebhookEvents(tx: Prisma.TransactionClient, activity: RecordedActivity): Promise<void> {
+  const event = eventOfActivity[activity.kind];
   if (!event) return;
-  await queueDeliveries(tx, entry.workspaceId, event, entry.at, { leadId: entry.leadId, activityId: entry.activityId, kind: entry.kind, ...entry.data });
+  await queueDeliveries(tx, activity.workspaceId, event, activity.at, { leadId: activity.leadId, activityId: activity.id, kind: activity.kind, ...activity.data });
 }
 
 /** Queues an event about the workspace itself (a source that logged out), which has no lead. */

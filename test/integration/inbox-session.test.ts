@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createWebform, eventually, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
-import { signIn, signInRaw, type SessionClient } from '../support/session.js';
+import { signIn, signInRaw } from '../support/session.js';
 import { newId } from '../../src/ids.js';
 
 const ownerEmail = 'owner@acme.test';

@@ -119,4 +119,23 @@ describe.each(defaultBackends)('outbound webhooks on $db with the $queue queue',
     const { body: log } = await stack.api<{ data: unknown[] }>('GET', `/api/v1/webhooks/${hook.id}/deliveries`);
     expect(log.data).toHaveLength(1);
   });
+
+  it('keeps announcing events after another gateway in the same process closes', async () => {
+    // Gateways register what an activity causes in the process: one closing (a test's second
+    // gateway, a worker stopped beside the HTTP server) must not silence the others.
+    const other = await startStack({ db, queue });
+    await other.close();
+    const { body: hook } = await stack.api<{ id: string }>('POST', '/api/v1/webhooks', { url, events: ['lead.stage_changed'] });
+    expect((await postForm(stack, await createWebform(stack), { name: 'Bia Lima', email: 'bia@example.com', message: 'Oi' })).status).toBe(202);
+    const leadId = await eventually(async () => {
+      const { body } = await stack.api<{ data: { id: string }[] }>('GET', '/api/v1/leads?q=bia%40example.com');
+      expect(body.data).toHaveLength(1);
+      return body.data[0]!.id;
+    });
+    await stack.api('PATCH', `/api/v1/leads/${leadId}`, { stage: 'qualified' });
+    await eventually(async () => {
+      const { body: log } = await stack.api<{ data: { event: string; status: string }[] }>('GET', `/api/v1/webhooks/${hook.id}/deliveries`);
+      expect(log.data).toEqual([expect.objectContaining({ event: 'lead.stage_changed', status: 'delivered' })]);
+    });
+  });
 });

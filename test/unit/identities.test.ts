@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeEmail, normalizePhone } from '../../src/contacts/identities.js';
-import { backoffMs } from '../../src/messaging/outbound.js';
+import { backoffMs } from '../../src/queue/backoff.js';
 import { RateLimiter } from '../../src/rate-limit.js';
 
 describe('contact identities', () => {

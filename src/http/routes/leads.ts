@@ -13,7 +13,6 @@ import { replySubject } from '../../messaging/outbound.js';
 import { parseTemplateId } from '../../messaging/templates.js';
 import { maxAttachmentsPerMessage, uploaderKey } from '../../messaging/uploads.js';
 import { renderForLead } from '../../messaging/render.js';
-import { enrolByRules } from '../../messaging/sequences.js';
 import type { AppDeps } from '../deps.js';
 import { afterCursor, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 

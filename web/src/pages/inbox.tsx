@@ -369,7 +369,7 @@ function ConversationView({ leadId, composerRef, onChanged }: { leadId: string; 
           </button>
         </header>
         <ol class="timeline" aria-label={t.timeline}>
-          {timeline.map((item) => ('message' in item ? <MessageItem key={item.message.id} message={item.message} lead={lead} onRetry={changed} /> : <ActivityItem key={item.activity.id} activity={item.activity} />))}
+          {timeline.map((item) => ('message' in item ? <MessageItem key={item.message.id} message={item.message} onRetry={changed} /> : <ActivityItem key={item.activity.id} activity={item.activity} />))}
           <div ref={bottom} />
         </ol>
         <p class="typing" aria-live="polite">
@@ -426,7 +426,7 @@ function StatusActions({ leadId, onChanged }: { leadId: string; onChanged: () =>
   );
 }
 
-function MessageItem({ message, lead, onRetry }: { message: Message; lead: Lead; onRetry: () => void }) {
+function MessageItem({ message, onRetry }: { message: Message; onRetry: () => void }) {
   const { t, time } = useApp();
   const [showQuoted, setShowQuoted] = useState(false);
   const channelLabel = t.channels[message.channel as keyof typeof t.channels] ?? message.channel;
