@@ -284,6 +284,22 @@ describe.each(defaultBackends)('the email channel on $db with the $queue queue',
     expect(reply.body.type).toBe('https://leadgate.dev/problems/no-reply-channel');
   });
 
+  it('takes a mail whose body and subject decode to a NUL, and the mail after it', async () => {
+    // Quoted-printable "=00" is how a NUL reaches the parser: a raw NUL byte never passes IMAP APPEND.
+    const nul = enquiry('Nulo <nulo@customer.example>', '=?UTF-8?Q?Or=C3=A7amento=00urgente?=', 'Preciso de=00 um or=C3=A7amento.', {
+      'Content-Transfer-Encoding': 'quoted-printable',
+    });
+    await deliver({ raw: nul.raw.replace('Content-Transfer-Encoding: 8bit\r\n', '') }, 'nulo@customer.example');
+    await deliver(enquiry('Depois <depois@customer.example>', 'Next one', 'The mail after it.'), 'depois@customer.example');
+    for (const address of ['nulo@customer.example', 'depois@customer.example']) {
+      await eventually(async () => expect(await leadsFrom(address)).toHaveLength(1));
+    }
+    const lead = (await leadsFrom('nulo@customer.example'))[0]!;
+    const [message] = await conversation(lead.id);
+    expect(message!.text).toBe('Preciso de um orçamento.');
+    expect(message!.subject).toBe('Orçamentourgente');
+  });
+
   it('starts the reconnect backoff over after every healthy connection', async () => {
     const source = async () => (await stack.api<{ status: { state: string; nextRetryAt?: string } }>('GET', `/api/v1/sources/${sourceId}`)).body.status;
     // Three drops in a row, each after the mailbox was connected again: each waits the first step (1 s), not 1, 2, then 4 s.
