@@ -160,6 +160,36 @@ describe('the web form webhook', () => {
     expect(body.data[0]!.reason).toMatch(/rate limited/);
   });
 
+  it('releases a submission the rate limit refused into a lead, once', async () => {
+    const limited = await createWebform(stack, { name: 'Busy fair stand', rateLimitPerMinute: 1 });
+    expect((await postForm(stack, limited, { name: 'Primeira Visita', email: 'primeira@example.com' })).status).toBe(202);
+    expect((await postForm(stack, limited, { name: 'Segunda Visita', email: 'segunda@example.com', telefone: '(11) 97777-1234' })).status).toBe(429);
+    const { body: rejected } = await stack.api<{ data: EventRow[] }>('GET', `/api/v1/inbound-events?sourceId=${limited.id}&status=rejected`);
+    expect(rejected.data).toHaveLength(1);
+    expect((await stack.api<{ data: unknown[] }>('GET', '/api/v1/leads?q=segunda')).body.data).toHaveLength(0);
+
+    const released = await stack.api<EventRow>('POST', `/api/v1/inbound-events/${rejected.data[0]!.id}/release`);
+    expect(released.status).toBe(202);
+    expect(released.body).toMatchObject({ id: rejected.data[0]!.id, status: 'pending' });
+    expect(released.body.reason).toMatch(/^released by .*rate limited/);
+    const lead = await eventually(async () => {
+      const { body } = await stack.api<{ data: { id: string; name: string; phone: string }[] }>('GET', '/api/v1/leads?q=segunda');
+      expect(body.data).toHaveLength(1);
+      return body.data[0]!;
+    });
+    expect(lead).toMatchObject({ name: 'Segunda Visita', phone: '+5511977771234' });
+    await eventually(async () => {
+      const { body } = await stack.api<{ data: EventRow[] }>('GET', `/api/v1/inbound-events?sourceId=${limited.id}&status=processed`);
+      expect(body.data.map((e) => e.leadId)).toContain(lead.id);
+    });
+
+    const again = await stack.api<{ type: string }>('POST', `/api/v1/inbound-events/${rejected.data[0]!.id}/release`);
+    expect(again.status).toBe(409);
+    expect(again.body.type).toBe(problemType('conflict'));
+    const missing = await stack.api<{ type: string }>('POST', '/api/v1/inbound-events/evt_doesnotexist/release');
+    expect(missing.status).toBe(404);
+  });
+
   it('does not rate-limit signed posts, which servers such as Zapier or RD Station send from one address', async () => {
     const limited = await createWebform(stack, { name: 'Server to server', rateLimitPerMinute: 2 });
     const signedPost = (n: number) => {
