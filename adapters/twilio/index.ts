@@ -71,7 +71,6 @@ function hooks(publicUrl: string, sourceId: string) {
   };
 }
 
-
 function sayIn(language: string): { voice: (typeof sayVoices)[VoiceLanguage]; language: VoiceLanguage } {
   const known = (Object.hasOwn(sayVoices, language) ? language : 'pt-BR') as VoiceLanguage;
   return { voice: sayVoices[known], language: known };
@@ -182,6 +181,9 @@ export class TwilioAdapter implements ChannelAdapter {
   readonly kind = 'twilio';
   readonly sends = ['sms'] as const;
   readonly source = spec as unknown as SourceKindSpec;
+  /** Sources whose pending media this process is looking at now. */
+  private readonly fetching = new Set<string>();
+  private sweep: NodeJS.Timeout | undefined;
 
   routes(ctx: AdapterContext): Router {
     const router = express.Router();
@@ -366,9 +368,6 @@ export class TwilioAdapter implements ChannelAdapter {
     sendTwiml(res, new twilio.twiml.MessagingResponse().toString());
     if (attachments.length > 0) this.fetchMedia(ctx, source.id);
   }
-
-  private readonly fetching = new Set<string>();
-  private sweep: NodeJS.Timeout | undefined;
 
   /** Retries media downloads that failed for a while (Twilio briefly unreachable) on every source. */
   async start(ctx: AdapterContext): Promise<void> {

@@ -157,14 +157,17 @@ export class WebformAdapter implements ChannelAdapter {
       [submission.name, submission.email, submission.phone, submission.message, submission.company, submission.product].some(Boolean) ||
       Object.keys(submission.custom).length > 0 ||
       parsed.attachments.length > 0;
-    const found = submissions.filter((submission) => hasContent(submission) || submission.honeypot);
+    const found = submissions.map((submission, index) => ({ submission, index })).filter(({ submission }) => hasContent(submission) || submission.honeypot);
     if (found.length === 0) {
       throw new ProblemError('validation_failed', 'the submission has no fields', [{ path: '(body)', message: 'no form fields were found' }]);
     }
-    // One post carrying several leads (RD Station) keeps the whole body once, with the first of them.
-    const events = found.map((submission, index) => this.event(source, submission, receivedAt, index === 0 ? parsed.attachments : [], fields));
+    // A post carrying several leads (RD Station's {"leads": [...]}) keeps each lead's own part as its raw payload.
+    const batch = submissions.length > 1 && typeof fields === 'object' && fields !== null && Array.isArray((fields as { leads?: unknown }).leads) ? (fields as { leads: unknown[] }).leads : null;
+    const events = found.map(({ submission, index }, position) =>
+      this.event(source, submission, receivedAt, position === 0 ? parsed.attachments : [], batch ? { leads: [batch[index]] } : fields),
+    );
 
-    if (found.some((submission) => submission.honeypot)) {
+    if (found.some(({ submission }) => submission.honeypot)) {
       // Answered like a success, so a bot learns nothing; kept for review all the same.
       for (const event of events) await ctx.capture(event, { rejectedBecause: `spam: the hidden field "${settings.honeypotField}" was filled` });
       this.answer(req, res, settings, [], 202);

@@ -214,8 +214,9 @@ export function normalizeSubmissions(body: unknown, options?: NormalizeOptions):
     if (isDict(root) && looksLikeRdStation(root)) {
       const resolved = readOptions(options);
       const budget: Budget = { nodes: MAX_NODES };
-      const leads = (root.leads as unknown[]).slice(0, MAX_BATCH_LEADS).filter(isDict);
-      return leads.map((lead) => assemble(rdStationLead(lead, budget), resolved));
+      // One result per entry, in order (an entry that is no lead gives an empty one), so callers can pair them up.
+      const leads = (root.leads as unknown[]).slice(0, MAX_BATCH_LEADS);
+      return leads.map((lead) => assemble(rdStationLead(isDict(lead) ? lead : {}, budget), resolved));
     }
   } catch {
     // As normalizeSubmission: an exotic body falls through to the single-submission reading.

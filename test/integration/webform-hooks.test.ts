@@ -223,6 +223,11 @@ describe('the web form webhook', () => {
         expect(body.data[0]).toMatchObject(expected);
       });
     }
+    // Each lead's event keeps its own part of the post, not the whole batch again.
+    const { body: stored } = await stack.api<{ data: { externalId: string; payload: unknown }[] }>('GET', `/api/v1/inbound-events?sourceId=${form.id}`);
+    const marcos = stored.data.find((e) => e.externalId.startsWith('rd-station:a1b2c3d4'))!;
+    expect(JSON.stringify(marcos.payload)).toContain('padarialima');
+    expect(JSON.stringify(marcos.payload)).not.toContain('clinicavida');
     // RD Station retries the same post: nothing new.
     const retry = await postForm(stack, form, rdStation);
     expect(retry.status).toBe(200);
