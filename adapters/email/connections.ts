@@ -31,9 +31,17 @@ export function classifySmtpError(error: unknown): ChannelError {
   return new ChannelError('smtp_unreachable', `SMTP connection failed: ${text}`, retryable, { cause: error });
 }
 
+/**
+ * A refused login is permanent, except `[UNAVAILABLE]`: the server could not check the
+ * credentials just now (its authentication backend is down), and a later login may pass.
+ * @see https://www.rfc-editor.org/rfc/rfc5530#section-3
+ */
 export function classifyImapError(error: unknown): ChannelError {
-  const details = (error ?? {}) as { authenticationFailed?: boolean; code?: string; message?: string; responseText?: string };
+  const details = (error ?? {}) as { authenticationFailed?: boolean; serverResponseCode?: string; code?: string; message?: string; responseText?: string };
   const text = details.responseText ?? details.message ?? String(error);
+  if (details.authenticationFailed && details.serverResponseCode?.toUpperCase() === 'UNAVAILABLE') {
+    return new ChannelError('imap_auth_unavailable', `IMAP authentication is unavailable for now: ${text}`, true, { cause: error });
+  }
   if (details.authenticationFailed) return new ChannelError('imap_auth', `IMAP authentication failed: ${text}`, false, { cause: error });
   if (looksLikeTls(details)) return new ChannelError('imap_tls', `IMAP TLS failed: ${text}`, false, { cause: error });
   return new ChannelError('imap_unreachable', `IMAP connection failed: ${text}`, true, { cause: error });

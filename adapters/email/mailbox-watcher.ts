@@ -76,10 +76,17 @@ export class MailboxWatcher {
           continue;
         }
         await this.session();
-        this.failures = 0;
       } catch (error) {
         if (this.stopped) break;
         const failure = classifyImapError(error);
+        if (failure.code === 'imap_auth') {
+          // Each retry with a refused password counts against the account: providers lock it after
+          // a few. Nothing but new settings can fix it, and new settings start a new watcher.
+          await this.ctx.setStatus(this.source.id, { state: 'error', lastError: failure.message });
+          this.ctx.logger.warn({ sourceId: this.source.id, err: failure }, 'mailbox login refused; waiting for new settings');
+          await this.ctx.leases.release(this.leaseKey).catch((releaseError: unknown) => this.ctx.logger.warn({ err: releaseError }, 'could not release a mailbox lease'));
+          return;
+        }
         this.failures++;
         const delay = Math.min(this.timing.retryMaxMs, this.timing.retryBaseMs * 2 ** (this.failures - 1));
         await this.ctx.setStatus(this.source.id, {
@@ -111,6 +118,8 @@ export class MailboxWatcher {
       client.on('exists', () => this.sync(client, settings));
       await this.sync(client, settings, mailbox.uidValidity, mailbox.uidNext);
       await this.ctx.setStatus(this.source.id, { state: 'connected', connectedAs: settings.address, lastSyncAt: new Date().toISOString() });
+      // A connection that got this far was healthy: the next drop starts the backoff over.
+      this.failures = 0;
       this.ctx.logger.info({ sourceId: this.source.id, mailbox: settings.mailbox }, 'watching mailbox');
       const renew = setInterval(() => {
         this.ctx.leases.acquire(this.leaseKey, this.timing.leaseMs).then(

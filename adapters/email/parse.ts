@@ -62,7 +62,10 @@ export interface ParsedMail {
 export interface ParseMailOptions {
   /** Attachments larger than this keep their metadata but not their content. */
   maxAttachmentBytes: number;
-  /** The mailbox's own addresses: mail from them is never a lead. */
+  /**
+   * The mailbox's own addresses: mail from them is not a lead unless its Reply-To is outside their
+   * domains (a website form sending through the mailbox), and lists of their domains are not lists.
+   */
   ownAddresses?: string[];
 }
 
@@ -91,7 +94,8 @@ export async function parseMail(raw: Buffer, options: ParseMailOptions): Promise
   const from = firstMailbox(mail.from);
   const fullText = bodyText(mail);
   const attachments = mail.attachments.map((attachment, index) => toAttachment(attachment, index, options.maxAttachmentBytes));
-  const { kind, reason } = classify(headers, from, options.ownAddresses ?? []);
+  const replyTo = firstMailbox(mail.replyTo);
+  const { kind, reason } = classify(headers, from, replyTo, options.ownAddresses ?? []);
 
   return {
     kind,
@@ -100,7 +104,7 @@ export async function parseMail(raw: Buffer, options: ParseMailOptions): Promise
     inReplyTo: messageIdOf(mail.inReplyTo),
     references: referencesOf(mail.references),
     from,
-    replyTo: firstMailbox(mail.replyTo),
+    replyTo,
     to: addressList(mail.to),
     subject: mail.subject ?? null,
     date: dateOf(headers, mail.date),
@@ -182,17 +186,48 @@ interface Classification {
 }
 
 /** First match wins: a bounce often also says Auto-Submitted, and a vacation reply may come through a list. */
-function classify(headers: HeaderReader, from: MailAddress | null, ownAddresses: string[]): Classification {
+function classify(headers: HeaderReader, from: MailAddress | null, replyTo: MailAddress | null, ownAddresses: string[]): Classification {
+  const own = ownAddresses.map((address) => address.trim().toLowerCase()).filter(Boolean);
+  // A mailbox at a shared provider (gmail.com) shares its domain with its leads: only its address is its own.
+  const ownDomains = new Set(own.map(domainOf).filter((domain) => domain && !SHARED_MAIL_DOMAINS.has(domain)));
   const bounce = bounceReason(headers, from);
   if (bounce) return { kind: 'bounce', reason: bounce };
   const autoReply = autoReplyReason(headers);
   if (autoReply) return { kind: 'auto_reply', reason: autoReply };
-  const list = mailingListReason(headers);
+  // A group of the business's own domain (a Google Group such as contato@) is how mail reaches
+  // the mailbox, not a list it subscribed to: its List-Id and "Precedence: list" say nothing about the sender.
+  const list = ownGroup(headers, ownDomains) ? null : mailingListReason(headers);
   if (list) return { kind: 'mailing_list', reason: list };
-  if (from && ownAddresses.some((own) => own.trim().toLowerCase() === from.address)) {
+  // A website form or a group that sends through the company mailbox writes "From: <the mailbox>"
+  // with the person in Reply-To: then it is the person's mail, answered at the Reply-To.
+  const outsideReplyTo = replyTo !== null && !own.includes(replyTo.address) && !ownDomains.has(domainOf(replyTo.address));
+  if (from && own.includes(from.address) && !outsideReplyTo) {
     return { kind: 'auto_reply', reason: 'sent by this mailbox' };
   }
   return { kind: 'message', reason: null };
+}
+
+/** Providers whose domain many unrelated people share, leads among them. */
+const SHARED_MAIL_DOMAINS = new Set([
+  'gmail.com', 'googlemail.com', 'outlook.com', 'outlook.com.br', 'hotmail.com', 'hotmail.com.br', 'live.com', 'msn.com',
+  'yahoo.com', 'yahoo.com.br', 'icloud.com', 'me.com', 'aol.com', 'uol.com.br', 'bol.com.br', 'terra.com.br', 'ig.com.br', 'proton.me', 'protonmail.com',
+]);
+
+function domainOf(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? '' : address.slice(at + 1).trim().toLowerCase();
+}
+
+/**
+ * A List-Id names its list "<local>.<domain>" (RFC 2919); Google Groups of a Workspace domain use
+ * the group's own address that way ("<contato.acme.test>" for contato@acme.test).
+ */
+function ownGroup(headers: HeaderReader, ownDomains: Set<string>): boolean {
+  // mailparser turns List-Id into a structure of its own; the raw line is what RFC 2919 describes.
+  const listId = headers.raw('list-id');
+  if (!listId) return false;
+  const id = (/<([^<>\s]+)>/.exec(listId)?.[1] ?? listId.trim()).toLowerCase();
+  return [...ownDomains].some((domain) => id.endsWith(`.${domain}`));
 }
 
 const DELIVERY_STATUS_TYPES = new Set(['message/delivery-status', 'message/global-delivery-status']);

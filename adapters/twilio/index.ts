@@ -1,17 +1,36 @@
 import express, { type Request, type Response, type Router } from 'express';
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import twilio from 'twilio';
 import { z } from 'zod';
 import type {
   AdapterContext,
   CallStatus,
   ChannelAdapter,
+  DueAttachment,
   InboundEvent,
+  LaterAttachment,
   OutboundConnection,
   OutboundMessage,
   SourceKindSpec,
   SourceRecord,
 } from '../../src/channels/contract.js';
-import { ChannelError, ProblemError } from '../../src/errors.js';
+import { ChannelError, ProblemError, errorMessage } from '../../src/errors.js';
+
+/**
+ * The voice that speaks each language: Amazon Polly voices Twilio offers for <Say>, one per
+ * language the source accepts. A <Say> with a language but no voice uses Twilio's basic voice, which
+ * reads Portuguese with an English accent.
+ * @see https://www.twilio.com/docs/voice/twiml/say/text-speech#available-voices-and-languages
+ */
+export const sayVoices = {
+  'pt-BR': 'Polly.Camila',
+  'en-US': 'Polly.Joanna',
+  'en-GB': 'Polly.Amy',
+  'es-ES': 'Polly.Lucia',
+  'es-MX': 'Polly.Mia',
+} as const;
+type VoiceLanguage = keyof typeof sayVoices;
+const voiceLanguages = Object.keys(sayVoices) as [VoiceLanguage, ...VoiceLanguage[]];
 
 const e164 = z.string().regex(/^\+[1-9]\d{7,14}$/, 'must be a phone number in E.164 form, such as +5511987654321');
 
@@ -21,7 +40,7 @@ const createSchema = z
     authToken: z.string().min(16).max(200),
     phoneNumber: e164,
     greeting: z.string().trim().min(1).max(500).nullable().optional().describe('Said to every caller before ringing; null for none'),
-    voiceLanguage: z.enum(['pt-BR', 'en-US', 'en-GB', 'es-ES', 'es-MX']).optional(),
+    voiceLanguage: z.enum(voiceLanguages).optional(),
     ringGroup: z.array(e164).max(10).optional().describe('Phones that ring when the caller has no owner with a phone'),
     dialTimeoutSeconds: z.number().int().min(5).max(60).optional(),
   })
@@ -41,7 +60,41 @@ const storedSecrets = z.object({ authToken: z.string() });
 
 function hooks(publicUrl: string, sourceId: string) {
   const base = `${publicUrl}/hooks/twilio/${sourceId}`;
-  return { voice: `${base}/voice`, voiceStatus: `${base}/voice/status`, recording: `${base}/voice/recording`, sms: `${base}/sms`, smsStatus: `${base}/sms/status` };
+  return {
+    voice: `${base}/voice`,
+    voiceStatus: `${base}/voice/status`,
+    callStatus: `${base}/voice/ended`,
+    whisper: `${base}/voice/whisper`,
+    recording: `${base}/voice/recording`,
+    sms: `${base}/sms`,
+    smsStatus: `${base}/sms/status`,
+  };
+}
+
+function sayIn(language: string): { voice: (typeof sayVoices)[VoiceLanguage]; language: VoiceLanguage } {
+  const known = (Object.hasOwn(sayVoices, language) ? language : 'pt-BR') as VoiceLanguage;
+  return { voice: sayVoices[known], language: known };
+}
+
+/** What the gateway says itself, in the source's language. */
+const phrases: Record<'pt' | 'es' | 'en', { voicemail: string; whisper: (caller: string) => string }> = {
+  pt: { voicemail: 'Não conseguimos atender agora. Deixe sua mensagem após o sinal.', whisper: (caller) => `Ligação de ${caller}.` },
+  es: { voicemail: 'No podemos atenderle ahora. Deje su mensaje después de la señal.', whisper: (caller) => `Llamada de ${caller}.` },
+  en: { voicemail: 'We cannot take your call right now. Please leave a message after the tone.', whisper: (caller) => `Call from ${caller}.` },
+};
+
+function phrasesFor(language: string) {
+  return phrases[language.startsWith('pt') ? 'pt' : language.startsWith('es') ? 'es' : 'en'];
+}
+
+/** A number read digit by digit in its national groups ("1 1, 9 8 7 6 5, 4 3 2 1"), not as one huge number. */
+function spokenNumber(phone: string): string {
+  const national = parsePhoneNumberFromString(phone)?.formatNational() ?? phone;
+  return national
+    .split(/[^\d]+/)
+    .filter(Boolean)
+    .map((group) => group.split('').join(' '))
+    .join(', ');
 }
 
 const spec: SourceKindSpec<TwilioInput> = {
@@ -56,7 +109,8 @@ const spec: SourceKindSpec<TwilioInput> = {
   },
   present(source, publicUrl) {
     const { accountSid, phoneNumber, greeting, voiceLanguage, ringGroup, dialTimeoutSeconds } = storedSettings.parse(source.settings);
-    return { accountSid, phoneNumber, greeting, voiceLanguage, ringGroup, dialTimeoutSeconds, webhooks: hooks(publicUrl, source.id) };
+    const { whisper: _whisper, ...webhooks } = hooks(publicUrl, source.id);
+    return { accountSid, phoneNumber, greeting, voiceLanguage, ringGroup, dialTimeoutSeconds, webhooks };
   },
 };
 
@@ -127,6 +181,9 @@ export class TwilioAdapter implements ChannelAdapter {
   readonly kind = 'twilio';
   readonly sends = ['sms'] as const;
   readonly source = spec as unknown as SourceKindSpec;
+  /** Sources whose pending media this process is looking at now. */
+  private readonly fetching = new Set<string>();
+  private sweep: NodeJS.Timeout | undefined;
 
   routes(ctx: AdapterContext): Router {
     const router = express.Router();
@@ -138,6 +195,8 @@ export class TwilioAdapter implements ChannelAdapter {
       });
     hook('/voice', (c, s, p, _q, r) => this.incomingCall(c, s, p, r));
     hook('/voice/status', (c, s, p, q, r) => this.dialEnded(c, s, p, r, typeof q.query.answeredBy === 'string' ? q.query.answeredBy : undefined));
+    hook('/voice/ended', (c, s, p, _q, r) => this.callEnded(c, s, p, r));
+    hook('/voice/whisper', (c, s, _p, q, r) => this.whisper(c, s, r, typeof q.query.caller === 'string' ? q.query.caller : undefined));
     hook('/voice/recording', (c, s, p, _q, r) => this.recording(c, s, p, r));
     hook('/sms', (c, s, p, _q, r) => this.incomingSms(c, s, p, r));
     hook('/sms/status', (c, s, p, _q, r) => this.smsStatus(c, s, p, r));
@@ -190,21 +249,19 @@ export class TwilioAdapter implements ChannelAdapter {
     const owner = params.From ? await ctx.ownerFor(source.id, { phone: params.From }) : null;
     const targets = owner?.phone ? [owner.phone] : settings.ringGroup;
     const response = new twilio.twiml.VoiceResponse();
-    const language = settings.voiceLanguage as 'pt-BR';
-    if (settings.greeting) response.say({ language }, settings.greeting);
+    if (settings.greeting) response.say(sayIn(settings.voiceLanguage), settings.greeting);
     if (targets.length === 0) {
       this.voicemail(response, ctx, source, settings);
     } else {
+      const urls = hooks(ctx.publicUrl, source.id);
       // Without an action Twilio goes on to the next verb and never says how the dial ended.
       // The owner rides along in the action URL (Twilio signs it too): the dial result then says who answered.
-      const action = owner?.phone ? `${hooks(ctx.publicUrl, source.id).voiceStatus}?answeredBy=${encodeURIComponent(owner.userId)}` : hooks(ctx.publicUrl, source.id).voiceStatus;
-      const dial = response.dial({
-        action,
-        method: 'POST',
-        timeout: settings.dialTimeoutSeconds,
-        ...(params.From ? { callerId: params.From } : {}),
-      });
-      for (const target of targets) dial.number(target);
+      const action = owner?.phone ? `${urls.voiceStatus}?answeredBy=${encodeURIComponent(owner.userId)}` : urls.voiceStatus;
+      // The rep's phone shows the business's Twilio number: Twilio refuses to present a caller's
+      // Brazilian number it does not own, and such a dial fails. The whisper tells the rep who it is.
+      const dial = response.dial({ action, method: 'POST', timeout: settings.dialTimeoutSeconds, callerId: settings.phoneNumber });
+      const whisper = params.From ? `${urls.whisper}?caller=${encodeURIComponent(params.From)}` : undefined;
+      for (const target of targets) dial.number(whisper ? { url: whisper, method: 'POST' } : {}, target);
     }
     sendTwiml(res, response.toString());
   }
@@ -228,12 +285,34 @@ export class TwilioAdapter implements ChannelAdapter {
     sendTwiml(res, response.toString());
   }
 
+  /**
+   * The end of the call, from the number's "call status changes" callback: the backstop for a
+   * caller who hangs up before the <Dial> (during the greeting), whose call no dial result reports.
+   * @see https://www.twilio.com/docs/voice/api/call-resource#statuscallback
+   */
+  private async callEnded(ctx: AdapterContext, source: SourceRecord, params: Params, res: Response): Promise<void> {
+    const callId = required(params, 'CallSid');
+    if (['completed', 'busy', 'no-answer', 'failed', 'canceled'].includes(params.CallStatus ?? '')) {
+      const duration = Number(params.CallDuration);
+      await ctx.capture({
+        ...this.event(source, params, 'voice', `${callId}:ended`),
+        call: { callId, status: 'missed', ended: true, ...(Number.isFinite(duration) ? { durationSeconds: duration } : {}) },
+      });
+    }
+    res.status(204).end();
+  }
+
+  /** Played to the rep who picks up, before the caller is connected: who is calling. */
+  private async whisper(_ctx: AdapterContext, source: SourceRecord, res: Response, caller: string | undefined): Promise<void> {
+    const settings = storedSettings.parse(source.settings);
+    const response = new twilio.twiml.VoiceResponse();
+    if (caller) response.say(sayIn(settings.voiceLanguage), phrasesFor(settings.voiceLanguage).whisper(spokenNumber(caller)));
+    sendTwiml(res, response.toString());
+  }
+
   private voicemail(response: twilio.twiml.VoiceResponse, ctx: AdapterContext, source: SourceRecord, settings: TwilioSettings): void {
-    const portuguese = settings.voiceLanguage.startsWith('pt');
-    const prompt = portuguese ? 'Não conseguimos atender agora. Deixe sua mensagem após o sinal.' : 'We cannot take your call right now. Please leave a message after the tone.';
-    response.say({ language: settings.voiceLanguage as 'pt-BR' }, prompt);
+    response.say(sayIn(settings.voiceLanguage), phrasesFor(settings.voiceLanguage).voicemail);
     const recording = hooks(ctx.publicUrl, source.id).recording;
-    // Transcripts only ever arrive at transcribeCallback, and the recording's URL at its status callback.
     response.record({
       action: recording,
       method: 'POST',
@@ -241,12 +320,14 @@ export class TwilioAdapter implements ChannelAdapter {
       playBeep: true,
       recordingStatusCallback: recording,
       recordingStatusCallbackMethod: 'POST',
-      transcribe: true,
-      transcribeCallback: recording,
+      // Twilio transcribes English only: a Portuguese voicemail would come back as English nonsense.
+      // Transcripts only ever arrive at transcribeCallback, and the recording's URL at its status callback.
+      ...(transcribes(settings.voiceLanguage) ? { transcribe: true, transcribeCallback: recording } : {}),
     });
   }
 
   private async recording(ctx: AdapterContext, source: SourceRecord, params: Params, res: Response): Promise<void> {
+    const settings = storedSettings.parse(source.settings);
     const callId = required(params, 'CallSid');
     if (params.TranscriptionSid) {
       if (params.TranscriptionStatus === 'completed' && params.TranscriptionText) {
@@ -259,7 +340,13 @@ export class TwilioAdapter implements ChannelAdapter {
       const duration = Number(params.RecordingDuration);
       await ctx.capture({
         ...this.event(source, params, 'voice', `recording:${params.RecordingSid}`),
-        call: { callId, status: 'voicemail', recordingUrl: params.RecordingUrl, ...(Number.isFinite(duration) ? { durationSeconds: duration } : {}) },
+        call: {
+          callId,
+          status: 'voicemail',
+          recordingUrl: params.RecordingUrl,
+          ...(Number.isFinite(duration) ? { durationSeconds: duration } : {}),
+          ...(transcribes(settings.voiceLanguage) ? {} : { transcriptUnavailable: true }),
+        },
       });
     }
     const response = new twilio.twiml.VoiceResponse();
@@ -269,20 +356,86 @@ export class TwilioAdapter implements ChannelAdapter {
 
   private async incomingSms(ctx: AdapterContext, source: SourceRecord, params: Params, res: Response): Promise<void> {
     const messageSid = required(params, 'MessageSid');
-    const media: Record<string, string> = {};
-    const count = Math.min(10, Number(params.NumMedia) || 0);
-    // The media URLs need the account's credentials to open; they are kept as references.
-    for (let i = 0; i < count; i++) {
-      if (params[`MediaUrl${i}`]) media[`media ${i + 1}`] = `${params[`MediaUrl${i}`]} (${params[`MediaContentType${i}`] ?? 'unknown type'})`;
-    }
-    const base = this.event(source, params, 'sms', messageSid);
+    // The files are fetched after the message is stored (they need the account's credentials),
+    // so a slow or failing download never holds up or loses the message.
+    const attachments: LaterAttachment[] = mmsMedia(params).map((media) => ({ filename: media.filename, contentType: media.contentType, later: { status: 'pending' } }));
     await ctx.capture({
-      ...base,
+      ...this.event(source, params, 'sms', messageSid),
       ...(params.Body ? { text: params.Body } : {}),
-      fields: { ...base.fields, ...media },
+      attachments,
       ...(isOptOut(params.Body) ? { optOut: true } : {}),
     });
     sendTwiml(res, new twilio.twiml.MessagingResponse().toString());
+    if (attachments.length > 0) this.fetchMedia(ctx, source.id);
+  }
+
+  /** Retries media downloads that failed for a while (Twilio briefly unreachable) on every source. */
+  async start(ctx: AdapterContext): Promise<void> {
+    if (this.sweep) throw new Error('the twilio adapter is already started');
+    this.sweep = setInterval(() => {
+      ctx.listSources(this.kind).then(
+        (sources) => sources.forEach((source) => this.fetchMedia(ctx, source.id)),
+        (error: unknown) => ctx.logger.warn({ err: error }, 'could not list Twilio sources for media downloads'),
+      );
+    }, mediaSweepMs);
+    this.sweep.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweep);
+    this.sweep = undefined;
+  }
+
+  /** Downloads the source's pending MMS media, one look at a time per source. */
+  private fetchMedia(ctx: AdapterContext, sourceId: string): void {
+    if (this.fetching.has(sourceId)) return;
+    this.fetching.add(sourceId);
+    void (async () => {
+      const source = await ctx.findSource(sourceId);
+      if (!source || source.kind !== this.kind) return;
+      for (const file of await ctx.attachments.due(sourceId, 20)) await this.fetchOne(ctx, source, file);
+    })()
+      .catch((error: unknown) => ctx.logger.warn({ err: error, sourceId }, 'could not download MMS media'))
+      .finally(() => this.fetching.delete(sourceId));
+  }
+
+  private async fetchOne(ctx: AdapterContext, source: SourceRecord, file: DueAttachment): Promise<void> {
+    const raw = (file.raw ?? {}) as Params;
+    const media = mmsMedia(raw).find((candidate) => candidate.filename === file.filename);
+    if (!media) {
+      await ctx.attachments.failed(file.id, 'the stored message names no file to download');
+      return;
+    }
+    const { accountSid } = storedSettings.parse(source.settings);
+    const { authToken } = storedSecrets.parse(source.secrets);
+    let data: Buffer;
+    try {
+      // Media URLs answer with a redirect to the file; fetch drops the credentials on the way there.
+      const response = await fetch(media.url, {
+        headers: { authorization: `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}` },
+        signal: AbortSignal.timeout(mediaTimeoutMs),
+      });
+      if (!response.ok) throw new Error(`Twilio answered ${response.status}`);
+      const length = Number(response.headers.get('content-length'));
+      if (Number.isFinite(length) && length > ctx.maxUploadBytes) {
+        await response.body?.cancel();
+        await ctx.attachments.failed(file.id, `too large (${length} bytes; the limit is ${ctx.maxUploadBytes})`);
+        return;
+      }
+      data = Buffer.from(await response.arrayBuffer());
+    } catch (error) {
+      const tries = file.attempts + 1;
+      const reason = `could not be downloaded: ${errorMessage(error)}`;
+      ctx.logger.warn({ err: error, attachmentId: file.id, tries }, 'could not download MMS media');
+      if (tries >= mediaAttempts) await ctx.attachments.failed(file.id, `${reason} (gave up after ${tries} tries)`);
+      else await ctx.attachments.failed(file.id, reason, new Date(Date.now() + Math.min(60 * 60_000, 30_000 * 2 ** (tries - 1))));
+      return;
+    }
+    if (data.length > ctx.maxUploadBytes) {
+      await ctx.attachments.failed(file.id, `too large (${data.length} bytes; the limit is ${ctx.maxUploadBytes})`);
+      return;
+    }
+    await ctx.attachments.store(file.id, data);
   }
 
   private async smsStatus(ctx: AdapterContext, source: SourceRecord, params: Params, res: Response): Promise<void> {
@@ -326,6 +479,48 @@ export class TwilioAdapter implements ChannelAdapter {
       throw classifyTwilioError(error);
     }
   }
+}
+
+const mediaSweepMs = 60_000;
+const mediaTimeoutMs = 30_000;
+const mediaAttempts = 5;
+
+/** Twilio transcribes recordings in English only. @see https://www.twilio.com/docs/voice/twiml/record#transcribe */
+function transcribes(language: string): boolean {
+  return language.startsWith('en');
+}
+
+const mediaExtensions: Record<string, string> = {
+  'image/jpeg': 'jpg',
+  'image/png': 'png',
+  'image/gif': 'gif',
+  'image/webp': 'webp',
+  'video/mp4': 'mp4',
+  'video/3gpp': '3gp',
+  'audio/amr': 'amr',
+  'audio/mpeg': 'mp3',
+  'audio/ogg': 'ogg',
+  'application/pdf': 'pdf',
+  'text/vcard': 'vcf',
+  'text/x-vcard': 'vcf',
+};
+
+/**
+ * The files of an MMS: `MediaUrl0..N` with `MediaContentType0..N`, named after the media SID that
+ * ends each URL, so a stored message says again which file is which.
+ * @see https://www.twilio.com/docs/messaging/guides/webhook-request#media-related-parameters
+ */
+function mmsMedia(params: Params): { url: string; contentType: string; filename: string }[] {
+  const count = Math.min(10, Number(params.NumMedia) || 0);
+  const media = [];
+  for (let i = 0; i < count; i++) {
+    const url = params[`MediaUrl${i}`];
+    if (!url || !/^https:\/\//.test(url)) continue;
+    const contentType = (params[`MediaContentType${i}`] || 'application/octet-stream').toLowerCase();
+    const sid = /\/(ME[0-9a-zA-Z]+)\/?$/.exec(url)?.[1] ?? `media-${i + 1}`;
+    media.push({ url, contentType, filename: `${sid}${mediaExtensions[contentType] ? `.${mediaExtensions[contentType]}` : ''}` });
+  }
+  return media;
 }
 
 function required(params: Params, name: string): string {

@@ -6,7 +6,7 @@ import { ProblemError } from '../../src/errors.js';
 import { inspectParsed, shapeProblem, storableValue } from '../../src/input-shape.js';
 import { safeEqual } from '../../src/security/tokens.js';
 import { FormBodyError, parseFormBody } from './body.js';
-import { type CanonicalField, normalizeSubmission } from './normalize.js';
+import { type CanonicalField, type NormalizedSubmission, normalizeSubmissions } from './normalize.js';
 import { RateLimiter } from '../../src/rate-limit.js';
 
 const canonicalFields = ['name', 'firstName', 'lastName', 'email', 'phone', 'message', 'company', 'product', 'pageUrl', 'ignore'] as const;
@@ -148,19 +148,50 @@ export class WebformAdapter implements ChannelAdapter {
     if (problem && problem.kind !== 'unstorable_text') throw shapeProblem(problem);
     // A NUL or half a surrogate pair in a field is dropped, not the submission with it.
     const fields = storableValue(parsed.fields);
-    const submission = normalizeSubmission(fields, {
+    const submissions = normalizeSubmissions(fields, {
       fieldMap: settings.fieldMap as Record<string, CanonicalField | 'ignore'>,
       honeypotField: settings.honeypotField,
+      ...(source.country ? { defaultCountry: source.country } : {}),
     });
-    const hasContent =
+    const hasContent = (submission: NormalizedSubmission) =>
       [submission.name, submission.email, submission.phone, submission.message, submission.company, submission.product].some(Boolean) ||
       Object.keys(submission.custom).length > 0 ||
       parsed.attachments.length > 0;
-    if (!hasContent && !submission.honeypot) {
+    const found = submissions.map((submission, index) => ({ submission, index })).filter(({ submission }) => hasContent(submission) || submission.honeypot);
+    if (found.length === 0) {
       throw new ProblemError('validation_failed', 'the submission has no fields', [{ path: '(body)', message: 'no form fields were found' }]);
     }
+    // A post carrying several leads (RD Station's {"leads": [...]}) keeps each lead's own part as its raw payload.
+    const batch = submissions.length > 1 && typeof fields === 'object' && fields !== null && Array.isArray((fields as { leads?: unknown }).leads) ? (fields as { leads: unknown[] }).leads : null;
+    const events = found.map(({ submission, index }, position) =>
+      this.event(source, submission, receivedAt, position === 0 ? parsed.attachments : [], batch ? { leads: [batch[index]] } : fields),
+    );
 
-    const event: InboundEvent = {
+    if (found.some(({ submission }) => submission.honeypot)) {
+      // Answered like a success, so a bot learns nothing; kept for review all the same.
+      for (const event of events) await ctx.capture(event, { rejectedBecause: `spam: the hidden field "${settings.honeypotField}" was filled` });
+      this.answer(req, res, settings, [], 202);
+      return;
+    }
+    // A signed post proves it knows the secret: it comes from a server (Elementor, Zapier, RD Station),
+    // and every post of such a service comes from the same few addresses.
+    const signed = req.get('x-leadgate-signature') !== undefined;
+    const waitSeconds = signed ? 0 : this.limiter.take(`${source.id}:${req.ip ?? ''}`, settings.rateLimitPerMinute);
+    if (waitSeconds > 0) {
+      for (const event of events) {
+        await ctx.capture(event, { rejectedBecause: `rate limited: more than ${settings.rateLimitPerMinute} submissions a minute from ${req.ip}` });
+      }
+      throw new ProblemError('rate_limited', `this form takes at most ${settings.rateLimitPerMinute} submissions a minute from one address`, undefined, {
+        headers: { 'Retry-After': String(waitSeconds) },
+      });
+    }
+    const results = [];
+    for (const event of events) results.push(await ctx.capture(event));
+    this.answer(req, res, settings, results, results.some((result) => result.created) ? 202 : 200);
+  }
+
+  private event(source: SourceRecord, submission: NormalizedSubmission, receivedAt: Date, attachments: InboundEvent['attachments'], raw: unknown): InboundEvent {
+    return {
       channel: 'webform',
       sourceId: source.id,
       ...(submission.externalId ? { externalId: `${submission.builder}:${submission.externalId}` } : {}),
@@ -175,29 +206,13 @@ export class WebformAdapter implements ChannelAdapter {
       ...(submission.product ? { product: submission.product } : {}),
       fields: submission.custom,
       attribution: { ...submission.utm, ...(submission.pageUrl ? { page_url: submission.pageUrl } : {}) },
-      attachments: parsed.attachments,
-      raw: fields,
+      attachments: attachments ?? [],
+      raw,
     };
-
-    if (submission.honeypot) {
-      // Answered like a success, so a bot learns nothing; kept for review all the same.
-      await ctx.capture(event, { rejectedBecause: `spam: the hidden field "${settings.honeypotField}" was filled` });
-      this.answer(req, res, settings, { eventId: null, leadId: null }, 202);
-      return;
-    }
-    const waitSeconds = this.limiter.take(`${source.id}:${req.ip ?? ''}`, settings.rateLimitPerMinute);
-    if (waitSeconds > 0) {
-      await ctx.capture(event, { rejectedBecause: `rate limited: more than ${settings.rateLimitPerMinute} submissions a minute from ${req.ip}` });
-      throw new ProblemError('rate_limited', `this form takes at most ${settings.rateLimitPerMinute} submissions a minute from one address`, undefined, {
-        headers: { 'Retry-After': String(waitSeconds) },
-      });
-    }
-    const result = await ctx.capture(event);
-    this.answer(req, res, settings, { eventId: result.eventId, leadId: result.leadId }, result.created ? 202 : 200);
   }
 
   /** A plain HTML form (no script) expects a page; everything else gets JSON. */
-  private answer(req: Request, res: Response, settings: WebformSettings, body: { eventId: string | null; leadId: string | null }, status: number): void {
+  private answer(req: Request, res: Response, settings: WebformSettings, results: { eventId: string; leadId: string | null }[], status: number): void {
     const contentType = (req.get('content-type') ?? '').toLowerCase();
     const fromHtmlForm =
       (contentType.startsWith('application/x-www-form-urlencoded') || contentType.startsWith('multipart/form-data')) &&
@@ -213,9 +228,12 @@ export class WebformAdapter implements ChannelAdapter {
         .send('<!doctype html><meta charset="utf-8"><title>Thank you</title><p style="font-family:sans-serif">Thank you! Your message was received.</p>');
       return;
     }
-    const json: Record<string, string> = {};
-    if (body.eventId) json.eventId = body.eventId;
-    if (body.leadId) json.leadId = body.leadId;
+    const json: { eventId?: string; leadId?: string; events?: { eventId: string; leadId: string | null }[] } = {};
+    const [first] = results;
+    if (first?.eventId) json.eventId = first.eventId;
+    if (first?.leadId) json.leadId = first.leadId;
+    // A post with several leads (RD Station) lists each of them.
+    if (results.length > 1) json.events = results.map(({ eventId, leadId }) => ({ eventId, leadId }));
     res.status(status).json(json);
   }
 }

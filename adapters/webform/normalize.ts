@@ -3,6 +3,8 @@
  * gateway's canonical lead fields. Pure and total: whatever the body, it returns a result and
  * never throws, because it runs on unauthenticated input before anything else has looked at it.
  */
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import { z } from 'zod';
 
 export type CanonicalField =
   | 'name'
@@ -15,7 +17,7 @@ export type CanonicalField =
   | 'product'
   | 'pageUrl';
 
-export type FormBuilder = 'typeform' | 'jotform' | 'elementor' | 'wpforms' | 'google-forms' | 'generic';
+export type FormBuilder = 'typeform' | 'jotform' | 'elementor' | 'wpforms' | 'google-forms' | 'rd-station' | 'hubspot' | 'generic';
 
 export interface NormalizedSubmission {
   /** Full name; when only first/last names were given, they are joined ("Ana Souza"). */
@@ -44,6 +46,8 @@ export interface NormalizeOptions {
   fieldMap?: Record<string, CanonicalField | 'ignore'>;
   /** Defaults to `_gotcha`. */
   honeypotField?: string;
+  /** The country national phone numbers are read in (ISO 3166 alpha-2), when a phone is recognised by its value. */
+  defaultCountry?: string;
 }
 
 const MAX_DEPTH = 10;
@@ -94,12 +98,13 @@ const ALIASES: Record<CanonicalField, readonly string[]> = {
     'email', 'mail', 'emailaddress', 'youremail', 'seuemail', 'enderecodeemail', 'correio',
     'youremailaddress', 'respondentemail', 'workemail', 'businessemail', 'emailcorporativo',
     'seumelhoremail', 'whatsyouremail', 'whatisyouremail', 'qualoseuemail', 'qualeoseuemail',
+    'emaillead',
   ],
   phone: [
     'phone', 'phonenumber', 'telephone', 'tel', 'mobile', 'mobilephone', 'cell', 'cellphone',
     'telefone', 'celular', 'whatsapp', 'fone', 'yourphone', 'yourtel', 'seutelefone',
     'numerodetelefone', 'yourphonenumber', 'mobilenumber', 'telefonecelular', 'seucelular',
-    'seuwhatsapp', 'telefonecomddd', 'celularcomddd', 'whatsappcomddd',
+    'seuwhatsapp', 'telefonecomddd', 'celularcomddd', 'whatsappcomddd', 'personalphone',
   ],
   message: [
     'message', 'mensagem', 'msg', 'comments', 'comment', 'comentario', 'comentarios',
@@ -196,6 +201,29 @@ export function normalizeSubmission(body: unknown, options?: NormalizeOptions): 
   }
 }
 
+/** How many leads of one batch post (RD Station) are taken; the rest would only be a way to flood. */
+const MAX_BATCH_LEADS = 100;
+
+/**
+ * Every submission a body carries: RD Station posts its leads as a list (`{"leads": [...]}`),
+ * every other builder one submission per post.
+ */
+export function normalizeSubmissions(body: unknown, options?: NormalizeOptions): NormalizedSubmission[] {
+  try {
+    const root = typeof body === 'string' ? parseEmbeddedJson(body) : body;
+    if (isDict(root) && looksLikeRdStation(root)) {
+      const resolved = readOptions(options);
+      const budget: Budget = { nodes: MAX_NODES };
+      // One result per entry, in order (an entry that is no lead gives an empty one), so callers can pair them up.
+      const leads = (root.leads as unknown[]).slice(0, MAX_BATCH_LEADS);
+      return leads.map((lead) => assemble(rdStationLead(isDict(lead) ? lead : {}, budget), resolved));
+    }
+  } catch {
+    // As normalizeSubmission: an exotic body falls through to the single-submission reading.
+  }
+  return [normalizeSubmission(body, options)];
+}
+
 /** Lowercase, strip accents and everything that is not a letter or digit: `E-mail` → `email`. */
 export function normalizeKey(key: string): string {
   return key
@@ -211,6 +239,7 @@ export function normalizeKey(key: string): string {
 interface ResolvedOptions {
   fieldMap: Map<string, CanonicalField | 'ignore'>;
   honeypot: string;
+  defaultCountry?: CountryCode;
 }
 
 function readOptions(options: unknown): ResolvedOptions {
@@ -231,7 +260,8 @@ function readOptions(options: unknown): ResolvedOptions {
   if (typeof options.honeypotField === 'string') {
     honeypot = normalizeKey(options.honeypotField.trim().slice(0, MAX_KEY_CHARS));
   }
-  return { fieldMap, honeypot };
+  const country = typeof options.defaultCountry === 'string' && /^[A-Z]{2}$/.test(options.defaultCountry) ? (options.defaultCountry as CountryCode) : undefined;
+  return { fieldMap, honeypot, ...(country ? { defaultCountry: country } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,7 +278,9 @@ function extract(body: unknown, budget: Budget): Extraction {
   if (!isDict(root)) return { builder: 'generic', fields: [] };
 
   if (isDict(root.form_response)) return typeform(root, root.form_response, budget);
+  if (looksLikeRdStation(root)) return rdStationLead((root.leads as unknown[]).find(isDict) ?? {}, budget);
   if (looksLikeJotform(root)) return jotform(root, budget);
+  if (looksLikeHubspot(root)) return hubspot(root, budget);
   if (looksLikeElementorAdvanced(root)) return elementorAdvanced(root, budget);
   const wpFields = wpformsFields(root);
   if (wpFields) return wpforms(root, wpFields, budget);
@@ -314,6 +346,83 @@ function collectTypeformDefinitions(list: unknown, into: Map<string, Dict>, dept
     // Question groups nest their questions under properties.fields.
     if (isDict(field.properties)) collectTypeformDefinitions(field.properties.fields, into, depth + 1, budget);
   }
+}
+
+/**
+ * RD Station Marketing's lead webhook: `{"leads": [{uuid, name, email, personal_phone, ...,
+ * last_conversion: {content: {<form fields>}, conversion_origin: {source, medium, campaign}}}]}`.
+ * @see https://developers.rdstation.com/reference/webhooks
+ */
+function looksLikeRdStation(root: Dict): boolean {
+  if (!Array.isArray(root.leads)) return false;
+  const sample = root.leads.slice(0, 50);
+  return (
+    sample.length > 0 &&
+    sample.every(isDict) &&
+    sample.some((lead) => isDict(lead) && (lead.uuid !== undefined || isDict(lead.last_conversion) || isDict(lead.first_conversion)))
+  );
+}
+
+// The lead's RD Station record: bookkeeping, not what the person told the business.
+const RD_STATION_ENVELOPE: ReadonlySet<string> = new Set([
+  'id', 'uuid', 'createdat', 'user', 'opportunity', 'numberconversions', 'fitscore', 'interest', 'bio',
+  'firstconversion', 'lastconversion', 'customfields',
+]);
+const RD_STATION_ORIGIN: Readonly<Record<string, string>> = { source: 'utm_source', medium: 'utm_medium', campaign: 'utm_campaign' };
+
+function rdStationLead(lead: Dict, budget: Budget): Extraction {
+  const last = isDict(lead.last_conversion) ? lead.last_conversion : undefined;
+  const first = isDict(lead.first_conversion) ? lead.first_conversion : undefined;
+  const fields: RawField[] = [];
+  // What the person typed in the form of this conversion comes first; the stored profile fills the gaps.
+  if (last && isDict(last.content)) fields.push(...objectFields(last.content, budget));
+  for (const field of objectFields(lead, budget)) {
+    const key = normalizeKey(field.label.split('.')[0] ?? '');
+    if (RD_STATION_ENVELOPE.has(key)) continue;
+    // The profile repeats the form's name, email and phone: it fills what the form left out, and is not kept twice.
+    fields.push(ALIAS_INDEX.has(key) ? { ...field, metaOnly: true } : field);
+  }
+  if (isDict(lead.custom_fields)) fields.push(...objectFields(lead.custom_fields, budget));
+  // Where this conversion came from; RD Station sends the origin on the first conversion only at times.
+  const origin = [last, first].map((conversion) => (conversion && isDict(conversion.conversion_origin) ? conversion.conversion_origin : undefined)).find(Boolean);
+  if (origin) {
+    for (const [key, utm] of Object.entries(RD_STATION_ORIGIN)) {
+      if (origin[key] !== undefined) fields.push({ label: utm, alternates: [], value: origin[key], metaOnly: true });
+    }
+  }
+  // One lead converts many times: the conversion's time tells this submission from the lead's earlier ones.
+  const id = scalarText(lead.uuid) ?? scalarText(lead.id);
+  const at = scalarText(last?.created_at) ?? scalarText(lead.created_at);
+  return { builder: 'rd-station', fields, ...(id ? { externalId: at ? `${id}:${at}` : id } : {}) };
+}
+
+/**
+ * HubSpot's contact payload (workflow webhooks, the v1 contacts API): every property as
+ * `properties.<name>.value`, with its history in `versions`.
+ * @see https://legacydocs.hubspot.com/docs/methods/contacts/get_contact
+ */
+function looksLikeHubspot(root: Dict): boolean {
+  if (!isDict(root.properties)) return false;
+  const values = Object.values(root.properties).slice(0, 50);
+  return values.length > 0 && values.every((v) => isDict(v) && Object.hasOwn(v, 'value'));
+}
+
+function hubspot(root: Dict, budget: Budget): Extraction {
+  const properties = root.properties as Dict;
+  const fields: RawField[] = [];
+  for (const key of ownKeys(properties)) {
+    const property = properties[key];
+    if (!isDict(property) || !spend(budget)) continue;
+    // hs_* and the record's dates are HubSpot's own bookkeeping.
+    if (key.startsWith('hs_') || key === 'lastmodifieddate' || key === 'createdate') continue;
+    fields.push({ label: key, alternates: [], value: property.value });
+  }
+  const submissions = Array.isArray(root['form-submissions']) ? root['form-submissions'].filter(isDict) : [];
+  const latest = submissions[0];
+  if (latest?.['page-url'] !== undefined) fields.push({ label: 'page-url', alternates: [], value: latest['page-url'], hint: 'pageUrl', metaOnly: true });
+  // The contact id would make every later submission of the same person a duplicate; the form conversion's id does not.
+  const conversion = scalarText(latest?.['conversion-id']);
+  return { builder: 'hubspot', fields, ...(conversion ? { externalId: conversion } : {}) };
 }
 
 function looksLikeJotform(root: Dict): boolean {
@@ -618,6 +727,17 @@ function assemble(extraction: Extraction, options: ResolvedOptions): NormalizedS
     }
   }
 
+  // No field's name said where the email or the phone is: a field whose whole value is one says it.
+  const recognise = (field: 'email' | 'phone', test: (value: string) => boolean): void => {
+    if (canonical.has(field)) return;
+    const key = Object.keys(custom).find((k) => test(custom[k]!));
+    if (key === undefined) return;
+    canonical.set(field, { value: custom[key]!, label: key });
+    delete custom[key];
+  };
+  recognise('email', isEmailValue);
+  recognise('phone', (value) => isPhoneValue(value, options.defaultCountry));
+
   const result: NormalizedSubmission = { utm, builder: extraction.builder, custom };
   const first = canonical.get('firstName');
   const last = canonical.get('lastName');
@@ -669,8 +789,61 @@ function classify(field: RawField, options: ResolvedOptions): Target {
   const bySegments = segmentAlias(label);
   if (bySegments) return { kind: 'canonical', field: bySegments };
 
+  const byQuestion = questionAlias(label);
+  if (byQuestion) return { kind: 'canonical', field: byQuestion };
+
+  const generated = CONTACT_FORM_7_GENERATED.exec(label);
+  if (generated) return { kind: 'canonical', field: generated[1]!.toLowerCase() === 'tel' ? 'phone' : 'email' };
+
   if (field.hint) return { kind: 'canonical', field: field.hint };
   return { kind: 'custom' };
+}
+
+/** Contact Form 7's tag generator names a field after its type and a number: `tel-812`, `email-305`. */
+const CONTACT_FORM_7_GENERATED = /^(tel|email)-\d+$/i;
+
+/** Words that only make a label a question or a request: "Qual o seu WhatsApp?", "Informe seu melhor e-mail". */
+const QUESTION_WORDS: ReadonlySet<string> = new Set([
+  'qual', 'quais', 'e', 'o', 'a', 'os', 'as', 'seu', 'sua', 'seus', 'suas', 'meu', 'minha', 'teu', 'tua', 'de', 'do', 'da', 'para',
+  'informe', 'digite', 'insira', 'coloque', 'deixe', 'aqui', 'por', 'favor', 'melhor', 'numero', 'n', 'no',
+  'what', 'whats', 'is', 'your', 'my', 'the', 'please', 'enter', 'best', 'number', 'cual', 'tu', 'su', 'el',
+]);
+
+/**
+ * A label that is a question around one alias: the question words go and what is left must be
+ * an alias by itself. "Você tem WhatsApp?" keeps "voce tem" and stays custom.
+ */
+function questionAlias(label: string): CanonicalField | undefined {
+  const words = label
+    .normalize('NFD')
+    .replace(/\p{M}/gu, '')
+    .toLowerCase()
+    // "e-mail" is one word, not the conjunction "e" and "mail".
+    .replace(/\be-mail\b/g, 'email')
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter((word) => word !== '');
+  const rest = words.filter((word) => !QUESTION_WORDS.has(word));
+  if (rest.length === 0 || rest.length === words.length) return undefined;
+  return ALIAS_INDEX.get(rest.join(''));
+}
+
+const emailValue = z.email();
+
+/** A whole value that is an email address, and nothing else. */
+function isEmailValue(value: string): boolean {
+  return value.length <= 320 && emailValue.safeParse(value).success;
+}
+
+/**
+ * A whole value that is a phone number, and nothing else: only the characters phones are
+ * written with, and a number valid for the form's country (or in international form).
+ */
+function isPhoneValue(value: string, country: CountryCode | undefined): boolean {
+  if (!/^\+?[\d\s().-]{8,25}$/.test(value)) return false;
+  const digits = value.replace(/\D/g, '').length;
+  if (digits < 8 || digits > 15) return false;
+  const parsed = parsePhoneNumberFromString(value, { ...(country ? { defaultCountry: country } : {}), extract: false });
+  return parsed?.isValid() ?? false;
 }
 
 /** `utm_source`, `UTM Source`, `utmSource` → `utm_source`; `GCLID` → `gclid`. */

@@ -304,6 +304,8 @@ export class InboundProcessor {
   ): Promise<string[]> {
     const fields = { ...((call.fields ?? {}) as Record<string, unknown>) };
     const previous = fields.callStatus as CallProgress['status'] | undefined;
+    // The end of a call that already got an outcome (answered, missed, a voicemail) changes nothing.
+    if (progress.ended && previous && previous !== 'ringing') return [];
     // A voicemail or a transcript never turns a call back into "answered", nor the reverse; and
     // callbacks processed out of order never take a call back to "ringing".
     const status =
@@ -318,10 +320,12 @@ export class InboundProcessor {
       ...(progress.answeredBy ? { answeredBy: progress.answeredBy } : {}),
       ...(progress.recordingUrl ? { recordingUrl: progress.recordingUrl } : {}),
       ...(progress.transcription ? { transcription: progress.transcription } : {}),
+      ...(progress.transcriptUnavailable && !fields.transcription ? { transcription: 'transcript unavailable' } : {}),
     });
+    // A transcript is the call's text only while the call has none of its own.
     await tx.message.update({
       where: { id: call.id },
-      data: { fields: fields as Prisma.InputJsonObject, ...(progress.transcription ? { text: progress.transcription } : {}) },
+      data: { fields: fields as Prisma.InputJsonObject, ...(progress.transcription && !call.text ? { text: progress.transcription } : {}) },
     });
     const base = { workspaceId: call.workspaceId, leadId: call.leadId, actor: systemActor };
     const kind = progress.transcription ? 'call.transcribed' : (`call.${status}` as const);

@@ -24,6 +24,13 @@ export interface CallProgress {
   answeredBy?: string;
   recordingUrl?: string;
   transcription?: string;
+  /** No transcript will come for this recording (the provider cannot transcribe the call's language). */
+  transcriptUnavailable?: boolean;
+  /**
+   * The call is over (the provider's final status): a call still only ringing was missed, however
+   * early the caller hung up; a call that got further keeps what it got to.
+   */
+  ended?: boolean;
 }
 
 export interface InboundAttachment {
@@ -120,6 +127,8 @@ export interface CaptureResult {
 export interface SourceRecord {
   id: string;
   workspaceId: string;
+  /** The workspace's country (ISO 3166 alpha-2), for reading national phone numbers; set on sources found by id. */
+  country?: string;
   kind: string;
   name: string;
   settings: Record<string, unknown>;

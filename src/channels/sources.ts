@@ -21,7 +21,7 @@ export class SourceDirectory {
   async find(sourceId: string): Promise<SourceRecord | null> {
     const hit = this.cache.get(sourceId);
     if (hit && Date.now() - hit.at < cacheTtlMs) return hit.record;
-    const row = await this.prisma.source.findUnique({ where: { id: sourceId } });
+    const row = await this.prisma.source.findUnique({ where: { id: sourceId }, include: { workspace: { select: { country: true } } } });
     const record = row && !row.deletedAt ? this.toRecord(row) : null;
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(sourceId, { record, at: Date.now() });
@@ -32,10 +32,11 @@ export class SourceDirectory {
     this.cache.delete(sourceId);
   }
 
-  toRecord(row: Source): SourceRecord {
+  toRecord(row: Source & { workspace?: { country: string } }): SourceRecord {
     return {
       id: row.id,
       workspaceId: row.workspaceId,
+      ...(row.workspace ? { country: row.workspace.country } : {}),
       kind: row.kind,
       name: row.name,
       settings: row.settings as Record<string, unknown>,

@@ -3,7 +3,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../src/paths.js';
 import { type MailUser, TestMailServers } from '../support/mail-servers.js';
-import { eventually, type Stack, startStack } from '../support/stack.js';
+import { createWebform, eventually, postForm, type Stack, startStack } from '../support/stack.js';
 import { launchChromium, signIn } from './browser.js';
 
 const owner = { email: 'owner@acme.test', password: 'correct horse battery' };
@@ -191,5 +191,25 @@ describe('setup forms in a browser', () => {
     await create.getByLabel('Kind').selectOption('email');
     for (const field of await page.locator('input').all()) expect(await field.inputValue()).not.toBe(mailbox.password);
     expect(await page.content()).not.toContain(mailbox.password);
+  });
+
+  it("lists a form's submissions the rate limit refused, and releases one into a lead", async () => {
+    const form = await createWebform(stack, { name: 'Fair stand', rateLimitPerMinute: 1 });
+    expect((await postForm(stack, form, { name: 'Ana Feira', email: 'ana.feira@example.com' })).status).toBe(202);
+    expect((await postForm(stack, form, { name: 'Bruno Feira', email: 'bruno.feira@example.com' })).status).toBe(429);
+
+    // Created through the API: a fresh load shows it among the sources.
+    await page.goto(`/#/setup/sources/${form.id}`);
+    await page.reload();
+    const refused = page.getByRole('region', { name: 'Refused submissions' });
+    const entry = refused.getByRole('listitem').filter({ hasText: 'bruno.feira@example.com' });
+    await entry.waitFor();
+    expect(await entry.textContent()).toContain('rate limited');
+    await entry.getByRole('button', { name: 'Release' }).click();
+    await refused.getByText('None.').waitFor();
+    await eventually(async () => {
+      const { body } = await stack.api<{ data: { name: string }[] }>('GET', '/api/v1/leads?q=bruno.feira');
+      expect(body.data.map((lead) => lead.name)).toEqual(['Bruno Feira']);
+    });
   });
 });

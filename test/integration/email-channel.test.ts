@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { simpleParser } from 'mailparser';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
@@ -7,6 +8,11 @@ import { type MailUser, TestMailServers } from '../support/mail-servers.js';
 import { eventually, defaultBackends, type Stack, startStack } from '../support/stack.js';
 
 const mailbox: MailUser = { address: 'vendas@acme.test', password: 'caixa-secreta' };
+const support: MailUser = { address: 'suporte@acme.test', password: 'suporte-secreta' };
+
+function fixture(name: string): string {
+  return fs.readFileSync(new URL(`../fixtures/email/${name}`, import.meta.url), 'utf8');
+}
 
 interface Lead {
   id: string;
@@ -70,7 +76,7 @@ describe.each(defaultBackends)('the email channel on $db with the $queue queue',
   const relayedTo = (address: string) => servers.relayed.filter((mail) => mail.envelope.to.includes(address));
 
   beforeAll(async () => {
-    servers = await TestMailServers.start([mailbox]);
+    servers = await TestMailServers.start([mailbox, support]);
     stack = await startStack({ db, queue });
     await stack.api('PATCH', '/api/v1/workspace', { name: 'Acme Solar', locale: 'en' });
     const { status, body } = await stack.api<{ id: string; status: { state: string } }>('POST', '/api/v1/sources', {
@@ -205,6 +211,35 @@ describe.each(defaultBackends)('the email channel on $db with the $queue queue',
     expect(relayedTo('ooo@customer.example')).toHaveLength(0);
   });
 
+  it("takes a website form sent through the mailbox itself, and mail through the business's own Google Group, as leads of their Reply-To", async () => {
+    await deliver({ raw: fixture('form-via-own-mailbox.eml') }, mailbox.address);
+    await deliver({ raw: fixture('google-group-own-domain.eml') }, 'contato+bncbdh5jz7xqmhrb4exx2nqmgqexample@acme.test');
+    for (const [address, name, text] of [
+      ['rafaela.dias@cliente.test', 'Rafaela Dias', 'Meu WhatsApp é (19) 99812-3344.'],
+      ['thiago.moreira@fazenda.test', 'Thiago Moreira', 'Tenho um galpão de 800 m²'],
+    ] as const) {
+      const lead = await eventually(async () => {
+        const leads = await leadsFrom(address);
+        expect(leads).toHaveLength(1);
+        return leads[0]!;
+      });
+      expect(lead).toMatchObject({ name, email: address, channel: 'email' });
+      const messages = await eventually(async () => {
+        const found = await conversation(lead.id);
+        expect(found.map((m) => [m.direction, m.status])).toEqual([
+          ['in', 'received'],
+          ['out', 'sent'],
+        ]);
+        return found;
+      });
+      expect(messages[0]!.text).toContain(text);
+      // The acknowledgement goes to the person, never back to the mailbox or the group.
+      expect(relayedTo(address)).toHaveLength(1);
+    }
+    expect(await leadsFrom('vendas@acme.test')).toHaveLength(0);
+    expect(await leadsFrom('contato@acme.test')).toHaveLength(0);
+  });
+
   it('marks a bounced address undeliverable and the message that bounced as failed', async () => {
     await deliver(enquiry('Gone <gone@customer.example>', 'Question', 'Do you install in Recife?'), 'gone@customer.example');
     const lead = await eventually(async () => {
@@ -247,6 +282,78 @@ describe.each(defaultBackends)('the email channel on $db with the $queue queue',
     const reply = await stack.api<{ type: string }>('POST', `/api/v1/leads/${lead.id}/messages`, { text: 'Still there?' });
     expect(reply.status).toBe(422);
     expect(reply.body.type).toBe('https://leadgate.dev/problems/no-reply-channel');
+  });
+
+  it('takes a mail whose body and subject decode to a NUL, and the mail after it', async () => {
+    // Quoted-printable "=00" is how a NUL reaches the parser: a raw NUL byte never passes IMAP APPEND.
+    const nul = enquiry('Nulo <nulo@customer.example>', '=?UTF-8?Q?Or=C3=A7amento=00urgente?=', 'Preciso de=00 um or=C3=A7amento.', {
+      'Content-Transfer-Encoding': 'quoted-printable',
+    });
+    await deliver({ raw: nul.raw.replace('Content-Transfer-Encoding: 8bit\r\n', '') }, 'nulo@customer.example');
+    await deliver(enquiry('Depois <depois@customer.example>', 'Next one', 'The mail after it.'), 'depois@customer.example');
+    for (const address of ['nulo@customer.example', 'depois@customer.example']) {
+      await eventually(async () => expect(await leadsFrom(address)).toHaveLength(1));
+    }
+    const lead = (await leadsFrom('nulo@customer.example'))[0]!;
+    const [message] = await conversation(lead.id);
+    expect(message!.text).toBe('Preciso de um orçamento.');
+    expect(message!.subject).toBe('Orçamentourgente');
+  });
+
+  it('starts the reconnect backoff over after every healthy connection', async () => {
+    const source = async () => (await stack.api<{ status: { state: string; nextRetryAt?: string } }>('GET', `/api/v1/sources/${sourceId}`)).body.status;
+    // Three drops in a row, each after the mailbox was connected again: each waits the first step (1 s), not 1, 2, then 4 s.
+    for (let drop = 1; drop <= 3; drop++) {
+      const kickedAt = Date.now();
+      await servers.kick(mailbox);
+      const reconnecting = await eventually(async () => {
+        const status = await source();
+        expect(status.state).toBe('reconnecting');
+        return status;
+      });
+      expect(new Date(reconnecting.nextRetryAt!).getTime() - kickedAt).toBeLessThan(1_900);
+      await eventually(async () => expect((await source()).state).toBe('connected'));
+    }
+  });
+
+  it('stops logging in with a refused password until the settings change', async () => {
+    const created = await stack.api<{ id: string }>('POST', '/api/v1/sources', {
+      kind: 'email',
+      name: 'Support mailbox',
+      address: support.address,
+      imap: { ...connection().imap, user: support.address, password: support.password },
+      smtp: { ...connection().smtp, user: support.address, password: support.password },
+    });
+    expect(created.status).toBe(201);
+    const source = async () =>
+      (await stack.api<{ status: { state: string; lastError?: string; nextRetryAt?: string } }>('GET', `/api/v1/sources/${created.body.id}`)).body.status;
+    await eventually(async () => expect((await source()).state).toBe('connected'));
+
+    // The password is changed at the provider and the connection drops: the stored one is refused.
+    await servers.setPassword(support, 'changed-at-the-provider');
+    await servers.kick(support);
+    const failed = await eventually(async () => {
+      const status = await source();
+      expect(status.state).toBe('error');
+      return status;
+    });
+    expect(failed.lastError).toMatch(/authentication failed/i);
+    expect(failed.nextRetryAt).toBeUndefined();
+
+    // Were it still retrying, it would log in again within a second or two once the old password works again.
+    await servers.setPassword(support, support.password);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(await source()).toMatchObject({ state: 'error', lastError: failed.lastError });
+
+    // New credentials are new settings: the mailbox is watched again.
+    await servers.setPassword(support, 'the-new-password');
+    const updated = await stack.api('PATCH', `/api/v1/sources/${created.body.id}`, {
+      imap: { ...connection().imap, user: support.address, password: 'the-new-password' },
+      smtp: { ...connection().smtp, user: support.address, password: 'the-new-password' },
+    });
+    expect(updated.status).toBe(200);
+    await eventually(async () => expect((await source()).state).toBe('connected'));
+    await stack.api('DELETE', `/api/v1/sources/${created.body.id}`);
   });
 
   it('misses nothing and takes nothing twice across a restart and a recreated mailbox', async () => {

@@ -14,6 +14,7 @@ const caller = '+5511987654321';
 interface Webhooks {
   voice: string;
   voiceStatus: string;
+  callStatus: string;
   recording: string;
   sms: string;
   smsStatus: string;
@@ -34,9 +35,22 @@ interface MessageView {
   fields: Record<string, unknown> | null;
   to: string | null;
   automatic: boolean;
+  attachments: { filename: string; contentType: string; size: number | null; url: string; status: string }[];
 }
 
 const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', parseTagValue: false, isArray: (name) => name === 'Number' || name === 'Say' });
+
+/**
+ * Amazon Polly voices and their languages, as Twilio lists them for <Say>.
+ * @see https://www.twilio.com/docs/voice/twiml/say/text-speech#available-voices-and-languages
+ */
+const documentedVoices: Record<string, string[]> = {
+  'pt-BR': ['Polly.Camila', 'Polly.Vitoria', 'Polly.Ricardo', 'Polly.Thiago-Neural', 'Polly.Camila-Neural', 'Polly.Vitoria-Neural'],
+  'en-US': ['Polly.Joanna', 'Polly.Matthew', 'Polly.Kendra', 'Polly.Kimberly', 'Polly.Salli', 'Polly.Joey', 'Polly.Justin', 'Polly.Ivy'],
+  'en-GB': ['Polly.Amy', 'Polly.Brian', 'Polly.Emma'],
+  'es-ES': ['Polly.Lucia', 'Polly.Conchita', 'Polly.Enrique'],
+  'es-MX': ['Polly.Mia'],
+};
 
 describe.each(defaultBackends)('calls and SMS through Twilio on $db with the $queue queue', ({ db, queue }) => {
   let stack: Stack;
@@ -138,9 +152,16 @@ describe.each(defaultBackends)('calls and SMS through Twilio on $db with the $qu
     expect(answer.status).toBe(200);
     expect(answer.contentType).toMatch(/^text\/xml/);
     const twiml = xml.parse(answer.text).Response;
-    expect(twiml.Say[0]).toMatchObject({ '#text': 'Olá! Você ligou para a Acme Solar.', language: 'pt-BR' });
-    expect(twiml.Dial).toMatchObject({ action: `${hooks.voiceStatus}?answeredBy=${repId}`, method: 'POST', timeout: '20', callerId: caller });
-    expect(twiml.Dial.Number).toEqual([repPhone]);
+    expect(twiml.Say[0]).toMatchObject({ '#text': 'Olá! Você ligou para a Acme Solar.', language: 'pt-BR', voice: 'Polly.Camila' });
+    // Brazil: the rep's phone shows the business's Twilio number, never the caller's.
+    expect(twiml.Dial).toMatchObject({ action: `${hooks.voiceStatus}?answeredBy=${repId}`, method: 'POST', timeout: '20', callerId: businessNumber });
+    expect(twiml.Dial.Number.map((n: { '#text': string }) => n['#text'])).toEqual([repPhone]);
+
+    // The rep hears who is calling before the call is put through.
+    const whisperUrl = twiml.Dial.Number[0].url as string;
+    const whisper = await twilioPost(whisperUrl, { CallSid: 'CA99', AccountSid: accountSid, From: businessNumber, To: repPhone, CallStatus: 'in-progress', Direction: 'outbound-api' });
+    expect(whisper.status).toBe(200);
+    expect(xml.parse(whisper.text).Response.Say[0]).toMatchObject({ '#text': 'Ligação de 1 1, 9 8 7 6 5, 4 3 2 1.', language: 'pt-BR', voice: 'Polly.Camila' });
 
     const lead = await leadOf(caller);
     expect(lead).toMatchObject({ phone: caller, channel: 'voice', owner: { id: repId } });
@@ -155,8 +176,12 @@ describe.each(defaultBackends)('calls and SMS through Twilio on $db with the $qu
 
     const dialed = await twilioPost(hooks.voiceStatus, { ...callParams(callSid), CallStatus: 'in-progress', DialCallStatus: 'no-answer', DialCallSid: 'CA99', DialCallDuration: '0' });
     const voicemail = xml.parse(dialed.text).Response;
+    expect(voicemail.Say[0]).toMatchObject({ voice: 'Polly.Camila', language: 'pt-BR' });
     expect(voicemail.Say[0]['#text']).toMatch(/Deixe sua mensagem/);
-    expect(voicemail.Record).toMatchObject({ action: hooks.recording, transcribe: 'true', transcribeCallback: hooks.recording, recordingStatusCallback: hooks.recording });
+    expect(voicemail.Record).toMatchObject({ action: hooks.recording, recordingStatusCallback: hooks.recording });
+    // Twilio transcribes English only: a Portuguese voicemail is not sent to it.
+    expect(voicemail.Record).not.toHaveProperty('transcribe');
+    expect(voicemail.Record).not.toHaveProperty('transcribeCallback');
 
     const texted = await eventually(async () => {
       const outbound = (await messagesOf(lead.id)).filter((m) => m.direction === 'out');
@@ -174,19 +199,18 @@ describe.each(defaultBackends)('calls and SMS through Twilio on $db with the $qu
     const recording = { ...callParams(callSid), RecordingSid: 'RE33333333333333333333333333333333', RecordingUrl: `https://api.twilio.com/2010-04-01/Accounts/${accountSid}/Recordings/RE33`, RecordingDuration: '14', RecordingStatus: 'completed' };
     expect((await twilioPost(hooks.recording, recording)).status).toBe(200);
     expect((await twilioPost(hooks.recording, recording)).status).toBe(200);
-    const transcript = { ...callParams(callSid), RecordingSid: recording.RecordingSid, TranscriptionSid: 'TR44444444444444444444444444444444', TranscriptionStatus: 'completed', TranscriptionText: 'Oi, quero um orçamento de energia solar.' };
-    expect((await twilioPost(hooks.recording, transcript)).status).toBe(200);
 
     // Twilio's callbacks may arrive, and be processed, in any order.
     await eventually(async () => {
       const call = (await messagesOf(lead.id)).find((m) => m.channel === 'voice')!;
-      expect(call.text).toBe('Oi, quero um orçamento de energia solar.');
-      expect(call.fields).toMatchObject({ callStatus: 'voicemail', recordingUrl: recording.RecordingUrl });
+      expect(call.text).toBeNull();
+      expect(call.fields).toMatchObject({ callStatus: 'voicemail', recordingUrl: recording.RecordingUrl, transcription: 'transcript unavailable' });
     });
     const { body: timeline } = await stack.api<{ data: { kind: string }[] }>('GET', `/api/v1/leads/${lead.id}/activities`);
     const kinds = timeline.data.map((a) => a.kind);
     expect(kinds.filter((k) => k === 'call.voicemail')).toHaveLength(1);
-    expect(kinds).toEqual(expect.arrayContaining(['call.missed', 'follow_up.created', 'call.transcribed', 'message.sent']));
+    expect(kinds).toEqual(expect.arrayContaining(['call.missed', 'follow_up.created', 'message.sent']));
+    expect(kinds).not.toContain('call.transcribed');
     expect(kinds.filter((k) => k === 'follow_up.created')).toHaveLength(1);
 
     const delivered = await twilioPost(hooks.smsStatus, { MessageSid: 'SM22222222222222222222222222222222', MessageStatus: 'delivered', AccountSid: accountSid, From: businessNumber, To: caller });
@@ -197,7 +221,7 @@ describe.each(defaultBackends)('calls and SMS through Twilio on $db with the $qu
   it('keeps a repeat caller on the same lead and rings the same rep; an answered call gets no call-back', async () => {
     const lead = await leadOf(caller);
     const answer = await twilioPost(hooks.voice, callParams('CA55555555555555555555555555555555', '11 98765-4321'));
-    expect(xml.parse(answer.text).Response.Dial.Number).toEqual([repPhone]);
+    expect(xml.parse(answer.text).Response.Dial.Number.map((n: { '#text': string }) => n['#text'])).toEqual([repPhone]);
     const action = xml.parse(answer.text).Response.Dial.action as string;
     const hangup = await twilioPost(action, { ...callParams('CA55555555555555555555555555555555', '11 98765-4321'), DialCallStatus: 'completed', DialCallDuration: '95' });
     expect(xml.parse(hangup.text).Response).toHaveProperty('Hangup');
@@ -207,8 +231,100 @@ describe.each(defaultBackends)('calls and SMS through Twilio on $db with the $qu
       expect(calls[1]!.fields).toMatchObject({ durationSeconds: 95, answeredBy: repId });
     });
     expect((await leadOf(caller)).id).toBe(lead.id);
+    // The call's end, reported after its dial result, changes nothing.
+    expect((await twilioPost(hooks.callStatus, { ...callParams('CA55555555555555555555555555555555', '11 98765-4321'), CallStatus: 'completed', CallDuration: '101' })).status).toBe(204);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const calls = (await messagesOf(lead.id)).filter((m) => m.channel === 'voice');
+    expect(calls[1]!.fields).toMatchObject({ callStatus: 'answered', durationSeconds: 95 });
     const { body: followUps } = await stack.api<{ data: unknown[] }>('GET', `/api/v1/follow-ups?leadId=${lead.id}`);
     expect(followUps.data).toHaveLength(1);
+  });
+
+  it('makes a missed call, with its call-back and text, of a caller who hangs up during the greeting', async () => {
+    const early = '+5511976543210';
+    const callSid = 'CA12121212121212121212121212121212';
+    expect((await twilioPost(hooks.voice, callParams(callSid, early))).status).toBe(200);
+    const lead = await leadOf(early);
+    const sms = nock('https://api.twilio.com')
+      .post(`/2010-04-01/Accounts/${accountSid}/Messages.json`, (body: Record<string, string>) => body.To === early && body.Body.includes('Vimos sua ligação para'))
+      .reply(201, { sid: 'SM12121212121212121212121212121212', status: 'queued' });
+    // No <Dial> ran, so no dial result comes: only the number's call status callback.
+    const ended = await twilioPost(hooks.callStatus, { ...callParams(callSid, early), CallStatus: 'completed', CallDuration: '3' });
+    expect(ended.status).toBe(204);
+    await eventually(async () => {
+      const [call] = (await messagesOf(lead.id)).filter((m) => m.channel === 'voice');
+      expect(call!.fields).toMatchObject({ callStatus: 'missed' });
+      expect(sms.isDone()).toBe(true);
+    });
+    const { body: followUps } = await stack.api<{ data: { note: string }[] }>('GET', `/api/v1/follow-ups?leadId=${lead.id}`);
+    expect(followUps.data).toHaveLength(1);
+    expect(followUps.data[0]!.note).toContain('missed call');
+    // Twilio retries the callback: still one missed call.
+    await twilioPost(hooks.callStatus, { ...callParams(callSid, early), CallStatus: 'completed', CallDuration: '3' });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await stack.api<{ data: unknown[] }>('GET', `/api/v1/follow-ups?leadId=${lead.id}`)).body.data).toHaveLength(1);
+  });
+
+  it('speaks every voice language with a voice Twilio documents for it', async () => {
+    for (const [index, voiceLanguage] of ['pt-BR', 'en-US', 'en-GB', 'es-ES', 'es-MX'].entries()) {
+      const { status, body } = await stack.api<{ id: string; webhooks: Webhooks }>('POST', '/api/v1/sources', {
+        kind: 'twilio',
+        name: `Line ${voiceLanguage}`,
+        accountSid,
+        authToken,
+        phoneNumber: `+5511400099${String(index).padStart(3, '0')}`,
+        greeting: 'Hello',
+        voiceLanguage,
+      });
+      expect(status).toBe(201);
+      const answer = await twilioPost(body.webhooks.voice, callParams(`CA${String(index).repeat(32)}`, '+5511955554444'));
+      const says = xml.parse(answer.text).Response.Say as { voice: string; language: string }[];
+      expect(says.length).toBeGreaterThan(0);
+      for (const say of says) {
+        expect(say.language).toBe(voiceLanguage);
+        expect(documentedVoices[voiceLanguage]).toContain(say.voice);
+      }
+      await stack.api('DELETE', `/api/v1/sources/${body.id}`);
+    }
+  });
+
+  it('asks Twilio for a transcript only in English, and keeps it beside the call', async () => {
+    const { body: line } = await stack.api<{ id: string; webhooks: Webhooks }>('POST', '/api/v1/sources', {
+      kind: 'twilio',
+      name: 'US line',
+      accountSid,
+      authToken,
+      phoneNumber: '+14155550100',
+      voiceLanguage: 'en-US',
+    });
+    const usCaller = '+14155550123';
+    const callSid = 'CA34343434343434343434343434343434';
+    const params = { ...callParams(callSid, usCaller), To: '+14155550100', FromCountry: 'US' };
+    await twilioPost(line.webhooks.voice, params);
+    const lead = await leadOf(usCaller);
+    nock('https://api.twilio.com').post(`/2010-04-01/Accounts/${accountSid}/Messages.json`).reply(201, { sid: 'SM34343434343434343434343434343434', status: 'queued' });
+    const dialed = await twilioPost(line.webhooks.voiceStatus, { ...params, DialCallStatus: 'no-answer', DialCallDuration: '0' });
+    const record = xml.parse(dialed.text).Response.Record;
+    expect(record).toMatchObject({ transcribe: 'true', transcribeCallback: line.webhooks.recording });
+    const recordingUrl = `https://api.twilio.com/2010-04-01/Accounts/${accountSid}/Recordings/RE34`;
+    await twilioPost(line.webhooks.recording, { ...params, RecordingSid: 'RE34343434343434343434343434343434', RecordingUrl: recordingUrl, RecordingDuration: '9', RecordingStatus: 'completed' });
+    await twilioPost(line.webhooks.recording, {
+      ...params,
+      RecordingSid: 'RE34343434343434343434343434343434',
+      RecordingUrl: recordingUrl,
+      TranscriptionSid: 'TR34343434343434343434343434343434',
+      TranscriptionStatus: 'completed',
+      TranscriptionText: 'Hi, I would like a quote for solar panels.',
+    });
+    await eventually(async () => {
+      const call = (await messagesOf(lead.id)).find((m) => m.channel === 'voice')!;
+      expect(call.fields).toMatchObject({ callStatus: 'voicemail', recordingUrl, transcription: 'Hi, I would like a quote for solar panels.' });
+      expect(call.text).toBe('Hi, I would like a quote for solar panels.');
+    });
+    const { body: timeline } = await stack.api<{ data: { kind: string }[] }>('GET', `/api/v1/leads/${lead.id}/activities`);
+    expect(timeline.data.map((a) => a.kind)).toContain('call.transcribed');
+    await eventually(async () => expect((await messagesOf(lead.id)).some((m) => m.direction === 'out')).toBe(true));
+    await stack.api('DELETE', `/api/v1/sources/${line.id}`);
   });
 
   it('takes an SMS with media into the conversation, and honours an opt-out in Portuguese', async () => {
@@ -222,10 +338,21 @@ describe.each(defaultBackends)('calls and SMS through Twilio on $db with the $qu
       From: texter,
       To: businessNumber,
       Body: 'Vocês instalam em Niterói? Segue foto do telhado.',
-      NumMedia: '1',
-      MediaUrl0: `https://api.twilio.com/2010-04-01/Accounts/${accountSid}/Messages/SM777/Media/ME1`,
+      NumMedia: '2',
+      MediaUrl0: `https://api.twilio.com/2010-04-01/Accounts/${accountSid}/Messages/SM77777777777777777777777777777777/Media/ME0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a`,
       MediaContentType0: 'image/jpeg',
+      MediaUrl1: `https://api.twilio.com/2010-04-01/Accounts/${accountSid}/Messages/SM77777777777777777777777777777777/Media/ME1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b`,
+      MediaContentType1: 'application/pdf',
     };
+    const photo = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('telhado')]);
+    // Twilio's media URLs open only with the account's credentials.
+    const media = nock('https://api.twilio.com')
+      .get(`/2010-04-01/Accounts/${accountSid}/Messages/SM77777777777777777777777777777777/Media/ME0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a`)
+      .basicAuth({ user: accountSid, pass: authToken })
+      .reply(200, photo, { 'content-type': 'image/jpeg' })
+      .get(`/2010-04-01/Accounts/${accountSid}/Messages/SM77777777777777777777777777777777/Media/ME1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b`)
+      .basicAuth({ user: accountSid, pass: authToken })
+      .reply(200, '%PDF-1.4 planta', { 'content-type': 'application/pdf' });
     const received = await twilioPost(hooks.sms, sms);
     expect(received.status).toBe(200);
     expect(xml.parse(received.text)).toHaveProperty('Response');
@@ -240,7 +367,18 @@ describe.each(defaultBackends)('calls and SMS through Twilio on $db with the $qu
       return messages[0]!;
     });
     expect(inbound).toMatchObject({ channel: 'sms', text: sms.Body });
-    expect(Object.values(inbound.fields ?? {}).join(' ')).toContain(`${sms.MediaUrl0} (image/jpeg)`);
+    const files = await eventually(async () => {
+      const [message] = await messagesOf(lead.id);
+      expect(message!.attachments.map((a) => a.status)).toEqual(['stored', 'stored']);
+      return message!.attachments;
+    });
+    expect(media.isDone()).toBe(true);
+    expect(files.map(({ filename, contentType, size }) => ({ filename, contentType, size }))).toEqual([
+      { filename: 'ME0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a.jpg', contentType: 'image/jpeg', size: photo.length },
+      { filename: 'ME1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b.pdf', contentType: 'application/pdf', size: 15 },
+    ]);
+    const download = await fetch(`${stack.baseUrl}${files[0]!.url}`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    expect(Buffer.from(await download.arrayBuffer()).equals(photo)).toBe(true);
 
     await twilioPost(hooks.sms, { ...sms, MessageSid: 'SM88888888888888888888888888888888', Body: 'SAIR', NumMedia: '0' });
     await eventually(async () => {

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebform, eventually, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 
@@ -157,6 +158,88 @@ describe('the web form webhook', () => {
     const { body } = await stack.api<{ data: EventRow[] }>('GET', `/api/v1/inbound-events?sourceId=${limited.id}&status=rejected`);
     expect(body.data).toHaveLength(2);
     expect(body.data[0]!.reason).toMatch(/rate limited/);
+  });
+
+  it('releases a submission the rate limit refused into a lead, once', async () => {
+    const limited = await createWebform(stack, { name: 'Busy fair stand', rateLimitPerMinute: 1 });
+    expect((await postForm(stack, limited, { name: 'Primeira Visita', email: 'primeira@example.com' })).status).toBe(202);
+    expect((await postForm(stack, limited, { name: 'Segunda Visita', email: 'segunda@example.com', telefone: '(11) 97777-1234' })).status).toBe(429);
+    const { body: rejected } = await stack.api<{ data: EventRow[] }>('GET', `/api/v1/inbound-events?sourceId=${limited.id}&status=rejected`);
+    expect(rejected.data).toHaveLength(1);
+    expect((await stack.api<{ data: unknown[] }>('GET', '/api/v1/leads?q=segunda')).body.data).toHaveLength(0);
+
+    const released = await stack.api<EventRow>('POST', `/api/v1/inbound-events/${rejected.data[0]!.id}/release`);
+    expect(released.status).toBe(202);
+    expect(released.body).toMatchObject({ id: rejected.data[0]!.id, status: 'pending' });
+    expect(released.body.reason).toMatch(/^released by .*rate limited/);
+    const lead = await eventually(async () => {
+      const { body } = await stack.api<{ data: { id: string; name: string; phone: string }[] }>('GET', '/api/v1/leads?q=segunda');
+      expect(body.data).toHaveLength(1);
+      return body.data[0]!;
+    });
+    expect(lead).toMatchObject({ name: 'Segunda Visita', phone: '+5511977771234' });
+    await eventually(async () => {
+      const { body } = await stack.api<{ data: EventRow[] }>('GET', `/api/v1/inbound-events?sourceId=${limited.id}&status=processed`);
+      expect(body.data.map((e) => e.leadId)).toContain(lead.id);
+    });
+
+    const again = await stack.api<{ type: string }>('POST', `/api/v1/inbound-events/${rejected.data[0]!.id}/release`);
+    expect(again.status).toBe(409);
+    expect(again.body.type).toBe(problemType('conflict'));
+    const missing = await stack.api<{ type: string }>('POST', '/api/v1/inbound-events/evt_doesnotexist/release');
+    expect(missing.status).toBe(404);
+  });
+
+  it('does not rate-limit signed posts, which servers such as Zapier or RD Station send from one address', async () => {
+    const limited = await createWebform(stack, { name: 'Server to server', rateLimitPerMinute: 2 });
+    const signedPost = (n: number) => {
+      const body = JSON.stringify({ name: `Zap ${n}`, email: `zap${n}@example.com` });
+      const signature = `sha256=${createHmac('sha256', limited.secret).update(body).digest('hex')}`;
+      return postForm(stack, limited, body, { token: null, headers: { 'x-leadgate-signature': signature } });
+    };
+    const statuses: number[] = [];
+    for (let n = 0; n < 5; n++) statuses.push((await signedPost(n)).status);
+    expect(statuses).toEqual([202, 202, 202, 202, 202]);
+    // Posts with only the token (a browser's) are still limited.
+    const unsigned: number[] = [];
+    for (let n = 0; n < 3; n++) unsigned.push((await postForm(stack, limited, { name: `Browser ${n}`, email: `browser${n}@example.com` })).status);
+    expect(unsigned).toEqual([202, 202, 429]);
+    const { body } = await stack.api<{ data: EventRow[] }>('GET', `/api/v1/inbound-events?sourceId=${limited.id}&status=rejected`);
+    expect(body.data).toHaveLength(1);
+  });
+
+  it('captures every lead of an RD Station webhook post', async () => {
+    const rdStation = fs.readFileSync(new URL('../fixtures/webform/rd-station.json', import.meta.url), 'utf8');
+    const response = await postForm(stack, form, rdStation);
+    expect(response.status).toBe(202);
+    expect((response.json?.events as unknown[]).length).toBe(2);
+    for (const [q, expected] of [
+      ['patricia.rocha', { name: 'Patrícia Rocha', email: 'patricia.rocha@clinicavida.test', phone: '+551134567890' }],
+      ['marcos.lima', { name: 'Marcos Lima', email: 'marcos.lima@padarialima.test', phone: '+5521998761234' }],
+    ] as const) {
+      await eventually(async () => {
+        const { body } = await stack.api<{ data: Record<string, unknown>[] }>('GET', `/api/v1/leads?q=${q}`);
+        expect(body.data).toHaveLength(1);
+        expect(body.data[0]).toMatchObject(expected);
+      });
+    }
+    // Each lead's event keeps its own part of the post, not the whole batch again.
+    const { body: stored } = await stack.api<{ data: { externalId: string; payload: unknown }[] }>('GET', `/api/v1/inbound-events?sourceId=${form.id}`);
+    const marcos = stored.data.find((e) => e.externalId.startsWith('rd-station:a1b2c3d4'))!;
+    expect(JSON.stringify(marcos.payload)).toContain('padarialima');
+    expect(JSON.stringify(marcos.payload)).not.toContain('clinicavida');
+    // RD Station retries the same post: nothing new.
+    const retry = await postForm(stack, form, rdStation);
+    expect(retry.status).toBe(200);
+  });
+
+  it("reads a phone and an email by their values when no field name says so, in the workspace's country", async () => {
+    expect((await postForm(stack, form, { 'Campo 1': 'Valéria Nunes', 'Campo 2': 'valeria@example.com', 'Campo 3': '(31) 98222-7788' })).status).toBe(202);
+    await eventually(async () => {
+      const { body } = await stack.api<{ data: Record<string, unknown>[] }>('GET', '/api/v1/leads?q=valeria');
+      expect(body.data).toHaveLength(1);
+      expect(body.data[0]).toMatchObject({ email: 'valeria@example.com', phone: '+5531982227788', needsContactInfo: false });
+    });
   });
 
   it('captures a submission with neither email nor phone as a lead needing contact info', async () => {

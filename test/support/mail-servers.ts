@@ -413,12 +413,34 @@ export class TestMailServers {
       if (error.code !== 'ENOENT') throw error;
     });
     // Sessions that still have the old INBOX selected would otherwise keep IDLEing on it unaware.
-    const kicked = await run(this.doveadm, ['-c', this.configFile, 'kick', address]);
-    // 68 (EX_NOUSER): nobody was logged in.
-    if (kicked.code !== 0 && kicked.code !== 68) throw new Error(`doveadm kick ${address} failed: ${kicked.stderr}`);
+    await this.kick(user);
     await fs.rm(removed, { recursive: true, force: true });
     // Opening it now makes dovecot create it and hand out the new UIDVALIDITY before this returns.
     await this.withImap(user, (client) => client.status('INBOX', { uidValidity: true }));
+  }
+
+  /** Disconnects every open IMAP session of the user, as a server restart or an admin would. */
+  async kick(user: MailUser): Promise<void> {
+    const address = normalize(user.address);
+    const kicked = await run(this.doveadm, ['-c', this.configFile, 'kick', address]);
+    // 68 (EX_NOUSER): nobody was logged in.
+    if (kicked.code !== 0 && kicked.code !== 68) throw new Error(`doveadm kick ${address} failed: ${kicked.stderr}`);
+  }
+
+  /**
+   * Changes the user's password on both servers, as the account's owner would at the provider.
+   * Dovecot reads the passwd-file again when it changes; open sessions stay logged in.
+   */
+  async setPassword(user: MailUser, password: string): Promise<void> {
+    if (/[:\r\n]/.test(password)) throw new Error('passwd-file cannot hold a password with colons or line breaks');
+    const address = normalize(user.address);
+    if (!this.users.has(address)) throw new Error(`${address} is not a user of these servers`);
+    this.users.set(address, { address: user.address, password });
+    const lines = [...this.users].map(([name, entry]) => `${name}:{PLAIN}${entry.password}\n`);
+    // Written aside and renamed: the auth process never reads a half-written file.
+    const next = path.join(this.dir, `users.${randomBytes(4).toString('hex')}`);
+    await fs.writeFile(next, lines.join(''), { mode: 0o644 });
+    await fs.rename(next, path.join(this.dir, 'users'));
   }
 
   async stop(): Promise<void> {

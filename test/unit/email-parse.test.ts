@@ -219,6 +219,57 @@ describe('parseMail: what is not a lead', () => {
     expect(other.reason).toBeNull();
   });
 
+  it("reads a website form sent through the mailbox itself as the Reply-To's message", async () => {
+    const mail = await parse('form-via-own-mailbox.eml', { ownAddresses: ['vendas@acme.test'] });
+    expect(mail).toMatchObject({
+      kind: 'message',
+      reason: null,
+      from: { address: 'vendas@acme.test', name: 'Acme Vendas' },
+      replyTo: { address: 'rafaela.dias@cliente.test', name: 'Rafaela Dias' },
+      subject: 'Acme "Orçamento de energia solar"',
+    });
+    expect(mail.text).toContain('Meu WhatsApp é (19) 99812-3344.');
+    // Reply-To inside the business (a colleague) or absent: still the mailbox's own mail.
+    for (const replyTo of ['Suporte <suporte@acme.test>', 'Acme Vendas <VENDAS@acme.test>']) {
+      const internal = await parse(edited('form-via-own-mailbox.eml', 'Rafaela Dias <Rafaela.Dias@Cliente.test>\r\nSubject', `${replyTo}\r\nSubject`), {
+        ownAddresses: ['vendas@acme.test'],
+      });
+      expect(internal).toMatchObject({ kind: 'auto_reply', reason: 'sent by this mailbox' });
+    }
+    // A mailbox at a shared provider: a lead at the same provider is still outside.
+    const shared = await parse(edited('form-via-own-mailbox.eml', 'Rafaela.Dias@Cliente.test>\r\nSubject', 'rafaela.dias@gmail.com>\r\nSubject'), {
+      ownAddresses: ['vendas@acme.test', 'acmesolar@gmail.com'],
+    });
+    expect(shared.kind).toBe('message');
+    const fromGmail = edited('form-via-own-mailbox.eml', 'From: Acme Vendas <vendas@acme.test>', 'From: Acme <AcmeSolar@gmail.com>').toString('utf8');
+    const sharedMailbox = await parse(Buffer.from(fromGmail.replace('Rafaela.Dias@Cliente.test>\r\nSubject', 'rafaela.dias@gmail.com>\r\nSubject')), {
+      ownAddresses: ['acmesolar@gmail.com'],
+    });
+    expect(sharedMailbox).toMatchObject({ kind: 'message', replyTo: { address: 'rafaela.dias@gmail.com' } });
+  });
+
+  it("keeps mail that reached the mailbox through the business's own Google Group, and drops other groups", async () => {
+    const mail = await parse('google-group-own-domain.eml', { ownAddresses: ['vendas@acme.test'] });
+    expect(mail).toMatchObject({
+      kind: 'message',
+      reason: null,
+      from: { address: 'contato@acme.test', name: "'Thiago Moreira' via Contato" },
+      replyTo: { address: 'thiago.moreira@fazenda.test', name: 'Thiago Moreira' },
+      subject: 'Orçamento para galpão',
+    });
+    expect(mail.text).toContain('Tenho um galpão de 800 m²');
+    // The same message through someone else's group is a mailing list.
+    const foreign = await parse(edited('google-group-own-domain.eml', 'List-ID: <contato.acme.test>', 'List-ID: <compras.fornecedor.test>'), {
+      ownAddresses: ['vendas@acme.test'],
+    });
+    expect(foreign).toMatchObject({ kind: 'mailing_list', reason: 'List-Id present' });
+    // A look-alike domain that merely ends the same way is not the business's.
+    const lookAlike = await parse(edited('google-group-own-domain.eml', 'List-ID: <contato.acme.test>', 'List-ID: <contato.notacme.test>'), {
+      ownAddresses: ['vendas@acme.test'],
+    });
+    expect(lookAlike.kind).toBe('mailing_list');
+  });
+
   it.each([
     { headers: ['Auto-Submitted: no'], kind: 'message', reason: null },
     { headers: ['Auto-Submitted: auto-generated'], kind: 'auto_reply', reason: 'Auto-Submitted: auto-generated' },

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import qs from 'qs';
 import { describe, expect, it } from 'vitest';
-import { normalizeKey, normalizeSubmission, type NormalizedSubmission } from '../../adapters/webform/normalize.js';
+import { normalizeKey, normalizeSubmission, normalizeSubmissions, type NormalizedSubmission } from '../../adapters/webform/normalize.js';
 
 function fixture(name: string): string {
   return fs.readFileSync(new URL(`../fixtures/webform/${name}`, import.meta.url), 'utf8');
@@ -251,6 +251,114 @@ describe('normalizeSubmission: form builder payloads', () => {
     });
   });
 
+  it("maps Contact Form 7's generated tel-NNN and email-NNN fields", () => {
+    expect(normalizeSubmission(jsonFixture('contact-form-7-generated.json'))).toEqual({
+      builder: 'generic',
+      email: 'roberto.alves@oficina.test',
+      phone: '(41) 99654-3210',
+      utm: {},
+      custom: { 'text-214': 'Roberto Alves', 'textarea-497': 'Quero instalar placas na oficina.', 'menu-630': 'Empresa' },
+    });
+  });
+
+  it('reads Portuguese question labels ("Qual seu WhatsApp?", "Qual o seu melhor e-mail?")', () => {
+    expect(normalizeSubmission(jsonFixture('elementor-pt-questions.json'))).toEqual({
+      builder: 'elementor',
+      name: 'Camila Torres',
+      email: 'camila.torres@escola.test',
+      phone: '(85) 98111-2233',
+      pageUrl: 'https://acme.com.br/orcamento/',
+      utm: {},
+      custom: {
+        'Como conheceu a gente?': 'Instagram',
+        // A yes/no question about WhatsApp is not a phone.
+        'Você tem WhatsApp Business?': 'Sim',
+        Date: '3 de dezembro de 2026',
+        Time: '11:20',
+      },
+    });
+  });
+
+  it('captures every lead of an RD Station webhook, with the form of the last conversion first', () => {
+    const leads = normalizeSubmissions(jsonFixture('rd-station.json'));
+    expect(leads).toEqual([
+      {
+        builder: 'rd-station',
+        externalId: '6f0a9f2c-3c1e-4a8e-9d55-2b7c1e0f4a11:2026-12-03T09:41:27.000-03:00',
+        name: 'Patrícia Rocha',
+        email: 'patricia.rocha@clinicavida.test',
+        phone: '(11) 3456-7890',
+        message: 'Queremos um orçamento para as 3 unidades da clínica.',
+        company: 'Clínica Vida',
+        utm: { utm_source: 'google', utm_medium: 'cpc', utm_campaign: 'solar-clinicas-nov' },
+        custom: {
+          identificador: 'orcamento-site',
+          'Qual seu WhatsApp?': '(11) 98123-4567',
+          job_title: 'Gerente administrativa',
+          public_url: 'https://app.rdstation.com.br/leads/public/6f0a9f2c-3c1e-4a8e-9d55-2b7c1e0f4a11',
+          website: 'https://clinicavida.test',
+          city: 'São Paulo',
+          state: 'SP',
+          lead_stage: 'Lead Qualificado',
+          tags: 'clinicas, solar',
+          'Número de unidades': '3',
+        },
+      },
+      {
+        builder: 'rd-station',
+        externalId: 'a1b2c3d4-0000-4e5f-8a9b-000000000002:2026-12-03T09:43:02.000-03:00',
+        name: 'Marcos Lima',
+        email: 'marcos.lima@padarialima.test',
+        phone: '(21) 99876-1234',
+        utm: { utm_source: 'facebook', utm_medium: 'social', utm_campaign: 'padarias-dez' },
+        custom: {
+          identificador: 'orcamento-site',
+          public_url: 'https://app.rdstation.com.br/leads/public/a1b2c3d4-0000-4e5f-8a9b-000000000002',
+          city: 'Rio de Janeiro',
+          state: 'RJ',
+          lead_stage: 'Lead',
+        },
+      },
+    ]);
+    // Read as one submission, an RD Station body is its first lead.
+    expect(normalizeSubmission(jsonFixture('rd-station.json'))).toEqual(leads[0]);
+  });
+
+  it("maps a HubSpot contact's properties.<name>.value, keyed by its form conversion", () => {
+    expect(normalizeSubmission(jsonFixture('hubspot.json'))).toEqual({
+      builder: 'hubspot',
+      externalId: '7c6e9b2a-5d4f-4c3b-8a1e-2f0d9c8b7a65',
+      name: 'Juliana Ferraz',
+      email: 'juliana.ferraz@construtoraf.test',
+      phone: '+55 31 99765-4321',
+      company: 'Construtora Ferraz',
+      message: 'Preciso de painéis para um condomínio de 40 casas.',
+      pageUrl: 'https://www.acme.test/orcamento',
+      utm: {},
+      custom: { lifecyclestage: 'lead' },
+    });
+  });
+
+  it('recognises an email and a phone by their values when no field name says so', () => {
+    const body = { 'Campo 1': 'Sérgio Mota', 'Campo 2': ' sergio.mota@posto.test ', 'Campo 3': '(62) 98444-1122', 'Campo 4': '13010-000', 'Campo 5': '2026-12-03' };
+    expect(normalizeSubmission(body, { defaultCountry: 'BR' })).toEqual({
+      builder: 'generic',
+      email: 'sergio.mota@posto.test',
+      phone: '(62) 98444-1122',
+      utm: {},
+      // A postcode and a date are not phones.
+      custom: { 'Campo 1': 'Sérgio Mota', 'Campo 4': '13010-000', 'Campo 5': '2026-12-03' },
+    });
+    // Without the form's country, only a number in international form is recognised.
+    expect(normalizeSubmission({ a: '(62) 98444-1122' }).phone).toBeUndefined();
+    expect(normalizeSubmission({ a: '+55 62 98444-1122' }).phone).toBe('+55 62 98444-1122');
+    // A field a name already claimed is never taken over by a value.
+    expect(normalizeSubmission({ email: 'first@posto.test', outro: 'second@posto.test' }, { defaultCountry: 'BR' })).toMatchObject({
+      email: 'first@posto.test',
+      custom: { outro: 'second@posto.test' },
+    });
+  });
+
   it('maps a generic payload under a data wrapper, joining first and last names', () => {
     expect(normalizeSubmission(jsonFixture('generic.json'))).toEqual({
       builder: 'generic',
@@ -299,13 +407,17 @@ describe('normalizeSubmission: mapping rules', () => {
   it('accepts a compound label only when its parts agree', () => {
     const result = normalizeSubmission({
       'Celular (WhatsApp)': '11 98765-4321',
-      'E-mail ou telefone': 'ana@example.com',
+      'Prefere e-mail ou telefone?': 'tanto faz',
       Contato: 'manhã',
     });
     expect(result.phone).toBe('11 98765-4321');
     expect(result.email).toBeUndefined();
     // "contato" is deliberately not an alias: it may be a name, a phone or a preference.
-    expect(result.custom).toEqual({ 'E-mail ou telefone': 'ana@example.com', Contato: 'manhã' });
+    expect(result.custom).toEqual({ 'Prefere e-mail ou telefone?': 'tanto faz', Contato: 'manhã' });
+    // An ambiguous label whose value is plainly an address is read by its value.
+    const byValue = normalizeSubmission({ 'E-mail ou telefone': 'ana@example.com', Contato: 'manhã' });
+    expect(byValue.email).toBe('ana@example.com');
+    expect(byValue.custom).toEqual({ Contato: 'manhã' });
   });
 
   it('lets the first non-empty value win and sends later duplicates to custom', () => {

@@ -1,4 +1,4 @@
-import type { Prisma, Product, User, Workspace } from '@prisma/client';
+import type { InboundEvent, Prisma, Product, User, Workspace } from '@prisma/client';
 import { z } from 'zod';
 import { normalizePhone } from '../../contacts/identities.js';
 import { ProblemError, NotFoundError, ValidationError } from '../../errors.js';
@@ -394,23 +394,46 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
           take: query.limit + 1,
         });
         const result = page(rows, query.limit, (row) => row.createdAt);
-        return {
-          data: result.data.map((row) => ({
-            id: row.id,
-            sourceId: row.sourceId,
-            channel: row.channel,
-            externalId: row.externalId,
-            status: row.status as z.infer<typeof eventView>['status'],
-            reason: row.reason,
-            lastError: row.lastError,
-            attempts: row.attempts,
-            leadId: row.leadId,
-            payload: row.payload,
-            receivedAt: row.receivedAt.toISOString(),
-          })),
-          nextCursor: result.nextCursor,
-        };
+        return { data: result.data.map(presentEvent), nextCursor: result.nextCursor };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/inbound-events/:id/release',
+      summary: 'Process a rejected event after all (a submission refused by the rate limit, a false spam catch): it becomes a lead as if accepted',
+      tag: 'capture',
+      roles: ['owner', 'manager'],
+      params: byId,
+      response: { status: 202, description: 'The event, pending again; its lead follows shortly', schema: eventView },
+      handler: async ({ params, auth }) => {
+        const row = await prisma.inboundEvent.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
+        if (!row) throw new NotFoundError('inbound event');
+        const who = auth.actor.type === 'user' ? `user ${auth.actor.id}` : `API key ${auth.actor.id}`;
+        // Only from rejected: two releases at once, or one of an event already processed, change nothing.
+        const reason = `released by ${who}; rejected before as: ${row.reason ?? 'rejected'}`.slice(0, 1000);
+        const released = await prisma.inboundEvent.updateMany({ where: { id: row.id, status: 'rejected' }, data: { status: 'pending', reason } });
+        if (released.count === 0) throw new ProblemError('conflict', `only a rejected event can be released; this one is ${row.status}`);
+        // The sweeper also finds pending events: a lost wake-up only delays it.
+        await deps.queue.add('inbound', row.id).catch((error: unknown) => deps.logger.warn({ err: error, eventId: row.id }, 'could not queue a released event'));
+        // As released: a worker may already be turning it into a lead.
+        return presentEvent({ ...row, status: 'pending', reason });
       },
     }),
   ];
+}
+
+function presentEvent(row: InboundEvent): z.infer<typeof eventView> {
+  return {
+    id: row.id,
+    sourceId: row.sourceId,
+    channel: row.channel,
+    externalId: row.externalId,
+    status: row.status as z.infer<typeof eventView>['status'],
+    reason: row.reason,
+    lastError: row.lastError,
+    attempts: row.attempts,
+    leadId: row.leadId,
+    payload: row.payload,
+    receivedAt: row.receivedAt.toISOString(),
+  };
 }

@@ -507,6 +507,7 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
           <CopyField label={t.embedSnippet} value={snippet} />
         </>
       )}
+      {source.kind === 'webform' && <RefusedSubmissions source={source} />}
       {source.webhooks && Object.entries(source.webhooks).map(([key, url]) => <CopyField key={key} label={`${t.twilioWebhook} (${key})`} value={url} />)}
       {source.kind === 'whatsapp' && (
         <div class="whatsapp">
@@ -564,6 +565,58 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
         </div>
       )}
     </div>
+  );
+}
+
+interface RefusedEvent {
+  id: string;
+  reason: string | null;
+  receivedAt: string;
+  payload: { from?: { name?: string; email?: string; phone?: string } } | null;
+}
+
+/** What the form's rate limit or spam filter turned away, each with a button that makes it a lead after all. */
+function RefusedSubmissions({ source }: { source: SourceView }) {
+  const { t } = useApp();
+  const [rows, setRows] = useState<RefusedEvent[]>([]);
+  const [error, setError] = useState('');
+  const load = () =>
+    get<List<RefusedEvent>>(`/inbound-events?sourceId=${encodeURIComponent(source.id)}&status=rejected&limit=50`).then(
+      (list) => setRows(list.data),
+      (failure: unknown) => setError(errorText(failure)),
+    );
+  useEffect(() => void load(), [source.id]);
+  const release = async (id: string) => {
+    try {
+      await post(`/inbound-events/${id}/release`);
+      setError('');
+    } catch (failure) {
+      setError(errorText(failure));
+    }
+    await load();
+  };
+  return (
+    <section class="refused-submissions" aria-label={t.refusedSubmissions}>
+      <h4>{t.refusedSubmissions}</h4>
+      <p class="hint">{t.refusedSubmissionsHint}</p>
+      {rows.length === 0 && <p>{t.noRefusedSubmissions}</p>}
+      <ul>
+        {rows.map((row) => {
+          const from = row.payload?.from ?? {};
+          return (
+            <li key={row.id}>
+              <span>{[from.name, from.email, from.phone].filter(Boolean).join(' · ') || row.id}</span>{' '}
+              <time dateTime={row.receivedAt}>{new Date(row.receivedAt).toLocaleString()}</time>
+              <p class="hint">{row.reason}</p>
+              <button type="button" onClick={() => void release(row.id)}>
+                {t.release}
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+      <Alert text={error} />
+    </section>
   );
 }
 
