@@ -3,7 +3,7 @@
 // boundaries (.dependency-cruiser.cjs). Prints what each found; fails when any did.
 // `npm run lint` runs the last two alone.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The script of a package's command, as npm links it into node_modules/.bin (some packages do not export it). */
@@ -13,7 +13,10 @@ const bin = (pkg, name) => {
   return fileURLToPath(new URL(typeof bins === 'string' ? bins : bins[name], dir));
 };
 const eslintArgs = ['--cache', '--cache-strategy', 'content', '--cache-location', 'node_modules/.cache/eslint/', '.'];
-const depcruiseArgs = ['--config', '.dependency-cruiser.cjs', '--cache', 'node_modules/.cache/dependency-cruiser/', '--output-type', 'err-long', 'src', 'adapters', 'web/src', 'test', 'bench', 'scripts'];
+// dependency-cruiser's cache asks git what changed: outside a git checkout (an unpacked archive)
+// it would fail, so it runs without one there.
+const depcruiseCache = existsSync(new URL('../../.git', import.meta.url)) ? ['--cache', 'node_modules/.cache/dependency-cruiser/'] : [];
+const depcruiseArgs = ['--config', '.dependency-cruiser.cjs', ...depcruiseCache, '--output-type', 'err-long', 'src', 'adapters', 'web/src', 'test', 'bench', 'scripts'];
 
 const tsc = bin('typescript', 'tsc');
 const eslint = bin('eslint', 'eslint');
