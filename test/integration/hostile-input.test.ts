@@ -1,5 +1,6 @@
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signInRaw } from '../support/session.js';
 import { createWebform, eventually, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 
 /**
@@ -81,6 +82,27 @@ describe('hostile input on the embedded database', () => {
     });
     await expectProblem(deep, 422);
     await alive();
+  });
+
+  it('names the session cookie __Host- over https, and still reads one set under the plain name', async () => {
+    const answer = await signInRaw(stack.baseUrl, 'owner@acme.test', 'correct horse battery');
+    expect(answer.status).toBe(201);
+    const setCookie = answer.headers.get('set-cookie') ?? '';
+    expect(setCookie).toMatch(/^__Host-lg_session=[\w-]{40,};/);
+    expect(setCookie).toMatch(/; Secure/i);
+    expect(setCookie).toMatch(/; Path=\//i);
+    expect(setCookie).not.toMatch(/Domain=/i);
+    const token = /^__Host-lg_session=([\w-]+)/.exec(setCookie)![1]!;
+    const as = (cookie: string) => fetch(`${stack.baseUrl}/api/v1/session`, { headers: { cookie } });
+    expect((await as(`__Host-lg_session=${token}`)).status).toBe(200);
+    expect((await as(`lg_session=${token}`)).status).toBe(200);
+    // Signing out clears both names.
+    const csrf = answer.body.csrfToken as string;
+    const out = await fetch(`${stack.baseUrl}/api/v1/session`, { method: 'DELETE', headers: { cookie: `__Host-lg_session=${token}`, 'x-csrf-token': csrf } });
+    expect(out.status).toBe(204);
+    const cleared = out.headers.getSetCookie().map((cookie) => cookie.split('=')[0]);
+    expect(cleared.sort()).toEqual(['__Host-lg_session', 'lg_session']);
+    expect((await as(`__Host-lg_session=${token}`)).status).toBe(401);
   });
 
   it('answers 422 to a signed Twilio webhook with a repeated parameter', async () => {
