@@ -183,6 +183,13 @@ export function createApp(deps: AppDeps): Express {
   });
 
   const api = express.Router();
+  // Answers of the API are one caller's data: no shared cache keeps them, and no browser reads
+  // them as anything but the type they are sent as.
+  api.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
   api.use(express.json({ limit: '1mb' }));
   api.use(guardParsedBody);
   mountRoutes(api, publicRoutes, (_req, _res, next) => next());

@@ -105,6 +105,36 @@ describe('hostile input on the embedded database', () => {
     expect((await as(`__Host-lg_session=${token}`)).status).toBe(401);
   });
 
+  it('marks API answers not to be stored or sniffed, errors included', async () => {
+    for (const response of [
+      await fetch(`${stack.baseUrl}/api/v1/leads`, { headers: { authorization: `Bearer ${stack.apiKey}` } }),
+      await fetch(`${stack.baseUrl}/api/v1/leads`),
+      await fetch(`${stack.baseUrl}/api/v1/leads?limit=0`, { headers: { authorization: `Bearer ${stack.apiKey}` } }),
+      await fetch(`${stack.baseUrl}/api/v1/no-such-route`, { headers: { authorization: `Bearer ${stack.apiKey}` } }),
+    ]) {
+      expect(response.headers.get('cache-control'), response.url).toBe('no-store');
+      expect(response.headers.get('x-content-type-options'), response.url).toBe('nosniff');
+    }
+  });
+
+  it('exports cells that a spreadsheet would read as a formula as text', async () => {
+    const formulas = ['=HYPERLINK("https://evil.example","click")', '+55 11 3333', '-2+3', '@SUM(A1)'];
+    for (const [n, name] of formulas.entries()) await postForm(stack, form, { name, email: `formula${n}@csv.example` });
+    await eventually(async () => {
+      const { body } = await stack.api<{ data: unknown[] }>('GET', '/api/v1/leads?q=csv.example');
+      expect(body.data).toHaveLength(formulas.length);
+    });
+    const response = await fetch(`${stack.baseUrl}/api/v1/insights/leads?format=csv`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    expect(response.status).toBe(200);
+    const csv = await response.text();
+    for (const formula of formulas) {
+      const quoted = `'${formula}`;
+      const cell = quoted.includes('"') || quoted.includes(',') ? `"${quoted.replaceAll('"', '""')}"` : quoted;
+      expect(csv).toContain(`,${cell},`);
+    }
+    for (const line of csv.trimEnd().split('\r\n')) expect(line.split(',').slice(1).some((value) => /^[=+\-@]/.test(value))).toBe(false);
+  });
+
   it('answers 422 to a signed Twilio webhook with a repeated parameter', async () => {
     const authToken = 'a'.repeat(32);
     const { body: source } = await stack.api<{ id: string; webhooks: { sms: string } }>('POST', '/api/v1/sources', {
