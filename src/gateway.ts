@@ -67,8 +67,11 @@ export class Gateway {
   }
 
   static async create(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
-    const logger = options.logger ?? createLogger(config.logLevel);
-    const db: Database = await openDatabase(config.database, logger);
+    const baseLogger = options.logger ?? createLogger(config.logLevel);
+    const db: Database = await openDatabase(config.database, baseLogger);
+    // While the database is away, every part of the gateway would log each failure it meets:
+    // the outage is logged once instead (and its end).
+    const logger = db.availability.quiet(baseLogger);
     try {
       const bootstrapResult = await bootstrap(db, config);
       const box = new SecretBox(resolveSecretKey(config.secretKey, config.dataDir));
