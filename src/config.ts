@@ -66,6 +66,8 @@ const envSchema = z.object({
   /** First retry of a failed webhook delivery after about this long, then doubling. */
   LEADGATE_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(10_000),
   LEADGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
+  /** How long stopping may take before the process exits anyway: below orchestrators' kill grace (often 30 s). */
+  LEADGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
   /** A process that stops renewing its hold on a mailbox loses it to another after this long. */
   LEADGATE_CONNECTION_LEASE_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
   /**
@@ -108,6 +110,7 @@ export interface Config {
   workers: { enabled: boolean; concurrency: number };
   retry: { maxAttempts: number; baseMs: number; maxMs: number };
   sweepIntervalMs: number;
+  shutdownTimeoutMs: number;
   webhookRetryBaseMs: number;
   sendLeaseMs: number;
   sendBatchSize: number;
@@ -163,6 +166,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workers: { enabled: e.LEADGATE_WORKERS, concurrency: e.LEADGATE_WORKER_CONCURRENCY },
     retry: { maxAttempts: e.LEADGATE_SEND_MAX_ATTEMPTS, baseMs: e.LEADGATE_RETRY_BASE_MS, maxMs: e.LEADGATE_RETRY_MAX_MS },
     sweepIntervalMs: e.LEADGATE_SWEEP_INTERVAL_MS,
+    shutdownTimeoutMs: e.LEADGATE_SHUTDOWN_TIMEOUT_MS,
     webhookRetryBaseMs: e.LEADGATE_WEBHOOK_RETRY_BASE_MS,
     sendLeaseMs: e.LEADGATE_SEND_LEASE_MS,
     sendBatchSize: e.LEADGATE_SEND_BATCH_SIZE,

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -6,6 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
+import { freePort, type GatewayProcess, spawnGateway } from '../support/process.js';
 import { createTestDatabase, redisUrl, type TestDatabase } from '../support/services.js';
 import { apiRequest, createWebform, eventually, postForm, type Stack, stackEnv, type WebformSource } from '../support/stack.js';
 import { startTcpProxy, type TcpProxy, throughProxy } from '../support/tcp-proxy.js';
@@ -122,5 +124,64 @@ describe('operations: a dependency goes away and comes back', () => {
     await eventually(() => expect(logs.filter((line) => line.msg === 'database available again')).toHaveLength(1), 10_000);
     // One line when it went, one when it came back; no error per request or per connection.
     expect(logs.filter((line) => line.level >= 50).map((line) => line.msg)).toEqual(['database unavailable']);
+  });
+});
+
+describe('operations: stopping with a deadline', () => {
+  const started: GatewayProcess[] = [];
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const gateway of started) await gateway.kill();
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A gateway process with a request in flight that never finishes sending its body. */
+  const gatewayWithSlowClient = async (env: Record<string, string>) => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-test-'));
+    dirs.push(dataDir);
+    const gateway = await spawnGateway({ ...stackEnv({ db: 'pglite', queue: 'embedded' }, dataDir), LOG_LEVEL: 'info', ...env }, await freePort());
+    started.push(gateway);
+    const { port } = new URL(gateway.baseUrl);
+    const slow = net.connect(Number(port), '127.0.0.1');
+    slow.on('error', () => undefined);
+    await new Promise<void>((resolve) => slow.once('connect', () => resolve()));
+    slow.write('POST /api/v1/leads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":');
+    // Let the server take the request in before the signal.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) => gateway.child.once('exit', (code) => resolve({ code, at: Date.now() })));
+    return { gateway, slow, exited };
+  };
+
+  it('exits when LEADGATE_SHUTDOWN_TIMEOUT_MS has passed, naming what was still open', async () => {
+    const { gateway, slow, exited } = await gatewayWithSlowClient({ LEADGATE_SHUTDOWN_TIMEOUT_MS: '1000' });
+    const signalled = Date.now();
+    gateway.child.kill('SIGTERM');
+    const { code, at } = await exited;
+    slow.destroy();
+    // Before the server's own 5 s cut-off of open connections (exiting a loaded machine's
+    // process with its database thread takes a moment of its own).
+    expect(at - signalled).toBeLessThan(4_500);
+    expect(code).toBe(1);
+    const line = gateway
+      .output()
+      .split('\n')
+      .filter((text) => text.startsWith('{'))
+      .map((text) => JSON.parse(text) as { msg: string; stillOpen?: string[] })
+      .find((entry) => entry.msg.startsWith('stopping took too long'));
+    expect(line?.stillOpen?.[0]).toBe('http server');
+    expect(line?.stillOpen).toContain('database');
+  });
+
+  it('exits at once on a second signal while stopping', async () => {
+    const { gateway, slow, exited } = await gatewayWithSlowClient({});
+    gateway.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const second = Date.now();
+    gateway.child.kill('SIGTERM');
+    const { at } = await exited;
+    slow.destroy();
+    // Without waiting for the 5 s cut-off of the request in flight.
+    expect(at - second).toBeLessThan(3_000);
+    expect(gateway.output()).toContain('second signal while stopping');
   });
 });
