@@ -31,6 +31,8 @@ const envSchema = z.object({
   /** Redis key prefix of the Bull queues: gateways sharing one Redis keep apart by it. */
   LEADGATE_QUEUE_PREFIX: z.string().regex(/^[\w.-]{1,50}$/).default('leadgate'),
   LEADGATE_WEBHOOKS_ALLOW_PRIVATE: booleanFromEnv.default(false),
+  /** Mailbox servers (and webhooks) may be private, loopback or reserved addresses: an on-premises mail server, tests. */
+  LEADGATE_OUTBOUND_ALLOW_PRIVATE: booleanFromEnv.default(false),
   SMTP_URL: optionalString.pipe(
     z
       .string()
@@ -100,6 +102,7 @@ export interface Config {
   queuePrefix: string;
   secretKey: string | undefined;
   webhooksAllowPrivate: boolean;
+  outboundAllowPrivate: boolean;
   smtp: { url: string; from: string } | undefined;
   bootstrap: {
     adminEmail: string | undefined;
@@ -155,7 +158,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl: e.REDIS_URL,
     queuePrefix: e.LEADGATE_QUEUE_PREFIX,
     secretKey: e.LEADGATE_SECRET_KEY,
-    webhooksAllowPrivate: e.LEADGATE_WEBHOOKS_ALLOW_PRIVATE,
+    webhooksAllowPrivate: e.LEADGATE_WEBHOOKS_ALLOW_PRIVATE || e.LEADGATE_OUTBOUND_ALLOW_PRIVATE,
+    outboundAllowPrivate: e.LEADGATE_OUTBOUND_ALLOW_PRIVATE,
     smtp: e.SMTP_URL && e.SMTP_FROM ? { url: e.SMTP_URL, from: e.SMTP_FROM } : undefined,
     bootstrap: {
       adminEmail: e.LEADGATE_ADMIN_EMAIL,

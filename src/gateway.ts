@@ -82,6 +82,7 @@ export class Gateway {
         options.adapters ??
           builtInAdapters({
             connectionLeaseMs: config.connectionLeaseMs,
+            allowPrivateHosts: config.outboundAllowPrivate,
             ...options.adapterOptions,
             whatsapp: {
               ...(config.whatsappWebVersion ? { version: config.whatsappWebVersion } : {}),

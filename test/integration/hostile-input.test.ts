@@ -1,3 +1,4 @@
+import net from 'node:net';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signInRaw } from '../support/session.js';
@@ -133,6 +134,37 @@ describe('hostile input on the embedded database', () => {
       expect(csv).toContain(`,${cell},`);
     }
     for (const line of csv.trimEnd().split('\r\n')) expect(line.split(',').slice(1).some((value) => /^[=+\-@]/.test(value))).toBe(false);
+  });
+
+  it('refuses mailbox servers in the private network without connecting, so open and closed ports look alike', async () => {
+    const connections: net.Socket[] = [];
+    const listener = net.createServer((socket) => {
+      connections.push(socket);
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', () => resolve()));
+    const open = (listener.address() as net.AddressInfo).port;
+    try {
+      const details: string[] = [];
+      for (const [host, port] of [['127.0.0.1', open], ['127.0.0.1', 1], ['[::ffff:10.0.0.1]', 993], ['169.254.169.254', 80]] as const) {
+        const server = { host: host.replace(/^\[|\]$/g, ''), port, secure: false, user: 'u', password: 'p' };
+        const { status, body } = await stack.api<{ type: string; detail: string; errors: { path: string }[] }>('POST', '/api/v1/sources', {
+          kind: 'email',
+          name: 'Probe',
+          address: 'probe@example.com',
+          imap: server,
+          smtp: { ...server, host: 'smtp.example.com' },
+        });
+        expect(status).toBe(422);
+        expect(body.errors.map((e) => e.path)).toEqual(['imap']);
+        expect(body.detail).toMatch(/private, loopback or reserved/);
+        details.push(body.detail.replace(/ \d+$/, ''));
+      }
+      expect(details[0]).toBe(details[1]);
+      expect(connections).toEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+    }
   });
 
   it('answers 422 to a signed Twilio webhook with a repeated parameter', async () => {
