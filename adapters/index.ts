@@ -8,6 +8,8 @@ import { WhatsAppAdapter, type WhatsAppAdapterOptions } from './whatsapp/index.j
 export interface AdapterOptions {
   /** How long a process owns a long-lived connection (a mailbox, a WhatsApp number) without renewing its lease. */
   connectionLeaseMs: number;
+  /** Whether mailbox servers may be private, loopback or reserved addresses (src/security/outbound-address.ts). */
+  allowPrivateHosts?: boolean;
   /** WhatsApp's driver (Baileys unless a test gives its double), version and timing. */
   whatsapp?: WhatsAppAdapterOptions;
 }
@@ -16,7 +18,7 @@ export interface AdapterOptions {
 export function builtInAdapters(options: AdapterOptions): ChannelAdapter[] {
   return [
     new WebformAdapter(),
-    new EmailAdapter({ ...defaultTiming, leaseMs: options.connectionLeaseMs }),
+    new EmailAdapter({ ...defaultTiming, leaseMs: options.connectionLeaseMs }, { allowPrivate: options.allowPrivateHosts ?? false }),
     new TwilioAdapter(),
     new WhatsAppAdapter({ ...options.whatsapp, timing: { leaseMs: options.connectionLeaseMs, ...options.whatsapp?.timing } }),
   ];

@@ -53,7 +53,7 @@ async function idleBaseline(servers: TestMailServers): Promise<number[]> {
 }
 
 async function gatewayLatencies(servers: TestMailServers, db: DbKind): Promise<number[]> {
-  const stack = await startStack({ db, queue: db === 'pglite' ? 'embedded' : 'bull' });
+  const stack = await startStack({ db, queue: db === 'pglite' ? 'embedded' : 'bull', env: { LEADGATE_OUTBOUND_ALLOW_PRIVATE: 'true' } });
   try {
     const { status, body } = await stack.api<{ id: string }>('POST', '/api/v1/sources', {
       kind: 'email',

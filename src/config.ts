@@ -31,6 +31,8 @@ const envSchema = z.object({
   /** Redis key prefix of the Bull queues: gateways sharing one Redis keep apart by it. */
   LEADGATE_QUEUE_PREFIX: z.string().regex(/^[\w.-]{1,50}$/).default('leadgate'),
   LEADGATE_WEBHOOKS_ALLOW_PRIVATE: booleanFromEnv.default(false),
+  /** Mailbox servers (and webhooks) may be private, loopback or reserved addresses: an on-premises mail server, tests. */
+  LEADGATE_OUTBOUND_ALLOW_PRIVATE: booleanFromEnv.default(false),
   SMTP_URL: optionalString.pipe(
     z
       .string()
@@ -66,6 +68,8 @@ const envSchema = z.object({
   /** First retry of a failed webhook delivery after about this long, then doubling. */
   LEADGATE_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(10_000),
   LEADGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
+  /** How long stopping may take before the process exits anyway: below orchestrators' kill grace (often 30 s). */
+  LEADGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
   /** A process that stops renewing its hold on a mailbox loses it to another after this long. */
   LEADGATE_CONNECTION_LEASE_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
   /**
@@ -98,6 +102,7 @@ export interface Config {
   queuePrefix: string;
   secretKey: string | undefined;
   webhooksAllowPrivate: boolean;
+  outboundAllowPrivate: boolean;
   smtp: { url: string; from: string } | undefined;
   bootstrap: {
     adminEmail: string | undefined;
@@ -108,6 +113,7 @@ export interface Config {
   workers: { enabled: boolean; concurrency: number };
   retry: { maxAttempts: number; baseMs: number; maxMs: number };
   sweepIntervalMs: number;
+  shutdownTimeoutMs: number;
   webhookRetryBaseMs: number;
   sendLeaseMs: number;
   sendBatchSize: number;
@@ -152,7 +158,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl: e.REDIS_URL,
     queuePrefix: e.LEADGATE_QUEUE_PREFIX,
     secretKey: e.LEADGATE_SECRET_KEY,
-    webhooksAllowPrivate: e.LEADGATE_WEBHOOKS_ALLOW_PRIVATE,
+    webhooksAllowPrivate: e.LEADGATE_WEBHOOKS_ALLOW_PRIVATE || e.LEADGATE_OUTBOUND_ALLOW_PRIVATE,
+    outboundAllowPrivate: e.LEADGATE_OUTBOUND_ALLOW_PRIVATE,
     smtp: e.SMTP_URL && e.SMTP_FROM ? { url: e.SMTP_URL, from: e.SMTP_FROM } : undefined,
     bootstrap: {
       adminEmail: e.LEADGATE_ADMIN_EMAIL,
@@ -163,6 +170,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workers: { enabled: e.LEADGATE_WORKERS, concurrency: e.LEADGATE_WORKER_CONCURRENCY },
     retry: { maxAttempts: e.LEADGATE_SEND_MAX_ATTEMPTS, baseMs: e.LEADGATE_RETRY_BASE_MS, maxMs: e.LEADGATE_RETRY_MAX_MS },
     sweepIntervalMs: e.LEADGATE_SWEEP_INTERVAL_MS,
+    shutdownTimeoutMs: e.LEADGATE_SHUTDOWN_TIMEOUT_MS,
     webhookRetryBaseMs: e.LEADGATE_WEBHOOK_RETRY_BASE_MS,
     sendLeaseMs: e.LEADGATE_SEND_LEASE_MS,
     sendBatchSize: e.LEADGATE_SEND_BATCH_SIZE,

@@ -19,6 +19,7 @@ export const problemCatalog = {
   template_invalid: { status: 422, title: 'The template cannot be rendered' },
   attachments_not_supported: { status: 422, title: 'This channel cannot carry these files' },
   not_ready: { status: 503, title: 'Not ready' },
+  database_unavailable: { status: 503, title: 'The database is unavailable' },
   internal: { status: 500, title: 'Internal error' },
 } as const;
 

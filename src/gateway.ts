@@ -73,8 +73,11 @@ export class Gateway {
   }
 
   static async create(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
-    const logger = options.logger ?? createLogger(config.logLevel);
-    const db: Database = await openDatabase(config.database, logger);
+    const baseLogger = options.logger ?? createLogger(config.logLevel);
+    const db: Database = await openDatabase(config.database, baseLogger);
+    // While the database is away, every part of the gateway would log each failure it meets:
+    // the outage is logged once instead (and its end).
+    const logger = db.availability.quiet(baseLogger);
     try {
       const bootstrapResult = await bootstrap(db, config);
       const box = new SecretBox(resolveSecretKey(config.secretKey, config.dataDir));
@@ -85,6 +88,7 @@ export class Gateway {
         options.adapters ??
           builtInAdapters({
             connectionLeaseMs: config.connectionLeaseMs,
+            allowPrivateHosts: config.outboundAllowPrivate,
             ...options.adapterOptions,
             whatsapp: {
               ...(config.whatsappWebVersion ? { version: config.whatsappWebVersion } : {}),
@@ -244,32 +248,50 @@ export class Gateway {
     }
   }
 
+  /** The parts `close()` has not finished closing yet, in the order it closes them. */
+  private openParts: string[] = [];
+
+  /** What is still being closed: for the log line of a shutdown that ran out of time. */
+  stillOpen(): string[] {
+    return [...this.openParts];
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.server) {
-      const server = this.server;
-      // Live streams never end by themselves: end them first.
-      (this.app.locals.live as LiveFeed | undefined)?.close();
-      // Finish requests in flight, drop idle keep-alive connections, and cut the rest after 5 s.
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const force = setTimeout(() => server.closeAllConnections(), 5_000);
-      await closed;
-      clearTimeout(force);
+    const steps: [string, () => Promise<void> | void][] = [
+      ['http server', () => this.closeServer()],
+      ['inbound processor', () => this.processor.stop()],
+      ['sweeper', () => this.sweeper?.stop()],
+      ['webhook deliveries', () => this.webhooks?.stop()],
+      ['sequences', () => this.sequences?.stop()],
+      ['follow-up timers', () => this.reminders?.stop()],
+      ['insight counts', () => this.insightCounts?.stop()],
+      ['score decay', () => this.scoreDecay?.stop()],
+      ...this.deps.registry.all().map((adapter): [string, () => Promise<void> | void] => [`${adapter.kind} connections`, () => adapter.stop?.()]),
+      ['queue', () => this.deps.queue.close()],
+      ['outbound', () => this.deps.outbound.close()],
+      ['database', () => this.deps.db.close()],
+    ];
+    this.openParts = steps.map(([name]) => name);
+    for (const [name, step] of steps) {
+      await step();
+      this.openParts = this.openParts.filter((part) => part !== name);
     }
-    this.processor.stop();
-    await this.sweeper?.stop();
-    await this.webhooks?.stop();
-    await this.sequences?.stop();
-    await this.reminders?.stop();
-    await this.insightCounts?.stop();
-    await this.scoreDecay?.stop();
-    for (const adapter of this.deps.registry.all()) await adapter.stop?.();
-    await this.deps.queue.close();
-    await this.deps.outbound.close();
-    await this.deps.db.close();
     this.stopQueueingWebhooks();
+  }
+
+  private async closeServer(): Promise<void> {
+    if (!this.server) return;
+    const server = this.server;
+    // Live streams never end by themselves: end them first.
+    (this.app.locals.live as LiveFeed | undefined)?.close();
+    // Finish requests in flight, drop idle keep-alive connections, and cut the rest after 5 s.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const force = setTimeout(() => server.closeAllConnections(), 5_000);
+    await closed;
+    clearTimeout(force);
   }
 }
 

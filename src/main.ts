@@ -41,15 +41,28 @@ export async function main(role: { api: boolean }): Promise<void> {
     logger.info({ database: gateway.deps.db.kind, queue: gateway.deps.queue.kind }, 'leadgate worker running');
   }
 
+  // Stopping has a deadline: a part that cannot close (a connection retrying against a network
+  // that is gone) must not keep the process alive until the orchestrator kills it without a
+  // word. What was still open is logged, then the process exits; a second signal exits at once.
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      logger.warn({ signal, stillOpen: gateway.stillOpen() }, 'second signal while stopping: exiting now');
+      process.exit(1);
+    }
     stopping = true;
-    logger.info({ signal }, 'stopping');
+    logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'stopping');
+    const deadline = setTimeout(() => {
+      logger.error({ stillOpen: gateway.stillOpen(), timeoutMs: config.shutdownTimeoutMs }, 'stopping took too long: exiting with these still open');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
     gateway.close().then(
-      () => process.exit(0),
+      () => {
+        clearTimeout(deadline);
+        process.exit(0);
+      },
       (error: unknown) => {
-        logger.error({ err: error }, 'error while stopping');
+        logger.error({ err: error, stillOpen: gateway.stillOpen() }, 'error while stopping');
         process.exit(1);
       },
     );

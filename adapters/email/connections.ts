@@ -1,7 +1,9 @@
+import net from 'node:net';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { ChannelError } from '../../src/errors.js';
+import { checkHost, OutboundAddressError } from '../../src/security/outbound-address.js';
 import type { ServerAccess } from './settings.js';
 
 /** Network failures that a later attempt can get past. */
@@ -47,9 +49,40 @@ export function classifyImapError(error: unknown): ChannelError {
   return new ChannelError('imap_unreachable', `IMAP connection failed: ${text}`, true, { cause: error });
 }
 
-export function imapClient(access: ServerAccess, extra: Partial<ImapFlowOptions> = {}): ImapFlow {
+/** Whether mailbox servers may be private, loopback or reserved addresses. */
+export interface HostPolicy {
+  allowPrivate: boolean;
+}
+
+/**
+ * The server's address, checked against the outbound policy before anything connects (so a
+ * workspace cannot probe the gateway's own network, nor tell its open ports from closed ones),
+ * and then used for the connection itself so that the name cannot resolve elsewhere meanwhile.
+ * The name stays the TLS server name, for SNI and the certificate check.
+ */
+export async function pinnedHost(access: ServerAccess, policy: HostPolicy, protocol: 'imap' | 'smtp'): Promise<{ host: string; servername?: string }> {
+  let addresses: string[];
+  try {
+    addresses = await checkHost(access.host, policy);
+  } catch (error) {
+    if (!(error instanceof OutboundAddressError)) throw error;
+    throw new ChannelError(
+      `${protocol}_refused`,
+      `${protocol.toUpperCase()} server ${access.host} is a private, loopback or reserved address; set LEADGATE_OUTBOUND_ALLOW_PRIVATE=true to allow it`,
+      false,
+      { cause: error },
+    );
+  }
+  const [address] = addresses;
+  // A name that does not resolve: the client says so in its own words.
+  if (!address || net.isIP(access.host)) return { host: access.host };
+  return { host: address, servername: access.host };
+}
+
+export async function imapClient(access: ServerAccess, policy: HostPolicy, extra: Partial<ImapFlowOptions> = {}): Promise<ImapFlow> {
+  const pinned = await pinnedHost(access, policy, 'imap');
   return new ImapFlow({
-    host: access.host,
+    ...pinned,
     port: access.port,
     secure: access.secure,
     auth: access.accessToken ? { user: access.user, accessToken: access.accessToken } : { user: access.user, pass: access.password ?? '' },
@@ -61,9 +94,14 @@ export function imapClient(access: ServerAccess, extra: Partial<ImapFlowOptions>
   });
 }
 
-export function smtpTransport(access: ServerAccess): nodemailer.Transporter<SMTPTransport.SentMessageInfo> {
+export async function smtpTransport(
+  access: ServerAccess,
+  policy: HostPolicy,
+  pinned?: { host: string; servername?: string },
+): Promise<nodemailer.Transporter<SMTPTransport.SentMessageInfo>> {
+  pinned ??= await pinnedHost(access, policy, 'smtp');
   return nodemailer.createTransport({
-    host: access.host,
+    ...pinned,
     port: access.port,
     secure: access.secure,
     auth: access.accessToken ? { type: 'OAuth2', user: access.user, accessToken: access.accessToken } : { user: access.user, pass: access.password ?? '' },
@@ -74,8 +112,8 @@ export function smtpTransport(access: ServerAccess): nodemailer.Transporter<SMTP
 }
 
 /** Logs in to both servers and out again; throws a ChannelError naming the one that failed. */
-export async function verifyConnections(imap: ServerAccess, smtp: ServerAccess): Promise<void> {
-  const client = imapClient(imap, { verifyOnly: true });
+export async function verifyConnections(imap: ServerAccess, smtp: ServerAccess, policy: HostPolicy): Promise<void> {
+  const client = await imapClient(imap, policy, { verifyOnly: true });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -84,7 +122,7 @@ export async function verifyConnections(imap: ServerAccess, smtp: ServerAccess):
   } finally {
     client.close();
   }
-  const transport = smtpTransport(smtp);
+  const transport = await smtpTransport(smtp, policy);
   try {
     await transport.verify();
   } catch (error) {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { AdapterContext, ChannelAdapter, OutboundConnection, OutboundMessage, SourceKindSpec } from '../../src/channels/contract.js';
 import { SourceConnections } from '../../src/channels/source-connections.js';
 import { ChannelError } from '../../src/errors.js';
-import { classifyImapError, classifySmtpError, imapClient, smtpTransport, verifyConnections } from './connections.js';
+import { classifyImapError, classifySmtpError, type HostPolicy, imapClient, pinnedHost, smtpTransport, verifyConnections } from './connections.js';
 import { defaultTiming, MailboxWatcher, type WatcherTiming } from './mailbox-watcher.js';
 import { serverAccess, sourceSpec, storedSecrets, storedSettings, type EmailSettings, type EmailSecrets } from './settings.js';
 
@@ -29,12 +29,15 @@ export class EmailAdapter implements ChannelAdapter {
   private readonly watchers: SourceConnections<MailboxWatcher>;
   private ctx: AdapterContext | undefined;
 
-  constructor(timing: WatcherTiming = defaultTiming) {
-    this.watchers = new SourceConnections(this.kind, (source, ctx, print) => new MailboxWatcher(source, ctx, timing, print), fingerprint);
+  constructor(
+    timing: WatcherTiming = defaultTiming,
+    private readonly policy: HostPolicy = { allowPrivate: false },
+  ) {
+    this.watchers = new SourceConnections(this.kind, (source, ctx, print) => new MailboxWatcher(source, ctx, timing, print, policy), fingerprint);
     this.source = sourceSpec(async (prepared) => {
       const settings = storedSettings.parse(prepared.settings);
       const secrets = storedSecrets.parse(prepared.secrets);
-      await verifyConnections(serverAccess(settings, secrets, 'imap'), serverAccess(settings, secrets, 'smtp'));
+      await verifyConnections(serverAccess(settings, secrets, 'imap'), serverAccess(settings, secrets, 'smtp'), policy);
     }) as unknown as SourceKindSpec;
   }
 
@@ -95,7 +98,7 @@ export class EmailAdapter implements ChannelAdapter {
     })
       .compile()
       .build();
-    const transport = this.transport(connectionId, server);
+    const transport = await this.transport(connectionId, server);
     try {
       await transport.sendMail({ envelope: { from: address(from), to: [message.to] }, raw });
     } catch (error) {
@@ -106,7 +109,7 @@ export class EmailAdapter implements ChannelAdapter {
 
   /** The business's own mail client shows the reply too; a failure here does not unsend it. */
   private async appendToSent(connectionId: string, settings: EmailSettings, secrets: EmailSecrets, raw: Buffer): Promise<void> {
-    const client = imapClient(serverAccess(settings, secrets, 'imap'));
+    const client = await imapClient(serverAccess(settings, secrets, 'imap'), this.policy);
     client.on('error', (error: Error) => this.ctx?.logger.warn({ err: error, sourceId: connectionId }, 'IMAP error while storing a sent mail'));
     try {
       await client.connect();
@@ -122,11 +125,17 @@ export class EmailAdapter implements ChannelAdapter {
     }
   }
 
-  private transport(connectionId: string, server: string | ReturnType<typeof serverAccess>) {
-    const key = `${connectionId}:${createHash('sha256').update(JSON.stringify(server)).digest('hex')}`;
+  /**
+   * A mailbox's server is checked against the outbound policy on every send and the transport is
+   * kept per checked address, so a server that moves is followed and one that moves into the
+   * private network is refused. The gateway's own SMTP_URL is the operator's: not checked.
+   */
+  private async transport(connectionId: string, server: string | ReturnType<typeof serverAccess>) {
+    const pinned = typeof server === 'string' ? undefined : await pinnedHost(server, this.policy, 'smtp');
+    const key = `${connectionId}:${createHash('sha256').update(JSON.stringify([server, pinned])).digest('hex')}`;
     let transport = this.transports.get(key);
     if (!transport) {
-      transport = typeof server === 'string' ? nodemailer.createTransport(server) : smtpTransport(server);
+      transport = typeof server === 'string' ? nodemailer.createTransport(server) : await smtpTransport(server, this.policy, pinned);
       this.transports.set(key, transport);
     }
     return transport;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ImapFlow } from 'imapflow';
 import type { AdapterContext, InboundEvent, SourceRecord } from '../../src/channels/contract.js';
 import { errorMessage } from '../../src/errors.js';
-import { classifyImapError, imapClient } from './connections.js';
+import { classifyImapError, type HostPolicy, imapClient } from './connections.js';
 import { parseMail } from './parse.js';
 import { serverAccess, storedSecrets, storedSettings, type EmailSettings } from './settings.js';
 
@@ -44,6 +44,7 @@ export class MailboxWatcher {
     private readonly timing: WatcherTiming,
     /** What the watcher connects with; a source whose fingerprint changes gets a new watcher. */
     readonly fingerprint: string,
+    private readonly policy: HostPolicy = { allowPrivate: false },
   ) {}
 
   get sourceId(): string {
@@ -103,7 +104,7 @@ export class MailboxWatcher {
   /** One connection, from login until it closes or the lease is lost. */
   private async session(): Promise<void> {
     const settings = storedSettings.parse(this.source.settings);
-    const client = imapClient(serverAccess(settings, storedSecrets.parse(this.source.secrets), 'imap'), {
+    const client = await imapClient(serverAccess(settings, storedSecrets.parse(this.source.secrets), 'imap'), this.policy, {
       // Back to IDLE soon after each fetch, so a new mail becomes a lead in well under a second.
       autoIdleDelay: 300,
       maxIdleTime: 5 * 60_000,

@@ -7,6 +7,7 @@ import { PrismaClient } from '@prisma/client';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { DatabaseAvailability } from './availability.js';
 import { applyMigrations, type SqlRunner } from './migrate.js';
 import type { PgliteThreadData, PgliteThreadMessage } from './pglite-thread.js';
 import { SerialClient } from './serial-client.js';
@@ -20,6 +21,8 @@ export interface Database {
   runner: SqlRunner;
   /** The driver's pool, shared with Prisma: plain SQL transactions on the hot paths take a client from it. */
   pool: pg.Pool;
+  /** Whether the database answers; an outage is logged once, not per failing request. */
+  availability: DatabaseAvailability;
   close(): Promise<void>;
 }
 
@@ -105,12 +108,18 @@ async function openPglite(dataDir: string, logger?: Logger): Promise<Database> {
   // one session. Queries wait for the connection in the pool's order instead: a capture that
   // arrives during a batch goes before the next batch.
   const pool = new pg.Pool({ host: socketDir, user: 'postgres', database: 'postgres', max: pgliteConnections, Client: SerialClient });
-  pool.on('error', (error) => logger?.warn({ err: error }, 'an idle connection to the embedded database failed'));
+  const availability = new DatabaseAvailability(logger, { socketPath: path.join(socketDir, '.s.PGSQL.5432') }, async () => {
+    await pool.query('SELECT 1');
+  });
+  pool.on('error', (error) => {
+    if (!availability.noteError(error)) logger?.warn({ err: error }, 'an idle connection to the embedded database failed');
+  });
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
     prisma,
     kind: 'pglite',
     pool,
+    availability,
     runner: {
       exec: async (sql) => {
         await pool.query(sql);
@@ -120,6 +129,7 @@ async function openPglite(dataDir: string, logger?: Logger): Promise<Database> {
       withLock: (fn) => fn(),
     },
     close: async () => {
+      availability.close();
       await prisma.$disconnect();
       await pool.end();
       await stopPgliteThread(thread);
@@ -178,12 +188,19 @@ function openPostgres(url: string, logger?: Logger): Database {
   const pool = new pg.Pool({ connectionString: url, max: 10, options: '-c jit=off', Client: SerialClient });
   // An idle connection the server closes (restart, failover) must not take the process down;
   // the pool replaces it on the next query.
-  pool.on('error', (error) => logger?.warn({ err: error }, 'an idle PostgreSQL connection failed'));
+  // A server that goes away fails every idle connection at once: one outage, logged once.
+  const availability = new DatabaseAvailability(logger, { port: Number(new URL(url).port || 5432) }, async () => {
+    await pool.query('SELECT 1');
+  });
+  pool.on('error', (error) => {
+    if (!availability.noteError(error)) logger?.warn({ err: error }, 'an idle PostgreSQL connection failed');
+  });
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
     prisma,
     kind: 'postgres',
     pool,
+    availability,
     runner: {
       exec: async (sql) => {
         await pool.query(sql);
@@ -202,6 +219,7 @@ function openPostgres(url: string, logger?: Logger): Database {
       },
     },
     close: async () => {
+      availability.close();
       await prisma.$disconnect();
       await pool.end();
     },

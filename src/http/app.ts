@@ -79,7 +79,8 @@ export function createApp(deps: AppDeps): Express {
     res.locals.requestId = requestId;
     const started = performance.now();
     res.on('finish', () => {
-      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug';
+      // A 503 is an outage (logged once by itself) or a readiness probe: not an error per request.
+      const level = res.statusCode === 503 ? 'debug' : res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug';
       if (!deps.logger.isLevelEnabled(level)) return;
       deps.logger[level](
         { reqId: requestId, method: req.method, url: req.originalUrl.split('?')[0], status: res.statusCode, ms: Math.round(performance.now() - started) },
@@ -93,25 +94,32 @@ export function createApp(deps: AppDeps): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Ready means able to store what it acknowledges: that takes the database. The queue only
+  // wakes workers (the sweeper finds what was stored while it was away), so Redis down is
+  // "degraded", still 200: a load balancer that pulled every API process for it would stop
+  // capture altogether.
   app.get('/readyz', async (_req, res) => {
     const [database, queue] = await Promise.all([
       deps.db.runner.query('SELECT 1').then(
-        () => true,
+        () => {
+          deps.db.availability.noteSuccess();
+          return true;
+        },
         (error: unknown) => {
-          deps.logger.warn({ err: error }, 'readiness: database does not answer');
+          if (!deps.db.availability.noteError(error)) deps.logger.warn({ err: error }, 'readiness: database does not answer');
           return false;
         },
       ),
       deps.queue.ping(),
     ]);
-    const ready = database && queue;
     const checks = { database: database ? 'ok' : 'down', queue: `${deps.queue.kind}: ${queue ? 'ok' : 'down'}` };
-    if (ready) {
-      res.json({ status: 'ready', checks });
+    if (database) {
+      res.json({ status: queue ? 'ready' : 'degraded', checks });
       return;
     }
-    res.status(503).type('application/problem+json').send(
-      JSON.stringify({ type: 'https://leadgate.dev/problems/not-ready', title: 'Not ready', status: 503, detail: 'a dependency does not answer', checks }),
+    res.status(503).setHeader('Retry-After', '5');
+    res.type('application/problem+json').send(
+      JSON.stringify({ type: 'https://leadgate.dev/problems/not-ready', title: 'Not ready', status: 503, detail: 'the database does not answer', checks }),
     );
   });
 
@@ -183,6 +191,13 @@ export function createApp(deps: AppDeps): Express {
   });
 
   const api = express.Router();
+  // Answers of the API are one caller's data: no shared cache keeps them, and no browser reads
+  // them as anything but the type they are sent as.
+  api.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
   api.use(express.json({ limit: '1mb' }));
   api.use(guardParsedBody);
   mountRoutes(api, publicRoutes, (_req, _res, next) => next());
@@ -191,7 +206,7 @@ export function createApp(deps: AppDeps): Express {
   serveWebApp(app);
 
   app.use((req, _res, next) => next(new ProblemError('not_found', `no route for ${req.method} ${req.path}`)));
-  app.use(problemHandler(deps.logger));
+  app.use(problemHandler(deps.logger, deps.db.availability));
   return app;
 }
 

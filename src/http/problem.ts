@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import type { DatabaseAvailability } from '../db/availability.js';
 import { type ProblemCode, ProblemError, problemCatalog, problemType } from '../errors.js';
 
 export function sendProblem(res: Response, error: ProblemError, instance?: string): void {
@@ -34,12 +35,27 @@ function fromHttpError(error: unknown): ProblemError | undefined {
   return new ProblemError(code, typeof message === 'string' ? message : undefined, undefined, { cause: error });
 }
 
-/** Every error leaves as problem+json; nothing about the server's insides does. */
-export function problemHandler(logger: Logger): ErrorRequestHandler {
+/** How long a client should wait before trying again while the database is away. */
+const databaseRetryAfterSeconds = 5;
+
+/**
+ * Every error leaves as problem+json; nothing about the server's insides does. While the database
+ * cannot be reached the answer is 503 with Retry-After (nothing was stored: try again), and the
+ * outage is logged once by `availability`, not once per request.
+ */
+export function problemHandler(logger: Logger, availability?: DatabaseAvailability): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     const problem = error instanceof ProblemError ? error : fromHttpError(error);
     if (problem) {
       sendProblem(res, problem, req.originalUrl.split('?')[0]);
+      return;
+    }
+    if (availability?.noteError(error)) {
+      if (res.headersSent) return;
+      const unavailable = new ProblemError('database_unavailable', 'The database cannot be reached; nothing was stored. Try again shortly.', undefined, {
+        headers: { 'Retry-After': String(databaseRetryAfterSeconds) },
+      });
+      sendProblem(res, unavailable, req.originalUrl.split('?')[0]);
       return;
     }
     logger.error({ err: error, reqId: res.locals.requestId as string | undefined }, 'unhandled error');

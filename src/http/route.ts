@@ -69,13 +69,14 @@ function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, prefix: stri
 export function mountRoutes(router: Router, routes: RouteDef[], authenticate: RequestHandler): void {
   for (const def of routes) {
     router[def.method](def.path, authenticate, async (req: Request, res: Response) => {
-      const params = parse(def.params, req.params, 'params');
-      const query = parse(def.query, req.query, 'query');
-      const body = def.body ? parse(def.body, req.body ?? {}, '') : undefined;
+      // The role first: a caller without it learns nothing of the route's fields.
       const auth = res.locals.auth as Auth;
       if (def.roles && !def.roles.includes(auth.role)) {
         throw new ProblemError('forbidden', `this needs the role ${def.roles.join(' or ')}`);
       }
+      const params = parse(def.params, req.params, 'params');
+      const query = parse(def.query, req.query, 'query');
+      const body = def.body ? parse(def.body, req.body ?? {}, '') : undefined;
       const result = await def.handler({ params, query, body, auth, req, res });
       if (res.headersSent) return;
       if (result === undefined) res.status(204).end();

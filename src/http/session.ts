@@ -1,12 +1,18 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Db } from '../db/client.js';
-import { ProblemError } from '../errors.js';
+import { ProblemError, ValidationError } from '../errors.js';
 import { newId } from '../ids.js';
 import { hashApiKey, hashPassword, randomToken, safeEqual, verifyPassword } from '../security/tokens.js';
-import { apiKeyAuth } from './auth.js';
+import { apiKeyAuth, type Credential } from './auth.js';
 import type { Auth, Role } from './route.js';
 
 export const sessionCookie = 'lg_session';
+/**
+ * Over https the cookie carries the `__Host-` prefix: browsers then accept it only when Secure,
+ * for path / and without a Domain, so a sibling subdomain cannot set or shadow it. A cookie
+ * under the plain name, set before, is still read until it ends.
+ */
+export const secureSessionCookie = `__Host-${sessionCookie}`;
 export const csrfHeader = 'x-csrf-token';
 
 /** A session lives a week past its last use, and never longer than 30 days. */
@@ -159,6 +165,29 @@ export class Sessions {
     return { session, user: presentUser(user) };
   }
 
+  /**
+   * A user changes their own password: the current one is checked (a failure counts toward the
+   * same lockout as sign-in), and every other session of theirs ends; this one goes on.
+   */
+  async changePassword(input: { userId: string; keepSessionId: string | null; currentPassword: string; newPassword: string }): Promise<void> {
+    const user = await this.prisma.user.findFirst({ where: { id: input.userId, active: true } });
+    if (!user) throw new ProblemError('unauthorized', 'the session has ended; sign in again');
+    const key = `email:${user.email}`;
+    const now = new Date();
+    const throttle = await this.prisma.signInThrottle.findUnique({ where: { key } });
+    if (throttle?.lockedUntil && throttle.lockedUntil > now) throw lockedError(throttle.lockedUntil, now);
+    if (!user.passwordHash || !(await verifyPassword(input.currentPassword, user.passwordHash))) {
+      const until = await this.recordFailure(key, this.options.throttle.emailFailures, now);
+      if (until) throw lockedError(until, now);
+      throw new ValidationError([{ path: 'currentPassword', message: 'is not the current password' }]);
+    }
+    const passwordHash = await hashPassword(input.newPassword);
+    await this.prisma.$transaction([
+      this.prisma.user.update({ where: { id: user.id }, data: { passwordHash } }),
+      this.prisma.session.deleteMany({ where: { userId: user.id, ...(input.keepSessionId ? { id: { not: input.keepSessionId } } : {}) } }),
+    ]);
+  }
+
   async signOut(sessionId: string): Promise<void> {
     await this.prisma.session.deleteMany({ where: { id: sessionId } });
   }
@@ -169,12 +198,17 @@ export class Sessions {
     return count;
   }
 
+  private get cookieName(): string {
+    return this.options.secureCookie ? secureSessionCookie : sessionCookie;
+  }
+
   setCookie(res: Response, token: string): void {
-    res.cookie(sessionCookie, token, { httpOnly: true, sameSite: 'lax', secure: this.options.secureCookie, path: '/', maxAge: absoluteMs });
+    res.cookie(this.cookieName, token, { httpOnly: true, sameSite: 'lax', secure: this.options.secureCookie, path: '/', maxAge: absoluteMs });
   }
 
   clearCookie(res: Response): void {
-    res.clearCookie(sessionCookie, { httpOnly: true, sameSite: 'lax', secure: this.options.secureCookie, path: '/' });
+    res.clearCookie(this.cookieName, { httpOnly: true, sameSite: 'lax', secure: this.options.secureCookie, path: '/' });
+    if (this.cookieName !== sessionCookie) res.clearCookie(sessionCookie, { httpOnly: true, sameSite: 'lax', secure: this.options.secureCookie, path: '/' });
   }
 
   /**
@@ -185,7 +219,7 @@ export class Sessions {
     const byKey = apiKeyAuth(this.prisma);
     return async (req, res, next) => {
       if (req.get('authorization')) return byKey(req, res, next);
-      const token = readCookie(req, sessionCookie);
+      const token = readCookie(req, this.cookieName) ?? readCookie(req, sessionCookie);
       if (!token) {
         throw new ProblemError('unauthorized', 'sign in, or send an API key as "Authorization: Bearer <key>"', undefined, {
           headers: { 'WWW-Authenticate': 'Bearer realm="leadgate"' },
@@ -199,6 +233,7 @@ export class Sessions {
       const auth: Auth = { workspaceId: found.user.workspaceId, actor: { type: 'user', id: found.user.id }, role: found.user.role, userId: found.user.id };
       res.locals.auth = auth;
       res.locals.session = found.session;
+      res.locals.credential = { kind: 'session', id: found.session.id } satisfies Credential;
       next();
     };
   }

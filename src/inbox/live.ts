@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { firstIdAt, timeOfId } from '../ids.js';
+import type { Credential } from '../http/auth.js';
 import type { Auth } from '../http/route.js';
 import type { LiveEvent } from './live-event.js';
 
@@ -8,6 +9,7 @@ export type { LiveEvent };
 
 interface Listener {
   auth: Auth;
+  credential: Credential;
   /** null: sees the whole workspace; otherwise may see leads owned by this user (and unowned ones when canClaim). */
   onlyOwner: { userId: string; canClaim: boolean } | null;
   send(event: LiveEvent): void;
@@ -27,20 +29,26 @@ export class LiveFeed {
   /** Ids already sent; the poll looks back a little to catch transactions that committed late. */
   private recent = new Map<string, number>();
   private polling = false;
+  private lastRecheck = 0;
 
   constructor(
     private readonly prisma: Db,
     private readonly logger: Logger,
-    private readonly options: { pollMs: number; lookBackMs: number } = { pollMs: 500, lookBackMs: 3_000 },
+    private readonly options: { pollMs: number; lookBackMs: number; recheckMs: number; sessionLifetimeMs: number } = {
+      pollMs: 500,
+      lookBackMs: 3_000,
+      recheckMs: 1_000,
+      sessionLifetimeMs: 30 * 24 * 3600_000,
+    },
   ) {}
 
-  async subscribe(auth: Auth, send: (event: LiveEvent) => void, end: () => void): Promise<() => void> {
+  async subscribe(auth: Auth, credential: Credential, send: (event: LiveEvent) => void, end: () => void): Promise<() => void> {
     let onlyOwner: Listener['onlyOwner'] = null;
     if (auth.role === 'rep' && auth.userId) {
       const workspace = await this.prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { visibility: true, repsCanClaim: true } });
       if (workspace.visibility === 'own') onlyOwner = { userId: auth.userId, canClaim: workspace.repsCanClaim };
     }
-    const listener: Listener = { auth, onlyOwner, send, end };
+    const listener: Listener = { auth, credential, onlyOwner, send, end };
     if (this.listeners.size === 0) this.cursor = new Date(Date.now() - this.options.lookBackMs);
     this.listeners.add(listener);
     this.timer ??= setInterval(() => void this.poll(), this.options.pollMs);
@@ -97,10 +105,46 @@ export class LiveFeed {
     }
   }
 
+  /**
+   * A stream outlives the request that opened it: its session or key is checked again (one query
+   * for every stream of the process), and the streams of one that ended (signed out everywhere,
+   * a key revoked, a user deactivated) end too.
+   */
+  private async recheck(): Promise<void> {
+    const listeners = [...this.listeners];
+    const now = new Date();
+    const ids = (kind: Credential['kind']) => [...new Set(listeners.filter((l) => l.credential.kind === kind).map((l) => l.credential.id))];
+    const sessionIds = ids('session');
+    const keyIds = ids('api_key');
+    const [sessions, keys] = await Promise.all([
+      sessionIds.length === 0
+        ? []
+        : this.prisma.session.findMany({
+            where: { id: { in: sessionIds }, expiresAt: { gt: now }, createdAt: { gt: new Date(now.getTime() - this.options.sessionLifetimeMs) } },
+            select: { id: true, userId: true },
+          }),
+      keyIds.length === 0
+        ? []
+        : this.prisma.apiKey.findMany({ where: { id: { in: keyIds }, revokedAt: null, OR: [{ userId: null }, { user: { active: true } }] }, select: { id: true } }),
+    ]);
+    const activeUsers = sessions.length === 0 ? [] : await this.prisma.user.findMany({ where: { id: { in: [...new Set(sessions.map((row) => row.userId))] }, active: true }, select: { id: true } });
+    const active = new Set(activeUsers.map((user) => user.id));
+    const valid = new Set([...sessions.filter((row) => active.has(row.userId)).map((row) => `session:${row.id}`), ...keys.map((row) => `api_key:${row.id}`)]);
+    for (const listener of listeners) {
+      if (valid.has(`${listener.credential.kind}:${listener.credential.id}`)) continue;
+      this.listeners.delete(listener);
+      listener.end();
+    }
+  }
+
   private async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
     try {
+      if (Date.now() - this.lastRecheck >= this.options.recheckMs) {
+        this.lastRecheck = Date.now();
+        await this.recheck();
+      }
       const workspaces = [...new Set([...this.listeners].map((l) => l.auth.workspaceId))];
       if (workspaces.length === 0) return;
       const since = new Date(this.cursor.getTime() - this.options.lookBackMs);

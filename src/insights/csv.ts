@@ -9,9 +9,20 @@ export function wantsCsv(req: Request, format: 'json' | 'csv' | undefined): bool
   return req.accepts(['application/json', 'text/csv']) === 'text/csv';
 }
 
+/**
+ * Text a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a tab or carriage return
+ * before one) is exported with a leading apostrophe, which spreadsheets show as text: a lead's
+ * name comes from whoever filled in the form.
+ * @see https://owasp.org/www-community/attacks/CSV_Injection
+ */
+function neutralised(text: string): string {
+  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+}
+
 function cell(value: Cell): string | number | boolean {
   if (value === null || value === undefined) return '';
-  return value instanceof Date ? value.toISOString() : value;
+  if (value instanceof Date) return value.toISOString();
+  return typeof value === 'string' ? neutralised(value) : value;
 }
 
 function lines<Row extends object>(rows: Row[], columns: readonly (keyof Row & string)[]): string {

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
-import net from 'node:net';
+import http from 'node:http';
+import https from 'node:https';
 import type { Prisma } from '@prisma/client';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
@@ -9,6 +9,7 @@ import { Poller } from '../queue/poller.js';
 import { ProblemError, errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import type { ActivityKind, RecordedActivity } from '../leads/activities.js';
+import { checkedLookup, checkHost, OutboundAddressError, type Resolver } from '../security/outbound-address.js';
 import type { SecretBox } from '../security/secrets.js';
 
 export const webhookEvents = ['lead.created', 'lead.assigned', 'lead.stage_changed', 'message.received', 'message.status', 'follow_up.created', 'follow_up.due', 'contact.opted_out', 'source.logged_out'] as const;
@@ -115,40 +116,13 @@ export async function webhookDeliveriesFor(
   });
 }
 
-const privateRanges = new net.BlockList();
-for (const [address, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-] as const) {
-  privateRanges.addSubnet(address, prefix, 'ipv4');
-}
-for (const [address, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-] as const) {
-  privateRanges.addSubnet(address, prefix, 'ipv6');
-}
-
-function isPrivate(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (mapped) return privateRanges.check(mapped, 'ipv4');
-  return privateRanges.check(address, net.isIPv6(address) ? 'ipv6' : 'ipv4');
-}
-
 /**
  * A webhook may not point into the gateway's own network (cloud metadata, databases, admin
- * panels) unless the operator allows it. Checked when saved and again before every delivery,
- * since a name can start resolving elsewhere.
+ * panels) unless the operator allows it (src/security/outbound-address.ts says what is public).
+ * Checked when saved and again before every delivery, since a name can start resolving
+ * elsewhere; the delivery itself connects only to the addresses its own lookup checked.
  */
-export async function assertDeliverable(url: string, allowPrivate: boolean): Promise<void> {
+export async function assertDeliverable(url: string, allowPrivate: boolean, resolver?: Resolver): Promise<void> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -160,15 +134,50 @@ export async function assertDeliverable(url: string, allowPrivate: boolean): Pro
   }
   if (allowPrivate) return;
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
-  const addresses = net.isIP(host) ? [host] : (await lookup(host, { all: true }).catch(() => [])).map((entry) => entry.address);
+  let addresses: string[];
+  try {
+    addresses = await checkHost(host, { allowPrivate, ...(resolver ? { resolver } : {}) });
+  } catch (error) {
+    if (!(error instanceof OutboundAddressError)) throw error;
+    throw new ProblemError('validation_failed', `${host} is a private, loopback or reserved address; set LEADGATE_WEBHOOKS_ALLOW_PRIVATE=true to allow it`, [
+      { path: 'url', message: 'resolves to a private, loopback or reserved address' },
+    ], { cause: error });
+  }
   if (addresses.length === 0) {
     throw new ProblemError('validation_failed', `${host} does not resolve`, [{ path: 'url', message: 'the host does not resolve' }]);
   }
-  if (addresses.some(isPrivate)) {
-    throw new ProblemError('validation_failed', `${host} is a private or loopback address; set LEADGATE_WEBHOOKS_ALLOW_PRIVATE=true to allow it`, [
-      { path: 'url', message: 'resolves to a private or loopback address' },
-    ]);
-  }
+}
+
+/**
+ * One POST, no redirects followed, through a socket whose address the outbound policy checked
+ * (the same lookup that resolves the name refuses a private answer). Resolves with the status.
+ */
+export function postOnce(
+  url: string,
+  options: { headers: Record<string, string>; body: string; timeoutMs: number; allowPrivate: boolean; resolver?: Resolver },
+): Promise<number> {
+  const target = new URL(url);
+  const client = target.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const request = client.request(
+      target,
+      {
+        method: 'POST',
+        headers: { ...options.headers, 'content-length': String(Buffer.byteLength(options.body)) },
+        lookup: checkedLookup({ allowPrivate: options.allowPrivate, ...(options.resolver ? { resolver: options.resolver } : {}) }),
+        timeout: options.timeoutMs,
+        agent: false,
+      },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+        response.on('error', reject);
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
+    request.on('error', reject);
+    request.end(options.body);
+  });
 }
 
 export function signature(secret: string, body: string): string {
@@ -216,10 +225,9 @@ export class WebhookDispatcher {
     let failure: string | null = null;
     try {
       await assertDeliverable(delivery.webhook.url, allowPrivate);
-      const response = await fetch(delivery.webhook.url, {
-        method: 'POST',
-        redirect: 'manual',
-        signal: AbortSignal.timeout(10_000),
+      responseCode = await postOnce(delivery.webhook.url, {
+        timeoutMs: 10_000,
+        allowPrivate,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'leadgate-webhooks',
@@ -229,9 +237,7 @@ export class WebhookDispatcher {
         },
         body,
       });
-      responseCode = response.status;
-      await response.body?.cancel();
-      if (!response.ok) failure = `the endpoint answered ${response.status}`;
+      if (responseCode < 200 || responseCode > 299) failure = `the endpoint answered ${responseCode}`;
     } catch (error) {
       failure = errorMessage(error);
     }

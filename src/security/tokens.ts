@@ -19,6 +19,9 @@ export function safeEqual(a: string, b: string): boolean {
   return left.length === right.length && timingSafeEqual(left, right);
 }
 
+/** Shorter passwords fall to guessing too soon, even behind the sign-in throttle. */
+export const minPasswordLength = 12;
+
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
   const hash = await scryptAsync(password, salt, 32, scryptParams);

@@ -30,7 +30,7 @@ describe('setup forms in a browser', () => {
 
   beforeAll(async () => {
     execFileSync('npx', ['vite', 'build', 'web', '--logLevel', 'error'], { cwd: projectPath(), stdio: 'inherit' });
-    [servers, stack, browser] = await Promise.all([TestMailServers.start([mailbox]), startStack({ db: 'pglite', queue: 'embedded' }), launchChromium()]);
+    [servers, stack, browser] = await Promise.all([TestMailServers.start([mailbox]), startStack({ db: 'pglite', queue: 'embedded', env: { LEADGATE_OUTBOUND_ALLOW_PRIVATE: 'true' } }), launchChromium()]);
     expect((await stack.api('PATCH', '/api/v1/workspace', { locale: 'en' })).status).toBe(200);
     const product = await stack.api<{ id: string }>('POST', '/api/v1/products', { name: 'Solar panels', keywords: ['solar'] });
     expect(product.status).toBe(201);

@@ -77,7 +77,8 @@ describe.each(defaultBackends)('the email channel on $db with the $queue queue',
 
   beforeAll(async () => {
     servers = await TestMailServers.start([mailbox, support]);
-    stack = await startStack({ db, queue });
+    // The test's IMAP and SMTP servers listen on loopback, which the gateway refuses unless told.
+    stack = await startStack({ db, queue, env: { LEADGATE_OUTBOUND_ALLOW_PRIVATE: 'true' } });
     await stack.api('PATCH', '/api/v1/workspace', { name: 'Acme Solar', locale: 'en' });
     const { status, body } = await stack.api<{ id: string; status: { state: string } }>('POST', '/api/v1/sources', {
       kind: 'email',
@@ -392,7 +393,7 @@ describe('a mailbox shared by two worker processes on PostgreSQL', () => {
 
   beforeAll(async () => {
     servers = await TestMailServers.start([mailbox]);
-    stack = await startStack({ db: 'postgres', queue: 'bull', env: { LEADGATE_CONNECTION_LEASE_MS: '1500' } });
+    stack = await startStack({ db: 'postgres', queue: 'bull', env: { LEADGATE_CONNECTION_LEASE_MS: '1500', LEADGATE_OUTBOUND_ALLOW_PRIVATE: 'true' } });
   });
   afterAll(async () => {
     await second?.close();

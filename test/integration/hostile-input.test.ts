@@ -1,5 +1,7 @@
+import net from 'node:net';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signInRaw } from '../support/session.js';
 import { createWebform, eventually, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 
 /**
@@ -81,6 +83,88 @@ describe('hostile input on the embedded database', () => {
     });
     await expectProblem(deep, 422);
     await alive();
+  });
+
+  it('names the session cookie __Host- over https, and still reads one set under the plain name', async () => {
+    const answer = await signInRaw(stack.baseUrl, 'owner@acme.test', 'correct horse battery');
+    expect(answer.status).toBe(201);
+    const setCookie = answer.headers.get('set-cookie') ?? '';
+    expect(setCookie).toMatch(/^__Host-lg_session=[\w-]{40,};/);
+    expect(setCookie).toMatch(/; Secure/i);
+    expect(setCookie).toMatch(/; Path=\//i);
+    expect(setCookie).not.toMatch(/Domain=/i);
+    const token = /^__Host-lg_session=([\w-]+)/.exec(setCookie)![1]!;
+    const as = (cookie: string) => fetch(`${stack.baseUrl}/api/v1/session`, { headers: { cookie } });
+    expect((await as(`__Host-lg_session=${token}`)).status).toBe(200);
+    expect((await as(`lg_session=${token}`)).status).toBe(200);
+    // Signing out clears both names.
+    const csrf = answer.body.csrfToken as string;
+    const out = await fetch(`${stack.baseUrl}/api/v1/session`, { method: 'DELETE', headers: { cookie: `__Host-lg_session=${token}`, 'x-csrf-token': csrf } });
+    expect(out.status).toBe(204);
+    const cleared = out.headers.getSetCookie().map((cookie) => cookie.split('=')[0]);
+    expect(cleared.sort()).toEqual(['__Host-lg_session', 'lg_session']);
+    expect((await as(`__Host-lg_session=${token}`)).status).toBe(401);
+  });
+
+  it('marks API answers not to be stored or sniffed, errors included', async () => {
+    for (const response of [
+      await fetch(`${stack.baseUrl}/api/v1/leads`, { headers: { authorization: `Bearer ${stack.apiKey}` } }),
+      await fetch(`${stack.baseUrl}/api/v1/leads`),
+      await fetch(`${stack.baseUrl}/api/v1/leads?limit=0`, { headers: { authorization: `Bearer ${stack.apiKey}` } }),
+      await fetch(`${stack.baseUrl}/api/v1/no-such-route`, { headers: { authorization: `Bearer ${stack.apiKey}` } }),
+    ]) {
+      expect(response.headers.get('cache-control'), response.url).toBe('no-store');
+      expect(response.headers.get('x-content-type-options'), response.url).toBe('nosniff');
+    }
+  });
+
+  it('exports cells that a spreadsheet would read as a formula as text', async () => {
+    const formulas = ['=HYPERLINK("https://evil.example","click")', '+55 11 3333', '-2+3', '@SUM(A1)'];
+    for (const [n, name] of formulas.entries()) await postForm(stack, form, { name, email: `formula${n}@csv.example` });
+    await eventually(async () => {
+      const { body } = await stack.api<{ data: unknown[] }>('GET', '/api/v1/leads?q=csv.example');
+      expect(body.data).toHaveLength(formulas.length);
+    });
+    const response = await fetch(`${stack.baseUrl}/api/v1/insights/leads?format=csv`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    expect(response.status).toBe(200);
+    const csv = await response.text();
+    for (const formula of formulas) {
+      const quoted = `'${formula}`;
+      const cell = quoted.includes('"') || quoted.includes(',') ? `"${quoted.replaceAll('"', '""')}"` : quoted;
+      expect(csv).toContain(`,${cell},`);
+    }
+    for (const line of csv.trimEnd().split('\r\n')) expect(line.split(',').slice(1).some((value) => /^[=+\-@]/.test(value))).toBe(false);
+  });
+
+  it('refuses mailbox servers in the private network without connecting, so open and closed ports look alike', async () => {
+    const connections: net.Socket[] = [];
+    const listener = net.createServer((socket) => {
+      connections.push(socket);
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', () => resolve()));
+    const open = (listener.address() as net.AddressInfo).port;
+    try {
+      const details: string[] = [];
+      for (const [host, port] of [['127.0.0.1', open], ['127.0.0.1', 1], ['[::ffff:10.0.0.1]', 993], ['169.254.169.254', 80]] as const) {
+        const server = { host: host.replace(/^\[|\]$/g, ''), port, secure: false, user: 'u', password: 'p' };
+        const { status, body } = await stack.api<{ type: string; detail: string; errors: { path: string }[] }>('POST', '/api/v1/sources', {
+          kind: 'email',
+          name: 'Probe',
+          address: 'probe@example.com',
+          imap: server,
+          smtp: { ...server, host: 'smtp.example.com' },
+        });
+        expect(status).toBe(422);
+        expect(body.errors.map((e) => e.path)).toEqual(['imap']);
+        expect(body.detail).toMatch(/private, loopback or reserved/);
+        details.push(body.detail.replace(/ \d+$/, ''));
+      }
+      expect(details[0]).toBe(details[1]);
+      expect(connections).toEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+    }
   });
 
   it('answers 422 to a signed Twilio webhook with a repeated parameter', async () => {

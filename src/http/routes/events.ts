@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { LiveFeed } from '../../inbox/live.js';
+import { credentialOf } from '../auth.js';
 import { route, type RouteDef } from '../route.js';
 
 const heartbeatMs = 20_000;
@@ -11,6 +12,7 @@ export function eventRoutes(live: LiveFeed): RouteDef[] {
       method: 'get',
       path: '/events',
       summary: 'A text/event-stream of activities on the leads the caller may see (lead, kind, owner)',
+      description: 'The session or key is checked again every second while the stream runs: it ends within about a second of a sign-out everywhere, a revoked key or a deactivated user.',
       tag: 'inbox',
       response: {
         status: 200,
@@ -36,6 +38,7 @@ export function eventRoutes(live: LiveFeed): RouteDef[] {
           void live
             .subscribe(
               auth,
+              credentialOf(res),
               (event) => res.write(`id: ${event.id}\nevent: activity\ndata: ${JSON.stringify(event)}\n\n`),
               () => res.end(),
             )

@@ -93,6 +93,8 @@ export function followUpRoutes(deps: AppDeps): RouteDef[] {
             ...(ownerId ? { ownerId } : {}),
             ...(query.leadId ? { leadId: query.leadId } : {}),
             ...(dueAt ? { dueAt } : {}),
+            // A follow-up tells of its lead: listed only with a lead the caller may see.
+            ...(scope ? { lead: await visibleLeadsWhere(prisma, auth) } : {}),
           },
           orderBy: [{ dueAt: 'asc' }, { id: 'asc' }],
           take: 500,

@@ -456,7 +456,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
         const [identities, optOuts, leads] = await Promise.all([
           prisma.contactIdentity.findMany({ where: { contactId: contact.id }, orderBy: { createdAt: 'asc' } }),
           prisma.contactOptOut.findMany({ where: { contactId: contact.id } }),
-          prisma.lead.findMany({ where: { contactId: contact.id }, select: { id: true }, orderBy: { createdAt: 'desc' } }),
+          prisma.lead.findMany({ where: { AND: [{ contactId: contact.id }, visible] }, select: { id: true }, orderBy: { createdAt: 'desc' } }),
         ]);
         return {
           id: contact.id,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ProblemError } from '../../errors.js';
 import type { AppDeps } from '../deps.js';
 import { route, type RouteDef } from '../route.js';
+import { minPasswordLength } from '../../security/tokens.js';
 import { presentUser, type Sessions } from '../session.js';
 
 const userView = z.object({ id: z.string(), workspaceId: z.string(), name: z.string(), email: z.string(), role: z.enum(['owner', 'manager', 'rep']), locale: z.string().nullable() });
@@ -95,6 +96,25 @@ export function sessionRoutes(deps: AppDeps, sessions: Sessions): RouteDef[] {
         const session = signedIn(res);
         const user = await prisma.user.update({ where: { id: session.userId }, data: { locale: body.locale } });
         return presentUser(user);
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/me/password',
+      summary: 'Change the signed-in user\'s own password; their other sessions end',
+      description:
+        'The current password is checked and a wrong one counts toward the sign-in lockout (429 while locked). ' +
+        'With a personal API key it changes the key\'s user\'s password, and every session of theirs ends.',
+      tag: 'session',
+      body: z
+        .object({ currentPassword: z.string().min(1).max(1000), newPassword: z.string().min(minPasswordLength).max(200) })
+        .strict(),
+      response: { status: 204, description: 'Changed' },
+      handler: async ({ body, auth, res }) => {
+        if (!auth.userId) throw new ProblemError('forbidden', 'this needs a signed-in user or a personal API key, not a workspace key');
+        const session = res.locals.session as Session | undefined;
+        await sessions.changePassword({ userId: auth.userId, keepSessionId: session?.id ?? null, currentPassword: body.currentPassword, newPassword: body.newPassword });
+        return undefined;
       },
     }),
   ];

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ChannelKind } from '../../channels/contract.js';
 import { NotFoundError, ProblemError } from '../../errors.js';
 import { newId } from '../../ids.js';
+import { visibleLeadsWhere } from '../../leads/visibility.js';
 import { renderForLead } from '../../messaging/render.js';
 import type { ShippedTemplate } from '../../messaging/templates.js';
 import type { AppDeps } from '../deps.js';
@@ -163,7 +164,8 @@ export function templateRoutes(deps: AppDeps): RouteDef[] {
       handler: async ({ params, body, auth }) => {
         const { shipped, own } = await find(auth.workspaceId, params.id);
         const target = (own ?? shipped)!;
-        const lead = await prisma.lead.findFirst({ where: { id: body.leadId, workspaceId: auth.workspaceId }, select: { id: true, workspaceId: true } });
+        // A preview shows the lead's name and owner: only for a lead the caller may see.
+        const lead = await prisma.lead.findFirst({ where: { AND: [{ id: body.leadId }, await visibleLeadsWhere(prisma, auth)] }, select: { id: true, workspaceId: true } });
         if (!lead) throw new NotFoundError('lead');
         return prisma.$transaction((tx) =>
           renderForLead(tx, templates, lead, { name: target.name, locale: target.locale, channel: target.channel as ChannelKind }, body.variables ?? {}),

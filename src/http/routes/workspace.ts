@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { normalizePhone } from '../../contacts/identities.js';
 import { ProblemError, NotFoundError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
-import { hashPassword } from '../../security/tokens.js';
+import { hashPassword, minPasswordLength } from '../../security/tokens.js';
 import type { AppDeps } from '../deps.js';
 import { afterCursor, type Auth, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 
@@ -53,17 +53,21 @@ const workspacePatch = z
   .strict();
 
 const roles = ['owner', 'manager', 'rep'] as const;
-const userBody = z
+const userFields = z
   .object({
     name: z.string().trim().min(1).max(200),
     email: z.email().transform((email) => email.toLowerCase()),
     role: z.enum(roles),
     phone: z.string().max(40).nullable().optional(),
-    active: z.boolean().default(true),
+    active: z.boolean(),
     workingHours: workingHours.nullable().optional(),
-    password: z.string().min(8).max(200).optional().describe('Write-only'),
+    password: z.string().min(minPasswordLength).max(200).optional().describe('Write-only; setting it ends the user\'s sessions'),
   })
   .strict();
+const userBody = userFields.extend({ active: z.boolean().default(true) });
+// Built from the fields without defaults: a default would fill in what a change leaves out
+// (an edit of the name would make a deactivated user active again).
+const userPatch = userFields.partial();
 const userView = z.object({
   id: z.string(),
   name: z.string(),
@@ -153,9 +157,9 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
     }
   }
 
-  /** A manager runs the team but cannot create, promote or change an owner. */
+  /** A manager runs the team but cannot create, promote, change or remove an owner. */
   function onlyOwnersMakeOwners(auth: Auth, role: string | undefined) {
-    if (role === 'owner' && auth.role !== 'owner') throw new ProblemError('forbidden', 'only an owner can create or change an owner');
+    if (role === 'owner' && auth.role !== 'owner') throw new ProblemError('forbidden', 'only an owner can create, change or remove an owner');
   }
 
   async function uniqueOrConflict<T>(what: string, run: () => Promise<T>, exists: () => Promise<boolean>): Promise<T> {
@@ -258,7 +262,7 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
       tag: 'users',
       roles: ['owner', 'manager'],
       params: byId,
-      body: userBody.partial(),
+      body: userPatch,
       response: { status: 200, description: 'The user', schema: userView },
       handler: async ({ params, body, auth }) => {
         const row = await prisma.user.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
@@ -268,14 +272,20 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
         if (fields.email && fields.email !== row.email && (await prisma.user.count({ where: { workspaceId: auth.workspaceId, email: fields.email } })) > 0) {
           throw new ProblemError('conflict', `a user with email ${fields.email} already exists`);
         }
-        const updated = await prisma.user.update({
-          where: { id: row.id },
-          data: {
-            ...fields,
-            ...(phone !== undefined ? { phone: await userPhone(auth.workspaceId, phone) } : {}),
-            ...(hours ? { workingHours: hours } : {}),
-            ...(password ? { passwordHash: await hashPassword(password) } : {}),
-          },
+        const passwordHash = password ? await hashPassword(password) : undefined;
+        const updated = await prisma.$transaction(async (tx) => {
+          const user = await tx.user.update({
+            where: { id: row.id },
+            data: {
+              ...fields,
+              ...(phone !== undefined ? { phone: await userPhone(auth.workspaceId, phone) } : {}),
+              ...(hours ? { workingHours: hours } : {}),
+              ...(passwordHash ? { passwordHash } : {}),
+            },
+          });
+          // A password set for someone (a reset, a suspected leak) signs them out everywhere.
+          if (passwordHash) await tx.session.deleteMany({ where: { userId: row.id } });
+          return user;
         });
         return presentUser(updated);
       },
@@ -291,6 +301,7 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
       handler: async ({ params, auth }) => {
         const row = await prisma.user.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId } });
         if (!row) throw new NotFoundError('user');
+        onlyOwnersMakeOwners(auth, row.role);
         if (row.role === 'owner' && (await prisma.user.count({ where: { workspaceId: auth.workspaceId, role: 'owner', active: true } })) <= 1) {
           throw new ProblemError('conflict', 'the last owner of a workspace cannot be removed');
         }
