@@ -18,6 +18,7 @@ import {
 } from '@whiskeysockets/baileys';
 import {
   type AdapterContext,
+  type CaptureResult,
   type DueAttachment,
   type InboundEvent,
   type LaterAttachment,
@@ -30,7 +31,7 @@ import { ChannelError, ConnectionElsewhereError, LeaseLostError, errorMessage } 
 import { databaseAuthState } from './auth-store.js';
 import type { WhatsAppDriver, WhatsAppSocket } from './driver.js';
 import { LogThrottle, quietLogger } from './log-throttle.js';
-import { phoneOfJid, readMessage } from './normalize.js';
+import { ignoresJid, phoneOfJid, readMessage } from './normalize.js';
 import { storedSettings, type WhatsAppSettings } from './settings.js';
 
 export interface ConnectionTiming {
@@ -88,7 +89,13 @@ export const stateKeys = {
   loggedOut: 'logged-out',
   /** Our sends the server has not acknowledged yet: WhatsApp id → when it was sent. */
   awaitingAck: 'awaiting-ack',
+  /** Received messages stored as unreadable, waiting for their readable form: WhatsApp id → when stored. */
+  unreadable: 'unreadable',
 } as const;
+
+/** Unreadable messages remembered for their readable form: the phone answers in seconds, or days later when it was off. */
+const unreadableKeptMs = 14 * 24 * 3600_000;
+const unreadableKept = 2_000;
 
 export interface StoredQr {
   qr: string;
@@ -182,6 +189,8 @@ export class WhatsAppConnection {
   private ackWrites: Promise<void> = Promise.resolve();
   /** Acks that can overtake the end of their own send. */
   private readonly recentAcks = new Set<string>();
+  /** Received messages stored as unreadable (WhatsApp id → when), mirrored in the source's state. */
+  private unreadableIds: Promise<Map<string, number>> | undefined;
 
   constructor(
     private readonly source: SourceRecord,
@@ -302,7 +311,13 @@ export class WhatsAppConnection {
     const logger = quietLogger(this.ctx.logger.child({ sourceId: this.source.id, component: 'baileys' }, { level: 'warn' }), this.logs);
     // Every message reads signal keys: a short-lived cache in front of the database, per socket.
     const keys = makeCacheableSignalKeyStore(auth.state.keys, logger);
-    const socket = this.driver.connect({ auth: { creds: auth.state.creds, keys }, version: this.version, logger, getMessage: (key) => this.getMessage(key) });
+    const socket = this.driver.connect({
+      auth: { creds: auth.state.creds, keys },
+      version: this.version,
+      logger,
+      getMessage: (key) => this.getMessage(key),
+      shouldIgnoreJid: ignoresJid(this.settings.ignore),
+    });
     this.socket = socket;
     this.connectedAs = undefined;
     this.qrReceived = false;
@@ -522,10 +537,15 @@ export class WhatsAppConnection {
           later: tooLarge ? { status: 'failed', error: `too large (${read.media.size} bytes; the limit is ${limit})` } : { status: 'pending' },
         });
       }
+      // The stored message of an id was unreadable, and this is what it said: it is stored under
+      // a key of its own ("<id>:read"), so it too is processed at most once however often it is
+      // delivered, and processing puts it in place of the unreadable message (`replaces`) instead
+      // of adding a message or opening a lead. Any other delivery of a stored id stays a duplicate.
+      const replaces = !read.unreadable && (await this.unreadableSeen()).has(read.id);
       event = {
         channel: 'whatsapp',
         sourceId: this.source.id,
-        externalId: read.id,
+        externalId: replaces ? `${read.id}:read` : read.id,
         from: {
           ...(phone ? { phone } : {}),
           whatsappId: pn ?? person,
@@ -537,12 +557,15 @@ export class WhatsAppConnection {
         ...(read.text ? { text: read.text } : {}),
         ...(read.quotedId ? { threadRefs: [read.quotedId] } : {}),
         ...(read.fromMe ? { outgoing: true } : {}),
+        ...(replaces ? { replaces: read.id } : {}),
+        ...(Object.keys(read.attribution).length > 0 ? { attribution: read.attribution } : {}),
         fields,
         attachments,
         raw,
       };
     }
-    await this.captureUntilStored(event, rejectedBecause);
+    const stored = await this.captureUntilStored(event, rejectedBecause);
+    if (read.kind === 'message' && (read.unreadable ? stored.created : event.replaces)) await this.noteUnreadable(read.id, Boolean(read.unreadable));
     if (read.kind !== 'ignored' && !read.fromMe) this.followPresence(socket, read.participant ?? read.chat);
     if (event.attachments?.some((file) => 'later' in file && file.later.status === 'pending')) this.fetchMedia(socket);
   }
@@ -559,12 +582,36 @@ export class WhatsAppConnection {
     });
   }
 
+  /** The unreadable messages stored so far (loaded once, then kept in step with the state). */
+  private unreadableSeen(): Promise<Map<string, number>> {
+    this.unreadableIds ??= this.ctx.state
+      .get<Record<string, string>>(this.source.id, stateKeys.unreadable)
+      .then((stored) => new Map(Object.entries(stored ?? {}).map(([id, at]) => [id, Date.parse(at)])));
+    const loading = this.unreadableIds;
+    loading.catch(() => {
+      if (this.unreadableIds === loading) this.unreadableIds = undefined;
+    });
+    return loading;
+  }
+
+  /** Remembers an unreadable message (until its readable form came, for a while at most). */
+  private async noteUnreadable(id: string, unreadable: boolean): Promise<void> {
+    const seen = await this.unreadableSeen();
+    if (unreadable) seen.set(id, Date.now());
+    else seen.delete(id);
+    for (const [known, at] of seen) {
+      if (seen.size <= unreadableKept && Date.now() - at < unreadableKeptMs) break;
+      seen.delete(known);
+    }
+    const snapshot = Object.fromEntries([...seen].map(([known, at]) => [known, new Date(at).toISOString()]));
+    await this.ctx.state.set(this.source.id, stateKeys.unreadable, snapshot);
+  }
+
   /** A failing database is retried until it answers or the gateway stops. */
-  private async captureUntilStored(event: InboundEvent, rejectedBecause?: string): Promise<void> {
+  private async captureUntilStored(event: InboundEvent, rejectedBecause?: string): Promise<CaptureResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.ctx.capture(event, rejectedBecause ? { rejectedBecause } : {});
-        return;
+        return await this.ctx.capture(event, rejectedBecause ? { rejectedBecause } : {});
       } catch (error) {
         if (this.stopped) throw new Error(`WhatsApp event ${event.externalId} was not stored before the gateway stopped`, { cause: error });
         const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));

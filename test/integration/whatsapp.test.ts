@@ -5,7 +5,7 @@ import QRCode from 'qrcode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
-import { DisconnectCode, disconnect, FakeWhatsApp, type FakeWhatsAppSocket, messageId, receivedMessage } from '../support/fake-whatsapp.js';
+import { DisconnectCode, disconnect, FakeWhatsApp, type FakeWhatsAppSocket, messageId, receivedMessage, unreadableMessage } from '../support/fake-whatsapp.js';
 import { createWebform, defaultBackends, eventually, postForm, settle, type Stack, startStack } from '../support/stack.js';
 
 const business = '5511955550000';
@@ -170,9 +170,11 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
         from: ana,
         message: { contactMessage: { displayName: 'João Souza', vcard: 'BEGIN:VCARD\nVERSION:3.0\nFN:João Souza\nTEL;type=CELL;waid=5511912345678:+55 11 91234-5678\nEND:VCARD' } },
       }),
-      // Not leads: a group, a status, a reaction; not messages at all: a protocol message.
+      // Not leads: a group, a status, a broadcast list, a channel, a reaction; not messages at all: a protocol message.
       receivedMessage({ from: '120363025246125486@g.us', participant: person('5511911110000'), message: text('group chatter') }),
       receivedMessage({ from: 'status@broadcast', participant: person('5511911110000'), message: text('my status') }),
+      receivedMessage({ from: '1718900000@broadcast', participant: person('5511911110000'), message: text('promoção da semana') }),
+      receivedMessage({ from: '120363144038483540@newsletter', message: text('channel news') }),
       receivedMessage({ from: ana, message: { reactionMessage: { key: { remoteJid: ana, id: first.key.id, fromMe: false }, text: '👍' } } }),
       receivedMessage({ from: ana, message: { protocolMessage: { type: proto.Message.ProtocolMessage.Type.REVOKE, key: { remoteJid: ana, id: first.key.id } } } }),
     ];
@@ -212,16 +214,103 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
     const reply = await prisma().message.findFirstOrThrow({ where: { externalId: messages[1]!.key.id! } });
     expect(reply.inReplyTo).toBe(first.key.id);
 
-    // Ignored kinds are stored, as rejected events with the reason; the protocol message is not a message.
+    // Groups, status, broadcast lists and channels are dropped by Baileys before decrypting
+    // (shouldIgnoreJid) and leave nothing; a reaction is stored as a rejected event with the
+    // reason; the protocol message is not a message.
+    expect(socket.dropped.map((message) => message.key.id)).toEqual(messages.slice(8, 12).map((message) => message.key.id));
     const rejected = await eventually(async () => {
       const rows = await prisma().inboundEvent.findMany({ where: { sourceId, status: 'rejected' }, orderBy: { receivedAt: 'asc' } });
-      expect(rows).toHaveLength(3);
+      expect(rows).toHaveLength(1);
       return rows;
     });
-    expect(rejected.map((row) => row.reason)).toEqual(['groups are not leads on this source', 'status are not leads on this source', 'reactions are not leads on this source']);
-    expect(await prisma().inboundEvent.count({ where: { sourceId, externalId: messages[11]!.key.id! } })).toBe(0);
+    expect(rejected.map((row) => row.reason)).toEqual(['reactions are not leads on this source']);
+    for (const message of messages.slice(8, 12)) expect(await prisma().inboundEvent.count({ where: { sourceId, externalId: message.key.id! } })).toBe(0);
+    expect(await prisma().inboundEvent.count({ where: { sourceId, externalId: messages[13]!.key.id! } })).toBe(0);
     expect(await prisma().contactIdentity.count({ where: { value: { contains: '5511911110000' } } })).toBe(0);
     expect((await source()).status.lastMessageAt).toBeTruthy();
+  });
+
+  it('makes a lead of a message that could not be decrypted, and puts the message in its place when WhatsApp sends it again', async () => {
+    const socket = await connected();
+    expect((await stack.api('PATCH', `/api/v1/sources/${sourceId}`, { autoReplyTemplate: 'acknowledgement' })).status).toBe(200);
+    try {
+      // A Click-to-WhatsApp ad message often comes first without its content, and a broken
+      // signal session gives "Bad MAC": Baileys upserts a CIPHERTEXT stub and asks the phone again.
+      const nina = person('5511955503030');
+      const id = messageId();
+      socket.receive([unreadableMessage({ from: nina, id, pushName: 'Nina', reason: 'Message absent from node' })]);
+      const lead = await leadOf(nina);
+      const received = async () => (await conversation(lead.id)).filter((message) => message.direction === 'in').map((message) => message.text);
+      expect(lead.name).toBe('Nina');
+      await eventually(async () => expect(await received()).toEqual([expect.stringMatching(/^Message could not be read yet/)]));
+      const acknowledgements = () => prisma().message.count({ where: { leadId: lead.id, direction: 'out', automatic: true } });
+      await eventually(async () => expect(await acknowledgements()).toBe(1));
+
+      // The stub again (another failed retry), then the message itself, from the ad, twice.
+      const ad = receivedMessage({
+        from: nina,
+        id,
+        pushName: 'Nina',
+        message: {
+          extendedTextMessage: {
+            text: 'Olá! Quero saber mais sobre energia solar.',
+            contextInfo: {
+              conversionSource: 'FB_Ads',
+              conversionDelaySeconds: 9,
+              entryPointConversionSource: 'ctwa_ad',
+              entryPointConversionApp: 'instagram',
+              externalAdReply: {
+                title: 'Energia solar sem entrada',
+                body: 'Economize até 95% na conta de luz',
+                mediaType: proto.ContextInfo.ExternalAdReplyInfo.MediaType.IMAGE,
+                thumbnailUrl: 'https://scontent.xx.fbcdn.net/v/t45.1600-4/ad.jpg',
+                sourceType: 'ad',
+                sourceId: '120210000000000001',
+                sourceUrl: 'https://fb.me/2abcDEF',
+                showAdAttribution: true,
+                ctwaClid: 'Afc3nYt3zQ1xN9kGd',
+              },
+            },
+          },
+        },
+      });
+      socket.receive([unreadableMessage({ from: nina, id, pushName: 'Nina', reason: 'Bad MAC' })]);
+      socket.receive([ad]);
+      socket.receive([ad], 'append');
+      await eventually(async () => expect(await received()).toEqual(['Olá! Quero saber mais sobre energia solar.']));
+      await settle(stack);
+      // One message, one lead, one contact, one acknowledgement.
+      const messages = await prisma().message.findMany({ where: { externalId: id } });
+      expect(messages).toHaveLength(1);
+      expect(messages[0]!.leadId).toBe(lead.id);
+      const identity = await prisma().contactIdentity.findFirstOrThrow({ where: { kind: 'whatsapp', value: nina } });
+      expect(await prisma().lead.count({ where: { contactId: identity.contactId } })).toBe(1);
+      expect(await acknowledgements()).toBe(1);
+
+      // The ad is the lead's attribution, as a web form's utm_* fields are.
+      const { body: shown } = await stack.api<{ customFields: Record<string, string> }>('GET', `/api/v1/leads/${lead.id}`);
+      expect(shown.customFields).toMatchObject({
+        ad_id: '120210000000000001',
+        ad_source_type: 'ad',
+        ad_title: 'Energia solar sem entrada',
+        ad_body: 'Economize até 95% na conta de luz',
+        ad_url: 'https://fb.me/2abcDEF',
+        ad_app: 'instagram',
+        ctwa_clid: 'Afc3nYt3zQ1xN9kGd',
+        conversion_source: 'FB_Ads',
+        entry_point: 'ctwa_ad',
+      });
+
+      // A stub that arrives after its message is a duplicate, not a new unreadable message.
+      const late = messageId();
+      socket.receive([receivedMessage({ from: nina, id: late, message: text('Pode me ligar?') })]);
+      socket.receive([unreadableMessage({ from: nina, id: late, reason: 'No session' })]);
+      await eventually(async () => expect(await received()).toEqual(['Olá! Quero saber mais sobre energia solar.', 'Pode me ligar?']));
+      await settle(stack);
+      expect(await received()).toEqual(['Olá! Quero saber mais sobre energia solar.', 'Pode me ligar?']);
+    } finally {
+      expect((await stack.api('PATCH', `/api/v1/sources/${sourceId}`, { autoReplyTemplate: null })).status).toBe(200);
+    }
   });
 
   it('stores a message with a file before downloading it; the download retries, survives a restart, or fails visibly', async () => {
