@@ -59,6 +59,18 @@ export interface WhatsAppDriver {
   latestWebVersion(logger: Logger): Promise<WAVersion | null>;
 }
 
+/**
+ * History WhatsApp sends a newly linked device: the first bootstrap, recent chats and push
+ * names teach Baileys who each privacy id (LID) is and the contacts' names. Never the full
+ * history, and never on demand. History is not turned into leads: the adapter does not listen
+ * to `messaging-history.set`.
+ */
+const historyKept = new Set<proto.Message.HistorySyncType>([
+  proto.Message.HistorySyncType.INITIAL_BOOTSTRAP,
+  proto.Message.HistorySyncType.RECENT,
+  proto.Message.HistorySyncType.PUSH_NAME,
+]);
+
 /** What the adapter asks of Baileys' socket. */
 export function socketConfig(options: SocketOptions): UserFacingSocketConfig {
   return {
@@ -67,12 +79,12 @@ export function socketConfig(options: SocketOptions): UserFacingSocketConfig {
     logger: options.logger,
     getMessage: options.getMessage,
     shouldIgnoreJid: options.shouldIgnoreJid,
-    browser: Browsers.ubuntu('leadgate'),
+    // A browser WhatsApp knows: a custom name breaks pairing codes.
+    browser: Browsers.ubuntu('Chrome'),
     // The phone keeps showing notifications while the gateway is connected.
     markOnlineOnConnect: false,
-    // Old chats are not new leads: no history sync beyond what WhatsApp sends by itself.
     syncFullHistory: false,
-    shouldSyncHistoryMessage: () => false,
+    shouldSyncHistoryMessage: (notification) => notification.syncType !== null && notification.syncType !== undefined && historyKept.has(notification.syncType),
     // Our own sends are recorded by the outbound path; echoing them would store them twice.
     emitOwnEvents: false,
   };

@@ -463,6 +463,30 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
     expect((await leadOf(daniLid)).id).toBe(daniLead.id);
   });
 
+  it('learns LIDs and contacts from history sync, and never turns history into leads or replies', async () => {
+    const socket = await connected();
+    const olga = person('5511955504040');
+    const olgaLid = '66554433221100@lid';
+    const old = new Date(Date.now() - 3 * 24 * 3600_000);
+    const history = [
+      receivedMessage({ from: olga, pushName: 'Olga', message: text('Oi, ainda tem aquela promoção?'), at: old }),
+      receivedMessage({ from: person('5511955505050'), pushName: 'Paulo', message: text('Obrigado pelo atendimento'), at: old }),
+      receivedMessage({ from: olga, fromMe: true, message: text('Tem sim, Olga!'), at: old }),
+    ];
+    const sentBefore = fake.sent.length;
+    await socket.history({ messages: history, lidPnMappings: [{ lid: olgaLid, pn: olga }], syncType: proto.HistorySync.HistorySyncType.RECENT });
+    await settle(stack);
+    for (const message of history) expect(await prisma().inboundEvent.count({ where: { sourceId, externalId: { startsWith: message.key.id! } } })).toBe(0);
+    expect(await prisma().contactIdentity.count({ where: { value: { in: [olga, person('5511955505050'), '+5511955504040', '+5511955505050'] } } })).toBe(0);
+    expect(fake.sent.length).toBe(sentBefore);
+
+    // What history taught Baileys: a chat addressed by the LID alone reaches the phone's contact.
+    socket.receive([receivedMessage({ from: olgaLid, pushName: 'Olga', message: text('Oi de novo!') })]);
+    const lead = await leadOf(olga);
+    expect(lead).toMatchObject({ phone: '+5511955504040', whatsappId: olga });
+    expect((await conversation(lead.id)).filter((message) => message.direction === 'in').map((message) => message.text)).toEqual(['Oi de novo!']);
+  });
+
   it('stores a message delivered twice once, and an offline batch (append) once and in order after a reconnect', async () => {
     const socket = await connected();
     const eva = person('5511933332222');
