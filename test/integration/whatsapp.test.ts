@@ -717,7 +717,8 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
     expect(next).not.toBe(socket);
   });
 
-  it('keeps its link across a restart from the database alone', async () => {
+  it('keeps its link across a restart from the database alone, with credentials that match its keys', async () => {
+    const nextPreKeyId = await (await connected()).uploadPreKeysThenCrash(5);
     const sockets = fake.sockets.length;
     await stack.restart();
     const socket = await eventually(() => {
@@ -727,6 +728,9 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
     await connected();
     expect(socket.qrs).toEqual([]);
     expect(socket.options.auth.creds.me?.id).toBe(`${business}:12@s.whatsapp.net`);
+    // The credentials were written with the pre-keys: the next id is past the last stored key.
+    expect(socket.options.auth.creds.nextPreKeyId).toBe(nextPreKeyId);
+    expect(Object.keys(await socket.options.auth.keys.get('pre-key', [String(nextPreKeyId - 1)]))).toEqual([String(nextPreKeyId - 1)]);
     // The LID map Baileys stored with the keys survives too.
     expect(await socket.signalRepository.lidMapping.getPNForLID('99887766554433@lid')).toBe(person('5511944443333'));
     socket.receive([receivedMessage({ from: person('5511977776666'), pushName: 'Iris', message: text('Depois do reinício') })]);

@@ -246,6 +246,22 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
     this.close(disconnect(DisconnectCode.restartRequired, 'Stream Errored (restart required)'));
   }
 
+  /**
+   * Baileys uploads new pre-keys: it advances the credentials in memory (its own `creds.update`
+   * listener) and commits the keys it generated, and the process dies before the `creds.update`
+   * it emitted was written on its own.
+   * @see https://github.com/WhiskeySockets/Baileys/blob/master/src/Utils/signal.ts (getNextPreKeys)
+   */
+  async uploadPreKeysThenCrash(count: number): Promise<number> {
+    const creds = this.options.auth.creds;
+    const first = creds.nextPreKeyId;
+    const preKeys: Record<string, { public: Buffer; private: Buffer }> = {};
+    for (let id = first; id < first + count; id++) preKeys[id] = { public: randomBytes(32), private: randomBytes(32) };
+    Object.assign(creds, { nextPreKeyId: first + count, firstUnuploadedPreKeyId: first + count });
+    await this.options.auth.keys.set({ 'pre-key': preKeys });
+    return first + count;
+  }
+
   /** WhatsApp tells the device who a LID is, as Baileys stores and announces it. */
   async learnLid(lid: string, pn: string): Promise<void> {
     const lidUser = jidDecode(lid)!.user;
