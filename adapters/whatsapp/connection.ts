@@ -117,8 +117,27 @@ interface LoggedOutMark {
   reason: string;
 }
 
-/** How one socket ended. */
-type SessionEnd = { kind: 'restart' } | { kind: 'logged_out'; state: 'logged_out' | 'error'; reason: string } | { kind: 'closed'; error: Error };
+/**
+ * How one socket ended: reconnect at once (restart), stop until linked again (stop; `forget`:
+ * the credentials are dead), link again with a new QR code (relink), learn the current WhatsApp
+ * Web version (outdated), or reconnect with backoff (closed).
+ */
+type SessionEnd =
+  | { kind: 'restart' }
+  | { kind: 'stop'; state: 'logged_out' | 'error'; reason: string; forget: boolean }
+  | { kind: 'relink'; reason: string }
+  | { kind: 'outdated'; error: Error }
+  | { kind: 'closed'; error: Error };
+
+/** Codes WhatsApp's `failure` stanza carries that Baileys' DisconnectReason does not name. */
+const failureCode = { paymentRequired: 402, clientOutdated: 405, notAcceptable: 406 } as const;
+
+/**
+ * Baileys closes with 500 both for a stream error that names no code (a session WhatsApp no
+ * longer accepts) and for any WebSocket error it cannot classify: one is retried, and only this
+ * many in a row, with no open connection between them, make the stored session the culprit.
+ */
+const badSessionsBeforeRelink = 3;
 
 const deliveryStatuses: Partial<Record<number, 'sent' | 'delivered' | 'read' | 'failed'>> = {
   [proto.WebMessageInfo.Status.ERROR]: 'failed',
@@ -154,6 +173,14 @@ export class WhatsAppConnection {
   private connectedAs: string | undefined;
   private stopped = false;
   private failures = 0;
+  /** Closes with 500 since the last open connection. */
+  private badSessions = 0;
+  /** The WhatsApp Web version presented: the configured one, until WhatsApp calls it outdated. */
+  private webVersion: WAVersion | undefined;
+  /** Why the number is being linked again, shown with the pairing state until it connects. */
+  private relinkReason: string | undefined;
+  /** Whether the current (or last) socket started from stored credentials. */
+  private sessionLinked = false;
   private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private endSession: ((end: SessionEnd) => void) | undefined;
@@ -203,6 +230,7 @@ export class WhatsAppConnection {
   ) {
     this.settings = storedSettings.parse(source.settings);
     this.logs = new LogThrottle(timing.logRepeatMs);
+    this.webVersion = version;
   }
 
   get leaseKey(): string {
@@ -263,10 +291,17 @@ export class WhatsAppConnection {
           this.failures = 0;
           continue;
         }
-        if (end.kind === 'logged_out') {
-          await this.markLoggedOut(end.state, end.reason);
+        if (end.kind === 'stop') {
+          await this.markStopped(end.state, end.reason, end.forget);
           continue;
         }
+        if (end.kind === 'relink') {
+          // A number that was not linked yet has no session to forget: it just tries again.
+          if (!this.sessionLinked) throw new Error(end.reason);
+          await this.relink(end.reason);
+          continue;
+        }
+        if (end.kind === 'outdated' && (await this.learnWebVersion())) continue;
         throw end.error;
       } catch (error) {
         if (this.stopped) break;
@@ -274,13 +309,16 @@ export class WhatsAppConnection {
         const ceiling = Math.min(this.timing.retryMaxMs, this.timing.retryBaseMs * 2 ** (this.failures - 1));
         const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
         const neverLinked = !this.connectedAs && this.failures >= 3;
+        const outdated = error instanceof Error && statusCodeOf(error.cause) === failureCode.clientOutdated;
         await this.status({
           state: 'reconnecting',
           lastError: errorMessage(error),
           nextRetryAt: new Date(Date.now() + delay).toISOString(),
-          ...(neverLinked
-            ? { detail: `linking keeps failing; if WhatsApp was updated recently, set LEADGATE_WHATSAPP_WEB_VERSION (now ${this.version?.join('.') ?? 'the library default'})` }
-            : {}),
+          ...(outdated
+            ? { detail: `WhatsApp calls the WhatsApp Web version (${this.versionName()}) outdated and the current one could not be learnt from web.whatsapp.com: set LEADGATE_WHATSAPP_WEB_VERSION` }
+            : neverLinked
+              ? { detail: `linking keeps failing; if WhatsApp was updated recently, set LEADGATE_WHATSAPP_WEB_VERSION (now ${this.versionName()})` }
+              : {}),
         });
         this.log('warn', 'WhatsApp connection closed; reconnecting', error, { delay });
         await this.sleep(delay);
@@ -288,32 +326,75 @@ export class WhatsAppConnection {
     }
   }
 
-  private async markLoggedOut(state: 'logged_out' | 'error', reason: string): Promise<void> {
+  private versionName(): string {
+    return this.webVersion?.join('.') ?? 'the library default';
+  }
+
+  /**
+   * Stops for good (until a relink): logged out, banned or restricted, or replaced by another
+   * session. Retrying would only get the number flagged, or take the link back and forth.
+   */
+  private async markStopped(state: 'logged_out' | 'error', reason: string, forget: boolean): Promise<void> {
     const mark: LoggedOutMark = { generation: this.settings.linkGeneration, at: new Date().toISOString(), reason };
     await this.ctx.state.set(this.source.id, stateKeys.loggedOut, mark);
     await this.ctx.state.set(this.source.id, stateKeys.qr, null);
-    // The credentials are dead: the next link starts from nothing.
-    await this.ctx.vault.clear(this.source.id);
+    // Dead credentials: the next link starts from nothing. Live ones (another session took the
+    // link over) are kept, and a relink connects with them again.
+    if (forget) await this.ctx.vault.clear(this.source.id);
     await this.ctx.announce(this.source.id, 'source.logged_out', {
       state,
       lastError: reason,
-      detail: 'link the number again: PATCH the source with {"relink": true}, then scan the new QR code',
+      detail: forget
+        ? 'link the number again: PATCH the source with {"relink": true}, then scan the new QR code'
+        : 'connect it again once the other session is closed: PATCH the source with {"relink": true}',
     });
     await this.ctx.leases.release(this.leaseKey);
-    this.ctx.logger.warn({ sourceId: this.source.id, reason }, 'WhatsApp logged out; the connection stays stopped until it is linked again');
+    this.ctx.logger.warn({ sourceId: this.source.id, reason }, 'WhatsApp stopped the connection; it stays stopped until it is linked again');
+  }
+
+  /** The stored session is unusable: forget it and start linking again (a new QR code), saying why. */
+  private async relink(reason: string): Promise<void> {
+    this.relinkReason = reason;
+    this.badSessions = 0;
+    await this.ctx.state.set(this.source.id, stateKeys.qr, null);
+    await this.ctx.vault.clear(this.source.id);
+    await this.ctx.announce(this.source.id, 'source.logged_out', {
+      state: 'pairing',
+      lastError: reason,
+      detail: 'the stored WhatsApp session can no longer be used: scan the new QR code (GET …/qr) to link the number again',
+    });
+    this.ctx.logger.warn({ sourceId: this.source.id, reason }, 'WhatsApp session unusable; linking again');
+  }
+
+  /**
+   * WhatsApp refuses the WhatsApp Web version as outdated (405): ask web.whatsapp.com for the
+   * current one and connect again at once with it. False when it cannot be learnt or is the one
+   * refused (then the connection retries with backoff on the configured one, saying so).
+   */
+  private async learnWebVersion(): Promise<boolean> {
+    const latest = await this.driver.latestWebVersion(this.ctx.logger).catch((error: unknown) => {
+      this.log('warn', 'could not learn the current WhatsApp Web version', error);
+      return null;
+    });
+    if (!latest || latest.join('.') === this.webVersion?.join('.')) return false;
+    this.ctx.logger.warn({ sourceId: this.source.id, refused: this.versionName(), now: latest.join('.') }, 'WhatsApp Web version outdated; connecting with the current one');
+    this.webVersion = latest;
+    return true;
   }
 
   /** One socket, from creation until it closes. */
   private async session(): Promise<SessionEnd> {
     const auth = await databaseAuthState(this.ctx.vault, this.source.id, this.leaseKey);
     const linked = auth.registered();
-    await this.status(linked ? { state: 'connecting' } : { state: 'pairing', detail: 'waiting for WhatsApp to issue a QR code' });
+    this.sessionLinked = linked;
+    const relinking = this.relinkReason ? { lastError: this.relinkReason } : {};
+    await this.status(linked ? { state: 'connecting' } : { state: 'pairing', detail: 'waiting for WhatsApp to issue a QR code', ...relinking });
     const logger = quietLogger(this.ctx.logger.child({ sourceId: this.source.id, component: 'baileys' }, { level: 'warn' }), this.logs);
     // Every message reads signal keys: a short-lived cache in front of the database, per socket.
     const keys = makeCacheableSignalKeyStore(auth.state.keys, logger);
     const socket = this.driver.connect({
       auth: { creds: auth.state.creds, keys },
-      version: this.version,
+      version: this.webVersion,
       logger,
       getMessage: (key) => this.getMessage(key),
       shouldIgnoreJid: ignoresJid(this.settings.ignore),
@@ -343,12 +424,14 @@ export class WhatsAppConnection {
         this.qrReceived = true;
         this.enqueue(async () => {
           await this.ctx.state.set(this.source.id, stateKeys.qr, { qr, at: new Date().toISOString() } satisfies StoredQr);
-          await this.status({ state: 'pairing', detail: 'scan the QR code (GET …/qr) in WhatsApp: Linked devices, or ask for a pairing code' });
+          await this.status({ state: 'pairing', detail: 'scan the QR code (GET …/qr) in WhatsApp: Linked devices, or ask for a pairing code', ...relinking });
           await this.servePairing();
         });
       }
       if (update.connection === 'open') {
         this.failures = 0;
+        this.badSessions = 0;
+        this.relinkReason = undefined;
         const me = socket.user?.id ?? auth.state.creds.me?.id;
         this.connectedAs = phoneOfJid(me ? jidNormalizedUser(me) : undefined) ?? me ?? 'unknown';
         const connectedAs = this.connectedAs;
@@ -442,16 +525,34 @@ export class WhatsAppConnection {
   }
 
   /**
-   * Never reconnect after "logged out" or "forbidden": the phone unlinked the gateway, or
-   * WhatsApp refuses the account, and retrying only gets the number flagged.
+   * Each way WhatsApp closes a connection, by its code. Never reconnect after "logged out", a ban
+   * or a restriction: the phone unlinked the gateway, or WhatsApp refuses the account, and
+   * retrying only gets the number flagged.
    * @see https://baileys.wiki/docs/api/enumerations/DisconnectReason
    */
   private classify(error: Error | undefined): SessionEnd {
     const code = statusCodeOf(error);
-    if (code === DisconnectReason.loggedOut) return { kind: 'logged_out', state: 'logged_out', reason: 'the phone logged the gateway out (Linked devices)' };
-    if (code === DisconnectReason.forbidden) return { kind: 'logged_out', state: 'error', reason: `WhatsApp refused this account: ${error?.message ?? 'forbidden'}` };
-    if (code === DisconnectReason.restartRequired) return { kind: 'restart' };
-    return { kind: 'closed', error: new Error(`WhatsApp connection closed${code ? ` (${code})` : ''}: ${error?.message ?? 'no reason given'}`, { cause: error }) };
+    const said = error?.message ?? 'no reason given';
+    switch (code) {
+      case DisconnectReason.loggedOut:
+        return { kind: 'stop', state: 'logged_out', reason: 'the phone logged the gateway out (Linked devices)', forget: true };
+      case DisconnectReason.forbidden:
+      case failureCode.paymentRequired:
+      case failureCode.notAcceptable:
+        return { kind: 'stop', state: 'error', reason: `WhatsApp refused this account (${code}, banned or restricted): ${said}`, forget: true };
+      case DisconnectReason.connectionReplaced:
+        return { kind: 'stop', state: 'error', reason: 'another WhatsApp Web session with this link took over (440, connection replaced)', forget: false };
+      case DisconnectReason.restartRequired:
+        return { kind: 'restart' };
+      case DisconnectReason.multideviceMismatch:
+        return { kind: 'relink', reason: `WhatsApp no longer accepts this linked device (411): ${said}` };
+      case failureCode.clientOutdated:
+        return { kind: 'outdated', error: new Error(`WhatsApp refused the WhatsApp Web version (${this.versionName()}) as outdated (405): ${said}`, { cause: error }) };
+      case DisconnectReason.badSession:
+        if (++this.badSessions >= badSessionsBeforeRelink) return { kind: 'relink', reason: `WhatsApp rejected the stored session ${this.badSessions} times in a row (500): ${said}` };
+        break;
+    }
+    return { kind: 'closed', error: new Error(`WhatsApp connection closed${code ? ` (${code})` : ''}: ${said}`, { cause: error }) };
   }
 
   private traffic(): void {

@@ -762,6 +762,146 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
   });
 });
 
+describe('a WhatsApp number when WhatsApp closes its connection, reason by reason', () => {
+  const fake = new FakeWhatsApp();
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({ db: 'pglite', queue: 'embedded', adapterOptions: { whatsapp: { driver: fake, timing } } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const status = async (id: string) => (await stack.api<SourceView>('GET', `/api/v1/sources/${id}`)).body.status;
+  /** A new number, linked and connected; the test deletes it when done, so `fake.live` is always its socket. */
+  async function linked(name: string): Promise<{ id: string; socket: FakeWhatsAppSocket }> {
+    const sockets = fake.sockets.length;
+    const { body } = await stack.api<{ id: string }>('POST', '/api/v1/sources', { kind: 'whatsapp', name, autoReplyTemplate: null });
+    await eventually(() => expect(fake.sockets.slice(sockets).some((socket) => socket.qrs.length > 0)).toBe(true));
+    await fake.live!.link(business);
+    const socket = await eventually(async () => {
+      expect(fake.live?.opened).toBe(true);
+      expect((await status(body.id)).state).toBe('connected');
+      return fake.live!;
+    });
+    return { id: body.id, socket };
+  }
+  const remove = async (id: string) => expect((await stack.api('DELETE', `/api/v1/sources/${id}`)).status).toBe(204);
+  const secrets = (id: string) => stack.gateway.deps.db.prisma.sourceSecret.count({ where: { sourceId: id } });
+  /** No new socket for a while: the number stays stopped. */
+  async function staysStopped(): Promise<void> {
+    const sockets = fake.sockets.length;
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(fake.sockets.length).toBe(sockets);
+  }
+
+  it('stops for good when WhatsApp bans or restricts the account (403, 402, 406), saying why', async () => {
+    for (const [code, words] of [
+      [DisconnectCode.forbidden, 'Connection Failure'],
+      [DisconnectCode.paymentRequired, 'Connection Failure'],
+      [DisconnectCode.notAcceptable, 'Connection Failure'],
+    ] as const) {
+      const { id, socket } = await linked(`Banned ${code}`);
+      socket.close(disconnect(code, words));
+      await eventually(async () =>
+        expect(await status(id)).toMatchObject({ state: 'error', lastError: `WhatsApp refused this account (${code}, banned or restricted): ${words}` }),
+      );
+      await staysStopped();
+      expect(await secrets(id)).toBe(0);
+      await remove(id);
+    }
+  });
+
+  it('stops when another session replaces it (440), keeps the credentials, and a relink connects with them', async () => {
+    const { id, socket } = await linked('Replaced');
+    socket.close(disconnect(DisconnectCode.connectionReplaced, 'Stream Errored (conflict)'));
+    await eventually(async () => expect(await status(id)).toMatchObject({ state: 'error', lastError: 'another WhatsApp Web session with this link took over (440, connection replaced)' }));
+    await staysStopped();
+    expect(await secrets(id)).toBeGreaterThan(0);
+    expect((await stack.api('PATCH', `/api/v1/sources/${id}`, { relink: true })).status).toBe(200);
+    const again = await eventually(async () => {
+      expect(fake.live?.opened).toBe(true);
+      expect((await status(id)).state).toBe('connected');
+      return fake.live!;
+    });
+    expect(again).not.toBe(socket);
+    expect(again.qrs).toEqual([]);
+    await remove(id);
+  });
+
+  it('reconnects at once when WhatsApp asks for a restart (515)', async () => {
+    const { id, socket } = await linked('Restart');
+    const started = Date.now();
+    socket.close(disconnect(DisconnectCode.restartRequired, 'Stream Errored (restart required)'));
+    await eventually(() => expect(fake.live && fake.live !== socket && fake.live.opened).toBe(true));
+    expect(Date.now() - started).toBeLessThan(timing.retryBaseMs * 4);
+    expect(fake.live!.qrs).toEqual([]);
+    await remove(id);
+  });
+
+  it('links again with a new QR code when WhatsApp no longer accepts the stored session (411, or 500 three times in a row)', async () => {
+    const hooks = async () => stack.gateway.deps.db.prisma.webhookDelivery.count({ where: { event: 'source.logged_out' } });
+    expect((await stack.api('POST', '/api/v1/webhooks', { url: 'https://203.0.113.10/leadgate', events: ['source.logged_out'] })).status).toBe(201);
+    const { id, socket } = await linked('Mismatch');
+    socket.close(disconnect(DisconnectCode.multideviceMismatch, 'Multi-device beta not joined'));
+    const pairing = await eventually(async () => {
+      expect(await status(id)).toMatchObject({ state: 'pairing', lastError: 'WhatsApp no longer accepts this linked device (411): Multi-device beta not joined' });
+      expect(fake.live?.qrs.length).toBeGreaterThan(0);
+      return fake.live!;
+    });
+    expect(await secrets(id)).toBe(0);
+    expect(await hooks()).toBe(1);
+    await pairing.link(business);
+    await eventually(async () => expect((await status(id)).state).toBe('connected'));
+
+    // One 500 is any WebSocket error Baileys cannot name: reconnected with the same credentials.
+    const before = fake.live!;
+    before.close(disconnect(DisconnectCode.badSession, 'Stream Errored (unknown)'));
+    await eventually(async () => {
+      expect(fake.live && fake.live !== before && fake.live.opened).toBe(true);
+      expect((await status(id)).state).toBe('connected');
+    });
+    expect(fake.live!.qrs).toEqual([]);
+    // Three in a row, never open between them: the session is what fails.
+    fake.closesOnStart.push(disconnect(DisconnectCode.badSession, 'Stream Errored (unknown)'), disconnect(DisconnectCode.badSession, 'Stream Errored (unknown)'));
+    fake.live!.close(disconnect(DisconnectCode.badSession, 'Stream Errored (unknown)'));
+    await eventually(async () => {
+      expect(await status(id)).toMatchObject({ state: 'pairing', lastError: 'WhatsApp rejected the stored session 3 times in a row (500): Stream Errored (unknown)' });
+      expect(fake.live?.qrs.length).toBeGreaterThan(0);
+    });
+    expect(await secrets(id)).toBe(0);
+    await remove(id);
+  });
+
+  it('learns the current WhatsApp Web version when WhatsApp calls its own outdated (405), and keeps the configured one when it cannot', async () => {
+    const { id, socket } = await linked('Outdated');
+    expect(socket.options.version).toBeUndefined();
+    // web.whatsapp.com cannot be reached: the configured version stays, and the status says what to do.
+    fake.webVersion = null;
+    socket.close(disconnect(DisconnectCode.clientOutdated, 'Connection Failure'));
+    await eventually(async () =>
+      expect(await status(id)).toMatchObject({
+        lastError: 'WhatsApp refused the WhatsApp Web version (the library default) as outdated (405): Connection Failure',
+        detail: expect.stringContaining('set LEADGATE_WHATSAPP_WEB_VERSION'),
+      }),
+    );
+    expect(fake.versionRequests).toBe(1);
+    await eventually(async () => expect((await status(id)).state).toBe('connected'));
+    expect(fake.live!.options.version).toBeUndefined();
+
+    // It can: the next socket presents the current version, at once.
+    fake.webVersion = [2, 3000, 1031234567];
+    fake.live!.close(disconnect(DisconnectCode.clientOutdated, 'Connection Failure'));
+    await eventually(async () => {
+      expect(fake.live?.options.version).toEqual([2, 3000, 1031234567]);
+      expect((await status(id)).state).toBe('connected');
+    });
+    expect(fake.versionRequests).toBe(2);
+    await remove(id);
+  });
+});
+
 describe('a WhatsApp number shared by two gateway processes on PostgreSQL', () => {
   const fake = new FakeWhatsApp();
   let stack: Stack;

@@ -109,6 +109,8 @@ export class FakeWhatsApp implements WhatsAppDriver {
   /** What web.whatsapp.com says the current WhatsApp Web version is (null: it cannot be reached). */
   webVersion: WAVersion | null = null;
   versionRequests = 0;
+  /** The next sockets that start from stored credentials are closed with these instead of opening, one each. */
+  readonly closesOnStart: Error[] = [];
 
   connect(options: SocketOptions): WhatsAppSocket {
     const socket = new FakeWhatsAppSocket(this, options);
@@ -209,6 +211,11 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
     this.emit('connection.update', { connection: 'connecting' });
     const creds = this.options.auth.creds;
     if (creds.account && creds.me) {
+      const refused = this.fake.closesOnStart.shift();
+      if (refused) {
+        this.close(refused);
+        return;
+      }
       this.user = creds.me;
       this.opened = true;
       this.emit('connection.update', { connection: 'open', receivedPendingNotifications: true });
