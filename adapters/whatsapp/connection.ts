@@ -157,6 +157,14 @@ function toJson(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value, BufferJSON.replacer)) as unknown;
 }
 
+/**
+ * What we sent is kept this many days, sealed in the source's vault, for Baileys' retries
+ * after a restart (a recipient's phone asks again when it could not decrypt it).
+ */
+const sentKeptDays = 7;
+const sentKey = (day: string, id: string) => `sent:${day}:${id}`;
+const dayOf = (at: number) => new Date(at).toISOString().slice(0, 10);
+
 /** Downloads at once per number: enough that one stalled transfer holds up nothing else. */
 const mediaConcurrency = 3;
 
@@ -195,6 +203,8 @@ export class WhatsAppConnection {
   private answeredPairing: string | undefined;
   /** What we sent recently, for Baileys' retries (the exact content, media included). */
   private readonly sent = new Map<string, proto.IMessage>();
+  /** The last day whose older kept sends were cleared. */
+  private sentPrunedDay: string | undefined;
   /** Numbers checked with onWhatsApp: WhatsApp bans accounts that check numbers in bulk. */
   private readonly numbers = new Map<string, { jid: string | null; at: number }>();
   private readonly logs: LogThrottle;
@@ -866,6 +876,12 @@ export class WhatsAppConnection {
     if (!key.id) return undefined;
     const recent = this.sent.get(key.id);
     if (recent) return recent;
+    if (key.fromMe) {
+      const now = Date.now();
+      const keys = Array.from({ length: sentKeptDays + 1 }, (_, back) => sentKey(dayOf(now - back * 24 * 3600_000), key.id!));
+      const kept = [...(await this.ctx.vault.get(this.source.id, keys)).values()][0];
+      if (kept) return proto.Message.fromObject(JSON.parse(kept, BufferJSON.reviver) as Record<string, unknown>);
+    }
     const stored = await this.ctx.findMessage(this.source.id, key.id);
     if (!stored) return undefined;
     const raw = stored.raw as { message?: { message?: unknown } } | null;
@@ -899,7 +915,7 @@ export class WhatsAppConnection {
       for (const { content, carriesText } of contentsOf(message)) {
         const sent = await socket.sendMessage(jid, content);
         if (!sent?.key.id) throw new ChannelError('whatsapp_send_failed', 'WhatsApp gave no id for the sent message', true);
-        if (sent.message) this.remember(sent.key.id, sent.message);
+        if (sent.message) await this.remember(sent.key.id, sent.message);
         if (carriesText || !mainId) mainId = sent.key.id;
       }
     } catch (error) {
@@ -991,9 +1007,25 @@ export class WhatsAppConnection {
     await this.saveWaiting(waiting);
   }
 
-  private remember(id: string, message: proto.IMessage): void {
+  /**
+   * Keeps what was sent, exactly (a file's media key and path included, so a retry needs no new
+   * upload): in memory, and in the vault for a week, so a retry after a restart still gets it.
+   * A failed write costs only that: the send went out.
+   */
+  private async remember(id: string, message: proto.IMessage): Promise<void> {
     this.sent.set(id, message);
     if (this.sent.size > 500) this.sent.delete(this.sent.keys().next().value!);
+    const now = Date.now();
+    const today = dayOf(now);
+    try {
+      await this.ctx.vault.write(this.source.id, { set: { [sentKey(today, id)]: JSON.stringify(message, BufferJSON.replacer) } }, { leaseKey: this.leaseKey });
+      if (this.sentPrunedDay !== today) {
+        this.sentPrunedDay = today;
+        for (let back = sentKeptDays + 1; back <= sentKeptDays + 31; back++) await this.ctx.vault.clear(this.source.id, `sent:${dayOf(now - back * 24 * 3600_000)}:`);
+      }
+    } catch (error) {
+      this.log('warn', 'could not keep a sent WhatsApp message for retries', error, { messageId: id });
+    }
   }
 
   /** The JID to send to: as WhatsApp reports it for the number (its own form of a Brazilian mobile). */

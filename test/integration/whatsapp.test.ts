@@ -718,7 +718,18 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
   });
 
   it('keeps its link across a restart from the database alone, with credentials that match its keys', async () => {
-    const nextPreKeyId = await (await connected()).uploadPreKeysThenCrash(5);
+    const before = await connected();
+    // A photo sent before the restart: a retry after it must get the photo again, not its caption.
+    const rui = person('5511955508080');
+    fake.accounts.set('5511955508080', rui);
+    const adapter = stack.gateway.deps.registry.forSourceKind('whatsapp')!;
+    const photo = await adapter.send!({ id: sourceId, publicUrl: stack.baseUrl, settings: {}, secrets: {} }, {
+      id: 'msg_before_restart',
+      to: rui,
+      text: 'Planta do sistema',
+      attachments: [{ filename: 'planta.jpg', contentType: 'image/jpeg', data: randomBytes(200) }],
+    });
+    const nextPreKeyId = await before.uploadPreKeysThenCrash(5);
     const sockets = fake.sockets.length;
     await stack.restart();
     const socket = await eventually(() => {
@@ -728,6 +739,7 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
     await connected();
     expect(socket.qrs).toEqual([]);
     expect(socket.options.auth.creds.me?.id).toBe(`${business}:12@s.whatsapp.net`);
+    expect(await socket.options.getMessage({ remoteJid: rui, id: photo.externalId, fromMe: true })).toMatchObject({ imageMessage: { caption: 'Planta do sistema', mimetype: 'image/jpeg' } });
     // The credentials were written with the pre-keys: the next id is past the last stored key.
     expect(socket.options.auth.creds.nextPreKeyId).toBe(nextPreKeyId);
     expect(Object.keys(await socket.options.auth.keys.get('pre-key', [String(nextPreKeyId - 1)]))).toEqual([String(nextPreKeyId - 1)]);
