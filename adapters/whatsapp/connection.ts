@@ -652,7 +652,7 @@ export class WhatsAppConnection {
       // a key of its own ("<id>:read"), so it too is processed at most once however often it is
       // delivered, and processing puts it in place of the unreadable message (`replaces`) instead
       // of adding a message or opening a lead. Any other delivery of a stored id stays a duplicate.
-      const replaces = !read.unreadable && (await this.unreadableSeen()).has(read.id);
+      const replaces = !read.unreadable && (await this.wasUnreadable(read.id));
       event = {
         channel: 'whatsapp',
         sourceId: this.source.id,
@@ -705,8 +705,26 @@ export class WhatsAppConnection {
     return loading;
   }
 
-  /** Remembers an unreadable message (until its readable form came, for a while at most). */
+  private async wasUnreadable(id: string): Promise<boolean> {
+    try {
+      return (await this.unreadableSeen()).has(id);
+    } catch (error) {
+      // The database is failing: the capture that follows retries until it answers.
+      this.log('warn', 'could not read which WhatsApp messages were unreadable', error, { messageId: id });
+      return false;
+    }
+  }
+
+  /** Remembers an unreadable message (until its readable form came, for a while at most); never throws. */
   private async noteUnreadable(id: string, unreadable: boolean): Promise<void> {
+    try {
+      await this.rememberUnreadable(id, unreadable);
+    } catch (error) {
+      this.log('warn', 'could not note an unreadable WhatsApp message', error, { messageId: id });
+    }
+  }
+
+  private async rememberUnreadable(id: string, unreadable: boolean): Promise<void> {
     const seen = await this.unreadableSeen();
     if (unreadable) seen.set(id, Date.now());
     else seen.delete(id);

@@ -96,7 +96,8 @@ export const baileysDriver: WhatsAppDriver = {
     return makeWASocket(socketConfig(options));
   },
   async latestWebVersion(logger) {
-    const latest = await fetchLatestWaWebVersion({});
+    // Reaches web.whatsapp.com: bounded, so a stalled answer cannot hold the reconnect up.
+    const latest = await fetchLatestWaWebVersion({ signal: AbortSignal.timeout(15_000) });
     if (latest.isLatest) return latest.version;
     logger.warn({ err: latest.error }, 'could not learn the current WhatsApp Web version');
     return null;
