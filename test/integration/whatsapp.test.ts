@@ -313,6 +313,19 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
     }
   });
 
+  it('puts the readable message in place even when it comes right behind its unreadable stub', async () => {
+    const socket = await connected();
+    const otto = person('5511955506060');
+    const id = messageId();
+    socket.receive([unreadableMessage({ from: otto, id, pushName: 'Otto', reason: 'No session' })]);
+    socket.receive([receivedMessage({ from: otto, id, pushName: 'Otto', message: text('Quanto custa a instalação?') })]);
+    const lead = await leadOf(otto);
+    await eventually(async () =>
+      expect((await conversation(lead.id)).filter((message) => message.direction === 'in').map((message) => message.text)).toEqual(['Quanto custa a instalação?']),
+    );
+    expect(await prisma().message.count({ where: { externalId: id } })).toBe(1);
+  });
+
   it('stores a message with a file before downloading it; the download retries, survives a restart, or fails visibly', async () => {
     const socket = await connected();
     const lia = person('5511955501234');
