@@ -24,7 +24,8 @@ function deserialize<T>(text: string): T {
 /**
  * Baileys' auth-state interface over the source's vault: credentials and signal keys live in
  * the database, sealed, never in files. Baileys batches the key changes of one operation into
- * one `set`, which is one transaction here, written only while this process holds the lease.
+ * one `set`, which is one transaction here together with the credentials as they are then,
+ * written only while this process holds the lease.
  */
 export async function databaseAuthState(
   vault: AdapterContext['vault'],
@@ -51,7 +52,10 @@ export async function databaseAuthState(
         return result;
       },
       async set(data: SignalDataSet) {
-        const set: Record<string, string> = {};
+        // The credentials go with every batch of keys, in its transaction: Baileys advances them
+        // in memory (the next pre-key id, with the pre-keys it generated) before they are saved on
+        // their own, and a crash between two writes would leave ids that match no stored key.
+        const set: Record<string, string> = { [credsKey]: serialize(creds) };
         const remove: string[] = [];
         for (const [type, values] of Object.entries(data)) {
           for (const [id, value] of Object.entries(values ?? {})) {

@@ -18,6 +18,7 @@ import {
 } from '@whiskeysockets/baileys';
 import {
   type AdapterContext,
+  type CaptureResult,
   type DueAttachment,
   type InboundEvent,
   type LaterAttachment,
@@ -30,7 +31,7 @@ import { ChannelError, ConnectionElsewhereError, LeaseLostError, errorMessage } 
 import { databaseAuthState } from './auth-store.js';
 import type { WhatsAppDriver, WhatsAppSocket } from './driver.js';
 import { LogThrottle, quietLogger } from './log-throttle.js';
-import { phoneOfJid, readMessage } from './normalize.js';
+import { ignoresJid, phoneOfJid, readMessage } from './normalize.js';
 import { storedSettings, type WhatsAppSettings } from './settings.js';
 
 export interface ConnectionTiming {
@@ -88,7 +89,13 @@ export const stateKeys = {
   loggedOut: 'logged-out',
   /** Our sends the server has not acknowledged yet: WhatsApp id → when it was sent. */
   awaitingAck: 'awaiting-ack',
+  /** Received messages stored as unreadable, waiting for their readable form: WhatsApp id → when stored. */
+  unreadable: 'unreadable',
 } as const;
+
+/** Unreadable messages remembered for their readable form: the phone answers in seconds, or days later when it was off. */
+const unreadableKeptMs = 14 * 24 * 3600_000;
+const unreadableKept = 2_000;
 
 export interface StoredQr {
   qr: string;
@@ -110,8 +117,27 @@ interface LoggedOutMark {
   reason: string;
 }
 
-/** How one socket ended. */
-type SessionEnd = { kind: 'restart' } | { kind: 'logged_out'; state: 'logged_out' | 'error'; reason: string } | { kind: 'closed'; error: Error };
+/**
+ * How one socket ended: reconnect at once (restart), stop until linked again (stop; `forget`:
+ * the credentials are dead), link again with a new QR code (relink), learn the current WhatsApp
+ * Web version (outdated), or reconnect with backoff (closed).
+ */
+type SessionEnd =
+  | { kind: 'restart' }
+  | { kind: 'stop'; state: 'logged_out' | 'error'; reason: string; forget: boolean }
+  | { kind: 'relink'; reason: string }
+  | { kind: 'outdated'; error: Error }
+  | { kind: 'closed'; error: Error };
+
+/** Codes WhatsApp's `failure` stanza carries that Baileys' DisconnectReason does not name. */
+const failureCode = { paymentRequired: 402, clientOutdated: 405, notAcceptable: 406 } as const;
+
+/**
+ * Baileys closes with 500 both for a stream error that names no code (a session WhatsApp no
+ * longer accepts) and for any WebSocket error it cannot classify: one is retried, and only this
+ * many in a row, with no open connection between them, make the stored session the culprit.
+ */
+const badSessionsBeforeRelink = 3;
 
 const deliveryStatuses: Partial<Record<number, 'sent' | 'delivered' | 'read' | 'failed'>> = {
   [proto.WebMessageInfo.Status.ERROR]: 'failed',
@@ -131,6 +157,14 @@ function toJson(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value, BufferJSON.replacer)) as unknown;
 }
 
+/**
+ * What we sent is kept this many days, sealed in the source's vault, for Baileys' retries
+ * after a restart (a recipient's phone asks again when it could not decrypt it).
+ */
+const sentKeptDays = 7;
+const sentKey = (day: string, id: string) => `sent:${day}:${id}`;
+const dayOf = (at: number) => new Date(at).toISOString().slice(0, 10);
+
 /** Downloads at once per number: enough that one stalled transfer holds up nothing else. */
 const mediaConcurrency = 3;
 
@@ -147,6 +181,14 @@ export class WhatsAppConnection {
   private connectedAs: string | undefined;
   private stopped = false;
   private failures = 0;
+  /** Closes with 500 since the last open connection. */
+  private badSessions = 0;
+  /** The WhatsApp Web version presented: the configured one, until WhatsApp calls it outdated. */
+  private webVersion: WAVersion | undefined;
+  /** Why the number is being linked again, shown with the pairing state until it connects. */
+  private relinkReason: string | undefined;
+  /** Whether the current (or last) socket started from stored credentials. */
+  private sessionLinked = false;
   private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private endSession: ((end: SessionEnd) => void) | undefined;
@@ -161,6 +203,8 @@ export class WhatsAppConnection {
   private answeredPairing: string | undefined;
   /** What we sent recently, for Baileys' retries (the exact content, media included). */
   private readonly sent = new Map<string, proto.IMessage>();
+  /** The last day whose older kept sends were cleared. */
+  private sentPrunedDay: string | undefined;
   /** Numbers checked with onWhatsApp: WhatsApp bans accounts that check numbers in bulk. */
   private readonly numbers = new Map<string, { jid: string | null; at: number }>();
   private readonly logs: LogThrottle;
@@ -182,6 +226,8 @@ export class WhatsAppConnection {
   private ackWrites: Promise<void> = Promise.resolve();
   /** Acks that can overtake the end of their own send. */
   private readonly recentAcks = new Set<string>();
+  /** Received messages stored as unreadable (WhatsApp id → when), mirrored in the source's state. */
+  private unreadableIds: Promise<Map<string, number>> | undefined;
 
   constructor(
     private readonly source: SourceRecord,
@@ -194,6 +240,7 @@ export class WhatsAppConnection {
   ) {
     this.settings = storedSettings.parse(source.settings);
     this.logs = new LogThrottle(timing.logRepeatMs);
+    this.webVersion = version;
   }
 
   get leaseKey(): string {
@@ -254,10 +301,17 @@ export class WhatsAppConnection {
           this.failures = 0;
           continue;
         }
-        if (end.kind === 'logged_out') {
-          await this.markLoggedOut(end.state, end.reason);
+        if (end.kind === 'stop') {
+          await this.markStopped(end.state, end.reason, end.forget);
           continue;
         }
+        if (end.kind === 'relink') {
+          // A number that was not linked yet has no session to forget: it just tries again.
+          if (!this.sessionLinked) throw new Error(end.reason);
+          await this.relink(end.reason);
+          continue;
+        }
+        if (end.kind === 'outdated' && (await this.learnWebVersion())) continue;
         throw end.error;
       } catch (error) {
         if (this.stopped) break;
@@ -265,13 +319,16 @@ export class WhatsAppConnection {
         const ceiling = Math.min(this.timing.retryMaxMs, this.timing.retryBaseMs * 2 ** (this.failures - 1));
         const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
         const neverLinked = !this.connectedAs && this.failures >= 3;
+        const outdated = error instanceof Error && statusCodeOf(error.cause) === failureCode.clientOutdated;
         await this.status({
           state: 'reconnecting',
           lastError: errorMessage(error),
           nextRetryAt: new Date(Date.now() + delay).toISOString(),
-          ...(neverLinked
-            ? { detail: `linking keeps failing; if WhatsApp was updated recently, set LEADGATE_WHATSAPP_WEB_VERSION (now ${this.version?.join('.') ?? 'the library default'})` }
-            : {}),
+          ...(outdated
+            ? { detail: `WhatsApp calls the WhatsApp Web version (${this.versionName()}) outdated and the current one could not be learnt from web.whatsapp.com: set LEADGATE_WHATSAPP_WEB_VERSION` }
+            : neverLinked
+              ? { detail: `linking keeps failing; if WhatsApp was updated recently, set LEADGATE_WHATSAPP_WEB_VERSION (now ${this.versionName()})` }
+              : {}),
         });
         this.log('warn', 'WhatsApp connection closed; reconnecting', error, { delay });
         await this.sleep(delay);
@@ -279,30 +336,79 @@ export class WhatsAppConnection {
     }
   }
 
-  private async markLoggedOut(state: 'logged_out' | 'error', reason: string): Promise<void> {
+  private versionName(): string {
+    return this.webVersion?.join('.') ?? 'the library default';
+  }
+
+  /**
+   * Stops for good (until a relink): logged out, banned or restricted, or replaced by another
+   * session. Retrying would only get the number flagged, or take the link back and forth.
+   */
+  private async markStopped(state: 'logged_out' | 'error', reason: string, forget: boolean): Promise<void> {
     const mark: LoggedOutMark = { generation: this.settings.linkGeneration, at: new Date().toISOString(), reason };
     await this.ctx.state.set(this.source.id, stateKeys.loggedOut, mark);
     await this.ctx.state.set(this.source.id, stateKeys.qr, null);
-    // The credentials are dead: the next link starts from nothing.
-    await this.ctx.vault.clear(this.source.id);
+    // Dead credentials: the next link starts from nothing. Live ones (another session took the
+    // link over) are kept, and a relink connects with them again.
+    if (forget) await this.ctx.vault.clear(this.source.id);
     await this.ctx.announce(this.source.id, 'source.logged_out', {
       state,
       lastError: reason,
-      detail: 'link the number again: PATCH the source with {"relink": true}, then scan the new QR code',
+      detail: forget
+        ? 'link the number again: PATCH the source with {"relink": true}, then scan the new QR code'
+        : 'connect it again once the other session is closed: PATCH the source with {"relink": true}',
     });
     await this.ctx.leases.release(this.leaseKey);
-    this.ctx.logger.warn({ sourceId: this.source.id, reason }, 'WhatsApp logged out; the connection stays stopped until it is linked again');
+    this.ctx.logger.warn({ sourceId: this.source.id, reason }, 'WhatsApp stopped the connection; it stays stopped until it is linked again');
+  }
+
+  /** The stored session is unusable: forget it and start linking again (a new QR code), saying why. */
+  private async relink(reason: string): Promise<void> {
+    this.relinkReason = reason;
+    this.badSessions = 0;
+    await this.ctx.state.set(this.source.id, stateKeys.qr, null);
+    await this.ctx.vault.clear(this.source.id);
+    await this.ctx.announce(this.source.id, 'source.logged_out', {
+      state: 'pairing',
+      lastError: reason,
+      detail: 'the stored WhatsApp session can no longer be used: scan the new QR code (GET …/qr) to link the number again',
+    });
+    this.ctx.logger.warn({ sourceId: this.source.id, reason }, 'WhatsApp session unusable; linking again');
+  }
+
+  /**
+   * WhatsApp refuses the WhatsApp Web version as outdated (405): ask web.whatsapp.com for the
+   * current one and connect again at once with it. False when it cannot be learnt or is the one
+   * refused (then the connection retries with backoff on the configured one, saying so).
+   */
+  private async learnWebVersion(): Promise<boolean> {
+    const latest = await this.driver.latestWebVersion(this.ctx.logger).catch((error: unknown) => {
+      this.log('warn', 'could not learn the current WhatsApp Web version', error);
+      return null;
+    });
+    if (!latest || latest.join('.') === this.webVersion?.join('.')) return false;
+    this.ctx.logger.warn({ sourceId: this.source.id, refused: this.versionName(), now: latest.join('.') }, 'WhatsApp Web version outdated; connecting with the current one');
+    this.webVersion = latest;
+    return true;
   }
 
   /** One socket, from creation until it closes. */
   private async session(): Promise<SessionEnd> {
     const auth = await databaseAuthState(this.ctx.vault, this.source.id, this.leaseKey);
     const linked = auth.registered();
-    await this.status(linked ? { state: 'connecting' } : { state: 'pairing', detail: 'waiting for WhatsApp to issue a QR code' });
+    this.sessionLinked = linked;
+    const relinking = this.relinkReason ? { lastError: this.relinkReason } : {};
+    await this.status(linked ? { state: 'connecting' } : { state: 'pairing', detail: 'waiting for WhatsApp to issue a QR code', ...relinking });
     const logger = quietLogger(this.ctx.logger.child({ sourceId: this.source.id, component: 'baileys' }, { level: 'warn' }), this.logs);
     // Every message reads signal keys: a short-lived cache in front of the database, per socket.
     const keys = makeCacheableSignalKeyStore(auth.state.keys, logger);
-    const socket = this.driver.connect({ auth: { creds: auth.state.creds, keys }, version: this.version, logger, getMessage: (key) => this.getMessage(key) });
+    const socket = this.driver.connect({
+      auth: { creds: auth.state.creds, keys },
+      version: this.webVersion,
+      logger,
+      getMessage: (key) => this.getMessage(key),
+      shouldIgnoreJid: ignoresJid(this.settings.ignore),
+    });
     this.socket = socket;
     this.connectedAs = undefined;
     this.qrReceived = false;
@@ -328,12 +434,14 @@ export class WhatsAppConnection {
         this.qrReceived = true;
         this.enqueue(async () => {
           await this.ctx.state.set(this.source.id, stateKeys.qr, { qr, at: new Date().toISOString() } satisfies StoredQr);
-          await this.status({ state: 'pairing', detail: 'scan the QR code (GET …/qr) in WhatsApp: Linked devices, or ask for a pairing code' });
+          await this.status({ state: 'pairing', detail: 'scan the QR code (GET …/qr) in WhatsApp: Linked devices, or ask for a pairing code', ...relinking });
           await this.servePairing();
         });
       }
       if (update.connection === 'open') {
         this.failures = 0;
+        this.badSessions = 0;
+        this.relinkReason = undefined;
         const me = socket.user?.id ?? auth.state.creds.me?.id;
         this.connectedAs = phoneOfJid(me ? jidNormalizedUser(me) : undefined) ?? me ?? 'unknown';
         const connectedAs = this.connectedAs;
@@ -427,16 +535,34 @@ export class WhatsAppConnection {
   }
 
   /**
-   * Never reconnect after "logged out" or "forbidden": the phone unlinked the gateway, or
-   * WhatsApp refuses the account, and retrying only gets the number flagged.
+   * Each way WhatsApp closes a connection, by its code. Never reconnect after "logged out", a ban
+   * or a restriction: the phone unlinked the gateway, or WhatsApp refuses the account, and
+   * retrying only gets the number flagged.
    * @see https://baileys.wiki/docs/api/enumerations/DisconnectReason
    */
   private classify(error: Error | undefined): SessionEnd {
     const code = statusCodeOf(error);
-    if (code === DisconnectReason.loggedOut) return { kind: 'logged_out', state: 'logged_out', reason: 'the phone logged the gateway out (Linked devices)' };
-    if (code === DisconnectReason.forbidden) return { kind: 'logged_out', state: 'error', reason: `WhatsApp refused this account: ${error?.message ?? 'forbidden'}` };
-    if (code === DisconnectReason.restartRequired) return { kind: 'restart' };
-    return { kind: 'closed', error: new Error(`WhatsApp connection closed${code ? ` (${code})` : ''}: ${error?.message ?? 'no reason given'}`, { cause: error }) };
+    const said = error?.message ?? 'no reason given';
+    switch (code) {
+      case DisconnectReason.loggedOut:
+        return { kind: 'stop', state: 'logged_out', reason: 'the phone logged the gateway out (Linked devices)', forget: true };
+      case DisconnectReason.forbidden:
+      case failureCode.paymentRequired:
+      case failureCode.notAcceptable:
+        return { kind: 'stop', state: 'error', reason: `WhatsApp refused this account (${code}, banned or restricted): ${said}`, forget: true };
+      case DisconnectReason.connectionReplaced:
+        return { kind: 'stop', state: 'error', reason: 'another WhatsApp Web session with this link took over (440, connection replaced)', forget: false };
+      case DisconnectReason.restartRequired:
+        return { kind: 'restart' };
+      case DisconnectReason.multideviceMismatch:
+        return { kind: 'relink', reason: `WhatsApp no longer accepts this linked device (411): ${said}` };
+      case failureCode.clientOutdated:
+        return { kind: 'outdated', error: new Error(`WhatsApp refused the WhatsApp Web version (${this.versionName()}) as outdated (405): ${said}`, { cause: error }) };
+      case DisconnectReason.badSession:
+        if (++this.badSessions >= badSessionsBeforeRelink) return { kind: 'relink', reason: `WhatsApp rejected the stored session ${this.badSessions} times in a row (500): ${said}` };
+        break;
+    }
+    return { kind: 'closed', error: new Error(`WhatsApp connection closed${code ? ` (${code})` : ''}: ${said}`, { cause: error }) };
   }
 
   private traffic(): void {
@@ -522,10 +648,15 @@ export class WhatsAppConnection {
           later: tooLarge ? { status: 'failed', error: `too large (${read.media.size} bytes; the limit is ${limit})` } : { status: 'pending' },
         });
       }
+      // The stored message of an id was unreadable, and this is what it said: it is stored under
+      // a key of its own ("<id>:read"), so it too is processed at most once however often it is
+      // delivered, and processing puts it in place of the unreadable message (`replaces`) instead
+      // of adding a message or opening a lead. Any other delivery of a stored id stays a duplicate.
+      const replaces = !read.unreadable && (await this.wasUnreadable(read.id));
       event = {
         channel: 'whatsapp',
         sourceId: this.source.id,
-        externalId: read.id,
+        externalId: replaces ? `${read.id}:read` : read.id,
         from: {
           ...(phone ? { phone } : {}),
           whatsappId: pn ?? person,
@@ -537,12 +668,15 @@ export class WhatsAppConnection {
         ...(read.text ? { text: read.text } : {}),
         ...(read.quotedId ? { threadRefs: [read.quotedId] } : {}),
         ...(read.fromMe ? { outgoing: true } : {}),
+        ...(replaces ? { replaces: read.id } : {}),
+        ...(Object.keys(read.attribution).length > 0 ? { attribution: read.attribution } : {}),
         fields,
         attachments,
         raw,
       };
     }
-    await this.captureUntilStored(event, rejectedBecause);
+    const stored = await this.captureUntilStored(event, rejectedBecause);
+    if (read.kind === 'message' && (read.unreadable ? stored.created : event.replaces)) await this.noteUnreadable(read.id, Boolean(read.unreadable));
     if (read.kind !== 'ignored' && !read.fromMe) this.followPresence(socket, read.participant ?? read.chat);
     if (event.attachments?.some((file) => 'later' in file && file.later.status === 'pending')) this.fetchMedia(socket);
   }
@@ -559,12 +693,54 @@ export class WhatsAppConnection {
     });
   }
 
+  /** The unreadable messages stored so far (loaded once, then kept in step with the state). */
+  private unreadableSeen(): Promise<Map<string, number>> {
+    this.unreadableIds ??= this.ctx.state
+      .get<Record<string, string>>(this.source.id, stateKeys.unreadable)
+      .then((stored) => new Map(Object.entries(stored ?? {}).map(([id, at]) => [id, Date.parse(at)])));
+    const loading = this.unreadableIds;
+    loading.catch(() => {
+      if (this.unreadableIds === loading) this.unreadableIds = undefined;
+    });
+    return loading;
+  }
+
+  private async wasUnreadable(id: string): Promise<boolean> {
+    try {
+      return (await this.unreadableSeen()).has(id);
+    } catch (error) {
+      // The database is failing: the capture that follows retries until it answers.
+      this.log('warn', 'could not read which WhatsApp messages were unreadable', error, { messageId: id });
+      return false;
+    }
+  }
+
+  /** Remembers an unreadable message (until its readable form came, for a while at most); never throws. */
+  private async noteUnreadable(id: string, unreadable: boolean): Promise<void> {
+    try {
+      await this.rememberUnreadable(id, unreadable);
+    } catch (error) {
+      this.log('warn', 'could not note an unreadable WhatsApp message', error, { messageId: id });
+    }
+  }
+
+  private async rememberUnreadable(id: string, unreadable: boolean): Promise<void> {
+    const seen = await this.unreadableSeen();
+    if (unreadable) seen.set(id, Date.now());
+    else seen.delete(id);
+    for (const [known, at] of seen) {
+      if (seen.size <= unreadableKept && Date.now() - at < unreadableKeptMs) break;
+      seen.delete(known);
+    }
+    const snapshot = Object.fromEntries([...seen].map(([known, at]) => [known, new Date(at).toISOString()]));
+    await this.ctx.state.set(this.source.id, stateKeys.unreadable, snapshot);
+  }
+
   /** A failing database is retried until it answers or the gateway stops. */
-  private async captureUntilStored(event: InboundEvent, rejectedBecause?: string): Promise<void> {
+  private async captureUntilStored(event: InboundEvent, rejectedBecause?: string): Promise<CaptureResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.ctx.capture(event, rejectedBecause ? { rejectedBecause } : {});
-        return;
+        return await this.ctx.capture(event, rejectedBecause ? { rejectedBecause } : {});
       } catch (error) {
         if (this.stopped) throw new Error(`WhatsApp event ${event.externalId} was not stored before the gateway stopped`, { cause: error });
         const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
@@ -718,6 +894,12 @@ export class WhatsAppConnection {
     if (!key.id) return undefined;
     const recent = this.sent.get(key.id);
     if (recent) return recent;
+    if (key.fromMe) {
+      const now = Date.now();
+      const keys = Array.from({ length: sentKeptDays + 1 }, (_, back) => sentKey(dayOf(now - back * 24 * 3600_000), key.id!));
+      const kept = [...(await this.ctx.vault.get(this.source.id, keys)).values()][0];
+      if (kept) return proto.Message.fromObject(JSON.parse(kept, BufferJSON.reviver) as Record<string, unknown>);
+    }
     const stored = await this.ctx.findMessage(this.source.id, key.id);
     if (!stored) return undefined;
     const raw = stored.raw as { message?: { message?: unknown } } | null;
@@ -751,7 +933,7 @@ export class WhatsAppConnection {
       for (const { content, carriesText } of contentsOf(message)) {
         const sent = await socket.sendMessage(jid, content);
         if (!sent?.key.id) throw new ChannelError('whatsapp_send_failed', 'WhatsApp gave no id for the sent message', true);
-        if (sent.message) this.remember(sent.key.id, sent.message);
+        if (sent.message) await this.remember(sent.key.id, sent.message);
         if (carriesText || !mainId) mainId = sent.key.id;
       }
     } catch (error) {
@@ -843,9 +1025,25 @@ export class WhatsAppConnection {
     await this.saveWaiting(waiting);
   }
 
-  private remember(id: string, message: proto.IMessage): void {
+  /**
+   * Keeps what was sent, exactly (a file's media key and path included, so a retry needs no new
+   * upload): in memory, and in the vault for a week, so a retry after a restart still gets it.
+   * A failed write costs only that: the send went out.
+   */
+  private async remember(id: string, message: proto.IMessage): Promise<void> {
     this.sent.set(id, message);
     if (this.sent.size > 500) this.sent.delete(this.sent.keys().next().value!);
+    const now = Date.now();
+    const today = dayOf(now);
+    try {
+      await this.ctx.vault.write(this.source.id, { set: { [sentKey(today, id)]: JSON.stringify(message, BufferJSON.replacer) } }, { leaseKey: this.leaseKey });
+      if (this.sentPrunedDay !== today) {
+        this.sentPrunedDay = today;
+        for (let back = sentKeptDays + 1; back <= sentKeptDays + 31; back++) await this.ctx.vault.clear(this.source.id, `sent:${dayOf(now - back * 24 * 3600_000)}:`);
+      }
+    } catch (error) {
+      this.log('warn', 'could not keep a sent WhatsApp message for retries', error, { messageId: id });
+    }
   }
 
   /** The JID to send to: as WhatsApp reports it for the number (its own form of a Brazilian mobile). */

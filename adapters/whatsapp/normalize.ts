@@ -8,13 +8,39 @@ import {
   jidDecode,
   jidNormalizedUser,
   normalizeMessageContent,
-  type proto,
+  proto,
   type WAMessage,
 } from '@whiskeysockets/baileys';
 
 /** Kinds of traffic that are not leads by default; a source can let any of them through. */
 export const ignorableKinds = ['groups', 'status', 'broadcasts', 'newsletters', 'reactions'] as const;
 export type IgnorableKind = (typeof ignorableKinds)[number];
+
+/** The text of a message WhatsApp delivered but the device could not decrypt (yet). */
+export const unreadableText = 'Message could not be read yet: WhatsApp is asking the phone to send it again';
+
+/**
+ * The kind of chat a JID is when it is not one person's: groups, status updates, broadcast lists
+ * and channels (newsletters). Null for a person (phone number or LID).
+ */
+export function chatKindOf(jid: string): Exclude<IgnorableKind, 'reactions'> | null {
+  if (isJidStatusBroadcast(jid)) return 'status';
+  if (isJidGroup(jid)) return 'groups';
+  if (isJidNewsletter(jid)) return 'newsletters';
+  if (isJidBroadcast(jid)) return 'broadcasts';
+  return null;
+}
+
+/**
+ * Baileys' `shouldIgnoreJid` for a source: chats of the ignored kinds are acknowledged and
+ * dropped by Baileys before it decrypts them, so they cost no signal session and leave no event.
+ */
+export function ignoresJid(ignore: readonly IgnorableKind[]): (jid: string) => boolean {
+  return (jid) => {
+    const kind = chatKindOf(jid);
+    return kind !== null && ignore.includes(kind);
+  };
+}
 
 export type MediaKind = 'image' | 'video' | 'audio' | 'voice_note' | 'document' | 'sticker';
 
@@ -29,7 +55,7 @@ export interface MediaInfo {
 /** What one received WhatsApp message says, before anything is looked up or downloaded. */
 export type ReadMessage =
   | { kind: 'none'; why: string }
-  | { kind: 'ignored'; why: IgnorableKind; id: string; chat: string }
+  | { kind: 'ignored'; why: 'reactions'; id: string; chat: string }
   | {
       kind: 'message';
       id: string;
@@ -47,6 +73,14 @@ export type ReadMessage =
       quotedId: string | null;
       media: MediaInfo | null;
       fields: Record<string, string>;
+      /**
+       * WhatsApp delivered the message but it could not be decrypted (a CIPHERTEXT stub: "Bad MAC",
+       * "No session", or no content at all, as Click-to-WhatsApp ad messages often come first);
+       * Baileys asks the sender's phone for it again, and it comes later under the same id.
+       */
+      unreadable: { reason: string | null } | null;
+      /** Where the person came from: the Click-to-WhatsApp ad they tapped (empty otherwise). */
+      attribution: Record<string, string>;
     };
 
 const defaultExtension: Record<MediaKind, string> = { image: 'jpg', video: 'mp4', audio: 'ogg', voice_note: 'ogg', document: 'bin', sticker: 'webp' };
@@ -106,25 +140,31 @@ export function readMessage(message: WAMessage, ignore: readonly IgnorableKind[]
   const chat = key.remoteJid;
   const id = key.id;
   if (!chat || !id) return { kind: 'none', why: 'no chat or message id' };
+  // Normally dropped by Baileys already (shouldIgnoreJid); never stored when one gets through.
+  const chatKind = chatKindOf(chat);
+  if (chatKind && ignore.includes(chatKind)) return { kind: 'none', why: `${chatKind} are ignored on this source` };
+  const person = {
+    id,
+    chat: jidNormalizedUser(chat),
+    chatAlt: key.remoteJidAlt ? jidNormalizedUser(key.remoteJidAlt) : null,
+    participant: key.participant ? jidNormalizedUser(key.participantAlt && isLidUser(key.participant) ? key.participantAlt : key.participant) : null,
+    fromMe: Boolean(key.fromMe),
+    pushName: message.pushName?.trim() || null,
+    sentAt: timestampOf(message.messageTimestamp),
+  };
+  if (message.messageStubType === proto.WebMessageInfo.StubType.CIPHERTEXT) {
+    // What the business sent from its phone comes again by itself; only a person's message makes a lead.
+    if (key.fromMe) return { kind: 'none', why: 'our own message, not decrypted' };
+    const reason = message.messageStubParameters?.find((parameter: string | null | undefined) => Boolean(parameter?.trim())) ?? null;
+    return { kind: 'message', ...person, text: unreadableText, quotedId: null, media: null, fields: {}, unreadable: { reason }, attribution: {} };
+  }
   const content = normalizeMessageContent(message.message);
   const type = getContentType(content ?? undefined);
   if (!content || !type) return { kind: 'none', why: message.messageStubType ? 'a notice, not a message' : 'no content' };
   if (type === 'protocolMessage' || type === 'senderKeyDistributionMessage' || type === 'messageContextInfo') {
     return { kind: 'none', why: `a ${type}` };
   }
-
-  const ignoredAs: IgnorableKind | null = isJidStatusBroadcast(chat)
-    ? 'status'
-    : isJidGroup(chat)
-      ? 'groups'
-      : isJidNewsletter(chat)
-        ? 'newsletters'
-        : isJidBroadcast(chat)
-          ? 'broadcasts'
-          : type === 'reactionMessage'
-            ? 'reactions'
-            : null;
-  if (ignoredAs && ignore.includes(ignoredAs)) return { kind: 'ignored', why: ignoredAs, id, chat };
+  if (type === 'reactionMessage' && ignore.includes('reactions')) return { kind: 'ignored', why: 'reactions', id, chat };
 
   const fields: Record<string, string> = {};
   let text: string | null = null;
@@ -208,16 +248,39 @@ export function readMessage(message: WAMessage, ignore: readonly IgnorableKind[]
   const contextInfo = inner && typeof inner === 'object' && 'contextInfo' in inner ? (inner.contextInfo as proto.IContextInfo | null | undefined) : null;
   return {
     kind: 'message',
-    id,
-    chat: jidNormalizedUser(chat),
-    chatAlt: key.remoteJidAlt ? jidNormalizedUser(key.remoteJidAlt) : null,
-    participant: key.participant ? jidNormalizedUser(key.participantAlt && isLidUser(key.participant) ? key.participantAlt : key.participant) : null,
-    fromMe: Boolean(key.fromMe),
-    pushName: message.pushName?.trim() || null,
-    sentAt: timestampOf(message.messageTimestamp),
+    ...person,
     text: text?.trim() || null,
     quotedId: contextInfo?.stanzaId ?? null,
     media,
     fields,
+    unreadable: null,
+    attribution: adAttribution(contextInfo),
   };
+}
+
+/**
+ * A message a person sends from a Click-to-WhatsApp ad (Facebook, Instagram) carries the ad in
+ * its context: the lead keeps it as its attribution, as a web form keeps its utm_* fields.
+ * @see https://baileys.wiki/docs/api/namespaces/proto/interfaces/ContextInfo.IExternalAdReplyInfo
+ */
+export function adAttribution(contextInfo: proto.IContextInfo | null | undefined): Record<string, string> {
+  if (!contextInfo) return {};
+  const ad = contextInfo.externalAdReply;
+  const values: Record<string, string | null | undefined> = {
+    ad_id: ad?.sourceId,
+    ad_source_type: ad?.sourceType,
+    ad_title: ad?.title,
+    ad_body: ad?.body,
+    ad_url: ad?.sourceUrl,
+    ad_app: ad?.sourceApp ?? contextInfo.entryPointConversionApp,
+    ctwa_clid: ad?.ctwaClid,
+    conversion_source: contextInfo.conversionSource,
+    entry_point: contextInfo.entryPointConversionSource,
+  };
+  const attribution: Record<string, string> = {};
+  for (const [name, value] of Object.entries(values)) {
+    const text = value?.trim();
+    if (text) attribution[name] = text.slice(0, 500);
+  }
+  return attribution;
 }

@@ -15,7 +15,7 @@ const createSchema = z
       .array(z.enum(ignorableKinds))
       .max(ignorableKinds.length)
       .optional()
-      .describe('What is not a lead (default: all of groups, status, broadcasts, newsletters, reactions); listed kinds are stored as rejected events'),
+      .describe('What is not a lead (default: all of groups, status, broadcasts, newsletters, reactions): listed chats are dropped before they are decrypted, listed reactions are stored as rejected events'),
     relink: z.literal(true).optional().describe('After the phone logged the gateway out: start linking again with a new QR code'),
     automaticPerPersonPerDay: z
       .number()

@@ -235,7 +235,7 @@ function needsOneByOne(event: ClaimedEvent): boolean {
  * for each other, so more workers process more.
  *
  * What a batch does not decide (calls, delivery reports, bounces, merges of two contacts, a
- * score that reroutes an existing lead) goes to the one-by-one processor after the batch commits,
+ * message that replaces an unreadable one, a score that reroutes an existing lead) goes to the one-by-one processor after the batch commits,
  * and so does every event of a batch that failed, so one bad event never holds up the others.
  */
 export class InboundBatchProcessor {

@@ -86,6 +86,9 @@ export class InboundProcessor {
     switch (inbound.kind) {
       case 'message':
         return this.processMessage(tx, event, payload);
+      case 'replacement':
+        if (await this.replaceUnreadable(tx, event, payload, new Date(payload.receivedAt))) return [];
+        return this.processMessage(tx, event, payload);
       case 'call':
         return this.processCall(tx, event, payload, inbound.call);
       case 'delivery':
@@ -229,7 +232,7 @@ export class InboundProcessor {
         fullText: payload.fullText ?? payload.text ?? null,
         html: payload.html ?? null,
         subject: payload.subject ?? null,
-        externalId: call?.callId ?? event.externalId,
+        externalId: call?.callId ?? payload.replaces ?? event.externalId,
         inReplyTo: payload.threadRefs?.at(-1) ?? null,
         references: payload.threadRefs ?? [],
         fields: { ...payload.fields, ...payload.attribution, ...(call ? { callStatus: call.status } : {}) },
@@ -409,6 +412,64 @@ export class InboundProcessor {
     });
     await tx.lead.update({ where: { id: lead.id }, data: { lastActivityAt: sentAt } });
     return done(lead.id, null);
+  }
+
+  /**
+   * The readable form of a message stored as unreadable takes that message's place: same
+   * message, same conversation, the text, fields and files it actually had; the ad it came from
+   * (attribution) joins the lead's fields. No lead, no acknowledgement: the unreadable message
+   * made those. False when there is no such message (then it is stored as a message of its own).
+   */
+  private async replaceUnreadable(
+    tx: Prisma.TransactionClient,
+    event: { id: string; workspaceId: string; sourceId: string; attempts: number },
+    payload: StoredPayload,
+    receivedAt: Date,
+  ): Promise<boolean> {
+    const earlier = await tx.message.findFirst({
+      where: { workspaceId: event.workspaceId, sourceId: event.sourceId, direction: 'in', externalId: payload.replaces! },
+      orderBy: { createdAt: 'asc' },
+    });
+    if (!earlier) {
+      // The unreadable message can still be waiting for its turn: looked for again twice, shortly.
+      if (event.attempts < 2 && Date.now() - receivedAt.getTime() < 60_000) throw new Error(`no message with the provider id ${payload.replaces} yet`);
+      return false;
+    }
+    const fields = { ...payload.fields, ...payload.attribution };
+    await tx.message.update({
+      where: { id: earlier.id },
+      data: {
+        // The message now stands for this event: its raw payload is what a resend or a download reads.
+        eventId: event.id,
+        text: payload.text ?? null,
+        fullText: payload.fullText ?? payload.text ?? null,
+        html: payload.html ?? null,
+        fields,
+        inReplyTo: payload.threadRefs?.at(-1) ?? null,
+        references: payload.threadRefs ?? [],
+      },
+    });
+    await tx.attachment.updateMany({ where: { eventId: event.id }, data: { messageId: earlier.id } });
+    const lead = await tx.lead.findUniqueOrThrow({ where: { id: earlier.leadId } });
+    await tx.lead.update({
+      where: { id: lead.id },
+      data: {
+        customFields: { ...fields, ...(lead.customFields as Prisma.JsonObject), ...payload.attribution },
+        ...(lead.name ? {} : { name: payload.from.name ?? null }),
+        lastActivityAt: new Date(Math.max(lead.lastActivityAt.getTime(), receivedAt.getTime())),
+      },
+    });
+    await recordActivity(tx, {
+      workspaceId: event.workspaceId,
+      leadId: lead.id,
+      kind: 'message.received',
+      actor: { type: 'contact', id: lead.contactId },
+      at: receivedAt,
+      data: { messageId: earlier.id, channel: payload.channel, eventId: event.id, preview: payload.text?.slice(0, 140) ?? null, replacesUnreadable: true },
+    });
+    await rescoreLead(tx, lead.id);
+    await tx.inboundEvent.update({ where: { id: event.id }, data: { status: 'processed', leadId: lead.id, processedAt: new Date(), lastError: null } });
+    return true;
   }
 
   /** A provider's delivery report moves our message forward (or to failed), never back. */

@@ -14,6 +14,11 @@ export type StoredPayload = Omit<InboundEvent, 'raw' | 'receivedAt' | 'attachmen
 export type InboundKind =
   /** A person wrote (or filled in a form): a contact, a lead, a message. */
   | { kind: 'message' }
+  /**
+   * The readable form of a message first stored as unreadable (WhatsApp could not decrypt it):
+   * it takes that message's place, or is a message of its own when there is none.
+   */
+  | { kind: 'replacement'; replaces: string }
   /** A provider's report on a message we sent. */
   | { kind: 'delivery'; delivery: NonNullable<StoredPayload['delivery']> }
   /** A delivery failure report: the addresses it names become undeliverable. */
@@ -31,5 +36,6 @@ export function inboundKind(payload: StoredPayload): InboundKind {
   if (payload.call) return { kind: 'call', call: payload.call };
   if (payload.samePerson) return { kind: 'same-person' };
   if (payload.outgoing) return { kind: 'outgoing' };
+  if (payload.replaces) return { kind: 'replacement', replaces: payload.replaces };
   return { kind: 'message' };
 }

@@ -93,6 +93,13 @@ export interface InboundEvent {
    * It joins that person's conversation as an outbound message and never opens a lead.
    */
   outgoing?: boolean;
+  /**
+   * The readable form of a message stored earlier as unreadable (WhatsApp delivered it before it
+   * could be decrypted), by the provider's id of that message: its message in the same
+   * conversation takes this one's text, fields and files. No lead is opened and nothing is
+   * acknowledged again. Without that earlier message it is stored as a message of its own.
+   */
+  replaces?: string;
   company?: string;
   product?: string;
   /** Form fields or call data that map to no canonical field: kept on the lead as custom fields. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../src/paths.js';
-import { FakeWhatsApp, receivedMessage } from '../support/fake-whatsapp.js';
+import { DisconnectCode, disconnect, FakeWhatsApp, receivedMessage } from '../support/fake-whatsapp.js';
 import { eventually, type Stack, startStack } from '../support/stack.js';
 import { launchChromium, setLanguage, signIn } from './browser.js';
 
@@ -122,6 +122,27 @@ describe('pairing a WhatsApp number in the browser', () => {
     await page.getByText('Tina Rocha is typing…').waitFor({ timeout: 15_000 });
     fake.live!.presence(jid, 'paused');
     await page.getByText('Tina Rocha is typing…').waitFor({ state: 'detached', timeout: 15_000 });
+    await context.close();
+  });
+
+  it('offers to link again once another session took the link over, and connects with the kept credentials', async () => {
+    const context = await browser.newContext({ baseURL: stack.baseUrl, locale: 'en-US', viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await signInInEnglish(page);
+    const { body: sources } = await stack.api<{ data: { id: string; kind: string }[] }>('GET', '/api/v1/sources');
+    const source = sources.data.find((candidate) => candidate.kind === 'whatsapp')!;
+    await page.goto(`/#/setup/sources/${source.id}`);
+    const detail = page.locator('.source-detail');
+    await detail.getByText('Connected', { exact: true }).waitFor({ timeout: 15_000 });
+
+    const replaced = fake.live!;
+    replaced.close(disconnect(DisconnectCode.connectionReplaced, 'Stream Errored (conflict)'));
+    await detail.getByText('another WhatsApp Web session with this link took over (440, connection replaced)').waitFor({ timeout: 15_000 });
+    await detail.getByText('Error', { exact: true }).waitFor();
+    await detail.getByRole('button', { name: 'Link again' }).click();
+    await detail.getByText('Connected', { exact: true }).waitFor({ timeout: 15_000 });
+    expect(fake.live).not.toBe(replaced);
+    expect(fake.live!.qrs).toEqual([]);
     await context.close();
   });
 });

@@ -5,7 +5,7 @@ import QRCode from 'qrcode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
-import { DisconnectCode, disconnect, FakeWhatsApp, type FakeWhatsAppSocket, messageId, receivedMessage } from '../support/fake-whatsapp.js';
+import { DisconnectCode, disconnect, FakeWhatsApp, type FakeWhatsAppSocket, messageId, receivedMessage, unreadableMessage } from '../support/fake-whatsapp.js';
 import { createWebform, defaultBackends, eventually, postForm, settle, type Stack, startStack } from '../support/stack.js';
 
 const business = '5511955550000';
@@ -170,9 +170,11 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
         from: ana,
         message: { contactMessage: { displayName: 'João Souza', vcard: 'BEGIN:VCARD\nVERSION:3.0\nFN:João Souza\nTEL;type=CELL;waid=5511912345678:+55 11 91234-5678\nEND:VCARD' } },
       }),
-      // Not leads: a group, a status, a reaction; not messages at all: a protocol message.
+      // Not leads: a group, a status, a broadcast list, a channel, a reaction; not messages at all: a protocol message.
       receivedMessage({ from: '120363025246125486@g.us', participant: person('5511911110000'), message: text('group chatter') }),
       receivedMessage({ from: 'status@broadcast', participant: person('5511911110000'), message: text('my status') }),
+      receivedMessage({ from: '1718900000@broadcast', participant: person('5511911110000'), message: text('promoção da semana') }),
+      receivedMessage({ from: '120363144038483540@newsletter', message: text('channel news') }),
       receivedMessage({ from: ana, message: { reactionMessage: { key: { remoteJid: ana, id: first.key.id, fromMe: false }, text: '👍' } } }),
       receivedMessage({ from: ana, message: { protocolMessage: { type: proto.Message.ProtocolMessage.Type.REVOKE, key: { remoteJid: ana, id: first.key.id } } } }),
     ];
@@ -212,16 +214,116 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
     const reply = await prisma().message.findFirstOrThrow({ where: { externalId: messages[1]!.key.id! } });
     expect(reply.inReplyTo).toBe(first.key.id);
 
-    // Ignored kinds are stored, as rejected events with the reason; the protocol message is not a message.
+    // Groups, status, broadcast lists and channels are dropped by Baileys before decrypting
+    // (shouldIgnoreJid) and leave nothing; a reaction is stored as a rejected event with the
+    // reason; the protocol message is not a message.
+    expect(socket.dropped.map((message) => message.key.id)).toEqual(messages.slice(8, 12).map((message) => message.key.id));
     const rejected = await eventually(async () => {
       const rows = await prisma().inboundEvent.findMany({ where: { sourceId, status: 'rejected' }, orderBy: { receivedAt: 'asc' } });
-      expect(rows).toHaveLength(3);
+      expect(rows).toHaveLength(1);
       return rows;
     });
-    expect(rejected.map((row) => row.reason)).toEqual(['groups are not leads on this source', 'status are not leads on this source', 'reactions are not leads on this source']);
-    expect(await prisma().inboundEvent.count({ where: { sourceId, externalId: messages[11]!.key.id! } })).toBe(0);
+    expect(rejected.map((row) => row.reason)).toEqual(['reactions are not leads on this source']);
+    for (const message of messages.slice(8, 12)) expect(await prisma().inboundEvent.count({ where: { sourceId, externalId: message.key.id! } })).toBe(0);
+    expect(await prisma().inboundEvent.count({ where: { sourceId, externalId: messages[13]!.key.id! } })).toBe(0);
     expect(await prisma().contactIdentity.count({ where: { value: { contains: '5511911110000' } } })).toBe(0);
     expect((await source()).status.lastMessageAt).toBeTruthy();
+  });
+
+  it('makes a lead of a message that could not be decrypted, and puts the message in its place when WhatsApp sends it again', async () => {
+    const socket = await connected();
+    expect((await stack.api('PATCH', `/api/v1/sources/${sourceId}`, { autoReplyTemplate: 'acknowledgement' })).status).toBe(200);
+    try {
+      // A Click-to-WhatsApp ad message often comes first without its content, and a broken
+      // signal session gives "Bad MAC": Baileys upserts a CIPHERTEXT stub and asks the phone again.
+      const nina = person('5511955503030');
+      const id = messageId();
+      socket.receive([unreadableMessage({ from: nina, id, pushName: 'Nina', reason: 'Message absent from node' })]);
+      const lead = await leadOf(nina);
+      const received = async () => (await conversation(lead.id)).filter((message) => message.direction === 'in').map((message) => message.text);
+      expect(lead.name).toBe('Nina');
+      await eventually(async () => expect(await received()).toEqual([expect.stringMatching(/^Message could not be read yet/)]));
+      const acknowledgements = () => prisma().message.count({ where: { leadId: lead.id, direction: 'out', automatic: true } });
+      await eventually(async () => expect(await acknowledgements()).toBe(1));
+
+      // The stub again (another failed retry), then the message itself, from the ad, twice.
+      const ad = receivedMessage({
+        from: nina,
+        id,
+        pushName: 'Nina',
+        message: {
+          extendedTextMessage: {
+            text: 'Olá! Quero saber mais sobre energia solar.',
+            contextInfo: {
+              conversionSource: 'FB_Ads',
+              conversionDelaySeconds: 9,
+              entryPointConversionSource: 'ctwa_ad',
+              entryPointConversionApp: 'instagram',
+              externalAdReply: {
+                title: 'Energia solar sem entrada',
+                body: 'Economize até 95% na conta de luz',
+                mediaType: proto.ContextInfo.ExternalAdReplyInfo.MediaType.IMAGE,
+                thumbnailUrl: 'https://scontent.xx.fbcdn.net/v/t45.1600-4/ad.jpg',
+                sourceType: 'ad',
+                sourceId: '120210000000000001',
+                sourceUrl: 'https://fb.me/2abcDEF',
+                showAdAttribution: true,
+                ctwaClid: 'Afc3nYt3zQ1xN9kGd',
+              },
+            },
+          },
+        },
+      });
+      socket.receive([unreadableMessage({ from: nina, id, pushName: 'Nina', reason: 'Bad MAC' })]);
+      socket.receive([ad]);
+      socket.receive([ad], 'append');
+      await eventually(async () => expect(await received()).toEqual(['Olá! Quero saber mais sobre energia solar.']));
+      await settle(stack);
+      // One message, one lead, one contact, one acknowledgement.
+      const messages = await prisma().message.findMany({ where: { externalId: id } });
+      expect(messages).toHaveLength(1);
+      expect(messages[0]!.leadId).toBe(lead.id);
+      const identity = await prisma().contactIdentity.findFirstOrThrow({ where: { kind: 'whatsapp', value: nina } });
+      expect(await prisma().lead.count({ where: { contactId: identity.contactId } })).toBe(1);
+      expect(await acknowledgements()).toBe(1);
+
+      // The ad is the lead's attribution, as a web form's utm_* fields are.
+      const { body: shown } = await stack.api<{ customFields: Record<string, string> }>('GET', `/api/v1/leads/${lead.id}`);
+      expect(shown.customFields).toMatchObject({
+        ad_id: '120210000000000001',
+        ad_source_type: 'ad',
+        ad_title: 'Energia solar sem entrada',
+        ad_body: 'Economize até 95% na conta de luz',
+        ad_url: 'https://fb.me/2abcDEF',
+        ad_app: 'instagram',
+        ctwa_clid: 'Afc3nYt3zQ1xN9kGd',
+        conversion_source: 'FB_Ads',
+        entry_point: 'ctwa_ad',
+      });
+
+      // A stub that arrives after its message is a duplicate, not a new unreadable message.
+      const late = messageId();
+      socket.receive([receivedMessage({ from: nina, id: late, message: text('Pode me ligar?') })]);
+      socket.receive([unreadableMessage({ from: nina, id: late, reason: 'No session' })]);
+      await eventually(async () => expect(await received()).toEqual(['Olá! Quero saber mais sobre energia solar.', 'Pode me ligar?']));
+      await settle(stack);
+      expect(await received()).toEqual(['Olá! Quero saber mais sobre energia solar.', 'Pode me ligar?']);
+    } finally {
+      expect((await stack.api('PATCH', `/api/v1/sources/${sourceId}`, { autoReplyTemplate: null })).status).toBe(200);
+    }
+  });
+
+  it('puts the readable message in place even when it comes right behind its unreadable stub', async () => {
+    const socket = await connected();
+    const otto = person('5511955506060');
+    const id = messageId();
+    socket.receive([unreadableMessage({ from: otto, id, pushName: 'Otto', reason: 'No session' })]);
+    socket.receive([receivedMessage({ from: otto, id, pushName: 'Otto', message: text('Quanto custa a instalação?') })]);
+    const lead = await leadOf(otto);
+    await eventually(async () =>
+      expect((await conversation(lead.id)).filter((message) => message.direction === 'in').map((message) => message.text)).toEqual(['Quanto custa a instalação?']),
+    );
+    expect(await prisma().message.count({ where: { externalId: id } })).toBe(1);
   });
 
   it('stores a message with a file before downloading it; the download retries, survives a restart, or fails visibly', async () => {
@@ -372,6 +474,30 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
     const daniLead = await leadOf(dani);
     expect(daniLead).toMatchObject({ phone: '+5511944443333', name: 'Dani' });
     expect((await leadOf(daniLid)).id).toBe(daniLead.id);
+  });
+
+  it('learns LIDs and contacts from history sync, and never turns history into leads or replies', async () => {
+    const socket = await connected();
+    const olga = person('5511955504040');
+    const olgaLid = '66554433221100@lid';
+    const old = new Date(Date.now() - 3 * 24 * 3600_000);
+    const history = [
+      receivedMessage({ from: olga, pushName: 'Olga', message: text('Oi, ainda tem aquela promoção?'), at: old }),
+      receivedMessage({ from: person('5511955505050'), pushName: 'Paulo', message: text('Obrigado pelo atendimento'), at: old }),
+      receivedMessage({ from: olga, fromMe: true, message: text('Tem sim, Olga!'), at: old }),
+    ];
+    const sentBefore = fake.sent.length;
+    await socket.history({ messages: history, lidPnMappings: [{ lid: olgaLid, pn: olga }], syncType: proto.HistorySync.HistorySyncType.RECENT });
+    await settle(stack);
+    for (const message of history) expect(await prisma().inboundEvent.count({ where: { sourceId, externalId: { startsWith: message.key.id! } } })).toBe(0);
+    expect(await prisma().contactIdentity.count({ where: { value: { in: [olga, person('5511955505050'), '+5511955504040', '+5511955505050'] } } })).toBe(0);
+    expect(fake.sent.length).toBe(sentBefore);
+
+    // What history taught Baileys: a chat addressed by the LID alone reaches the phone's contact.
+    socket.receive([receivedMessage({ from: olgaLid, pushName: 'Olga', message: text('Oi de novo!') })]);
+    const lead = await leadOf(olga);
+    expect(lead).toMatchObject({ phone: '+5511955504040', whatsappId: olga });
+    expect((await conversation(lead.id)).filter((message) => message.direction === 'in').map((message) => message.text)).toEqual(['Oi de novo!']);
   });
 
   it('stores a message delivered twice once, and an offline batch (append) once and in order after a reconnect', async () => {
@@ -604,7 +730,19 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
     expect(next).not.toBe(socket);
   });
 
-  it('keeps its link across a restart from the database alone', async () => {
+  it('keeps its link across a restart from the database alone, with credentials that match its keys', async () => {
+    const before = await connected();
+    // A photo sent before the restart: a retry after it must get the photo again, not its caption.
+    const rui = person('5511955508080');
+    fake.accounts.set('5511955508080', rui);
+    const adapter = stack.gateway.deps.registry.forSourceKind('whatsapp')!;
+    const photo = await adapter.send!({ id: sourceId, publicUrl: stack.baseUrl, settings: {}, secrets: {} }, {
+      id: 'msg_before_restart',
+      to: rui,
+      text: 'Planta do sistema',
+      attachments: [{ filename: 'planta.jpg', contentType: 'image/jpeg', data: randomBytes(200) }],
+    });
+    const nextPreKeyId = await before.uploadPreKeysThenCrash(5);
     const sockets = fake.sockets.length;
     await stack.restart();
     const socket = await eventually(() => {
@@ -614,6 +752,10 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
     await connected();
     expect(socket.qrs).toEqual([]);
     expect(socket.options.auth.creds.me?.id).toBe(`${business}:12@s.whatsapp.net`);
+    expect(await socket.options.getMessage({ remoteJid: rui, id: photo.externalId, fromMe: true })).toMatchObject({ imageMessage: { caption: 'Planta do sistema', mimetype: 'image/jpeg' } });
+    // The credentials were written with the pre-keys: the next id is past the last stored key.
+    expect(socket.options.auth.creds.nextPreKeyId).toBe(nextPreKeyId);
+    expect(Object.keys(await socket.options.auth.keys.get('pre-key', [String(nextPreKeyId - 1)]))).toEqual([String(nextPreKeyId - 1)]);
     // The LID map Baileys stored with the keys survives too.
     expect(await socket.signalRepository.lidMapping.getPNForLID('99887766554433@lid')).toBe(person('5511944443333'));
     socket.receive([receivedMessage({ from: person('5511977776666'), pushName: 'Iris', message: text('Depois do reinício') })]);
@@ -642,6 +784,146 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
     await eventually(async () => expect((await qr()).status).toBe(200));
     await live().link(business);
     await connected();
+  });
+});
+
+describe('a WhatsApp number when WhatsApp closes its connection, reason by reason', () => {
+  const fake = new FakeWhatsApp();
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({ db: 'pglite', queue: 'embedded', adapterOptions: { whatsapp: { driver: fake, timing } } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const status = async (id: string) => (await stack.api<SourceView>('GET', `/api/v1/sources/${id}`)).body.status;
+  /** A new number, linked and connected; the test deletes it when done, so `fake.live` is always its socket. */
+  async function linked(name: string): Promise<{ id: string; socket: FakeWhatsAppSocket }> {
+    const sockets = fake.sockets.length;
+    const { body } = await stack.api<{ id: string }>('POST', '/api/v1/sources', { kind: 'whatsapp', name, autoReplyTemplate: null });
+    await eventually(() => expect(fake.sockets.slice(sockets).some((socket) => socket.qrs.length > 0)).toBe(true));
+    await fake.live!.link(business);
+    const socket = await eventually(async () => {
+      expect(fake.live?.opened).toBe(true);
+      expect((await status(body.id)).state).toBe('connected');
+      return fake.live!;
+    });
+    return { id: body.id, socket };
+  }
+  const remove = async (id: string) => expect((await stack.api('DELETE', `/api/v1/sources/${id}`)).status).toBe(204);
+  const secrets = (id: string) => stack.gateway.deps.db.prisma.sourceSecret.count({ where: { sourceId: id } });
+  /** No new socket for a while: the number stays stopped. */
+  async function staysStopped(): Promise<void> {
+    const sockets = fake.sockets.length;
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(fake.sockets.length).toBe(sockets);
+  }
+
+  it('stops for good when WhatsApp bans or restricts the account (403, 402, 406), saying why', async () => {
+    for (const [code, words] of [
+      [DisconnectCode.forbidden, 'Connection Failure'],
+      [DisconnectCode.paymentRequired, 'Connection Failure'],
+      [DisconnectCode.notAcceptable, 'Connection Failure'],
+    ] as const) {
+      const { id, socket } = await linked(`Banned ${code}`);
+      socket.close(disconnect(code, words));
+      await eventually(async () =>
+        expect(await status(id)).toMatchObject({ state: 'error', lastError: `WhatsApp refused this account (${code}, banned or restricted): ${words}` }),
+      );
+      await staysStopped();
+      expect(await secrets(id)).toBe(0);
+      await remove(id);
+    }
+  });
+
+  it('stops when another session replaces it (440), keeps the credentials, and a relink connects with them', async () => {
+    const { id, socket } = await linked('Replaced');
+    socket.close(disconnect(DisconnectCode.connectionReplaced, 'Stream Errored (conflict)'));
+    await eventually(async () => expect(await status(id)).toMatchObject({ state: 'error', lastError: 'another WhatsApp Web session with this link took over (440, connection replaced)' }));
+    await staysStopped();
+    expect(await secrets(id)).toBeGreaterThan(0);
+    expect((await stack.api('PATCH', `/api/v1/sources/${id}`, { relink: true })).status).toBe(200);
+    const again = await eventually(async () => {
+      expect(fake.live?.opened).toBe(true);
+      expect((await status(id)).state).toBe('connected');
+      return fake.live!;
+    });
+    expect(again).not.toBe(socket);
+    expect(again.qrs).toEqual([]);
+    await remove(id);
+  });
+
+  it('reconnects at once when WhatsApp asks for a restart (515)', async () => {
+    const { id, socket } = await linked('Restart');
+    const started = Date.now();
+    socket.close(disconnect(DisconnectCode.restartRequired, 'Stream Errored (restart required)'));
+    await eventually(() => expect(fake.live && fake.live !== socket && fake.live.opened).toBe(true));
+    expect(Date.now() - started).toBeLessThan(timing.retryBaseMs * 4);
+    expect(fake.live!.qrs).toEqual([]);
+    await remove(id);
+  });
+
+  it('links again with a new QR code when WhatsApp no longer accepts the stored session (411, or 500 three times in a row)', async () => {
+    const hooks = async () => stack.gateway.deps.db.prisma.webhookDelivery.count({ where: { event: 'source.logged_out' } });
+    expect((await stack.api('POST', '/api/v1/webhooks', { url: 'https://203.0.113.10/leadgate', events: ['source.logged_out'] })).status).toBe(201);
+    const { id, socket } = await linked('Mismatch');
+    socket.close(disconnect(DisconnectCode.multideviceMismatch, 'Multi-device beta not joined'));
+    const pairing = await eventually(async () => {
+      expect(await status(id)).toMatchObject({ state: 'pairing', lastError: 'WhatsApp no longer accepts this linked device (411): Multi-device beta not joined' });
+      expect(fake.live?.qrs.length).toBeGreaterThan(0);
+      return fake.live!;
+    });
+    expect(await secrets(id)).toBe(0);
+    expect(await hooks()).toBe(1);
+    await pairing.link(business);
+    await eventually(async () => expect((await status(id)).state).toBe('connected'));
+
+    // One 500 is any WebSocket error Baileys cannot name: reconnected with the same credentials.
+    const before = fake.live!;
+    before.close(disconnect(DisconnectCode.badSession, 'Stream Errored (unknown)'));
+    await eventually(async () => {
+      expect(fake.live && fake.live !== before && fake.live.opened).toBe(true);
+      expect((await status(id)).state).toBe('connected');
+    });
+    expect(fake.live!.qrs).toEqual([]);
+    // Three in a row, never open between them: the session is what fails.
+    fake.closesOnStart.push(disconnect(DisconnectCode.badSession, 'Stream Errored (unknown)'), disconnect(DisconnectCode.badSession, 'Stream Errored (unknown)'));
+    fake.live!.close(disconnect(DisconnectCode.badSession, 'Stream Errored (unknown)'));
+    await eventually(async () => {
+      expect(await status(id)).toMatchObject({ state: 'pairing', lastError: 'WhatsApp rejected the stored session 3 times in a row (500): Stream Errored (unknown)' });
+      expect(fake.live?.qrs.length).toBeGreaterThan(0);
+    });
+    expect(await secrets(id)).toBe(0);
+    await remove(id);
+  });
+
+  it('learns the current WhatsApp Web version when WhatsApp calls its own outdated (405), and keeps the configured one when it cannot', async () => {
+    const { id, socket } = await linked('Outdated');
+    expect(socket.options.version).toBeUndefined();
+    // web.whatsapp.com cannot be reached: the configured version stays, and the status says what to do.
+    fake.webVersion = null;
+    socket.close(disconnect(DisconnectCode.clientOutdated, 'Connection Failure'));
+    await eventually(async () =>
+      expect(await status(id)).toMatchObject({
+        lastError: 'WhatsApp refused the WhatsApp Web version (the library default) as outdated (405): Connection Failure',
+        detail: expect.stringContaining('set LEADGATE_WHATSAPP_WEB_VERSION'),
+      }),
+    );
+    expect(fake.versionRequests).toBe(1);
+    await eventually(async () => expect((await status(id)).state).toBe('connected'));
+    expect(fake.live!.options.version).toBeUndefined();
+
+    // It can: the next socket presents the current version, at once.
+    fake.webVersion = [2, 3000, 1031234567];
+    fake.live!.close(disconnect(DisconnectCode.clientOutdated, 'Connection Failure'));
+    await eventually(async () => {
+      expect(fake.live?.options.version).toEqual([2, 3000, 1031234567]);
+      expect((await status(id)).state).toBe('connected');
+    });
+    expect(fake.versionRequests).toBe(2);
+    await remove(id);
   });
 });
 

@@ -9,6 +9,7 @@ import {
   proto,
   type WAMessage,
   type WAPresence,
+  type WAVersion,
 } from '@whiskeysockets/baileys';
 import type { SocketOptions, WhatsAppDriver, WhatsAppSocket } from '../../adapters/whatsapp/index.js';
 
@@ -17,7 +18,20 @@ export function disconnect(statusCode: number, message: string): Error {
   return Object.assign(new Error(message), { isBoom: true, output: { statusCode, payload: { statusCode, message } } });
 }
 
-export const DisconnectCode = { loggedOut: 401, forbidden: 403, timedOut: 408, connectionClosed: 428, restartRequired: 515 } as const;
+/** Baileys' DisconnectReason, plus the codes WhatsApp's `failure` stanza carries as they are. */
+export const DisconnectCode = {
+  loggedOut: 401,
+  paymentRequired: 402,
+  forbidden: 403,
+  clientOutdated: 405,
+  notAcceptable: 406,
+  timedOut: 408,
+  multideviceMismatch: 411,
+  connectionClosed: 428,
+  connectionReplaced: 440,
+  badSession: 500,
+  restartRequired: 515,
+} as const;
 
 let sequence = 0;
 /** A message id in WhatsApp's form (3EB0 and hex). */
@@ -54,6 +68,20 @@ export function receivedMessage(options: {
   return Object.assign(info, { key }) as WAMessage;
 }
 
+/**
+ * A message Baileys could not decrypt, as it upserts it: the key and metadata with no content,
+ * `messageStubType` CIPHERTEXT and the error in `messageStubParameters` ("Bad MAC", "No session",
+ * or "Message absent from node" for a Click-to-WhatsApp ad message that came without its content).
+ * @see https://github.com/WhiskeySockets/Baileys/blob/master/src/Utils/decode-wa-message.ts
+ */
+export function unreadableMessage(options: { from: string; id?: string; pushName?: string; reason: string; at?: Date }): WAMessage {
+  const info = receivedMessage({ from: options.from, message: {}, ...(options.id ? { id: options.id } : {}), ...(options.pushName ? { pushName: options.pushName } : {}), ...(options.at ? { at: options.at } : {}) });
+  delete info.message;
+  info.messageStubType = proto.WebMessageInfo.StubType.CIPHERTEXT;
+  info.messageStubParameters = [options.reason];
+  return info;
+}
+
 interface SentRecord {
   jid: string;
   content: AnyMessageContent;
@@ -78,6 +106,11 @@ export class FakeWhatsApp implements WhatsAppDriver {
   readonly mediaStalls = new Set<string>();
   /** Every download asked for, by direct path. */
   readonly downloads: string[] = [];
+  /** What web.whatsapp.com says the current WhatsApp Web version is (null: it cannot be reached). */
+  webVersion: WAVersion | null = null;
+  versionRequests = 0;
+  /** The next sockets that start from stored credentials are closed with these instead of opening, one each. */
+  readonly closesOnStart: Error[] = [];
 
   connect(options: SocketOptions): WhatsAppSocket {
     const socket = new FakeWhatsAppSocket(this, options);
@@ -100,6 +133,11 @@ export class FakeWhatsApp implements WhatsAppDriver {
     const data = this.media.get(media.directPath);
     if (!data) throw disconnect(404, 'media not found (expired on the CDN)');
     return data;
+  }
+
+  async latestWebVersion(): Promise<WAVersion | null> {
+    this.versionRequests++;
+    return this.webVersion;
   }
 
   /** The socket that is open now (the latest one not ended). */
@@ -138,6 +176,8 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
   readonly presenceSubscriptions: string[] = [];
   readonly numberChecks: string[][] = [];
   readonly pairingCodeRequests: string[] = [];
+  /** Messages Baileys dropped before decrypting (`shouldIgnoreJid`). */
+  readonly dropped: WAMessage[] = [];
   /** When set, pings go unanswered (a connection that is open but dead). */
   silent = false;
   readonly signalRepository: WhatsAppSocket['signalRepository'];
@@ -171,6 +211,11 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
     this.emit('connection.update', { connection: 'connecting' });
     const creds = this.options.auth.creds;
     if (creds.account && creds.me) {
+      const refused = this.fake.closesOnStart.shift();
+      if (refused) {
+        this.close(refused);
+        return;
+      }
       this.user = creds.me;
       this.opened = true;
       this.emit('connection.update', { connection: 'open', receivedPendingNotifications: true });
@@ -208,6 +253,22 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
     this.close(disconnect(DisconnectCode.restartRequired, 'Stream Errored (restart required)'));
   }
 
+  /**
+   * Baileys uploads new pre-keys: it advances the credentials in memory (its own `creds.update`
+   * listener) and commits the keys it generated, and the process dies before the `creds.update`
+   * it emitted was written on its own.
+   * @see https://github.com/WhiskeySockets/Baileys/blob/master/src/Utils/signal.ts (getNextPreKeys)
+   */
+  async uploadPreKeysThenCrash(count: number): Promise<number> {
+    const creds = this.options.auth.creds;
+    const first = creds.nextPreKeyId;
+    const preKeys: Record<string, { public: Buffer; private: Buffer }> = {};
+    for (let id = first; id < first + count; id++) preKeys[id] = { public: randomBytes(32), private: randomBytes(32) };
+    Object.assign(creds, { nextPreKeyId: first + count, firstUnuploadedPreKeyId: first + count });
+    await this.options.auth.keys.set({ 'pre-key': preKeys });
+    return first + count;
+  }
+
   /** WhatsApp tells the device who a LID is, as Baileys stores and announces it. */
   async learnLid(lid: string, pn: string): Promise<void> {
     const lidUser = jidDecode(lid)!.user;
@@ -221,8 +282,24 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
     this.emit('presence.update', { id: jid, presences: { [jid]: { lastKnownPresence: presence } } });
   }
 
+  /** Messages arrive; as Baileys does, chats its `shouldIgnoreJid` names are acked and dropped unread. */
   receive(messages: WAMessage[], type: 'notify' | 'append' = 'notify'): void {
-    this.emit('messages.upsert', { messages, type });
+    const kept = messages.filter((message) => !this.options.shouldIgnoreJid(message.key.remoteJid ?? ''));
+    this.dropped.push(...messages.filter((message) => !kept.includes(message)));
+    if (kept.length > 0) this.emit('messages.upsert', { messages: kept, type });
+  }
+
+  /**
+   * A history sync chunk, as Baileys processes one it was allowed to: the LID ⇄ phone pairs it
+   * carries are stored with the keys, then `messaging-history.set` gives the chats, contacts and messages.
+   */
+  async history(data: { messages: WAMessage[]; lidPnMappings?: { lid: string; pn: string }[]; syncType: proto.HistorySync.HistorySyncType }): Promise<void> {
+    for (const { lid, pn } of data.lidPnMappings ?? []) {
+      const lidUser = jidDecode(lid)!.user;
+      const pnUser = jidDecode(pn)!.user;
+      await this.options.auth.keys.set({ 'lid-mapping': { [pnUser]: lidUser, [`${lidUser}_reverse`]: pnUser } });
+    }
+    this.emit('messaging-history.set', { chats: [], contacts: [], messages: data.messages, lidPnMappings: data.lidPnMappings ?? [], syncType: data.syncType, isLatest: true, progress: 100 });
   }
 
   /** The server finally acknowledges what it held back. */

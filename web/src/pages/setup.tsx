@@ -531,7 +531,8 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
           </dl>
           {/* While pairing the page says what to do in the reader's language; other details name a remedy. */}
           {source.status?.detail && state !== 'connected' && state !== 'pairing' && <p class="hint">{source.status.detail}</p>}
-          {state === 'logged_out' && (
+          {/* Stopped for good (logged out, banned, or replaced by another session) until linked again. */}
+          {(state === 'logged_out' || state === 'error') && (
             <button type="button" onClick={() => void patch(`/sources/${source.id}`, { relink: true }).then(onChanged)}>
               {t.relink}
             </button>
