@@ -331,6 +331,30 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     expect(keyAlone.body.errors.map((e) => e.path)).toEqual(['query.key']);
   });
 
+  it('refuses dates that do not exist and years out of range, naming the parameter', async () => {
+    const refused = async (path: string, parameter: string) => {
+      const response = await stack.api<{ type: string; errors: { path: string; message: string }[] }>('GET', path);
+      expect(response.status, `${path}: ${JSON.stringify(response.body)}`).toBe(422);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.body.type).toBe('https://leadgate.dev/problems/validation-failed');
+      expect(response.body.errors.map((e) => e.path)).toEqual([parameter]);
+      return response.body.errors[0]!.message;
+    };
+    await refused('/api/v1/insights/leads-created?from=2026-02-30', 'query.from');
+    await refused('/api/v1/insights/leads-created?from=2026-01-01&to=2026-04-31', 'query.to');
+    await refused('/api/v1/insights/funnel?to=2026-13-01', 'query.to');
+    await refused('/api/v1/insights/summary?from=2026-02-28T10:00:00Z&to=2026-02-30T10:00:00Z', 'query.to');
+    await refused('/api/v1/insights/leads?bucket=2026-02-30', 'query.bucket');
+    await refused('/api/v1/insights/leads?bucket=0001-01-01', 'query.bucket');
+    expect(await refused('/api/v1/insights/leads-created?from=0001-01-01&to=2026-01-01&groupBy=quarter', 'query.from')).toBe('the year must be from 1970 to 2999');
+    await refused('/api/v1/insights/funnel?from=2026-01-01&to=9999-12-31', 'query.to');
+    await refused('/api/v1/insights/quotas?from=1969-12-31T23:00:00Z&to=1970-01-02', 'query.from');
+    // A leap day is a day, and the first and last years allowed are answered.
+    expect((await stack.api('GET', '/api/v1/insights/leads-created?from=2024-02-29&to=2024-02-29')).status).toBe(200);
+    expect((await stack.api('GET', '/api/v1/insights/leads-created?from=1970-01-01&to=1970-01-02')).status).toBe(200);
+    expect((await stack.api('GET', '/api/v1/insights/funnel?from=2999-12-01&to=2999-12-31')).status).toBe(200);
+  });
+
   it('summarises the period on one page', async () => {
     const body = await get<Record<string, unknown>>(`/api/v1/insights/summary?${november}&groupBy=day`);
     expect(body).toMatchObject({

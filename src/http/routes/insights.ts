@@ -5,7 +5,7 @@ import { followUpGroupings, followUpRate } from '../../insights/follow-up.js';
 import { type Funnel, stageFunnel } from '../../insights/funnel.js';
 import { allLeadRows, leadRowColumns, leadRows } from '../../insights/lead-rows.js';
 import { arrivalsHeatmap, dimensions, leadsCreated, leadsCreatedTotals } from '../../insights/leads-created.js';
-import { businessHoursParam, type InsightQuery, insightQuery, periodView, resolveScope, type Scope, stageParam } from '../../insights/query.js';
+import { businessHoursParam, calendarDate, type InsightQuery, insightQuery, periodView, resolveScope, type Scope, stageParam } from '../../insights/query.js';
 import { quotaProgress } from '../../insights/quotas.js';
 import { sequencePerformance } from '../../insights/sequences.js';
 import { firstResponseByRep, speedGroupings, speedToLead } from '../../insights/speed.js';
@@ -108,7 +108,7 @@ const speedQuery = insightQuery.extend({ by: z.enum(speedGroupings).default('per
 const followUpQuery = insightQuery.extend({ by: z.enum(followUpGroupings).default('rep') });
 const sequenceQuery = insightQuery.extend({ sequenceId: z.string().min(1).max(100).optional() });
 const leadsQuery = insightQuery.extend({
-  bucket: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a bucket label (YYYY-MM-DD) as the figures return it').optional(),
+  bucket: calendarDate('a bucket label (YYYY-MM-DD) as the figures return it').optional(),
   by: z.enum(dimensions).optional(),
   key: z.string().max(200).optional(),
   reachedStage: stageParam.optional(),
