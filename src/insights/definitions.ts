@@ -24,7 +24,8 @@ export const definitions = {
   funnel:
     'The leads created in the period (a cohort), followed to now. Main path: open → contacted → qualified → negotiation → customer; `reached` counts leads that got to a stage or beyond on it ' +
     '(for the side stages nurture, inactive and unqualified: that entered it), `conversion` is reached over the previous stage\'s reached. ' +
-    'Median time in stage is over stays that ended. Won: in Customer now; lost: in Unqualified now, with the reason given when it was marked.',
+    'Median time in stage is over stays that ended. Won: in Customer now; lost: in Unqualified now, with the reason given when it was marked; open: neither yet. ' +
+    'Win rate: won / (won + lost), so leads still open count neither for nor against it.',
   quotas:
     'Each quota whose month ("2026-11") or quarter ("2026-Q4") overlaps the period, in the workspace time zone: target, and actual = leads that first reached Qualified or a later stage (negotiation, customer) during the quota\'s period, of its product when it names one.',
   sequences:

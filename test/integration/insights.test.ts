@@ -214,7 +214,7 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
   });
 
   it('builds the stage funnel with conversion, time in stage, won and lost with reasons', async () => {
-    const body = await get<Table<{ stage: string; reached: number; conversion: number | null; entered: number; current: number; medianSecondsInStage: number | null }> & { cohort: number; won: number; lost: number; lossReasons: unknown[] }>(
+    const body = await get<Table<{ stage: string; reached: number; conversion: number | null; entered: number; current: number; medianSecondsInStage: number | null }> & { cohort: number; won: number; lost: number; open: number; winRate: number | null; lossReasons: unknown[] }>(
       `/api/v1/insights/funnel?${november}`,
     );
     const row = (stage: string) => body.data.find((r) => r.stage === stage)!;
@@ -231,10 +231,13 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     expect(row('qualified').medianSecondsInStage).toBe(2 * 86400);
     expect(row('negotiation').medianSecondsInStage).toBe(2 * 86400);
     expect(row('open').current).toBe(1);
-    expect({ cohort: body.cohort, won: body.won, lost: body.lost, lossReasons: body.lossReasons }).toEqual({
+    expect({ cohort: body.cohort, won: body.won, lost: body.lost, open: body.open, winRate: body.winRate, lossReasons: body.lossReasons }).toEqual({
       cohort: 6,
       won: 1,
       lost: 2,
+      // L4, L5 (nurture) and L6 (qualified) are neither won nor lost: open, and not losses.
+      open: 3,
+      winRate: 0.3333,
       lossReasons: [{ reason: 'no budget', leads: 1 }, { reason: 'price', leads: 1 }],
     });
   });

@@ -262,6 +262,8 @@ export function insightRoutes(deps: AppDeps) {
           cohort: z.number().int(),
           won: z.number().int(),
           lost: z.number().int(),
+          open: z.number().int().describe('Leads of the cohort neither won nor lost yet'),
+          winRate: share.describe('won / (won + lost); null while none is won or lost'),
           lossReasons: z.array(z.object({ reason: z.string().nullable(), leads: z.number().int() })),
         },
         values: async (scope) => {
