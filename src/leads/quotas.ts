@@ -42,9 +42,11 @@ export interface QuotaProgress {
  * Actual against target: leads that first reached Qualified (or a later stage) inside the period
  * (the stage entries flagged so when written),
  * of the quota's product when it names one; and the follow-up rate: of the leads created in the
- * period with an owner, the share whose first response came within the SLA.
+ * period with an owner, the share whose first response came within the SLA. Both count only the
+ * leads `visible` (SQL on `l`) lets the caller see: a rep who sees only their own leads gets the
+ * same actual as the insights' quota figure, made of their own leads.
  */
-export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string): Promise<QuotaProgress> {
+export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string, visible: Prisma.Sql): Promise<QuotaProgress> {
   const { from, to } = periodRange(quota.period, timeZone);
   const productJoin = quota.productId
     ? Prisma.sql`JOIN lead_products lp ON lp."leadId" = l.id AND lp."productId" = ${quota.productId}`
@@ -54,7 +56,7 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string):
     FROM stage_entries e
     JOIN leads l ON l.id = e."leadId"
     ${productJoin}
-    WHERE e."workspaceId" = ${quota.workspaceId} AND e."firstQualified" AND e."enteredAt" >= ${from} AND e."enteredAt" < ${to}
+    WHERE e."workspaceId" = ${quota.workspaceId} AND e."firstQualified" AND e."enteredAt" >= ${from} AND e."enteredAt" < ${to} AND ${visible}
     GROUP BY l."ownerId"`;
   const answered = await prisma.$queryRaw<{ ownerId: string; assigned: bigint | number; within: bigint | number }[]>`
     SELECT l."ownerId",
@@ -62,7 +64,7 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string):
            count(*) FILTER (WHERE l."firstResponseAt" IS NOT NULL AND l."firstResponseAt" <= l."firstResponseDueAt") AS within
     FROM leads l
     ${productJoin}
-    WHERE l."workspaceId" = ${quota.workspaceId} AND l."ownerId" IS NOT NULL
+    WHERE l."workspaceId" = ${quota.workspaceId} AND ${visible} AND l."ownerId" IS NOT NULL
       AND l."firstResponseDueAt" IS NOT NULL
       AND l."createdAt" >= ${from} AND l."createdAt" < ${to}
     GROUP BY l."ownerId"`;

@@ -7,7 +7,7 @@ import { resolveScope, insightQuery } from '../../src/insights/query.js';
 import { recordActivity, systemActor } from '../../src/leads/activities.js';
 import { leadHistory } from '../support/history.js';
 import { TestSmtpServer } from '../support/smtp.js';
-import { createWebform, eventually, defaultBackends, postForm, type Stack, startStack } from '../support/stack.js';
+import { apiRequest, createWebform, eventually, defaultBackends, postForm, type Stack, startStack } from '../support/stack.js';
 
 const at = (iso: string) => new Date(iso);
 
@@ -258,6 +258,42 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     }
     const onlyNovember = await get<Table<{ period: string }>>(`/api/v1/insights/quotas?${november}`);
     expect(onlyNovember.data.map((r) => r.period)).toEqual(['2018-Q4', '2018-11']);
+
+    // A rep who sees only their own leads: both quota figures count the same leads, their own.
+    const keys: Record<'ana' | 'bruno', string> = { ana: '', bruno: '' };
+    for (const rep of ['ana', 'bruno'] as const) {
+      const created = await stack.api<{ key: string }>('POST', '/api/v1/api-keys', { name: `${rep}'s key`, userId: users[rep] });
+      expect(created.status).toBe(201);
+      keys[rep] = created.body.key;
+    }
+    expect((await stack.api('PATCH', '/api/v1/workspace', { visibility: 'own' })).status).toBe(200);
+    try {
+      const actuals = async (rep: 'ana' | 'bruno') => {
+        const insights = await apiRequest<Table<{ quotaId: string; actual: number }>>(stack.baseUrl, keys[rep], 'GET', '/api/v1/insights/quotas?from=2018-11-01&to=2018-12-31');
+        expect(insights.status).toBe(200);
+        const rows = [];
+        for (const row of insights.body.data) {
+          const progress = await apiRequest<{ actual: number; byRep: { userId: string; qualified: number }[] }>(stack.baseUrl, keys[rep], 'GET', `/api/v1/quotas/${row.quotaId}/progress`);
+          expect(progress.status).toBe(200);
+          expect(progress.body.byRep.every((line) => line.userId === users[rep])).toBe(true);
+          rows.push({ quotaId: row.quotaId, insights: row.actual, progress: progress.body.actual });
+        }
+        return rows;
+      };
+      // Ana qualified L1 in November; Bruno L2 in November and L6 (Bateria) in December.
+      expect(await actuals('ana')).toEqual([
+        { quotaId: quarter, insights: 1, progress: 1 },
+        { quotaId: month, insights: 1, progress: 1 },
+        { quotaId: december, insights: 0, progress: 0 },
+      ]);
+      expect(await actuals('bruno')).toEqual([
+        { quotaId: quarter, insights: 2, progress: 2 },
+        { quotaId: month, insights: 1, progress: 1 },
+        { quotaId: december, insights: 1, progress: 1 },
+      ]);
+    } finally {
+      await stack.api('PATCH', '/api/v1/workspace', { visibility: 'all' });
+    }
   });
 
   it('reports sequence steps: sent, failed, skipped, replied and opted out', async () => {

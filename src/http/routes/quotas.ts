@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import { periodPattern, quotaProgress } from '../../leads/quotas.js';
-import { repScope } from '../../leads/visibility.js';
+import { visibleLeadsSql } from '../../leads/visibility.js';
 import type { AppDeps } from '../deps.js';
 import { byId, listSchema, route, type RouteDef } from '../route.js';
 
@@ -132,10 +132,8 @@ export function quotaRoutes(deps: AppDeps): RouteDef[] {
       handler: async ({ params, auth }) => {
         const quota = await load(auth.workspaceId, params.id);
         const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { timeZone: true } });
-        const progress = await quotaProgress(prisma, quota, workspace.timeZone);
-        const scope = await repScope(prisma, auth);
-        // A rep who sees only their own leads sees only their own line.
-        return scope ? { ...progress, byRep: progress.byRep.filter((row) => row.userId === scope.userId) } : progress;
+        // A rep who sees only their own leads gets figures made of them, as every insight does.
+        return quotaProgress(prisma, quota, workspace.timeZone, await visibleLeadsSql(prisma, auth));
       },
     }),
   ];
