@@ -446,6 +446,45 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
       expect(body.data).toEqual([expect.objectContaining({ key: 'webform', windows: 2, answered: 1, acknowledged: 2 })]);
     });
   });
+
+  it('counts a lead given two products, then one, once per product and never as "no product", for whole days', async () => {
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo', year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
+    type Totals = Record<string, number>;
+    const byProduct = async (): Promise<{ day: Totals; week: Totals; month: Totals; summary: Totals }> => {
+      const totals = (rows: { label: string | null; leads: number }[]) => Object.fromEntries(rows.map((row) => [row.label ?? 'none', row.leads]));
+      const sum = (rows: { label: string | null; leads: number }[]) => {
+        const out: Totals = {};
+        for (const row of rows) out[row.label ?? 'none'] = (out[row.label ?? 'none'] ?? 0) + row.leads;
+        return out;
+      };
+      const day = await get<Table<{ label: string | null; leads: number }>>(`/api/v1/insights/leads-created?by=product&from=${today}&to=${today}`);
+      const week = await get<Table<{ label: string | null; leads: number }>>(`/api/v1/insights/leads-created?by=product&from=${today}&to=${today}&groupBy=week`);
+      const month = await get<Table<{ label: string | null; leads: number }>>(`/api/v1/insights/leads-created?by=product&from=${today}&to=${today}&groupBy=month`);
+      const summary = await get<{ byProduct: { label: string | null; leads: number }[] }>(`/api/v1/insights/summary?from=${today}&to=${today}`);
+      return { day: sum(day.data), week: sum(week.data), month: sum(month.data), summary: totals(summary.byProduct) };
+    };
+    const plus = (before: Totals, change: Totals): Totals =>
+      Object.fromEntries(Object.entries({ ...before, ...change }).map(([key]) => [key, (before[key] ?? 0) + (change[key] ?? 0)]).filter(([, n]) => n !== 0));
+    const expectChange = async (before: Awaited<ReturnType<typeof byProduct>>, change: Totals) => {
+      const now = await byProduct();
+      for (const view of ['day', 'week', 'month', 'summary'] as const) expect(now[view], view).toEqual(plus(before[view], change));
+    };
+
+    const form = await createWebform(stack, { name: 'Products' });
+    const before = await byProduct();
+    const posted = await postForm(stack, form, { name: 'Elisa Prado', email: 'elisa@example.com' });
+    const leadId = await eventually(async () => {
+      const { body } = await stack.api<{ data: { id: string }[] }>('GET', `/api/v1/leads?q=${encodeURIComponent('elisa@example.com')}`);
+      expect(body.data).toHaveLength(1);
+      return body.data[0]!.id;
+    });
+    expect(posted.status).toBeLessThan(300);
+    await expectChange(before, { none: 1 });
+    expect((await stack.api('PATCH', `/api/v1/leads/${leadId}`, { products: [products.solar, products.bateria] })).status).toBe(200);
+    await expectChange(before, { Solar: 1, Bateria: 1 });
+    expect((await stack.api('PATCH', `/api/v1/leads/${leadId}`, { products: [products.solar] })).status).toBe(200);
+    await expectChange(before, { Solar: 1 });
+  });
 });
 
 describe('insights in a time zone with daylight saving now (America/New_York, 2026-03-08)', () => {
