@@ -19,8 +19,8 @@ export const definitions = {
     'By rep: the rep who answered, or the lead\'s owner while unanswered. By channel: where the contact wrote. ' +
     'Acknowledgement latency: from the lead\'s creation to its first automatic message (not a sequence step) going out, when that is within a day; by the lead\'s owner, channel or creation bucket.',
   followUpRate:
-    'Follow-up rate: of the leads created in the period with an owner and a first-response deadline (the workspace\'s SLA, counted in working hours), the share a person answered by that deadline; by the lead\'s owner or creation bucket. ' +
-    'Follow-ups due in the period and completed by their due time, and follow-ups still open past due now (overdue), by the follow-up\'s owner or due bucket.',
+    'Two figures, each of its own population. First response within the SLA (`withinSlaRate`; `rate` is its first name): of the leads created in the period with an owner and a first-response deadline (the workspace\'s SLA, counted in working hours), the share a person answered by that deadline; by the lead\'s owner or creation bucket. ' +
+    'Follow-up rate (`followUpRate`): of the follow-ups due in the period, up to now, the share completed by their due time; those still open are overdue; by the follow-up\'s owner or due bucket.',
   funnel:
     'The leads created in the period (a cohort), followed to now. Main path: open → contacted → qualified → negotiation → customer; `reached` counts leads that got to a stage or beyond on it ' +
     '(for the side stages nurture, inactive and unqualified: that entered it), `conversion` is reached over the previous stage\'s reached. ' +
@@ -35,5 +35,5 @@ export const definitions = {
     'The leads behind a figure: the same period and filters, narrowed by `bucket` (a label the figures return, with its `groupBy`), `by` + `key` (empty key: leads without a value), `reachedStage`, or `dayOfWeek` + `hour`. ' +
     'Newest first, a page at a time. As CSV it is the lead export: every matching lead, one row each (stage, owner, channel, source, products, qualifiers, created, first response, FRT, score), streamed.',
   summary:
-    'The one-page overview: leads created per bucket and by channel, product, segment and current stage; the follow-up rate; the median first-response time per rep; quota progress.',
+    'The one-page overview: leads created per bucket and by channel, product, segment and current stage; first response within the SLA; the follow-up rate; the median first-response time per rep; quota progress.',
 } as const;

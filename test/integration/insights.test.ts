@@ -202,15 +202,31 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     expect(byChannel.data.map((row) => [row.key, row.windows, row.answered])).toEqual([['webform', 4, 4], ['email', 2, 2], ['sms', 1, 0]]);
   });
 
-  it('gives the follow-up rate within the SLA and overdue follow-ups per rep', async () => {
-    const body = await get<Table<{ label: string; assigned: number; touchedWithinSla: number; rate: number; followUpsDue: number; followUpsDoneOnTime: number; overdue: number }>>(
-      `/api/v1/insights/follow-up-rate?${november}&by=rep`,
-    );
-    // SLA 15 working minutes: due Mon 05 09:15 local for the weekend leads; only L5 (09:10) and L6 (3 min) made it.
-    expect(body.data.map(({ label, assigned, touchedWithinSla, rate, followUpsDue, followUpsDoneOnTime, overdue }) => ({ label, assigned, touchedWithinSla, rate, followUpsDue, followUpsDoneOnTime, overdue }))).toEqual([
-      { label: 'Ana Lima', assigned: 3, touchedWithinSla: 1, rate: 0.3333, followUpsDue: 1, followUpsDoneOnTime: 1, overdue: 0 },
-      { label: 'Bruno Reis', assigned: 3, touchedWithinSla: 1, rate: 0.3333, followUpsDue: 1, followUpsDoneOnTime: 0, overdue: 1 },
-    ]);
+  it('gives first response within the SLA and the follow-up rate (done on time of due, overdue of the same) per rep', async () => {
+    type Row = { label: string; assigned: number; touchedWithinSla: number; rate: number; withinSlaRate: number; followUpsDue: number; followUpsDoneOnTime: number; overdue: number; followUpRate: number | null };
+    const rows = async (query: string) =>
+      (await get<Table<Row>>(`/api/v1/insights/follow-up-rate?${query}`)).data.map(({ label, assigned, touchedWithinSla, rate, withinSlaRate, followUpsDue, followUpsDoneOnTime, overdue, followUpRate }) => ({
+        label, assigned, touchedWithinSla, rate, withinSlaRate, followUpsDue, followUpsDoneOnTime, overdue, followUpRate,
+      }));
+    // Outside the period: Ana's follow-up left open in October, and one due an hour from now.
+    const october = await prisma.followUp.create({ data: { id: newId('fu'), workspaceId, leadId: leads.l3!.id, ownerId: users.ana, dueAt: at('2018-10-15T15:00:00Z'), note: 'old' } });
+    const soon = await prisma.followUp.create({ data: { id: newId('fu'), workspaceId, leadId: leads.l3!.id, ownerId: users.ana, dueAt: new Date(Date.now() + 3_600_000), note: 'later' } });
+    try {
+      // SLA 15 working minutes: due Mon 05 09:15 local for the weekend leads; only L5 (09:10) and L6 (3 min) made it.
+      // Follow-ups due in November: Ana's done an hour early, Bruno's still open.
+      expect(await rows(`${november}&by=rep`)).toEqual([
+        { label: 'Ana Lima', assigned: 3, touchedWithinSla: 1, rate: 0.3333, withinSlaRate: 0.3333, followUpsDue: 1, followUpsDoneOnTime: 1, overdue: 0, followUpRate: 1 },
+        { label: 'Bruno Reis', assigned: 3, touchedWithinSla: 1, rate: 0.3333, withinSlaRate: 0.3333, followUpsDue: 1, followUpsDoneOnTime: 0, overdue: 1, followUpRate: 0 },
+      ]);
+      // A follow-up not due yet is neither done on time nor late.
+      const aroundNow = `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 7_200_000).toISOString()}`;
+      expect(await rows(`${aroundNow}&by=rep`)).toEqual([]);
+      expect((await rows('from=2018-10-01&to=2018-10-31&by=rep')).map(({ label, followUpsDue, overdue, followUpRate }) => ({ label, followUpsDue, overdue, followUpRate }))).toEqual([
+        { label: 'Ana Lima', followUpsDue: 1, overdue: 1, followUpRate: 0 },
+      ]);
+    } finally {
+      await prisma.followUp.deleteMany({ where: { id: { in: [october.id, soon.id] } } });
+    }
   });
 
   it('builds the stage funnel with conversion, time in stage, won and lost with reasons', async () => {
@@ -401,6 +417,8 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
       byChannel: [{ key: 'webform', leads: 3 }, { key: 'email', leads: 2 }, { key: 'sms', leads: 1 }],
       bySegment: [{ key: null, leads: 4 }, { key: 'empresa', leads: 1 }, { key: 'residencial', leads: 1 }],
       followUpRate: { assigned: 6, touchedWithinSla: 2, rate: 0.3333, overdue: 1 },
+      firstResponseWithinSla: { assigned: 6, answered: 2, rate: 0.3333 },
+      followUps: { due: 2, doneOnTime: 1, overdue: 1, rate: 0.5 },
       firstResponseByRep: [
         { label: 'Bruno Reis', answered: 3, medianSeconds: 1200 },
         { label: 'Ana Lima', answered: 3, medianSeconds: 122400 },

@@ -41,12 +41,14 @@ const followUpRow = z.object({
   ...keyed,
   start: instant.nullable(),
   end: instant.nullable(),
-  assigned: z.number().int(),
-  touchedWithinSla: z.number().int(),
-  rate: share,
-  followUpsDue: z.number().int(),
-  followUpsDoneOnTime: z.number().int(),
-  overdue: z.number().int(),
+  assigned: z.number().int().describe('Leads created in the period with an owner and a first-response deadline'),
+  touchedWithinSla: z.number().int().describe('Of those, answered by a person by the deadline'),
+  rate: share.describe('touchedWithinSla / assigned: first response within the SLA (the name it had first; see withinSlaRate)'),
+  withinSlaRate: share.describe('touchedWithinSla / assigned: first response within the SLA'),
+  followUpsDue: z.number().int().describe('Follow-ups due in the period, up to now'),
+  followUpsDoneOnTime: z.number().int().describe('Of those, completed by their due time'),
+  overdue: z.number().int().describe('Of those, still open'),
+  followUpRate: share.describe('followUpsDoneOnTime / followUpsDue'),
 });
 const funnelRow = z.object({
   stage: z.string(),
@@ -161,7 +163,7 @@ export function insightRoutes(deps: AppDeps) {
     route({
       method: 'get',
       path: '/insights/summary',
-      summary: 'The overview: leads created, by channel, product, segment and stage; follow-up rate; median first response per rep; quotas',
+      summary: 'The overview: leads created, by channel, product, segment and stage; first response within the SLA; follow-up rate; median first response per rep; quotas',
       description: describe(definitions.summary),
       tag: 'insights',
       query: insightQuery,
@@ -175,7 +177,11 @@ export function insightRoutes(deps: AppDeps) {
           byProduct: z.array(totalRow),
           bySegment: z.array(totalRow),
           byStage: z.array(totalRow),
-          followUpRate: z.object({ assigned: z.number().int(), touchedWithinSla: z.number().int(), rate: share, overdue: z.number().int() }),
+          followUpRate: z
+            .object({ assigned: z.number().int(), touchedWithinSla: z.number().int(), rate: share, overdue: z.number().int() })
+            .describe('The name it had first: `rate` is first response within the SLA (as firstResponseWithinSla), `overdue` as followUps'),
+          firstResponseWithinSla: z.object({ assigned: z.number().int(), answered: z.number().int(), rate: share }),
+          followUps: z.object({ due: z.number().int(), doneOnTime: z.number().int(), overdue: z.number().int(), rate: share }),
           firstResponseByRep: z.array(z.object({ ...keyed, answered: z.number().int(), medianSeconds: seconds })),
           quotas: z.array(quotaRow),
         }),
@@ -192,8 +198,13 @@ export function insightRoutes(deps: AppDeps) {
           firstResponseByRep(prisma, scope),
           quotaProgress(prisma, scope),
         ]);
-        const assigned = followUps.reduce((sum, row) => sum + row.assigned, 0);
-        const touched = followUps.reduce((sum, row) => sum + row.touchedWithinSla, 0);
+        const total = (field: 'assigned' | 'touchedWithinSla' | 'followUpsDue' | 'followUpsDoneOnTime' | 'overdue') => followUps.reduce((sum, row) => sum + row[field], 0);
+        const ratio = (part: number, whole: number) => (whole === 0 ? null : Math.round((part / whole) * 10_000) / 10_000);
+        const assigned = total('assigned');
+        const touched = total('touchedWithinSla');
+        const due = total('followUpsDue');
+        const onTime = total('followUpsDoneOnTime');
+        const overdue = total('overdue');
         return {
           period: periodView(scope),
           leadsCreated: { total: buckets.reduce((sum, row) => sum + row.leads, 0), buckets },
@@ -201,12 +212,9 @@ export function insightRoutes(deps: AppDeps) {
           byProduct,
           bySegment,
           byStage,
-          followUpRate: {
-            assigned,
-            touchedWithinSla: touched,
-            rate: assigned === 0 ? null : Math.round((touched / assigned) * 10_000) / 10_000,
-            overdue: followUps.reduce((sum, row) => sum + row.overdue, 0),
-          },
+          followUpRate: { assigned, touchedWithinSla: touched, rate: ratio(touched, assigned), overdue },
+          firstResponseWithinSla: { assigned, answered: touched, rate: ratio(touched, assigned) },
+          followUps: { due, doneOnTime: onTime, overdue, rate: ratio(onTime, due) },
           firstResponseByRep: speed,
           quotas,
         };
@@ -240,7 +248,7 @@ export function insightRoutes(deps: AppDeps) {
     }),
     tableRoute({
       path: '/insights/follow-up-rate',
-      summary: 'Share of assigned leads answered within the SLA, and follow-ups due, done on time and overdue, per rep or period',
+      summary: 'First response within the SLA (share of assigned leads), and the follow-up rate (follow-ups due, done on time, overdue), per rep or period',
       definition: definitions.followUpRate,
       query: followUpQuery,
       row: followUpRow,
