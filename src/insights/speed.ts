@@ -14,6 +14,13 @@ export interface SpeedRow {
   /** Response windows opened: a new lead's first message, or a contact reopening a resolved conversation. */
   windows: number;
   answered: number;
+  /**
+   * Windows still waiting for a person, beside the percentiles (which are over answered ones, so a
+   * rep who leaves the hard leads unanswered would look fast without it); and of those, the ones
+   * already past their first-response deadline.
+   */
+  unanswered: number;
+  unansweredPastDue: number;
   p50Seconds: number | null;
   p90Seconds: number | null;
   within5m: number | null;
@@ -28,8 +35,8 @@ export interface SpeedRow {
 const share = (n: Prisma.Sql) => Prisma.sql`CASE WHEN count(*) = 0 THEN NULL ELSE round((${n})::numeric / count(*), 4)::float8 END`;
 
 /**
- * A period's response windows as `w (k, answered, s)`: the grouping key, whether a person answered
- * and after how many seconds.
+ * A period's response windows as `w (k, answered, s, past_due)`: the grouping key, whether a person
+ * answered and after how many seconds, and whether it is still waiting past its deadline now.
  */
 function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Prisma.Sql {
   const seconds = businessHours
@@ -44,7 +51,8 @@ function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Pr
         ? Prisma.sql`rw.channel`
         : bucketOf(scope, Prisma.sql`rw."openedAt"`);
   return Prisma.sql`
-      SELECT ${windowKey} AS k, rw."respondedAt" IS NOT NULL AS answered, CASE WHEN rw."respondedAt" IS NULL THEN NULL ELSE ${seconds} END AS s
+      SELECT ${windowKey} AS k, rw."respondedAt" IS NOT NULL AS answered, CASE WHEN rw."respondedAt" IS NULL THEN NULL ELSE ${seconds} END AS s,
+        rw."respondedAt" IS NULL AND rw."dueAt" < now() AS past_due
       FROM response_windows rw ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = rw."leadId"` : Prisma.empty}
       WHERE rw."workspaceId" = ${scope.workspaceId} AND rw."openedAt" >= ${scope.from} AND rw."openedAt" < ${scope.to}
         ${scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty}`;
@@ -55,7 +63,7 @@ function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Pr
  * arrives or a contact reopens a resolved conversation, and only a person's reply closes it, so
  * acknowledgements and sequence steps never count. A window belongs to the rep who answered it,
  * or to the lead's owner while unanswered. Shares are of all windows opened in the period: an
- * unanswered one is not "within" anything.
+ * unanswered one is not "within" anything; the unanswered are counted beside the percentiles.
  */
 export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, businessHours: boolean): Promise<SpeedRow[]> {
   const leadKey = by === 'rep' ? Prisma.sql`l."ownerId"` : by === 'channel' ? Prisma.sql`l.channel` : bucketOf(scope, Prisma.sql`l."createdAt"`);
@@ -63,6 +71,7 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
     WITH w AS (${windowsSql(scope, by, businessHours)}),
     frt AS (
       SELECT k, count(*)::int AS windows, count(*) FILTER (WHERE answered)::int AS answered,
+        count(*) FILTER (WHERE NOT answered)::int AS unanswered, count(*) FILTER (WHERE past_due)::int AS past_due,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90,
         ${share(Prisma.sql`count(*) FILTER (WHERE s <= 300)`)} AS w5,
         ${share(Prisma.sql`count(*) FILTER (WHERE s <= 900)`)} AS w15,
@@ -81,6 +90,7 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
       ${by === 'rep' ? Prisma.sql`u.name` : by === 'period' ? bucketLabel(Prisma.sql`keys.k`) : Prisma.sql`keys.k`} AS label,
       keys.start, keys."end",
       COALESCE(frt.windows, 0) AS windows, COALESCE(frt.answered, 0) AS answered,
+      COALESCE(frt.unanswered, 0) AS unanswered, COALESCE(frt.past_due, 0) AS "unansweredPastDue",
       frt.p50 AS "p50Seconds", frt.p90 AS "p90Seconds", frt.w5 AS "within5m", frt.w15 AS "within15m", frt.w60 AS "within60m",
       COALESCE(acks.acknowledged, 0) AS acknowledged, acks.p50 AS "ackP50Seconds", acks.p90 AS "ackP90Seconds"
     FROM keys
@@ -94,6 +104,8 @@ export interface RepFirstResponse {
   key: string | null;
   label: string | null;
   answered: number;
+  /** Windows of the rep still waiting for a person, beside the median of the answered ones. */
+  unanswered: number;
   medianSeconds: number | null;
 }
 
@@ -106,9 +118,10 @@ export async function firstResponseByRep(prisma: Db, scope: Scope): Promise<RepF
     WITH w AS (${windowsSql(scope, 'rep', false)}),
     frt AS (
       SELECT k, count(*)::int AS windows, count(*) FILTER (WHERE answered)::int AS answered,
+        count(*) FILTER (WHERE NOT answered)::int AS unanswered,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50
       FROM w GROUP BY k)
-    SELECT frt.k AS key, u.name AS label, frt.answered, frt.p50 AS "medianSeconds"
+    SELECT frt.k AS key, u.name AS label, frt.answered, frt.unanswered, frt.p50 AS "medianSeconds"
     FROM frt LEFT JOIN users u ON u.id = frt.k
     ORDER BY frt.windows DESC, label, key`;
 }
