@@ -24,7 +24,9 @@ export interface RepProgress {
   qualified: number;
   assigned: number;
   answeredWithinSla: number;
+  /** The name withinSlaRate had first: it is first response within the SLA, not follow-ups done. */
   followUpRate: number | null;
+  withinSlaRate: number | null;
 }
 
 export interface QuotaProgress {
@@ -34,7 +36,9 @@ export interface QuotaProgress {
   target: number;
   actual: number;
   ratio: number;
+  /** The name withinSlaRate had first. */
   followUpRate: number | null;
+  withinSlaRate: number | null;
   byRep: RepProgress[];
 }
 
@@ -73,7 +77,7 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string, 
   const rep = (userId: string) => {
     let row = byRep.get(userId);
     if (!row) {
-      row = { userId, name: users.find((user) => user.id === userId)?.name ?? '', qualified: 0, assigned: 0, answeredWithinSla: 0, followUpRate: null };
+      row = { userId, name: users.find((user) => user.id === userId)?.name ?? '', qualified: 0, assigned: 0, answeredWithinSla: 0, followUpRate: null, withinSlaRate: null };
       byRep.set(userId, row);
     }
     return row;
@@ -89,7 +93,8 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string, 
     const entry = rep(row.ownerId);
     entry.assigned = Number(row.assigned);
     entry.answeredWithinSla = Number(row.within);
-    entry.followUpRate = entry.assigned > 0 ? entry.answeredWithinSla / entry.assigned : null;
+    entry.withinSlaRate = entry.assigned > 0 ? entry.answeredWithinSla / entry.assigned : null;
+    entry.followUpRate = entry.withinSlaRate;
     assigned += entry.assigned;
     within += entry.answeredWithinSla;
   }
@@ -101,6 +106,7 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string, 
     actual,
     ratio: quota.target > 0 ? actual / quota.target : 0,
     followUpRate: assigned > 0 ? within / assigned : null,
+    withinSlaRate: assigned > 0 ? within / assigned : null,
     byRep: [...byRep.values()].sort((a, b) => a.name.localeCompare(b.name)),
   };
 }

@@ -275,6 +275,10 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
       const progress = await get<{ actual: number }>(`/api/v1/quotas/${row.quotaId}/progress`);
       expect(progress.actual).toBe(row.actual);
     }
+    // First response within the SLA of November's assigned leads (L5 and L6 of six), under its own name too.
+    const monthProgress = await get<{ followUpRate: number; withinSlaRate: number; byRep: { name: string; withinSlaRate: number }[] }>(`/api/v1/quotas/${month}/progress`);
+    expect(monthProgress).toMatchObject({ followUpRate: 2 / 6, withinSlaRate: 2 / 6 });
+    expect(monthProgress.byRep.map((line) => [line.name, line.withinSlaRate])).toEqual([['Ana Lima', 1 / 3], ['Bruno Reis', 1 / 3]]);
     const onlyNovember = await get<Table<{ period: string }>>(`/api/v1/insights/quotas?${november}`);
     expect(onlyNovember.data.map((r) => r.period)).toEqual(['2018-Q4', '2018-11']);
 

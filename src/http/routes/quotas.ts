@@ -24,7 +24,8 @@ const progressView = z.object({
   target: z.number(),
   actual: z.number().describe('Leads that first reached qualified or a later stage during the period'),
   ratio: z.number(),
-  followUpRate: z.number().nullable().describe('Of the leads created in the period with an owner, the share first answered within the SLA'),
+  followUpRate: z.number().nullable().describe('The name it had first for withinSlaRate (it is not the insights\' follow-up rate)'),
+  withinSlaRate: z.number().nullable().describe('Of the leads created in the period with an owner, the share first answered within the SLA'),
   byRep: z.array(
     z.object({
       userId: z.string(),
@@ -32,7 +33,8 @@ const progressView = z.object({
       qualified: z.number(),
       assigned: z.number(),
       answeredWithinSla: z.number(),
-      followUpRate: z.number().nullable(),
+      followUpRate: z.number().nullable().describe('The name it had first for withinSlaRate'),
+      withinSlaRate: z.number().nullable().describe('answeredWithinSla / assigned'),
     }),
   ),
 });
