@@ -21,6 +21,15 @@ export interface SpeedRow {
    */
   unanswered: number;
   unansweredPastDue: number;
+  /**
+   * Speed to lead proper: each lead's first window only (one first touch per lead), and how many
+   * of the windows are a contact coming back instead.
+   */
+  firstTouches: number;
+  firstTouchesAnswered: number;
+  firstTouchP50Seconds: number | null;
+  firstTouchP90Seconds: number | null;
+  reopenings: number;
   p50Seconds: number | null;
   p90Seconds: number | null;
   within5m: number | null;
@@ -35,8 +44,9 @@ export interface SpeedRow {
 const share = (n: Prisma.Sql) => Prisma.sql`CASE WHEN count(*) = 0 THEN NULL ELSE round((${n})::numeric / count(*), 4)::float8 END`;
 
 /**
- * A period's response windows as `w (k, answered, s, past_due)`: the grouping key, whether a person
- * answered and after how many seconds, and whether it is still waiting past its deadline now.
+ * A period's response windows as `w (k, answered, s, past_due, first)`: the grouping key, whether a
+ * person answered and after how many seconds, whether it is still waiting past its deadline now,
+ * and whether it is the lead's first window (opened by its arrival, not by the contact coming back).
  */
 function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Prisma.Sql {
   const seconds = businessHours
@@ -52,7 +62,8 @@ function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Pr
         : bucketOf(scope, Prisma.sql`rw."openedAt"`);
   return Prisma.sql`
       SELECT ${windowKey} AS k, rw."respondedAt" IS NOT NULL AS answered, CASE WHEN rw."respondedAt" IS NULL THEN NULL ELSE ${seconds} END AS s,
-        rw."respondedAt" IS NULL AND rw."dueAt" < now() AS past_due
+        rw."respondedAt" IS NULL AND rw."dueAt" < now() AS past_due,
+        NOT EXISTS (SELECT 1 FROM response_windows earlier WHERE earlier."leadId" = rw."leadId" AND (earlier."openedAt", earlier.id) < (rw."openedAt", rw.id)) AS first
       FROM response_windows rw ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = rw."leadId"` : Prisma.empty}
       WHERE rw."workspaceId" = ${scope.workspaceId} AND rw."openedAt" >= ${scope.from} AND rw."openedAt" < ${scope.to}
         ${scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty}`;
@@ -72,6 +83,10 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
     frt AS (
       SELECT k, count(*)::int AS windows, count(*) FILTER (WHERE answered)::int AS answered,
         count(*) FILTER (WHERE NOT answered)::int AS unanswered, count(*) FILTER (WHERE past_due)::int AS past_due,
+        count(*) FILTER (WHERE first)::int AS first_touches, count(*) FILTER (WHERE first AND answered)::int AS first_answered,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY s) FILTER (WHERE first) AS first_p50,
+        percentile_cont(0.9) WITHIN GROUP (ORDER BY s) FILTER (WHERE first) AS first_p90,
+        count(*) FILTER (WHERE NOT first)::int AS reopenings,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90,
         ${share(Prisma.sql`count(*) FILTER (WHERE s <= 300)`)} AS w5,
         ${share(Prisma.sql`count(*) FILTER (WHERE s <= 900)`)} AS w15,
@@ -91,6 +106,8 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
       keys.start, keys."end",
       COALESCE(frt.windows, 0) AS windows, COALESCE(frt.answered, 0) AS answered,
       COALESCE(frt.unanswered, 0) AS unanswered, COALESCE(frt.past_due, 0) AS "unansweredPastDue",
+      COALESCE(frt.first_touches, 0) AS "firstTouches", COALESCE(frt.first_answered, 0) AS "firstTouchesAnswered",
+      frt.first_p50 AS "firstTouchP50Seconds", frt.first_p90 AS "firstTouchP90Seconds", COALESCE(frt.reopenings, 0) AS reopenings,
       frt.p50 AS "p50Seconds", frt.p90 AS "p90Seconds", frt.w5 AS "within5m", frt.w15 AS "within15m", frt.w60 AS "within60m",
       COALESCE(acks.acknowledged, 0) AS acknowledged, acks.p50 AS "ackP50Seconds", acks.p90 AS "ackP90Seconds"
     FROM keys

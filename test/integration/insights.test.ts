@@ -170,7 +170,7 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
   });
 
   it('measures human first response, restarting when a resolved conversation is reopened, and never from an automatic reply', async () => {
-    type Row = { key: string; label: string; windows: number; answered: number; unanswered: number; unansweredPastDue: number; p50Seconds: number; p90Seconds: number; within5m: number; within15m: number; within60m: number; acknowledged: number; ackP50Seconds: number; ackP90Seconds: number };
+    type Row = { key: string; label: string; windows: number; answered: number; unanswered: number; unansweredPastDue: number; firstTouches: number; reopenings: number; p50Seconds: number; p90Seconds: number; within5m: number; within15m: number; within60m: number; acknowledged: number; ackP50Seconds: number; ackP90Seconds: number };
     const wall = await get<Table<Row> & { businessHours: boolean }>(`/api/v1/insights/speed-to-lead?${november}&groupBy=month`);
     expect(wall.businessHours).toBe(false);
     // Windows: six leads plus L6 reopened; L4 never answered. Wall seconds: 207600, 207000, 122400, 83400, 180, 1200.
@@ -182,6 +182,12 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
         // L4 still waits, long past its deadline: beside the percentiles, which cannot show it.
         unanswered: 1,
         unansweredPastDue: 1,
+        // One first touch per lead (L6's reopening apart): 180, 83400, 122400, 207000, 207600 s; L4's waits.
+        firstTouches: 6,
+        firstTouchesAnswered: 5,
+        firstTouchP50Seconds: 122400,
+        firstTouchP90Seconds: 207000 + 0.6 * 600,
+        reopenings: 1,
         p50Seconds: (83400 + 122400) / 2,
         p90Seconds: 207000 + 0.5 * 600,
         within5m: 0.1429,
@@ -202,7 +208,11 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
       ['Ana Lima', 3, 3, 0, 4200],
     ]);
     const byChannel = await get<Table<Row>>(`/api/v1/insights/speed-to-lead?${november}&by=channel`);
-    expect(byChannel.data.map((row) => [row.key, row.windows, row.answered, row.unanswered])).toEqual([['webform', 4, 4, 0], ['email', 2, 2, 0], ['sms', 1, 0, 1]]);
+    expect(byChannel.data.map((row) => [row.key, row.windows, row.answered, row.unanswered, row.firstTouches, row.reopenings])).toEqual([
+      ['webform', 4, 4, 0, 3, 1],
+      ['email', 2, 2, 0, 2, 0],
+      ['sms', 1, 0, 1, 1, 0],
+    ]);
   });
 
   it('gives first response within the SLA and the follow-up rate (done on time of due, overdue of the same) per rep', async () => {
