@@ -13,7 +13,7 @@ export const definitions = {
   arrivals: 'Leads created per local day of the week (1 = Monday … 7 = Sunday) and hour (0–23): all 168 cells.',
   speedToLead:
     'Human first-response time (FRT) per response window. A window opens when a lead arrives and again when the contact writes on a resolved conversation (so FRT restarts on reopening); ' +
-    'only a person\'s reply (a rep or an integration) closes it — acknowledgements and sequence steps never count as a response. ' +
+    'only a person\'s reply (a rep or an integration), or a call a rep picks up, closes it — acknowledgements and sequence steps never count as a response. ' +
     'p50/p90 are over answered windows, with the windows still unanswered counted beside them (`unanswered`, and `unansweredPastDue` of those past their deadline); the within-5/15/60-minute shares are of all windows opened in the period (an unanswered one is not within anything). ' +
     '`businessHours=true` counts only working time (the workspace\'s workingHours, in its time zone). ' +
     'Speed to lead proper counts one first touch per lead: `firstTouches` (each lead\'s first window), `firstTouchesAnswered` and `firstTouchP50Seconds`/`firstTouchP90Seconds` over those answered; `reopenings` are the other windows. ' +
