@@ -17,7 +17,7 @@ export const definitions = {
     'p50/p90 are over answered windows, with the windows still unanswered counted beside them (`unanswered`, and `unansweredPastDue` of those past their deadline); the within-5/15/60-minute shares are of all windows opened in the period (an unanswered one is not within anything). ' +
     '`businessHours=true` counts only working time (the workspace\'s workingHours, in its time zone). ' +
     'Speed to lead proper counts one first touch per lead: `firstTouches` (each lead\'s first window), `firstTouchesAnswered` and `firstTouchP50Seconds`/`firstTouchP90Seconds` over those answered; `reopenings` are the other windows. ' +
-    'By rep: the rep who answered, or the lead\'s owner while unanswered. By channel: where the contact wrote. ' +
+    'By rep: the rep who answered (none when an integration did, through a workspace API key), or the lead\'s owner while unanswered. By channel: where the contact wrote. ' +
     'Acknowledgement latency: from the lead\'s creation to its first automatic message (not a sequence step) going out, when that is within a day; by the lead\'s owner, channel or creation bucket.',
   followUpRate:
     'Two figures, each of its own population. First response within the SLA (`withinSlaRate`; `rate` is its first name): of the leads created in the period with an owner and a first-response deadline (the workspace\'s SLA, counted in working hours), the share a person answered by that deadline; by the lead\'s owner or creation bucket. ' +

@@ -53,10 +53,11 @@ function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Pr
     ? Prisma.sql`rw."businessSeconds"::float8`
     : Prisma.sql`COALESCE(rw."wallSeconds"::float8, extract(epoch FROM rw."respondedAt" - rw."openedAt")::float8)`;
   // Windows carry their workspace and the lead's owner (kept by triggers): the lead is read only
-  // when a filter or visibility needs it.
+  // when a filter or visibility needs it. By rep, an answered window is its responder's, never the
+  // owner's: one an integration answered (a workspace API key) is no rep's.
   const windowKey =
     by === 'rep'
-      ? Prisma.sql`COALESCE(rw."responderId", rw."ownerId")`
+      ? Prisma.sql`CASE WHEN rw."respondedAt" IS NULL THEN rw."ownerId" ELSE rw."responderId" END`
       : by === 'channel'
         ? Prisma.sql`rw.channel`
         : bucketOf(scope, Prisma.sql`rw."openedAt"`);

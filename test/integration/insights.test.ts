@@ -475,12 +475,18 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     });
     await eventually(() => expect(smtp.received).toHaveLength(2));
     const davi = live.find((lead) => lead.name === 'Davi Melo')!;
+    expect((await stack.api('PATCH', `/api/v1/leads/${davi.id}`, { ownerId: users.ana })).status).toBe(200);
+    // Answered through the workspace's API key: an integration, not Ana.
     expect((await stack.api('POST', `/api/v1/leads/${davi.id}/messages`, { text: 'Olá Davi, posso ajudar?' })).status).toBe(202);
     await eventually(async () => {
       const body = await get<Table<{ windows: number; answered: number; acknowledged: number }>>(`/api/v1/insights/speed-to-lead?from=${since}&by=channel`);
       // Carla waits, but her 15 working minutes have not run out.
       expect(body.data).toEqual([expect.objectContaining({ key: 'webform', windows: 2, answered: 1, unanswered: 1, unansweredPastDue: 0, acknowledged: 2 })]);
     });
+    const byRep = await get<Table<{ key: string | null; windows: number; answered: number }>>(`/api/v1/insights/speed-to-lead?from=${since}&by=rep`);
+    // Ana owns Davi's lead, but did not answer it.
+    expect(byRep.data.find((row) => row.key === users.ana)?.answered ?? 0).toBe(0);
+    expect(byRep.data.filter((row) => row.key === null).reduce((sum, row) => sum + row.answered, 0)).toBe(1);
   });
 
   it('counts a lead given two products, then one, once per product and never as "no product", for whole days', async () => {
