@@ -28,7 +28,7 @@ export const definitions = {
     'Median time in stage is over stays that ended. Won: in Customer now; lost: in Unqualified now, with the reason given when it was marked; open: neither yet. ' +
     'Win rate: won / (won + lost), so leads still open count neither for nor against it.',
   quotas:
-    'Each quota whose month ("2026-11") or quarter ("2026-Q4") overlaps the period, in the workspace time zone: target, and actual = leads that first reached Qualified or a later stage (negotiation, customer) during the quota\'s period, of its product when it names one. ' +
+    'Each quota whose month ("2026-11") or quarter ("2026-Q4") overlaps the period, in the workspace time zone: target, and actual = leads that first reached Qualified or a later stage (negotiation, customer) during the quota\'s period, of its product when it names one; a lead lost after it qualified still counts, and one qualified again counts once. ' +
     'The same count as `GET /quotas/:id/progress`: for a rep who sees only their own leads, both count those leads.',
   sequences:
     'Per sequence and step, for enrolments made in the period: enrolled, step messages sent (sent, delivered or read), failed, skipped; replied and opted out count each enrolment once, for the last step sent before the contact\'s first reply or opt-out.',

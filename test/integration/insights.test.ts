@@ -276,6 +276,7 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     const quarter = (await stack.api<{ id: string }>('POST', '/api/v1/quotas', { period: '2018-Q4', target: 10 })).body.id;
     const december = (await stack.api<{ id: string }>('POST', '/api/v1/quotas', { period: '2018-12', productId: products.bateria, target: 2 })).body.id;
     const body = await get<Table<{ quotaId: string; period: string; product: string | null; start: string; target: number; actual: number; ratio: number }>>('/api/v1/insights/quotas?from=2018-11-01&to=2018-12-31');
+    // November: L1 and L2, which was lost after it qualified and still counts; December: L6.
     expect(body.data.map((r) => [r.quotaId, r.period, r.product, r.start, r.target, r.actual, r.ratio])).toEqual([
       [quarter, '2018-Q4', null, '2018-10-01T03:00:00.000Z', 10, 3, 0.3],
       [month, '2018-11', null, '2018-11-01T03:00:00.000Z', 4, 2, 0.5],
