@@ -64,7 +64,7 @@ function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Pr
   return Prisma.sql`
       SELECT ${windowKey} AS k, rw."respondedAt" IS NOT NULL AS answered, CASE WHEN rw."respondedAt" IS NULL THEN NULL ELSE ${seconds} END AS s,
         rw."respondedAt" IS NULL AND rw."dueAt" < now() AS past_due,
-        NOT EXISTS (SELECT 1 FROM response_windows earlier WHERE earlier."leadId" = rw."leadId" AND (earlier."openedAt", earlier.id) < (rw."openedAt", rw.id)) AS first
+        NOT rw.reopening AS first
       FROM response_windows rw ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = rw."leadId"` : Prisma.empty}
       WHERE rw."workspaceId" = ${scope.workspaceId} AND rw."openedAt" >= ${scope.from} AND rw."openedAt" < ${scope.to}
         ${scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty}`;
