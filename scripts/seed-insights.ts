@@ -138,9 +138,9 @@ function statements(leads: number): [string, string][] {
            CASE WHEN contacted_at IS NOT NULL THEN 'usr_seed_' || rep END,
            CASE WHEN contacted_at IS NOT NULL THEN frt END, CASE WHEN contacted_at IS NOT NULL THEN ceil(frt * 0.45)::int END, created
          FROM seed_plan;
-       INSERT INTO response_windows (id, "workspaceId", "leadId", channel, "openedAt", "dueAt", "respondedAt", "responderId", "wallSeconds", "businessSeconds", "createdAt")
+       INSERT INTO response_windows (id, "workspaceId", "leadId", channel, "openedAt", "dueAt", "respondedAt", "responderId", "wallSeconds", "businessSeconds", reopening, "createdAt")
          SELECT 'rw_seed_r' || g, ${ws}, 'lead_seed_' || g, channel, contacted_at + interval '2 days', contacted_at + interval '2 days 15 minutes',
-           contacted_at + interval '2 days' + frt * interval '2 seconds', 'usr_seed_' || rep, frt * 2, frt, contacted_at + interval '2 days'
+           contacted_at + interval '2 days' + frt * interval '2 seconds', 'usr_seed_' || rep, frt * 2, frt, true, contacted_at + interval '2 days'
          FROM seed_plan WHERE contacted_at IS NOT NULL AND reopen_r < 0.05 AND contacted_at + interval '2 days' + frt * interval '2 seconds' <= now()`,
     ],
     [

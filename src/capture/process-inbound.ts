@@ -9,7 +9,7 @@ import { errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import { recordActivity, systemActor } from '../leads/activities.js';
 import { chooseOwner } from '../leads/assignment.js';
-import { noteInbound } from '../leads/conversation.js';
+import { noteHumanResponse, noteInbound } from '../leads/conversation.js';
 import { fold, productsMentioned } from '../leads/products.js';
 import { rescoreLead } from '../leads/scoring.js';
 import { closedStages } from '../leads/stages.js';
@@ -295,13 +295,14 @@ export class InboundProcessor {
   }
 
   /**
-   * Applies a call's progress to its message. A call nobody answered (busy, no answer, failed,
-   * or ended in voicemail) gets a follow-up for the lead's owner and the "missed call" message to
-   * the caller, once per call however many callbacks say so.
+   * Applies a call's progress to its message. A call a person answered is a response: the lead's
+   * open response windows close, credited to the rep who picked up. A call nobody answered (busy,
+   * no answer, failed, or ended in voicemail) gets a follow-up for the lead's owner and the
+   * "missed call" message to the caller, once per call however many callbacks say so.
    */
   private async updateCall(
     tx: Prisma.TransactionClient,
-    call: { id: string; leadId: string; workspaceId: string; fields: Prisma.JsonValue; text: string | null },
+    call: { id: string; leadId: string; workspaceId: string; fields: Prisma.JsonValue; text: string | null; createdAt: Date },
     progress: CallProgress,
     workspace: { locale: string; firstResponseSlaMinutes: number },
   ): Promise<string[]> {
@@ -336,6 +337,12 @@ export class InboundProcessor {
       await recordActivity(tx, { ...base, kind, data: { messageId: call.id, ...progress } });
     }
     await tx.lead.update({ where: { id: call.leadId }, data: { lastActivityAt: new Date() } });
+    if (status === 'answered' && previous !== 'answered') {
+      // Twilio reports the dial when it ends: it was answered its duration ago (and not before the call came in).
+      const answeredAt = new Date(Math.max(call.createdAt.getTime(), Date.now() - (progress.durationSeconds ?? 0) * 1000));
+      const rep = progress.answeredBy ? await tx.user.findFirst({ where: { id: progress.answeredBy, workspaceId: call.workspaceId }, select: { id: true } }) : null;
+      await noteHumanResponse(tx, { workspaceId: call.workspaceId, leadId: call.leadId, actor: rep ? { type: 'user', id: rep.id } : systemActor, at: answeredAt });
+    }
     if (!['missed', 'busy', 'failed', 'voicemail'].includes(status)) return [];
 
     const lead = await tx.lead.findUniqueOrThrow({ where: { id: call.leadId }, include: { contact: { include: { identities: true } } } });

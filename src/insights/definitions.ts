@@ -13,25 +13,28 @@ export const definitions = {
   arrivals: 'Leads created per local day of the week (1 = Monday … 7 = Sunday) and hour (0–23): all 168 cells.',
   speedToLead:
     'Human first-response time (FRT) per response window. A window opens when a lead arrives and again when the contact writes on a resolved conversation (so FRT restarts on reopening); ' +
-    'only a person\'s reply (a rep or an integration) closes it — acknowledgements and sequence steps never count as a response. ' +
-    'p50/p90 are over answered windows; the within-5/15/60-minute shares are of all windows opened in the period (an unanswered one is not within anything). ' +
+    'only a person\'s reply (a rep or an integration), or a call a rep picks up, closes it — acknowledgements and sequence steps never count as a response. ' +
+    'p50/p90 are over answered windows, with the windows still unanswered counted beside them (`unanswered`, and `unansweredPastDue` of those past their deadline); the within-5/15/60-minute shares are of all windows opened in the period (an unanswered one is not within anything). ' +
     '`businessHours=true` counts only working time (the workspace\'s workingHours, in its time zone). ' +
-    'By rep: the rep who answered, or the lead\'s owner while unanswered. By channel: where the contact wrote. ' +
+    'Speed to lead proper counts one first touch per lead: `firstTouches` (each lead\'s first window), `firstTouchesAnswered` and `firstTouchP50Seconds`/`firstTouchP90Seconds` over those answered; `reopenings` are the other windows. ' +
+    'By rep: the rep who answered (none when an integration did, through a workspace API key), or the lead\'s owner while unanswered. By channel: where the contact wrote. ' +
     'Acknowledgement latency: from the lead\'s creation to its first automatic message (not a sequence step) going out, when that is within a day; by the lead\'s owner, channel or creation bucket.',
   followUpRate:
-    'Follow-up rate: of the leads created in the period with an owner and a first-response deadline (the workspace\'s SLA, counted in working hours), the share a person answered by that deadline; by the lead\'s owner or creation bucket. ' +
-    'Follow-ups due in the period and completed by their due time, and follow-ups still open past due now (overdue), by the follow-up\'s owner or due bucket.',
+    'Two figures, each of its own population. First response within the SLA (`withinSlaRate`; `rate` is its first name): of the leads created in the period with an owner and a first-response deadline (the workspace\'s SLA, counted in working hours), the share a person answered by that deadline; by the lead\'s owner or creation bucket. ' +
+    'Follow-up rate (`followUpRate`): of the follow-ups due in the period, up to now, the share completed by their due time; those still open are overdue; by the follow-up\'s owner or due bucket.',
   funnel:
     'The leads created in the period (a cohort), followed to now. Main path: open → contacted → qualified → negotiation → customer; `reached` counts leads that got to a stage or beyond on it ' +
     '(for the side stages nurture, inactive and unqualified: that entered it), `conversion` is reached over the previous stage\'s reached. ' +
-    'Median time in stage is over stays that ended. Won: in Customer now; lost: in Unqualified now, with the reason given when it was marked.',
+    'Median time in stage is over stays that ended. Won: in Customer now; lost: in Unqualified now, with the reason given when it was marked; open: neither yet. ' +
+    'Win rate: won / (won + lost), so leads still open count neither for nor against it.',
   quotas:
-    'Each quota whose month ("2026-11") or quarter ("2026-Q4") overlaps the period, in the workspace time zone: target, and actual = leads that first reached Qualified or a later stage (negotiation, customer) during the quota\'s period, of its product when it names one.',
+    'Each quota whose month ("2026-11") or quarter ("2026-Q4") overlaps the period, in the workspace time zone: target, and actual = leads that first reached Qualified or a later stage (negotiation, customer) during the quota\'s period, of its product when it names one; a lead lost after it qualified still counts, and one qualified again counts once. ' +
+    'The same count as `GET /quotas/:id/progress`: for a rep who sees only their own leads, both count those leads.',
   sequences:
     'Per sequence and step, for enrolments made in the period: enrolled, step messages sent (sent, delivered or read), failed, skipped; replied and opted out count each enrolment once, for the last step sent before the contact\'s first reply or opt-out.',
   leads:
     'The leads behind a figure: the same period and filters, narrowed by `bucket` (a label the figures return, with its `groupBy`), `by` + `key` (empty key: leads without a value), `reachedStage`, or `dayOfWeek` + `hour`. ' +
     'Newest first, a page at a time. As CSV it is the lead export: every matching lead, one row each (stage, owner, channel, source, products, qualifiers, created, first response, FRT, score), streamed.',
   summary:
-    'The one-page overview: leads created per bucket and by channel, product, segment and current stage; the follow-up rate; the median first-response time per rep; quota progress.',
+    'The one-page overview: leads created per bucket and by channel, product, segment and current stage; first response within the SLA; the follow-up rate; the median first-response time per rep; quota progress.',
 } as const;

@@ -23,13 +23,18 @@ export interface Funnel {
   cohort: number;
   won: number;
   lost: number;
+  /** Leads of the cohort neither won nor lost yet: the cohort is still open for them. */
+  open: number;
+  /** won / (won + lost): leads still open are not losses; null while none is decided. */
+  winRate: number | null;
   lossReasons: { reason: string | null; leads: number }[];
 }
 
 /**
  * The stage funnel of the leads created in the period (a cohort), from their stage changes up to
  * now: how far each got, the conversion between consecutive stages of the main path, the median
- * time in each stage, and won (Customer) and lost (Unqualified, with the reason given).
+ * time in each stage, won (Customer) and lost (Unqualified, with the reason given), the leads
+ * still open (neither), and the win rate over the decided ones.
  */
 export async function stageFunnel(prisma: Db, scope: Scope): Promise<Funnel> {
   // Per stage, leads of the cohort: in it now, that ever entered it, and whose furthest stage on
@@ -73,11 +78,15 @@ export async function stageFunnel(prisma: Db, scope: Scope): Promise<Funnel> {
       medianSecondsInStage: medians.find((row) => row.stage === stage)?.median ?? null,
     };
   });
+  const won = count(current, 'customer');
+  const lost = count(current, 'unqualified');
   return {
     stages: rows,
     cohort,
-    won: count(current, 'customer'),
-    lost: count(current, 'unqualified'),
+    won,
+    lost,
+    open: cohort - won - lost,
+    winRate: won + lost === 0 ? null : Math.round((won / (won + lost)) * 10_000) / 10_000,
     lossReasons: losses,
   };
 }

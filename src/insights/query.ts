@@ -13,10 +13,26 @@ export const groupBys = ['day', 'week', 'month', 'quarter'] as const;
 export type GroupBy = (typeof groupBys)[number];
 
 const localDate = /^\d{4}-\d{2}-\d{2}$/;
-const instantOrDate = z.union([
-  z.string().regex(localDate, 'a date (YYYY-MM-DD) or an ISO 8601 date-time with its offset'),
-  z.iso.datetime({ offset: true, error: 'a date (YYYY-MM-DD) or an ISO 8601 date-time with its offset' }),
-]);
+
+/**
+ * The years a period may name. No lead predates 1970, and nothing is planned a thousand years
+ * ahead: a year outside these is a typo, better refused than read as another ("0001" became 2001)
+ * or carried to an instant past what the driver can read back (the end of 9999 is in year 10000).
+ */
+export const yearRange = { earliest: 1970, latest: 2999 } as const;
+const yearMessage = `the year must be from ${yearRange.earliest} to ${yearRange.latest}`;
+const yearInRange = (value: string) => {
+  const year = Number(value.slice(0, 4));
+  return year >= yearRange.earliest && year <= yearRange.latest;
+};
+
+/** A calendar date that exists (no 30 February, no month 13), in the years above. */
+export const calendarDate = (message: string) => z.iso.date({ error: message }).refine(yearInRange, yearMessage);
+
+const dateOrInstantMessage = 'a date (YYYY-MM-DD) or an ISO 8601 date-time with its offset';
+const instantOrDate = z
+  .union([z.iso.date({ error: dateOrInstantMessage }), z.iso.datetime({ offset: true, error: dateOrInstantMessage })], { error: dateOrInstantMessage })
+  .refine(yearInRange, yearMessage);
 
 /** The query every insight takes: the period, how to bucket it, and which leads count. */
 export const insightQuery = z

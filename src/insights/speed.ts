@@ -14,6 +14,22 @@ export interface SpeedRow {
   /** Response windows opened: a new lead's first message, or a contact reopening a resolved conversation. */
   windows: number;
   answered: number;
+  /**
+   * Windows still waiting for a person, beside the percentiles (which are over answered ones, so a
+   * rep who leaves the hard leads unanswered would look fast without it); and of those, the ones
+   * already past their first-response deadline.
+   */
+  unanswered: number;
+  unansweredPastDue: number;
+  /**
+   * Speed to lead proper: each lead's first window only (one first touch per lead), and how many
+   * of the windows are a contact coming back instead.
+   */
+  firstTouches: number;
+  firstTouchesAnswered: number;
+  firstTouchP50Seconds: number | null;
+  firstTouchP90Seconds: number | null;
+  reopenings: number;
   p50Seconds: number | null;
   p90Seconds: number | null;
   within5m: number | null;
@@ -28,23 +44,27 @@ export interface SpeedRow {
 const share = (n: Prisma.Sql) => Prisma.sql`CASE WHEN count(*) = 0 THEN NULL ELSE round((${n})::numeric / count(*), 4)::float8 END`;
 
 /**
- * A period's response windows as `w (k, answered, s)`: the grouping key, whether a person answered
- * and after how many seconds.
+ * A period's response windows as `w (k, answered, s, past_due, first)`: the grouping key, whether a
+ * person answered and after how many seconds, whether it is still waiting past its deadline now,
+ * and whether it is the lead's first window (opened by its arrival, not by the contact coming back).
  */
 function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Prisma.Sql {
   const seconds = businessHours
     ? Prisma.sql`rw."businessSeconds"::float8`
     : Prisma.sql`COALESCE(rw."wallSeconds"::float8, extract(epoch FROM rw."respondedAt" - rw."openedAt")::float8)`;
   // Windows carry their workspace and the lead's owner (kept by triggers): the lead is read only
-  // when a filter or visibility needs it.
+  // when a filter or visibility needs it. By rep, an answered window is its responder's, never the
+  // owner's: one an integration answered (a workspace API key) is no rep's.
   const windowKey =
     by === 'rep'
-      ? Prisma.sql`COALESCE(rw."responderId", rw."ownerId")`
+      ? Prisma.sql`CASE WHEN rw."respondedAt" IS NULL THEN rw."ownerId" ELSE rw."responderId" END`
       : by === 'channel'
         ? Prisma.sql`rw.channel`
         : bucketOf(scope, Prisma.sql`rw."openedAt"`);
   return Prisma.sql`
-      SELECT ${windowKey} AS k, rw."respondedAt" IS NOT NULL AS answered, CASE WHEN rw."respondedAt" IS NULL THEN NULL ELSE ${seconds} END AS s
+      SELECT ${windowKey} AS k, rw."respondedAt" IS NOT NULL AS answered, CASE WHEN rw."respondedAt" IS NULL THEN NULL ELSE ${seconds} END AS s,
+        rw."respondedAt" IS NULL AND rw."dueAt" < now() AS past_due,
+        NOT rw.reopening AS first
       FROM response_windows rw ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = rw."leadId"` : Prisma.empty}
       WHERE rw."workspaceId" = ${scope.workspaceId} AND rw."openedAt" >= ${scope.from} AND rw."openedAt" < ${scope.to}
         ${scope.narrowed ? Prisma.sql`AND ${scope.leads}` : Prisma.empty}`;
@@ -55,7 +75,7 @@ function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Pr
  * arrives or a contact reopens a resolved conversation, and only a person's reply closes it, so
  * acknowledgements and sequence steps never count. A window belongs to the rep who answered it,
  * or to the lead's owner while unanswered. Shares are of all windows opened in the period: an
- * unanswered one is not "within" anything.
+ * unanswered one is not "within" anything; the unanswered are counted beside the percentiles.
  */
 export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, businessHours: boolean): Promise<SpeedRow[]> {
   const leadKey = by === 'rep' ? Prisma.sql`l."ownerId"` : by === 'channel' ? Prisma.sql`l.channel` : bucketOf(scope, Prisma.sql`l."createdAt"`);
@@ -63,6 +83,11 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
     WITH w AS (${windowsSql(scope, by, businessHours)}),
     frt AS (
       SELECT k, count(*)::int AS windows, count(*) FILTER (WHERE answered)::int AS answered,
+        count(*) FILTER (WHERE NOT answered)::int AS unanswered, count(*) FILTER (WHERE past_due)::int AS past_due,
+        count(*) FILTER (WHERE first)::int AS first_touches, count(*) FILTER (WHERE first AND answered)::int AS first_answered,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY s) FILTER (WHERE first) AS first_p50,
+        percentile_cont(0.9) WITHIN GROUP (ORDER BY s) FILTER (WHERE first) AS first_p90,
+        count(*) FILTER (WHERE NOT first)::int AS reopenings,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90,
         ${share(Prisma.sql`count(*) FILTER (WHERE s <= 300)`)} AS w5,
         ${share(Prisma.sql`count(*) FILTER (WHERE s <= 900)`)} AS w15,
@@ -81,6 +106,9 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
       ${by === 'rep' ? Prisma.sql`u.name` : by === 'period' ? bucketLabel(Prisma.sql`keys.k`) : Prisma.sql`keys.k`} AS label,
       keys.start, keys."end",
       COALESCE(frt.windows, 0) AS windows, COALESCE(frt.answered, 0) AS answered,
+      COALESCE(frt.unanswered, 0) AS unanswered, COALESCE(frt.past_due, 0) AS "unansweredPastDue",
+      COALESCE(frt.first_touches, 0) AS "firstTouches", COALESCE(frt.first_answered, 0) AS "firstTouchesAnswered",
+      frt.first_p50 AS "firstTouchP50Seconds", frt.first_p90 AS "firstTouchP90Seconds", COALESCE(frt.reopenings, 0) AS reopenings,
       frt.p50 AS "p50Seconds", frt.p90 AS "p90Seconds", frt.w5 AS "within5m", frt.w15 AS "within15m", frt.w60 AS "within60m",
       COALESCE(acks.acknowledged, 0) AS acknowledged, acks.p50 AS "ackP50Seconds", acks.p90 AS "ackP90Seconds"
     FROM keys
@@ -94,6 +122,8 @@ export interface RepFirstResponse {
   key: string | null;
   label: string | null;
   answered: number;
+  /** Windows of the rep still waiting for a person, beside the median of the answered ones. */
+  unanswered: number;
   medianSeconds: number | null;
 }
 
@@ -106,9 +136,10 @@ export async function firstResponseByRep(prisma: Db, scope: Scope): Promise<RepF
     WITH w AS (${windowsSql(scope, 'rep', false)}),
     frt AS (
       SELECT k, count(*)::int AS windows, count(*) FILTER (WHERE answered)::int AS answered,
+        count(*) FILTER (WHERE NOT answered)::int AS unanswered,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50
       FROM w GROUP BY k)
-    SELECT frt.k AS key, u.name AS label, frt.answered, frt.p50 AS "medianSeconds"
+    SELECT frt.k AS key, u.name AS label, frt.answered, frt.unanswered, frt.p50 AS "medianSeconds"
     FROM frt LEFT JOIN users u ON u.id = frt.k
     ORDER BY frt.windows DESC, label, key`;
 }

@@ -25,7 +25,7 @@ export async function noteInbound(
   if (input.isNewLead || status === 'resolved') {
     const dueAt = addWorkingMinutes(input.at, input.workspace.firstResponseSlaMinutes, input.workspace.workingHours, input.workspace.timeZone);
     await tx.responseWindow.create({
-      data: { id: newId('rw'), workspaceId: input.workspace.id, leadId: input.leadId, channel: input.channel, openedAt: input.at, dueAt },
+      data: { id: newId('rw'), workspaceId: input.workspace.id, leadId: input.leadId, channel: input.channel, openedAt: input.at, dueAt, reopening: !input.isNewLead },
     });
     if (!lead.firstResponseDueAt) await tx.lead.update({ where: { id: input.leadId }, data: { firstResponseDueAt: dueAt } });
   }

@@ -24,7 +24,9 @@ export interface RepProgress {
   qualified: number;
   assigned: number;
   answeredWithinSla: number;
+  /** The name withinSlaRate had first: it is first response within the SLA, not follow-ups done. */
   followUpRate: number | null;
+  withinSlaRate: number | null;
 }
 
 export interface QuotaProgress {
@@ -34,7 +36,9 @@ export interface QuotaProgress {
   target: number;
   actual: number;
   ratio: number;
+  /** The name withinSlaRate had first. */
   followUpRate: number | null;
+  withinSlaRate: number | null;
   byRep: RepProgress[];
 }
 
@@ -42,9 +46,11 @@ export interface QuotaProgress {
  * Actual against target: leads that first reached Qualified (or a later stage) inside the period
  * (the stage entries flagged so when written),
  * of the quota's product when it names one; and the follow-up rate: of the leads created in the
- * period with an owner, the share whose first response came within the SLA.
+ * period with an owner, the share whose first response came within the SLA. Both count only the
+ * leads `visible` (SQL on `l`) lets the caller see: a rep who sees only their own leads gets the
+ * same actual as the insights' quota figure, made of their own leads.
  */
-export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string): Promise<QuotaProgress> {
+export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string, visible: Prisma.Sql): Promise<QuotaProgress> {
   const { from, to } = periodRange(quota.period, timeZone);
   const productJoin = quota.productId
     ? Prisma.sql`JOIN lead_products lp ON lp."leadId" = l.id AND lp."productId" = ${quota.productId}`
@@ -54,7 +60,7 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string):
     FROM stage_entries e
     JOIN leads l ON l.id = e."leadId"
     ${productJoin}
-    WHERE e."workspaceId" = ${quota.workspaceId} AND e."firstQualified" AND e."enteredAt" >= ${from} AND e."enteredAt" < ${to}
+    WHERE e."workspaceId" = ${quota.workspaceId} AND e."firstQualified" AND e."enteredAt" >= ${from} AND e."enteredAt" < ${to} AND ${visible}
     GROUP BY l."ownerId"`;
   const answered = await prisma.$queryRaw<{ ownerId: string; assigned: bigint | number; within: bigint | number }[]>`
     SELECT l."ownerId",
@@ -62,7 +68,7 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string):
            count(*) FILTER (WHERE l."firstResponseAt" IS NOT NULL AND l."firstResponseAt" <= l."firstResponseDueAt") AS within
     FROM leads l
     ${productJoin}
-    WHERE l."workspaceId" = ${quota.workspaceId} AND l."ownerId" IS NOT NULL
+    WHERE l."workspaceId" = ${quota.workspaceId} AND ${visible} AND l."ownerId" IS NOT NULL
       AND l."firstResponseDueAt" IS NOT NULL
       AND l."createdAt" >= ${from} AND l."createdAt" < ${to}
     GROUP BY l."ownerId"`;
@@ -71,7 +77,7 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string):
   const rep = (userId: string) => {
     let row = byRep.get(userId);
     if (!row) {
-      row = { userId, name: users.find((user) => user.id === userId)?.name ?? '', qualified: 0, assigned: 0, answeredWithinSla: 0, followUpRate: null };
+      row = { userId, name: users.find((user) => user.id === userId)?.name ?? '', qualified: 0, assigned: 0, answeredWithinSla: 0, followUpRate: null, withinSlaRate: null };
       byRep.set(userId, row);
     }
     return row;
@@ -87,7 +93,8 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string):
     const entry = rep(row.ownerId);
     entry.assigned = Number(row.assigned);
     entry.answeredWithinSla = Number(row.within);
-    entry.followUpRate = entry.assigned > 0 ? entry.answeredWithinSla / entry.assigned : null;
+    entry.withinSlaRate = entry.assigned > 0 ? entry.answeredWithinSla / entry.assigned : null;
+    entry.followUpRate = entry.withinSlaRate;
     assigned += entry.assigned;
     within += entry.answeredWithinSla;
   }
@@ -99,6 +106,7 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string):
     actual,
     ratio: quota.target > 0 ? actual / quota.target : 0,
     followUpRate: assigned > 0 ? within / assigned : null,
+    withinSlaRate: assigned > 0 ? within / assigned : null,
     byRep: [...byRep.values()].sort((a, b) => a.name.localeCompare(b.name)),
   };
 }

@@ -113,6 +113,9 @@ describe('the insights page in a browser', () => {
     expect(await totals(page)).toEqual({ 'Web form': '3', Email: '1', WhatsApp: '1' });
     await expect(page.locator('.kpis div', { hasText: 'Leads created' }).locator('dd').textContent()).resolves.toBe('5');
     await expect(page.locator('.kpis div', { hasText: 'Lost' }).locator('dd').textContent()).resolves.toBe('1');
+    // Four leads neither won nor lost: open, so the win rate is of Breno's loss alone.
+    await expect(page.locator('.kpis div', { hasText: 'Still open' }).locator('dd').textContent()).resolves.toBe('4');
+    await expect(page.locator('.kpis div', { hasText: 'Win rate' }).locator('dd').textContent()).resolves.toBe('0%');
     // The chart is drawn (Chart.js on a canvas, under the page's CSP).
     const canvas = page.getByRole('img', { name: /^Chart: Leads created/ });
     await eventually(async () => expect(await canvas.evaluate((element) => (element as unknown as { width: number }).width)).toBeGreaterThan(100));
@@ -165,9 +168,9 @@ describe('the insights page in a browser', () => {
     await expect(page.getByRole('button', { name: 'Wednesday 15h: 2 leads' }).isVisible()).resolves.toBe(true);
     await expect(page.locator('[data-table="arrivals"] button').count()).resolves.toBe(3);
 
-    // Ana: three conversations, two answered, one of them within 5 minutes (4 min), the other in 20.
+    // Ana: three conversations, two answered, one of them within 5 minutes (4 min), the other in 20; Amanda waits.
     const ana = page.locator('[data-insight="speed"] tr', { hasText: 'Ana Lima' }).first();
-    await expect(ana.locator('td').allTextContents()).resolves.toEqual(['3', '2', '12 min', '18.4 min', '33.3%', '33.3%', '66.7%']);
+    await expect(ana.locator('td').allTextContents()).resolves.toEqual(['3', '2', '1', '12 min', '18.4 min', '33.3%', '33.3%', '66.7%']);
     const followUp = page.locator('[data-table="follow-up"] tr', { hasText: 'Bruno Reis' });
     await expect(followUp.locator('td').first().textContent()).resolves.toBe('2');
     const quota = page.locator('[data-table="quotas"] tbody tr');
@@ -238,7 +241,7 @@ describe('the insights page in a browser', () => {
     await page.getByRole('heading', { name: 'Leads criados' }).waitFor();
     expect(await totals(page)).toEqual({ Formulário: '3', 'E-mail': '1', WhatsApp: '1' });
     const ana = page.locator('[data-insight="speed"] tr', { hasText: 'Ana Lima' }).first();
-    await expect(ana.locator('td').nth(4).textContent()).resolves.toBe('33,3%');
+    await expect(ana.locator('td').nth(5).textContent()).resolves.toBe('33,3%');
     await page.locator('[data-insight="leads-created"] details summary').click();
     await expect(page.locator('[data-table="leads-created-buckets"] tbody th').first().textContent()).resolves.toBe('2 de mar. de 2026');
     await page.getByRole('button', { name: 'Segunda-feira 10h: 2 leads' }).click();

@@ -7,7 +7,7 @@ import { resolveScope, insightQuery } from '../../src/insights/query.js';
 import { recordActivity, systemActor } from '../../src/leads/activities.js';
 import { leadHistory } from '../support/history.js';
 import { TestSmtpServer } from '../support/smtp.js';
-import { createWebform, eventually, defaultBackends, postForm, type Stack, startStack } from '../support/stack.js';
+import { apiRequest, createWebform, eventually, defaultBackends, postForm, type Stack, startStack } from '../support/stack.js';
 
 const at = (iso: string) => new Date(iso);
 
@@ -170,7 +170,7 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
   });
 
   it('measures human first response, restarting when a resolved conversation is reopened, and never from an automatic reply', async () => {
-    type Row = { key: string; label: string; windows: number; answered: number; p50Seconds: number; p90Seconds: number; within5m: number; within15m: number; within60m: number; acknowledged: number; ackP50Seconds: number; ackP90Seconds: number };
+    type Row = { key: string; label: string; windows: number; answered: number; unanswered: number; unansweredPastDue: number; firstTouches: number; reopenings: number; p50Seconds: number; p90Seconds: number; within5m: number; within15m: number; within60m: number; acknowledged: number; ackP50Seconds: number; ackP90Seconds: number };
     const wall = await get<Table<Row> & { businessHours: boolean }>(`/api/v1/insights/speed-to-lead?${november}&groupBy=month`);
     expect(wall.businessHours).toBe(false);
     // Windows: six leads plus L6 reopened; L4 never answered. Wall seconds: 207600, 207000, 122400, 83400, 180, 1200.
@@ -179,6 +179,15 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
         key: '2018-11-01',
         windows: 7,
         answered: 6,
+        // L4 still waits, long past its deadline: beside the percentiles, which cannot show it.
+        unanswered: 1,
+        unansweredPastDue: 1,
+        // One first touch per lead (L6's reopening apart): 180, 83400, 122400, 207000, 207600 s; L4's waits.
+        firstTouches: 6,
+        firstTouchesAnswered: 5,
+        firstTouchP50Seconds: 122400,
+        firstTouchP90Seconds: 207000 + 0.6 * 600,
+        reopenings: 1,
         p50Seconds: (83400 + 122400) / 2,
         p90Seconds: 207000 + 0.5 * 600,
         within5m: 0.1429,
@@ -194,27 +203,47 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     const business = await get<Table<Row>>(`/api/v1/insights/speed-to-lead?${november}&groupBy=month&businessHours=true`);
     expect(business.data[0]).toMatchObject({ windows: 7, answered: 6, p50Seconds: 2700, p90Seconds: 6300, within5m: 0.1429, within15m: 0.2857, within60m: 0.4286 });
     const byRep = await get<Table<Row>>(`/api/v1/insights/speed-to-lead?${november}&by=rep&businessHours=true`);
-    expect(byRep.data.map((row) => [row.label, row.windows, row.answered, row.p50Seconds])).toEqual([
-      ['Bruno Reis', 4, 3, 1200],
-      ['Ana Lima', 3, 3, 4200],
+    expect(byRep.data.map((row) => [row.label, row.windows, row.answered, row.unanswered, row.p50Seconds])).toEqual([
+      ['Bruno Reis', 4, 3, 1, 1200],
+      ['Ana Lima', 3, 3, 0, 4200],
     ]);
     const byChannel = await get<Table<Row>>(`/api/v1/insights/speed-to-lead?${november}&by=channel`);
-    expect(byChannel.data.map((row) => [row.key, row.windows, row.answered])).toEqual([['webform', 4, 4], ['email', 2, 2], ['sms', 1, 0]]);
+    expect(byChannel.data.map((row) => [row.key, row.windows, row.answered, row.unanswered, row.firstTouches, row.reopenings])).toEqual([
+      ['webform', 4, 4, 0, 3, 1],
+      ['email', 2, 2, 0, 2, 0],
+      ['sms', 1, 0, 1, 1, 0],
+    ]);
   });
 
-  it('gives the follow-up rate within the SLA and overdue follow-ups per rep', async () => {
-    const body = await get<Table<{ label: string; assigned: number; touchedWithinSla: number; rate: number; followUpsDue: number; followUpsDoneOnTime: number; overdue: number }>>(
-      `/api/v1/insights/follow-up-rate?${november}&by=rep`,
-    );
-    // SLA 15 working minutes: due Mon 05 09:15 local for the weekend leads; only L5 (09:10) and L6 (3 min) made it.
-    expect(body.data.map(({ label, assigned, touchedWithinSla, rate, followUpsDue, followUpsDoneOnTime, overdue }) => ({ label, assigned, touchedWithinSla, rate, followUpsDue, followUpsDoneOnTime, overdue }))).toEqual([
-      { label: 'Ana Lima', assigned: 3, touchedWithinSla: 1, rate: 0.3333, followUpsDue: 1, followUpsDoneOnTime: 1, overdue: 0 },
-      { label: 'Bruno Reis', assigned: 3, touchedWithinSla: 1, rate: 0.3333, followUpsDue: 1, followUpsDoneOnTime: 0, overdue: 1 },
-    ]);
+  it('gives first response within the SLA and the follow-up rate (done on time of due, overdue of the same) per rep', async () => {
+    type Row = { label: string; assigned: number; touchedWithinSla: number; rate: number; withinSlaRate: number; followUpsDue: number; followUpsDoneOnTime: number; overdue: number; followUpRate: number | null };
+    const rows = async (query: string) =>
+      (await get<Table<Row>>(`/api/v1/insights/follow-up-rate?${query}`)).data.map(({ label, assigned, touchedWithinSla, rate, withinSlaRate, followUpsDue, followUpsDoneOnTime, overdue, followUpRate }) => ({
+        label, assigned, touchedWithinSla, rate, withinSlaRate, followUpsDue, followUpsDoneOnTime, overdue, followUpRate,
+      }));
+    // Outside the period: Ana's follow-up left open in October, and one due an hour from now.
+    const october = await prisma.followUp.create({ data: { id: newId('fu'), workspaceId, leadId: leads.l3!.id, ownerId: users.ana, dueAt: at('2018-10-15T15:00:00Z'), note: 'old' } });
+    const soon = await prisma.followUp.create({ data: { id: newId('fu'), workspaceId, leadId: leads.l3!.id, ownerId: users.ana, dueAt: new Date(Date.now() + 3_600_000), note: 'later' } });
+    try {
+      // SLA 15 working minutes: due Mon 05 09:15 local for the weekend leads; only L5 (09:10) and L6 (3 min) made it.
+      // Follow-ups due in November: Ana's done an hour early, Bruno's still open.
+      expect(await rows(`${november}&by=rep`)).toEqual([
+        { label: 'Ana Lima', assigned: 3, touchedWithinSla: 1, rate: 0.3333, withinSlaRate: 0.3333, followUpsDue: 1, followUpsDoneOnTime: 1, overdue: 0, followUpRate: 1 },
+        { label: 'Bruno Reis', assigned: 3, touchedWithinSla: 1, rate: 0.3333, withinSlaRate: 0.3333, followUpsDue: 1, followUpsDoneOnTime: 0, overdue: 1, followUpRate: 0 },
+      ]);
+      // A follow-up not due yet is neither done on time nor late.
+      const aroundNow = `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 7_200_000).toISOString()}`;
+      expect(await rows(`${aroundNow}&by=rep`)).toEqual([]);
+      expect((await rows('from=2018-10-01&to=2018-10-31&by=rep')).map(({ label, followUpsDue, overdue, followUpRate }) => ({ label, followUpsDue, overdue, followUpRate }))).toEqual([
+        { label: 'Ana Lima', followUpsDue: 1, overdue: 1, followUpRate: 0 },
+      ]);
+    } finally {
+      await prisma.followUp.deleteMany({ where: { id: { in: [october.id, soon.id] } } });
+    }
   });
 
   it('builds the stage funnel with conversion, time in stage, won and lost with reasons', async () => {
-    const body = await get<Table<{ stage: string; reached: number; conversion: number | null; entered: number; current: number; medianSecondsInStage: number | null }> & { cohort: number; won: number; lost: number; lossReasons: unknown[] }>(
+    const body = await get<Table<{ stage: string; reached: number; conversion: number | null; entered: number; current: number; medianSecondsInStage: number | null }> & { cohort: number; won: number; lost: number; open: number; winRate: number | null; lossReasons: unknown[] }>(
       `/api/v1/insights/funnel?${november}`,
     );
     const row = (stage: string) => body.data.find((r) => r.stage === stage)!;
@@ -231,10 +260,13 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     expect(row('qualified').medianSecondsInStage).toBe(2 * 86400);
     expect(row('negotiation').medianSecondsInStage).toBe(2 * 86400);
     expect(row('open').current).toBe(1);
-    expect({ cohort: body.cohort, won: body.won, lost: body.lost, lossReasons: body.lossReasons }).toEqual({
+    expect({ cohort: body.cohort, won: body.won, lost: body.lost, open: body.open, winRate: body.winRate, lossReasons: body.lossReasons }).toEqual({
       cohort: 6,
       won: 1,
       lost: 2,
+      // L4, L5 (nurture) and L6 (qualified) are neither won nor lost: open, and not losses.
+      open: 3,
+      winRate: 0.3333,
       lossReasons: [{ reason: 'no budget', leads: 1 }, { reason: 'price', leads: 1 }],
     });
   });
@@ -244,6 +276,7 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     const quarter = (await stack.api<{ id: string }>('POST', '/api/v1/quotas', { period: '2018-Q4', target: 10 })).body.id;
     const december = (await stack.api<{ id: string }>('POST', '/api/v1/quotas', { period: '2018-12', productId: products.bateria, target: 2 })).body.id;
     const body = await get<Table<{ quotaId: string; period: string; product: string | null; start: string; target: number; actual: number; ratio: number }>>('/api/v1/insights/quotas?from=2018-11-01&to=2018-12-31');
+    // November: L1 and L2, which was lost after it qualified and still counts; December: L6.
     expect(body.data.map((r) => [r.quotaId, r.period, r.product, r.start, r.target, r.actual, r.ratio])).toEqual([
       [quarter, '2018-Q4', null, '2018-10-01T03:00:00.000Z', 10, 3, 0.3],
       [month, '2018-11', null, '2018-11-01T03:00:00.000Z', 4, 2, 0.5],
@@ -253,8 +286,48 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
       const progress = await get<{ actual: number }>(`/api/v1/quotas/${row.quotaId}/progress`);
       expect(progress.actual).toBe(row.actual);
     }
+    // First response within the SLA of November's assigned leads (L5 and L6 of six), under its own name too.
+    const monthProgress = await get<{ followUpRate: number; withinSlaRate: number; byRep: { name: string; withinSlaRate: number }[] }>(`/api/v1/quotas/${month}/progress`);
+    expect(monthProgress).toMatchObject({ followUpRate: 2 / 6, withinSlaRate: 2 / 6 });
+    expect(monthProgress.byRep.map((line) => [line.name, line.withinSlaRate])).toEqual([['Ana Lima', 1 / 3], ['Bruno Reis', 1 / 3]]);
     const onlyNovember = await get<Table<{ period: string }>>(`/api/v1/insights/quotas?${november}`);
     expect(onlyNovember.data.map((r) => r.period)).toEqual(['2018-Q4', '2018-11']);
+
+    // A rep who sees only their own leads: both quota figures count the same leads, their own.
+    const keys: Record<'ana' | 'bruno', string> = { ana: '', bruno: '' };
+    for (const rep of ['ana', 'bruno'] as const) {
+      const created = await stack.api<{ key: string }>('POST', '/api/v1/api-keys', { name: `${rep}'s key`, userId: users[rep] });
+      expect(created.status).toBe(201);
+      keys[rep] = created.body.key;
+    }
+    expect((await stack.api('PATCH', '/api/v1/workspace', { visibility: 'own' })).status).toBe(200);
+    try {
+      const actuals = async (rep: 'ana' | 'bruno') => {
+        const insights = await apiRequest<Table<{ quotaId: string; actual: number }>>(stack.baseUrl, keys[rep], 'GET', '/api/v1/insights/quotas?from=2018-11-01&to=2018-12-31');
+        expect(insights.status).toBe(200);
+        const rows = [];
+        for (const row of insights.body.data) {
+          const progress = await apiRequest<{ actual: number; byRep: { userId: string; qualified: number }[] }>(stack.baseUrl, keys[rep], 'GET', `/api/v1/quotas/${row.quotaId}/progress`);
+          expect(progress.status).toBe(200);
+          expect(progress.body.byRep.every((line) => line.userId === users[rep])).toBe(true);
+          rows.push({ quotaId: row.quotaId, insights: row.actual, progress: progress.body.actual });
+        }
+        return rows;
+      };
+      // Ana qualified L1 in November; Bruno L2 in November and L6 (Bateria) in December.
+      expect(await actuals('ana')).toEqual([
+        { quotaId: quarter, insights: 1, progress: 1 },
+        { quotaId: month, insights: 1, progress: 1 },
+        { quotaId: december, insights: 0, progress: 0 },
+      ]);
+      expect(await actuals('bruno')).toEqual([
+        { quotaId: quarter, insights: 2, progress: 2 },
+        { quotaId: month, insights: 1, progress: 1 },
+        { quotaId: december, insights: 1, progress: 1 },
+      ]);
+    } finally {
+      await stack.api('PATCH', '/api/v1/workspace', { visibility: 'all' });
+    }
   });
 
   it('reports sequence steps: sent, failed, skipped, replied and opted out', async () => {
@@ -331,6 +404,30 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     expect(keyAlone.body.errors.map((e) => e.path)).toEqual(['query.key']);
   });
 
+  it('refuses dates that do not exist and years out of range, naming the parameter', async () => {
+    const refused = async (path: string, parameter: string) => {
+      const response = await stack.api<{ type: string; errors: { path: string; message: string }[] }>('GET', path);
+      expect(response.status, `${path}: ${JSON.stringify(response.body)}`).toBe(422);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.body.type).toBe('https://leadgate.dev/problems/validation-failed');
+      expect(response.body.errors.map((e) => e.path)).toEqual([parameter]);
+      return response.body.errors[0]!.message;
+    };
+    await refused('/api/v1/insights/leads-created?from=2026-02-30', 'query.from');
+    await refused('/api/v1/insights/leads-created?from=2026-01-01&to=2026-04-31', 'query.to');
+    await refused('/api/v1/insights/funnel?to=2026-13-01', 'query.to');
+    await refused('/api/v1/insights/summary?from=2026-02-28T10:00:00Z&to=2026-02-30T10:00:00Z', 'query.to');
+    await refused('/api/v1/insights/leads?bucket=2026-02-30', 'query.bucket');
+    await refused('/api/v1/insights/leads?bucket=0001-01-01', 'query.bucket');
+    expect(await refused('/api/v1/insights/leads-created?from=0001-01-01&to=2026-01-01&groupBy=quarter', 'query.from')).toBe('the year must be from 1970 to 2999');
+    await refused('/api/v1/insights/funnel?from=2026-01-01&to=9999-12-31', 'query.to');
+    await refused('/api/v1/insights/quotas?from=1969-12-31T23:00:00Z&to=1970-01-02', 'query.from');
+    // A leap day is a day, and the first and last years allowed are answered.
+    expect((await stack.api('GET', '/api/v1/insights/leads-created?from=2024-02-29&to=2024-02-29')).status).toBe(200);
+    expect((await stack.api('GET', '/api/v1/insights/leads-created?from=1970-01-01&to=1970-01-02')).status).toBe(200);
+    expect((await stack.api('GET', '/api/v1/insights/funnel?from=2999-12-01&to=2999-12-31')).status).toBe(200);
+  });
+
   it('summarises the period on one page', async () => {
     const body = await get<Record<string, unknown>>(`/api/v1/insights/summary?${november}&groupBy=day`);
     expect(body).toMatchObject({
@@ -338,9 +435,11 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
       byChannel: [{ key: 'webform', leads: 3 }, { key: 'email', leads: 2 }, { key: 'sms', leads: 1 }],
       bySegment: [{ key: null, leads: 4 }, { key: 'empresa', leads: 1 }, { key: 'residencial', leads: 1 }],
       followUpRate: { assigned: 6, touchedWithinSla: 2, rate: 0.3333, overdue: 1 },
+      firstResponseWithinSla: { assigned: 6, answered: 2, rate: 0.3333 },
+      followUps: { due: 2, doneOnTime: 1, overdue: 1, rate: 0.5 },
       firstResponseByRep: [
-        { label: 'Bruno Reis', answered: 3, medianSeconds: 1200 },
-        { label: 'Ana Lima', answered: 3, medianSeconds: 122400 },
+        { label: 'Bruno Reis', answered: 3, unanswered: 1, medianSeconds: 1200 },
+        { label: 'Ana Lima', answered: 3, unanswered: 0, medianSeconds: 122400 },
       ],
     });
     expect((body.byStage as { key: string; leads: number }[]).map((r) => [r.key, r.leads])).toEqual([
@@ -377,11 +476,57 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     });
     await eventually(() => expect(smtp.received).toHaveLength(2));
     const davi = live.find((lead) => lead.name === 'Davi Melo')!;
+    expect((await stack.api('PATCH', `/api/v1/leads/${davi.id}`, { ownerId: users.ana })).status).toBe(200);
+    // Answered through the workspace's API key: an integration, not Ana.
     expect((await stack.api('POST', `/api/v1/leads/${davi.id}/messages`, { text: 'Olá Davi, posso ajudar?' })).status).toBe(202);
     await eventually(async () => {
       const body = await get<Table<{ windows: number; answered: number; acknowledged: number }>>(`/api/v1/insights/speed-to-lead?from=${since}&by=channel`);
-      expect(body.data).toEqual([expect.objectContaining({ key: 'webform', windows: 2, answered: 1, acknowledged: 2 })]);
+      // Carla waits, but her 15 working minutes have not run out.
+      expect(body.data).toEqual([expect.objectContaining({ key: 'webform', windows: 2, answered: 1, unanswered: 1, unansweredPastDue: 0, acknowledged: 2 })]);
     });
+    const byRep = await get<Table<{ key: string | null; windows: number; answered: number }>>(`/api/v1/insights/speed-to-lead?from=${since}&by=rep`);
+    // Ana owns Davi's lead, but did not answer it.
+    expect(byRep.data.find((row) => row.key === users.ana)?.answered ?? 0).toBe(0);
+    expect(byRep.data.filter((row) => row.key === null).reduce((sum, row) => sum + row.answered, 0)).toBe(1);
+  });
+
+  it('counts a lead given two products, then one, once per product and never as "no product", for whole days', async () => {
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo', year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
+    type Totals = Record<string, number>;
+    const byProduct = async (): Promise<{ day: Totals; week: Totals; month: Totals; summary: Totals }> => {
+      const totals = (rows: { label: string | null; leads: number }[]) => Object.fromEntries(rows.map((row) => [row.label ?? 'none', row.leads]));
+      const sum = (rows: { label: string | null; leads: number }[]) => {
+        const out: Totals = {};
+        for (const row of rows) out[row.label ?? 'none'] = (out[row.label ?? 'none'] ?? 0) + row.leads;
+        return out;
+      };
+      const day = await get<Table<{ label: string | null; leads: number }>>(`/api/v1/insights/leads-created?by=product&from=${today}&to=${today}`);
+      const week = await get<Table<{ label: string | null; leads: number }>>(`/api/v1/insights/leads-created?by=product&from=${today}&to=${today}&groupBy=week`);
+      const month = await get<Table<{ label: string | null; leads: number }>>(`/api/v1/insights/leads-created?by=product&from=${today}&to=${today}&groupBy=month`);
+      const summary = await get<{ byProduct: { label: string | null; leads: number }[] }>(`/api/v1/insights/summary?from=${today}&to=${today}`);
+      return { day: sum(day.data), week: sum(week.data), month: sum(month.data), summary: totals(summary.byProduct) };
+    };
+    const plus = (before: Totals, change: Totals): Totals =>
+      Object.fromEntries(Object.entries({ ...before, ...change }).map(([key]) => [key, (before[key] ?? 0) + (change[key] ?? 0)]).filter(([, n]) => n !== 0));
+    const expectChange = async (before: Awaited<ReturnType<typeof byProduct>>, change: Totals) => {
+      const now = await byProduct();
+      for (const view of ['day', 'week', 'month', 'summary'] as const) expect(now[view], view).toEqual(plus(before[view], change));
+    };
+
+    const form = await createWebform(stack, { name: 'Products' });
+    const before = await byProduct();
+    const posted = await postForm(stack, form, { name: 'Elisa Prado', email: 'elisa@example.com' });
+    const leadId = await eventually(async () => {
+      const { body } = await stack.api<{ data: { id: string }[] }>('GET', `/api/v1/leads?q=${encodeURIComponent('elisa@example.com')}`);
+      expect(body.data).toHaveLength(1);
+      return body.data[0]!.id;
+    });
+    expect(posted.status).toBeLessThan(300);
+    await expectChange(before, { none: 1 });
+    expect((await stack.api('PATCH', `/api/v1/leads/${leadId}`, { products: [products.solar, products.bateria] })).status).toBe(200);
+    await expectChange(before, { Solar: 1, Bateria: 1 });
+    expect((await stack.api('PATCH', `/api/v1/leads/${leadId}`, { products: [products.solar] })).status).toBe(200);
+    await expectChange(before, { Solar: 1 });
   });
 });
 

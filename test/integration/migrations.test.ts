@@ -96,6 +96,33 @@ describe('migrations', () => {
     }
   });
 
+  it('mark the response windows written before as reopenings when they are not their lead\'s first', async () => {
+    const pglite = await emptyPglite();
+    const runner = pgliteRunner(pglite);
+    const migrations = readMigrations();
+    const added = migrations.findIndex((m) => m.name.endsWith('_response_window_reopening'));
+    expect(added).toBeGreaterThan(0);
+    await applyMigrations(runner, migrations.slice(0, added));
+    await runner.exec(`
+      INSERT INTO workspaces (id, name, "workingHours", "updatedAt") VALUES ('ws_1', 'Acme', '{}', now());
+      INSERT INTO contacts (id, "workspaceId", "updatedAt") VALUES ('ct_1', 'ws_1', now()), ('ct_2', 'ws_1', now());
+      INSERT INTO leads (id, "workspaceId", "contactId", channel, "createdAt", "updatedAt") VALUES
+        ('lead_1', 'ws_1', 'ct_1', 'email', '2026-01-05T10:00:00Z', now()), ('lead_2', 'ws_1', 'ct_2', 'sms', '2026-01-06T10:00:00Z', now());
+      INSERT INTO response_windows (id, "workspaceId", "leadId", channel, "openedAt", "dueAt") VALUES
+        ('rw_b', 'ws_1', 'lead_1', 'email', '2026-01-05T10:00:00Z', '2026-01-05T10:15:00Z'),
+        ('rw_a', 'ws_1', 'lead_1', 'email', '2026-01-09T10:00:00Z', '2026-01-09T10:15:00Z'),
+        ('rw_c', 'ws_1', 'lead_1', 'email', '2026-01-12T10:00:00Z', '2026-01-12T10:15:00Z'),
+        ('rw_d', 'ws_1', 'lead_2', 'sms', '2026-01-06T10:00:00Z', '2026-01-06T10:15:00Z');`);
+    await applyMigrations(runner, migrations);
+    expect(await runner.query(`SELECT id, reopening FROM response_windows ORDER BY id`)).toEqual([
+      { id: 'rw_a', reopening: true },
+      { id: 'rw_b', reopening: false },
+      { id: 'rw_c', reopening: true },
+      { id: 'rw_d', reopening: false },
+    ]);
+    await pglite.close();
+  });
+
   it('refuse to run over a migration that was edited after it was applied', async () => {
     const pglite = await emptyPglite();
     const runner = pgliteRunner(pglite);

@@ -238,6 +238,14 @@ describe.each(defaultBackends)('calls and SMS through Twilio on $db with the $qu
     expect(calls[1]!.fields).toMatchObject({ callStatus: 'answered', durationSeconds: 95 });
     const { body: followUps } = await stack.api<{ data: unknown[] }>('GET', `/api/v1/follow-ups?leadId=${lead.id}`);
     expect(followUps.data).toHaveLength(1);
+
+    // The rep picked up: a response, like a reply, credited to them (the missed call and the
+    // automatic text before it were not).
+    const { body: answered } = await stack.api<{ stage: string; firstResponse: { at: string | null } }>('GET', `/api/v1/leads/${lead.id}`);
+    expect(answered.stage).toBe('contacted');
+    expect(answered.firstResponse.at).not.toBeNull();
+    const { body: speed } = await stack.api<{ data: { key: string; windows: number; answered: number; unanswered: number }[] }>('GET', '/api/v1/insights/speed-to-lead?by=rep&channel=voice');
+    expect(speed.data.map(({ key, windows, answered, unanswered }) => ({ key, windows, answered, unanswered }))).toEqual([{ key: repId, windows: 1, answered: 1, unanswered: 0 }]);
   });
 
   it('makes a missed call, with its call-back and text, of a caller who hangs up during the greeting', async () => {

@@ -34,12 +34,14 @@ export interface Summary {
   leadsCreated: { total: number; buckets: CreatedRow[] };
   byChannel: (Keyed & { leads: number })[];
   followUpRate: { assigned: number; touchedWithinSla: number; rate: number | null; overdue: number };
+  followUps: { due: number; doneOnTime: number; overdue: number; rate: number | null };
   quotas: QuotaRow[];
 }
 
 export interface SpeedRow extends Keyed {
   windows: number;
   answered: number;
+  unanswered: number;
   p50Seconds: number | null;
   p90Seconds: number | null;
   within5m: number | null;
@@ -57,6 +59,7 @@ export interface FollowUpRow extends Keyed {
   followUpsDue: number;
   followUpsDoneOnTime: number;
   overdue: number;
+  followUpRate: number | null;
 }
 
 export interface FunnelStage {
@@ -72,6 +75,8 @@ export interface Funnel extends Table<FunnelStage> {
   cohort: number;
   won: number;
   lost: number;
+  open: number;
+  winRate: number | null;
   lossReasons: { reason: string | null; leads: number }[];
 }
 

@@ -5,7 +5,7 @@ import { followUpGroupings, followUpRate } from '../../insights/follow-up.js';
 import { type Funnel, stageFunnel } from '../../insights/funnel.js';
 import { allLeadRows, leadRowColumns, leadRows } from '../../insights/lead-rows.js';
 import { arrivalsHeatmap, dimensions, leadsCreated, leadsCreatedTotals } from '../../insights/leads-created.js';
-import { businessHoursParam, type InsightQuery, insightQuery, periodView, resolveScope, type Scope, stageParam } from '../../insights/query.js';
+import { businessHoursParam, calendarDate, type InsightQuery, insightQuery, periodView, resolveScope, type Scope, stageParam } from '../../insights/query.js';
 import { quotaProgress } from '../../insights/quotas.js';
 import { sequencePerformance } from '../../insights/sequences.js';
 import { firstResponseByRep, speedGroupings, speedToLead } from '../../insights/speed.js';
@@ -28,6 +28,13 @@ const speedRow = z.object({
   end: instant.nullable(),
   windows: z.number().int(),
   answered: z.number().int(),
+  unanswered: z.number().int().describe('Windows still waiting for a person\'s reply (not in the percentiles)'),
+  unansweredPastDue: z.number().int().describe('Of those, already past their first-response deadline'),
+  firstTouches: z.number().int().describe('Leads\' first windows (one per lead: opened by its arrival)'),
+  firstTouchesAnswered: z.number().int(),
+  firstTouchP50Seconds: seconds.describe('Speed to lead: p50 over answered first windows'),
+  firstTouchP90Seconds: seconds,
+  reopenings: z.number().int().describe('Windows opened by a contact writing again on a resolved conversation'),
   p50Seconds: seconds,
   p90Seconds: seconds,
   within5m: share,
@@ -41,12 +48,14 @@ const followUpRow = z.object({
   ...keyed,
   start: instant.nullable(),
   end: instant.nullable(),
-  assigned: z.number().int(),
-  touchedWithinSla: z.number().int(),
-  rate: share,
-  followUpsDue: z.number().int(),
-  followUpsDoneOnTime: z.number().int(),
-  overdue: z.number().int(),
+  assigned: z.number().int().describe('Leads created in the period with an owner and a first-response deadline'),
+  touchedWithinSla: z.number().int().describe('Of those, answered by a person by the deadline'),
+  rate: share.describe('touchedWithinSla / assigned: first response within the SLA (the name it had first; see withinSlaRate)'),
+  withinSlaRate: share.describe('touchedWithinSla / assigned: first response within the SLA'),
+  followUpsDue: z.number().int().describe('Follow-ups due in the period, up to now'),
+  followUpsDoneOnTime: z.number().int().describe('Of those, completed by their due time'),
+  overdue: z.number().int().describe('Of those, still open'),
+  followUpRate: share.describe('followUpsDoneOnTime / followUpsDue'),
 });
 const funnelRow = z.object({
   stage: z.string(),
@@ -108,7 +117,7 @@ const speedQuery = insightQuery.extend({ by: z.enum(speedGroupings).default('per
 const followUpQuery = insightQuery.extend({ by: z.enum(followUpGroupings).default('rep') });
 const sequenceQuery = insightQuery.extend({ sequenceId: z.string().min(1).max(100).optional() });
 const leadsQuery = insightQuery.extend({
-  bucket: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a bucket label (YYYY-MM-DD) as the figures return it').optional(),
+  bucket: calendarDate('a bucket label (YYYY-MM-DD) as the figures return it').optional(),
   by: z.enum(dimensions).optional(),
   key: z.string().max(200).optional(),
   reachedStage: stageParam.optional(),
@@ -161,7 +170,7 @@ export function insightRoutes(deps: AppDeps) {
     route({
       method: 'get',
       path: '/insights/summary',
-      summary: 'The overview: leads created, by channel, product, segment and stage; follow-up rate; median first response per rep; quotas',
+      summary: 'The overview: leads created, by channel, product, segment and stage; first response within the SLA; follow-up rate; median first response per rep; quotas',
       description: describe(definitions.summary),
       tag: 'insights',
       query: insightQuery,
@@ -175,8 +184,12 @@ export function insightRoutes(deps: AppDeps) {
           byProduct: z.array(totalRow),
           bySegment: z.array(totalRow),
           byStage: z.array(totalRow),
-          followUpRate: z.object({ assigned: z.number().int(), touchedWithinSla: z.number().int(), rate: share, overdue: z.number().int() }),
-          firstResponseByRep: z.array(z.object({ ...keyed, answered: z.number().int(), medianSeconds: seconds })),
+          followUpRate: z
+            .object({ assigned: z.number().int(), touchedWithinSla: z.number().int(), rate: share, overdue: z.number().int() })
+            .describe('The name it had first: `rate` is first response within the SLA (as firstResponseWithinSla), `overdue` as followUps'),
+          firstResponseWithinSla: z.object({ assigned: z.number().int(), answered: z.number().int(), rate: share }),
+          followUps: z.object({ due: z.number().int(), doneOnTime: z.number().int(), overdue: z.number().int(), rate: share }),
+          firstResponseByRep: z.array(z.object({ ...keyed, answered: z.number().int(), unanswered: z.number().int(), medianSeconds: seconds })),
           quotas: z.array(quotaRow),
         }),
       },
@@ -192,8 +205,13 @@ export function insightRoutes(deps: AppDeps) {
           firstResponseByRep(prisma, scope),
           quotaProgress(prisma, scope),
         ]);
-        const assigned = followUps.reduce((sum, row) => sum + row.assigned, 0);
-        const touched = followUps.reduce((sum, row) => sum + row.touchedWithinSla, 0);
+        const total = (field: 'assigned' | 'touchedWithinSla' | 'followUpsDue' | 'followUpsDoneOnTime' | 'overdue') => followUps.reduce((sum, row) => sum + row[field], 0);
+        const ratio = (part: number, whole: number) => (whole === 0 ? null : Math.round((part / whole) * 10_000) / 10_000);
+        const assigned = total('assigned');
+        const touched = total('touchedWithinSla');
+        const due = total('followUpsDue');
+        const onTime = total('followUpsDoneOnTime');
+        const overdue = total('overdue');
         return {
           period: periodView(scope),
           leadsCreated: { total: buckets.reduce((sum, row) => sum + row.leads, 0), buckets },
@@ -201,12 +219,9 @@ export function insightRoutes(deps: AppDeps) {
           byProduct,
           bySegment,
           byStage,
-          followUpRate: {
-            assigned,
-            touchedWithinSla: touched,
-            rate: assigned === 0 ? null : Math.round((touched / assigned) * 10_000) / 10_000,
-            overdue: followUps.reduce((sum, row) => sum + row.overdue, 0),
-          },
+          followUpRate: { assigned, touchedWithinSla: touched, rate: ratio(touched, assigned), overdue },
+          firstResponseWithinSla: { assigned, answered: touched, rate: ratio(touched, assigned) },
+          followUps: { due, doneOnTime: onTime, overdue, rate: ratio(onTime, due) },
           firstResponseByRep: speed,
           quotas,
         };
@@ -240,7 +255,7 @@ export function insightRoutes(deps: AppDeps) {
     }),
     tableRoute({
       path: '/insights/follow-up-rate',
-      summary: 'Share of assigned leads answered within the SLA, and follow-ups due, done on time and overdue, per rep or period',
+      summary: 'First response within the SLA (share of assigned leads), and the follow-up rate (follow-ups due, done on time, overdue), per rep or period',
       definition: definitions.followUpRate,
       query: followUpQuery,
       row: followUpRow,
@@ -262,6 +277,8 @@ export function insightRoutes(deps: AppDeps) {
           cohort: z.number().int(),
           won: z.number().int(),
           lost: z.number().int(),
+          open: z.number().int().describe('Leads of the cohort neither won nor lost yet'),
+          winRate: share.describe('won / (won + lost); null while none is won or lost'),
           lossReasons: z.array(z.object({ reason: z.string().nullable(), leads: z.number().int() })),
         },
         values: async (scope) => {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import { periodPattern, quotaProgress } from '../../leads/quotas.js';
-import { repScope } from '../../leads/visibility.js';
+import { visibleLeadsSql } from '../../leads/visibility.js';
 import type { AppDeps } from '../deps.js';
 import { byId, listSchema, route, type RouteDef } from '../route.js';
 
@@ -24,7 +24,8 @@ const progressView = z.object({
   target: z.number(),
   actual: z.number().describe('Leads that first reached qualified or a later stage during the period'),
   ratio: z.number(),
-  followUpRate: z.number().nullable().describe('Of the leads created in the period with an owner, the share first answered within the SLA'),
+  followUpRate: z.number().nullable().describe('The name it had first for withinSlaRate (it is not the insights\' follow-up rate)'),
+  withinSlaRate: z.number().nullable().describe('Of the leads created in the period with an owner, the share first answered within the SLA'),
   byRep: z.array(
     z.object({
       userId: z.string(),
@@ -32,7 +33,8 @@ const progressView = z.object({
       qualified: z.number(),
       assigned: z.number(),
       answeredWithinSla: z.number(),
-      followUpRate: z.number().nullable(),
+      followUpRate: z.number().nullable().describe('The name it had first for withinSlaRate'),
+      withinSlaRate: z.number().nullable().describe('answeredWithinSla / assigned'),
     }),
   ),
 });
@@ -132,10 +134,8 @@ export function quotaRoutes(deps: AppDeps): RouteDef[] {
       handler: async ({ params, auth }) => {
         const quota = await load(auth.workspaceId, params.id);
         const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { timeZone: true } });
-        const progress = await quotaProgress(prisma, quota, workspace.timeZone);
-        const scope = await repScope(prisma, auth);
-        // A rep who sees only their own leads sees only their own line.
-        return scope ? { ...progress, byRep: progress.byRep.filter((row) => row.userId === scope.userId) } : progress;
+        // A rep who sees only their own leads gets figures made of them, as every insight does.
+        return quotaProgress(prisma, quota, workspace.timeZone, await visibleLeadsSql(prisma, auth));
       },
     }),
   ];

@@ -506,8 +506,12 @@ function FigureSections({ figures, view, f, change, onDrill }: { figures: Figure
           <dd>{f.percent(summary.followUpRate.rate)}</dd>
         </div>
         <div class="card">
+          <dt>{ti.followUpsOnTime}</dt>
+          <dd>{f.percent(summary.followUps.rate)}</dd>
+        </div>
+        <div class="card">
           <dt>{ti.overdueFollowUps}</dt>
-          <dd>{f.number(summary.followUpRate.overdue)}</dd>
+          <dd>{f.number(summary.followUps.overdue)}</dd>
         </div>
         <div class="card">
           <dt>{ti.won}</dt>
@@ -516,6 +520,14 @@ function FigureSections({ figures, view, f, change, onDrill }: { figures: Figure
         <div class="card">
           <dt>{ti.lost}</dt>
           <dd>{f.number(funnel.lost)}</dd>
+        </div>
+        <div class="card">
+          <dt>{ti.stillOpen}</dt>
+          <dd>{f.number(funnel.open)}</dd>
+        </div>
+        <div class="card">
+          <dt>{ti.winRate}</dt>
+          <dd>{f.percent(funnel.winRate)}</dd>
         </div>
       </dl>
       <div class="insight-grid">
@@ -640,6 +652,7 @@ function SpeedTable({ rows, f, first, name }: { rows: SpeedRow[]; f: Formats; fi
       columns={[
         { title: ti.windows, cell: (row) => f.number(row.windows) },
         { title: ti.answered, cell: (row) => f.number(row.answered) },
+        { title: ti.unanswered, cell: (row) => f.number(row.unanswered) },
         { title: ti.p50, cell: (row) => f.duration(row.p50Seconds) },
         { title: ti.p90, cell: (row) => f.duration(row.p90Seconds) },
         { title: ti.within(5), cell: (row) => f.percent(row.within5m) },
@@ -740,6 +753,7 @@ function FollowUps({ figures, view, f, onDrill }: SectionProps & { onDrill: (dri
           { title: ti.due, cell: (row) => f.number(row.followUpsDue) },
           { title: ti.doneOnTime, cell: (row) => f.number(row.followUpsDoneOnTime) },
           { title: ti.overdue, cell: (row) => f.number(row.overdue) },
+          { title: ti.onTimeRate, cell: (row) => f.percent(row.followUpRate) },
         ]}
       />
     </Section>
