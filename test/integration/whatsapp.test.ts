@@ -84,7 +84,8 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
   }
 
   beforeAll(async () => {
-    stack = await startStack({ db, queue, adapterOptions: { whatsapp: { driver: fake, timing } } });
+    // Webhooks to a documentation address (203.0.113.0/24) record what would be announced; nothing answers there.
+    stack = await startStack({ db, queue, env: { LEADGATE_WEBHOOKS_ALLOW_PRIVATE: 'true' }, adapterOptions: { whatsapp: { driver: fake, timing } } });
     await stack.api('PATCH', '/api/v1/workspace', { name: 'Acme Solar', locale: 'en' });
   });
   afterAll(async () => {
@@ -792,7 +793,8 @@ describe('a WhatsApp number when WhatsApp closes its connection, reason by reaso
   let stack: Stack;
 
   beforeAll(async () => {
-    stack = await startStack({ db: 'pglite', queue: 'embedded', adapterOptions: { whatsapp: { driver: fake, timing } } });
+    // Webhooks to a documentation address (203.0.113.0/24) record what would be announced; nothing answers there.
+    stack = await startStack({ db: 'pglite', queue: 'embedded', env: { LEADGATE_WEBHOOKS_ALLOW_PRIVATE: 'true' }, adapterOptions: { whatsapp: { driver: fake, timing } } });
   });
   afterAll(async () => {
     await stack?.close();
