@@ -89,12 +89,16 @@ export class RedisSendPace implements SendPace {
     this.client.disconnect();
   }
 
+  /** The Redis key that counts a connection's sends in its current window. */
+  static windowKey(prefix: string, key: string, perMinute: number): string {
+    const { points, duration } = windowOf(perMinute);
+    return `${prefix}:send-pace:${points}per${duration}s:${key}`;
+  }
+
   private limiter(perMinute: number): { limiter: RateLimiterRedis; points: number } {
     let entry = this.limiters.get(perMinute);
     if (!entry) {
-      // The library counts whole points in windows of whole seconds.
-      const points = perMinute >= 1 ? Math.floor(perMinute) : 1;
-      const duration = perMinute >= 1 ? 60 : Math.ceil(60 / perMinute);
+      const { points, duration } = windowOf(perMinute);
       entry = {
         limiter: new RateLimiterRedis({ storeClient: this.client, keyPrefix: `${this.prefix}:send-pace:${points}per${duration}s`, points, duration }),
         points,
@@ -103,4 +107,9 @@ export class RedisSendPace implements SendPace {
     }
     return entry;
   }
+}
+
+/** The library counts whole points in windows of whole seconds. */
+function windowOf(perMinute: number): { points: number; duration: number } {
+  return perMinute >= 1 ? { points: Math.floor(perMinute), duration: 60 } : { points: 1, duration: Math.ceil(60 / perMinute) };
 }

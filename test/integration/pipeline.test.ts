@@ -79,62 +79,74 @@ describe('inbound processing by two worker processes on PostgreSQL with Bull', (
   const contactOf = async (email: string) =>
     (await sql.query<{ contactId: string }>(`SELECT "contactId" FROM contact_identities WHERE kind = 'email' AND value = $1`, [email])).rows[0]?.contactId;
 
-  it("processes other people's events in one worker while a batch of the other waits for a person", async () => {
-    await startWorkers(2);
-    const first = await submit({ name: 'Ana Lima', email: 'ana@pipeline.test', message: 'Orçamento, por favor' });
-    await eventually(async () => expect(await statusOf(first)).toBe('processed'));
-    const ana = (await contactOf('ana@pipeline.test'))!;
+  describe('with two workers running', () => {
+    // Both cases leave the workers idle and well: they share two processes instead of starting
+    // two each (a worker takes seconds to start).
+    let shared: WorkerProcess[] = [];
+    beforeAll(async () => {
+      await Promise.all([0, 1].map(async () => shared.push(await spawnWorker(env))));
+    });
+    afterAll(async () => {
+      for (const worker of shared) await worker.kill();
+      shared = [];
+    });
 
-    // Someone holds Ana's contact (as a merge of her contact would): a batch with her next
-    // message stops there, holding its worker's only slot.
-    const holder = new pg.Client({ connectionString: database.url });
-    await holder.connect();
-    try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [ana]);
-      const second = await submit({ name: 'Ana Lima', email: 'ana@pipeline.test', message: 'Alguma novidade?' });
-      await eventually(async () => expect(await waitingOnLocks()).toBe(1));
+    it("processes other people's events in one worker while a batch of the other waits for a person", async () => {
+      const first = await submit({ name: 'Ana Lima', email: 'ana@pipeline.test', message: 'Orçamento, por favor' });
+      await eventually(async () => expect(await statusOf(first)).toBe('processed'));
+      const ana = (await contactOf('ana@pipeline.test'))!;
 
-      // The other worker takes Bruno's event and finishes it while that batch still waits.
-      const bruno = await submit({ name: 'Bruno Reis', email: 'bruno@pipeline.test', message: 'Quero saber o preço' });
-      await eventually(async () => expect(await statusOf(bruno)).toBe('processed'));
-      expect(await statusOf(second)).toBe('pending');
-      expect(await waitingOnLocks()).toBe(1);
+      // Someone holds Ana's contact (as a merge of her contact would): a batch with her next
+      // message stops there, holding its worker's only slot.
+      const holder = new pg.Client({ connectionString: database.url });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [ana]);
+        const second = await submit({ name: 'Ana Lima', email: 'ana@pipeline.test', message: 'Alguma novidade?' });
+        await eventually(async () => expect(await waitingOnLocks()).toBe(1));
 
-      await holder.query('ROLLBACK');
-      await eventually(async () => expect(await statusOf(second)).toBe('processed'));
-    } finally {
-      await holder.end();
-    }
-    const leads = await sql.query<{ id: string; messages: string }>(
-      `SELECT l.id, (SELECT count(*) FROM messages m WHERE m."leadId" = l.id AND m.direction = 'in') AS messages FROM leads l WHERE l."contactId" = $1`,
-      [ana],
-    );
-    expect(leads.rows).toEqual([{ id: expect.any(String), messages: '2' }]);
-  });
+        // The other worker takes Bruno's event and finishes it while that batch still waits.
+        const bruno = await submit({ name: 'Bruno Reis', email: 'bruno@pipeline.test', message: 'Quero saber o preço' });
+        await eventually(async () => expect(await statusOf(bruno)).toBe('processed'));
+        expect(await statusOf(second)).toBe('pending');
+        expect(await waitingOnLocks()).toBe(1);
 
-  it('never makes two contacts of one person whose submissions arrive together, with different emails and one phone', async () => {
-    await startWorkers(2);
-    const people = 40;
-    const eventIds = await Promise.all(
-      Array.from({ length: people }, (_, n) => [
-        submit({ name: `Pessoa ${n}`, telefone: `(11) 97${String(n).padStart(3, '0')}-1234`, email: `pessoa${n}@casa.test` }),
-        submit({ name: `Pessoa ${n}`, telefone: `+55 11 97${String(n).padStart(3, '0')}1234`, email: `pessoa${n}@trabalho.test` }),
-      ]).flat(),
-    );
-    await eventually(async () => expect(await pendingCount()).toBe(0), 60_000);
-    const statuses = await sql.query<{ status: string }>('SELECT DISTINCT status FROM inbound_events WHERE id = ANY($1)', [eventIds]);
-    expect(statuses.rows).toEqual([{ status: 'processed' }]);
+        await holder.query('ROLLBACK');
+        await eventually(async () => expect(await statusOf(second)).toBe('processed'));
+      } finally {
+        await holder.end();
+      }
+      const leads = await sql.query<{ id: string; messages: string }>(
+        `SELECT l.id, (SELECT count(*) FROM messages m WHERE m."leadId" = l.id AND m.direction = 'in') AS messages FROM leads l WHERE l."contactId" = $1`,
+        [ana],
+      );
+      expect(leads.rows).toEqual([{ id: expect.any(String), messages: '2' }]);
+    });
 
-    const contacts = await sql.query<{ n: string }>(`SELECT count(DISTINCT "contactId") AS n FROM contact_identities WHERE value LIKE 'pessoa%'`);
-    expect(contacts.rows[0]!.n).toBe(String(people));
-    const byPhone = await sql.query<{ emails: string; leads: string }>(
-      `SELECT (SELECT count(*) FROM contact_identities e WHERE e."contactId" = p."contactId" AND e.kind = 'email') AS emails,
-         (SELECT count(*) FROM leads l WHERE l."contactId" = p."contactId") AS leads
-       FROM contact_identities p WHERE p.kind = 'phone' AND p.value LIKE '+551197%'`,
-    );
-    expect(byPhone.rows).toHaveLength(people);
-    for (const person of byPhone.rows) expect(person).toEqual({ emails: '2', leads: '1' });
+    it('never makes two contacts of one person whose submissions arrive together, with different emails and one phone', async () => {
+      const people = 40;
+      const eventIds = await Promise.all(
+        Array.from({ length: people }, (_, n) => [
+          submit({ name: `Pessoa ${n}`, telefone: `(11) 97${String(n).padStart(3, '0')}-1234`, email: `pessoa${n}@casa.test` }),
+          submit({ name: `Pessoa ${n}`, telefone: `+55 11 97${String(n).padStart(3, '0')}1234`, email: `pessoa${n}@trabalho.test` }),
+        ]).flat(),
+      );
+      await eventually(async () => expect(await pendingCount()).toBe(0), 60_000);
+      const statuses = await sql.query<{ status: string }>('SELECT DISTINCT status FROM inbound_events WHERE id = ANY($1)', [eventIds]);
+      expect(statuses.rows).toEqual([{ status: 'processed' }]);
+
+      const contacts = await sql.query<{ n: string }>(`SELECT count(DISTINCT "contactId") AS n FROM contact_identities WHERE value LIKE 'pessoa%'`);
+      expect(contacts.rows[0]!.n).toBe(String(people));
+      const byPhone = await sql.query<{ emails: string; leads: string }>(
+        `SELECT (SELECT count(*) FROM contact_identities e WHERE e."contactId" = p."contactId" AND e.kind = 'email') AS emails,
+           (SELECT count(*) FROM leads l WHERE l."contactId" = p."contactId") AS leads
+         FROM contact_identities p WHERE p.kind = 'phone' AND p.value LIKE '+551197%'`,
+      );
+      expect(byPhone.rows).toHaveLength(people);
+      for (const person of byPhone.rows) expect(person).toEqual({ emails: '2', leads: '1' });
+    });
+
   });
 
   it('loses nothing and sends nothing twice when a worker is killed in the middle of a batch', async () => {
