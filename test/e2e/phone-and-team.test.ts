@@ -1,0 +1,92 @@
+import { execFileSync } from 'node:child_process';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectPath } from '../../src/paths.js';
+import { createWebform, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
+import { launchChromium, setLanguage, signIn } from './browser.js';
+
+const owner = { email: 'owner@acme.test', password: 'correct horse battery' };
+const phoneSize = { width: 390, height: 844 };
+
+/** The inbox on a phone, and what a team sees change while the page stays open. */
+describe('the inbox on a phone and for a growing team', () => {
+  let stack: Stack;
+  let browser: Browser;
+  let form: WebformSource;
+  let leadId = '';
+
+  async function newPage(viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({ baseURL: stack.baseUrl, locale: 'en-US', viewport, timezoneId: 'America/Sao_Paulo' });
+    const created = await context.newPage();
+    created.on('pageerror', (error) => {
+      throw error;
+    });
+    return { context, page: created };
+  }
+
+  /** Where an element sits horizontally, and whether anything of it lies outside the viewport. */
+  async function horizontalBox(page: Page, selector: string): Promise<{ left: number; right: number }> {
+    const box = await page.locator(selector).first().boundingBox();
+    expect(box, selector).not.toBeNull();
+    return { left: box!.x, right: box!.x + box!.width };
+  }
+
+  beforeAll(async () => {
+    execFileSync('npx', ['vite', 'build', 'web', '--logLevel', 'error'], { cwd: projectPath(), stdio: 'inherit' });
+    stack = await startStack({ db: 'pglite', queue: 'embedded' });
+    browser = await launchChromium();
+    form = await createWebform(stack, { name: 'Website' });
+    const posted = await postForm(stack, form, {
+      name: 'Maria Aparecida dos Santos Nascimento Ferreira',
+      email: 'maria@example.com',
+      // 88 characters, no line break: the kind of message that used to widen the list.
+      message: 'Gostaria de receber uma proposta completa para o plano anual com vinte e cinco usuários.',
+    });
+    expect(posted.status).toBe(202);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.close();
+  });
+
+  it('fits the list, its controls and the navigation on a 390 px phone', async () => {
+    const { context, page } = await newPage(phoneSize);
+    await signIn(page, owner.email, owner.password);
+    await setLanguage(page, 'English');
+    await page.goto('/#/inbox');
+    const row = page.locator('.row', { hasText: 'Maria Aparecida' });
+    await row.waitFor({ timeout: 15_000 });
+    leadId = (await row.locator('a').getAttribute('href'))!.split('/').pop()!;
+
+    expect(await page.evaluate(() => document.scrollingElement!.scrollWidth)).toBeLessThanOrEqual(phoneSize.width);
+    expect(await page.evaluate(() => document.querySelector('.conversation-list')!.scrollWidth)).toBeLessThanOrEqual(phoneSize.width);
+    for (const selector of ['.filters input[type=search]', '.filters button[aria-expanded]', '.row .when', '.row .channels', '.row .preview']) {
+      const box = await horizontalBox(page, selector);
+      expect(box.left, selector).toBeGreaterThanOrEqual(0);
+      expect(box.right, selector).toBeLessThanOrEqual(phoneSize.width);
+    }
+    // Every page of the navigation is in view, none behind a sideways scroll.
+    for (const name of ['Inbox', 'Pipeline', 'Insights', 'Setup']) {
+      const link = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
+      const box = await link.boundingBox();
+      expect(box, name).not.toBeNull();
+      expect(box!.x, name).toBeGreaterThanOrEqual(0);
+      expect(box!.x + box!.width, name).toBeLessThanOrEqual(phoneSize.width);
+      expect(box!.y + box!.height, name).toBeLessThanOrEqual(phoneSize.height);
+    }
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Setup', exact: true }).click();
+    await page.waitForURL(/#\/setup/);
+
+    // The conversation: its header is one row, the page no wider than the phone.
+    await page.goto(`/#/inbox/${leadId}`);
+    await page.getByRole('heading', { name: /Maria Aparecida/ }).waitFor();
+    await page.locator('.message.in').first().waitFor();
+    expect(await page.evaluate(() => document.scrollingElement!.scrollWidth)).toBeLessThanOrEqual(phoneSize.width);
+    const head = await page.locator('.conversation-head').boundingBox();
+    expect(head!.height).toBeLessThanOrEqual(56);
+    const resolve = await horizontalBox(page, '.conversation-head button:has-text("Resolve")');
+    expect(resolve.right).toBeLessThanOrEqual(phoneSize.width);
+    await context.close();
+  });
+});
