@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPath } from '../../src/paths.js';
-import { createWebform, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
+import { createWebform, eventually, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 import { launchChromium, setLanguage, signIn } from './browser.js';
 
 const owner = { email: 'owner@acme.test', password: 'correct horse battery' };
@@ -59,8 +59,8 @@ describe('the inbox on a phone and for a growing team', () => {
     await row.waitFor({ timeout: 15_000 });
     leadId = (await row.locator('a').getAttribute('href'))!.split('/').pop()!;
 
-    expect(await page.evaluate(() => document.scrollingElement!.scrollWidth)).toBeLessThanOrEqual(phoneSize.width);
-    expect(await page.evaluate(() => document.querySelector('.conversation-list')!.scrollWidth)).toBeLessThanOrEqual(phoneSize.width);
+    expect(await page.evaluate<number>('document.scrollingElement.scrollWidth')).toBeLessThanOrEqual(phoneSize.width);
+    expect(await page.evaluate<number>("document.querySelector('.conversation-list').scrollWidth")).toBeLessThanOrEqual(phoneSize.width);
     for (const selector of ['.filters input[type=search]', '.filters button[aria-expanded]', '.row .when', '.row .channels', '.row .preview']) {
       const box = await horizontalBox(page, selector);
       expect(box.left, selector).toBeGreaterThanOrEqual(0);
@@ -82,11 +82,37 @@ describe('the inbox on a phone and for a growing team', () => {
     await page.goto(`/#/inbox/${leadId}`);
     await page.getByRole('heading', { name: /Maria Aparecida/ }).waitFor();
     await page.locator('.message.in').first().waitFor();
-    expect(await page.evaluate(() => document.scrollingElement!.scrollWidth)).toBeLessThanOrEqual(phoneSize.width);
+    expect(await page.evaluate<number>('document.scrollingElement.scrollWidth')).toBeLessThanOrEqual(phoneSize.width);
     const head = await page.locator('.conversation-head').boundingBox();
     expect(head!.height).toBeLessThanOrEqual(56);
     const resolve = await horizontalBox(page, '.conversation-head button:has-text("Resolve")');
     expect(resolve.right).toBeLessThanOrEqual(phoneSize.width);
+    await context.close();
+  });
+
+  it('offers a teammate added elsewhere as owner and for a mention without a reload', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, owner.email, owner.password);
+    await setLanguage(page, 'English');
+    await page.goto(`/#/inbox/${leadId}`);
+    const ownerPicker = page.getByLabel('Owner', { exact: true });
+    await ownerPicker.waitFor();
+    await expect(ownerPicker.locator('option', { hasText: 'Nina Nova' }).count()).resolves.toBe(0);
+
+    const created = await stack.api<{ id: string }>('POST', '/api/v1/users', { name: 'Nina Nova', email: 'nina@acme.test', role: 'rep', password: 'nina secret words' });
+    expect(created.status).toBe(201);
+    await ownerPicker.locator('option', { hasText: 'Nina Nova' }).waitFor({ state: 'attached', timeout: 10_000 });
+    await ownerPicker.selectOption({ label: 'Nina Nova' });
+    await eventually(async () => {
+      const lead = await stack.api<{ owner: { id: string } | null }>('GET', `/api/v1/leads/${leadId}`);
+      expect(lead.body.owner?.id).toBe(created.body.id);
+    });
+
+    await page.locator('.timeline').click();
+    await page.keyboard.press('n');
+    await page.keyboard.type('Falar com @Nin');
+    await page.getByRole('listbox', { name: 'Mention a teammate' }).getByRole('button', { name: '@Nina Nova' }).waitFor();
+
     await context.close();
   });
 });

@@ -14,7 +14,7 @@ export function eventRoutes(live: LiveFeed): RouteDef[] {
       tag: 'inbox',
       response: {
         status: 200,
-        description: 'Events named "activity"; fetch details through the API. Reconnect with EventSource; a comment line every 20 s keeps proxies open.',
+        description: 'Events named "activity" (something happened on a lead) and "changed" (`{list}`: the workspace\'s users, products, segments or sources changed); fetch details through the API. Reconnect with EventSource; a comment line every 20 s keeps proxies open.',
         schema: z.string(),
       },
       handler: async ({ auth, req, res }) => {
@@ -38,6 +38,7 @@ export function eventRoutes(live: LiveFeed): RouteDef[] {
               auth,
               (event) => res.write(`id: ${event.id}\nevent: activity\ndata: ${JSON.stringify(event)}\n\n`),
               () => res.end(),
+              (event) => res.write(`event: changed\ndata: ${JSON.stringify(event)}\n\n`),
             )
             .then((stop) => {
               if (req.destroyed) stop();
