@@ -47,6 +47,8 @@ export class LiveFeed {
       const workspace = await this.prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { visibility: true, repsCanClaim: true } });
       if (workspace.visibility === 'own') onlyOwner = { userId: auth.userId, canClaim: workspace.repsCanClaim };
     }
+    // The lists' marks before the stream counts as open: a change from then on is told, none is lost in between.
+    if (!this.listMarks.has(`${auth.workspaceId}:users`)) await this.pollLists([auth.workspaceId]);
     const listener: Listener = { auth, onlyOwner, send, end, ...(changed ? { changed } : {}) };
     if (this.listeners.size === 0) this.cursor = new Date(Date.now() - this.options.lookBackMs);
     this.listeners.add(listener);
@@ -56,7 +58,6 @@ export class LiveFeed {
       if (this.listeners.size === 0 && this.timer) {
         clearInterval(this.timer);
         this.timer = undefined;
-        this.listMarks.clear();
       }
     };
   }

@@ -10,7 +10,6 @@ type Listener = (event: LiveEvent) => void;
 
 const listeners = new Set<Listener>();
 const listListeners = new Set<(list: ChangeableList) => void>();
-let opened = false;
 const stateListeners = new Set<(state: LiveState) => void>();
 let source: EventSource | undefined;
 let state: LiveState = 'connecting';
@@ -27,9 +26,8 @@ export function startLive(): void {
     source = new EventSource('/api/v1/events');
     source.addEventListener('open', () => {
       setState('online');
-      // Reconnected: whatever changed while the stream was down went unheard; fetch every list again.
-      if (opened) for (const list of changeableLists) for (const listener of listListeners) listener(list);
-      opened = true;
+      // Whatever changed before the stream was open (or while it was down) went unheard: fetch every list again.
+      for (const list of changeableLists) for (const listener of listListeners) listener(list);
     });
     source.addEventListener('changed', (message) => {
       const event = JSON.parse((message as MessageEvent<string>).data) as ListChangedEvent;

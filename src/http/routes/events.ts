@@ -22,8 +22,6 @@ export function eventRoutes(live: LiveFeed): RouteDef[] {
         res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
         res.setHeader('Cache-Control', 'no-cache, no-transform');
         res.setHeader('X-Accel-Buffering', 'no');
-        res.flushHeaders();
-        res.write('retry: 2000\n: connected\n\n');
         await new Promise<void>((resolve) => {
           let unsubscribe: (() => void) | undefined;
           const finish = () => {
@@ -41,8 +39,11 @@ export function eventRoutes(live: LiveFeed): RouteDef[] {
               (event) => res.write(`event: changed\ndata: ${JSON.stringify(event)}\n\n`),
             )
             .then((stop) => {
-              if (req.destroyed) stop();
-              else unsubscribe = stop;
+              if (req.destroyed) return stop();
+              unsubscribe = stop;
+              // Open only once subscribed: whatever the browser fetches on "open" is older than the first event it hears.
+              res.flushHeaders();
+              res.write('retry: 2000\n: connected\n\n');
             }, finish);
         });
       },
