@@ -115,4 +115,40 @@ describe('the inbox on a phone and for a growing team', () => {
 
     await context.close();
   });
+
+  it('picks the users of an assignment rule and the product of a quota by name, never by id', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, owner.email, owner.password);
+    await setLanguage(page, 'English');
+    const nina = (await stack.api<{ data: { id: string; name: string }[] }>('GET', '/api/v1/users')).body.data.find((user) => user.name === 'Nina Nova')!;
+
+    await page.goto('/#/setup/assignment-rules/new');
+    await page.locator('.resource-form').waitFor();
+    await expect(page.getByRole('textbox', { name: /User/ }).count()).resolves.toBe(0);
+    await page.getByLabel('Name', { exact: true }).fill('Nina takes them all');
+    await page.getByLabel('Priority', { exact: true }).fill('5');
+    await page.getByLabel('Strategy', { exact: true }).selectOption({ label: 'Round robin' });
+    await page.getByRole('group', { name: 'Users' }).getByLabel('Nina Nova').check();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('.table td', { hasText: 'Nina takes them all' }).waitFor();
+    const rules = await stack.api<{ data: { name: string; userIds: string[] }[] }>('GET', '/api/v1/assignment-rules');
+    expect(rules.body.data.find((rule) => rule.name === 'Nina takes them all')?.userIds).toEqual([nina.id]);
+
+    // A product added while the form is open is offered at once.
+    await page.goto('/#/setup/quotas/new');
+    const productPicker = page.getByLabel('Product', { exact: true });
+    await productPicker.waitFor();
+    await expect(productPicker.evaluate((element) => element.tagName)).resolves.toBe('SELECT');
+    const product = await stack.api<{ id: string }>('POST', '/api/v1/products', { name: 'Plano Anual', keywords: [] });
+    expect(product.status).toBe(201);
+    await productPicker.locator('option', { hasText: 'Plano Anual' }).waitFor({ state: 'attached', timeout: 10_000 });
+    await page.getByLabel('Period', { exact: true }).fill('2031-03');
+    await productPicker.selectOption({ label: 'Plano Anual' });
+    await page.getByLabel('Target', { exact: true }).fill('40');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('.table td', { hasText: 'Plano Anual' }).waitFor();
+    const quotas = await stack.api<{ data: { period: string; productId: string | null }[] }>('GET', '/api/v1/quotas');
+    expect(quotas.body.data.find((quota) => quota.period === '2031-03')?.productId).toBe(product.body.id);
+    await context.close();
+  });
 });
