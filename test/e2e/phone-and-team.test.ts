@@ -151,4 +151,28 @@ describe('the inbox on a phone and for a growing team', () => {
     expect(quotas.body.data.find((quota) => quota.period === '2031-03')?.productId).toBe(product.body.id);
     await context.close();
   });
+
+  it('keeps the newest line of the timeline in view when the reply box grows', async () => {
+    for (let n = 1; n <= 8; n++) expect((await stack.api('POST', `/api/v1/leads/${leadId}/notes`, { text: `Nota número ${n}\nsegunda linha\nterceira linha` })).status).toBe(201);
+    const { context, page } = await newPage(phoneSize);
+    await signIn(page, owner.email, owner.password);
+    await setLanguage(page, 'Português (Brasil)');
+    await page.goto(`/#/inbox/${leadId}`);
+    const newest = page.locator('.timeline .note', { hasText: 'Nota número 8' });
+    await newest.waitFor();
+    const timeline = page.locator('.timeline');
+    // The timeline overflows, so something is hidden whenever it is not scrolled to the end.
+    expect(await timeline.evaluate((element) => element.scrollHeight > element.clientHeight)).toBe(true);
+    const inView = async () => {
+      const [line, box] = [await newest.boundingBox(), await timeline.boundingBox()];
+      return line!.y + line!.height <= box!.y + box!.height + 1;
+    };
+    await expect.poll(inView).toBe(true);
+    const before = (await page.locator('.composer').boundingBox())!.height;
+    await page.locator('.composer-actions button[aria-pressed]').click();
+    await page.locator('.schedule-field').waitFor();
+    expect((await page.locator('.composer').boundingBox())!.height).toBeGreaterThan(before);
+    await expect.poll(inView).toBe(true);
+    await context.close();
+  });
 });

@@ -332,6 +332,26 @@ function ConversationView({ leadId, composerRef, onChanged }: { leadId: string; 
     return () => clearTimeout(timer);
   }, [typingUntil]);
   useEffect(() => bottom.current?.scrollIntoView({ block: 'end' }), [messages.length, activities.length]);
+  // The reply box grows (a wrapped template picker, files, a schedule): a reader at the newest line
+  // stays there instead of having it pushed under the box.
+  const timelineRef = useRef<HTMLOListElement>(null);
+  useEffect(() => {
+    const timeline = timelineRef.current;
+    if (!timeline || typeof ResizeObserver === 'undefined') return;
+    let atBottom = true;
+    const onScroll = () => {
+      atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 24;
+    };
+    const observer = new ResizeObserver(() => {
+      if (atBottom) timeline.scrollTop = timeline.scrollHeight;
+    });
+    timeline.addEventListener('scroll', onScroll, { passive: true });
+    observer.observe(timeline);
+    return () => {
+      timeline.removeEventListener('scroll', onScroll);
+      observer.disconnect();
+    };
+  }, [lead !== null]);
 
   const timeline = useMemo<TimelineItem[]>(() => {
     const items: TimelineItem[] = [
@@ -368,7 +388,7 @@ function ConversationView({ leadId, composerRef, onChanged }: { leadId: string; 
             {t.details}
           </button>
         </header>
-        <ol class="timeline" aria-label={t.timeline}>
+        <ol class="timeline" ref={timelineRef} aria-label={t.timeline}>
           {timeline.map((item) => ('message' in item ? <MessageItem key={item.message.id} message={item.message} onRetry={changed} /> : <ActivityItem key={item.activity.id} activity={item.activity} />))}
           <div ref={bottom} />
         </ol>
