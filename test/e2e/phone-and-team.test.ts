@@ -175,4 +175,42 @@ describe('the inbox on a phone and for a growing team', () => {
     await expect.poll(inView).toBe(true);
     await context.close();
   });
+
+  it('offers a rep the same views on the board as in the inbox, Reopen only when not open, and role names in words', async () => {
+    expect((await stack.api('PATCH', '/api/v1/workspace', { visibility: 'own', repsCanClaim: true })).status).toBe(200);
+    const rep = await newPage();
+    await signIn(rep.page, 'nina@acme.test', 'nina secret words');
+    await setLanguage(rep.page, 'English');
+    await rep.page.goto('/#/inbox');
+    const inboxViews = await rep.page.getByRole('tablist', { name: 'View' }).getByRole('tab').allTextContents();
+    await rep.page.goto('/#/board');
+    const boardViews = await rep.page.getByLabel('View', { exact: true }).locator('option').allTextContents();
+    expect(boardViews).toEqual(inboxViews);
+    expect(boardViews).not.toContain('All');
+    await rep.context.close();
+    expect((await stack.api('PATCH', '/api/v1/workspace', { visibility: 'all' })).status).toBe(200);
+
+    const { context, page } = await newPage();
+    await signIn(page, owner.email, owner.password);
+    await setLanguage(page, 'English');
+    await page.goto(`/#/inbox/${leadId}`);
+    const head = page.locator('.conversation-head');
+    await head.getByRole('button', { name: 'Resolve' }).waitFor();
+    await expect(head.getByRole('button', { name: 'Reopen' }).count()).resolves.toBe(0);
+    await head.getByRole('button', { name: 'Resolve' }).click();
+    await head.getByRole('button', { name: 'Reopen' }).waitFor();
+    await expect(head.getByRole('button', { name: 'Resolve' }).count()).resolves.toBe(0);
+    const lead = await stack.api<{ conversation: { status: string } }>('GET', `/api/v1/leads/${leadId}`);
+    expect(lead.body.conversation.status).toBe('resolved');
+
+    await setLanguage(page, 'Português (Brasil)');
+    await page.goto('/#/setup/users');
+    const roles = page.locator('.table tbody tr td:nth-child(3)');
+    await roles.first().waitFor();
+    const shown = await roles.allTextContents();
+    expect(shown).toEqual(expect.arrayContaining(['Dono', 'Vendedor']));
+    expect(shown).not.toContain('owner');
+    expect(shown).not.toContain('rep');
+    await context.close();
+  });
 });

@@ -154,7 +154,8 @@ type Row = Record<string, unknown> & { id: string };
 
 type Named = { id: string; name: string };
 
-function display(value: unknown, users: Named[], products: [string, string][], type: FieldType): string {
+function display(value: unknown, users: Named[], products: [string, string][], type: FieldType, t: Dictionary): string {
+  if (typeof type === 'object' && typeof value === 'string') return t.optionLabels[value as keyof Dictionary['optionLabels']] ?? value;
   if (type === 'user') return users.find((user) => user.id === value)?.name ?? '';
   if (type === 'users' && Array.isArray(value)) return value.map((id) => users.find((user) => user.id === id)?.name ?? String(id)).join(', ');
   if (type === 'product') return products.find(([id]) => id === value)?.[1] ?? '';
@@ -219,7 +220,7 @@ function ResourceSection({ resource, itemId }: { resource: Resource; itemId: str
           {(rows ?? []).map((row) => (
             <tr key={row.id}>
               {columns.map((field) => (
-                <td key={field.key}>{display(row[field.key], users, products, field.type)}</td>
+                <td key={field.key}>{display(row[field.key], users, products, field.type, t)}</td>
               ))}
               <td class="actions">
                 <a href={`#/setup/${resource.key}/${encodeURIComponent(row.id)}`}>{t.edit}</a>{' '}
