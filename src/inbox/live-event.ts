@@ -15,3 +15,13 @@ export interface LiveEvent {
 
 /** Events that change nothing stored: a browser shows them, but has nothing to fetch again. */
 export const passingEventKinds: readonly string[] = ['contact.typing', 'contact.typing_stopped'];
+
+/** The workspace lists a page keeps for its pickers: who can own a lead, what it can be about, where it came from. */
+export const changeableLists = ['users', 'products', 'segments', 'sources'] as const;
+export type ChangeableList = (typeof changeableLists)[number];
+
+/** Events named "changed": one of the workspace's lists changed (added, renamed, removed); the page fetches it again. */
+export interface ListChangedEvent {
+  list: ChangeableList;
+  at: string;
+}

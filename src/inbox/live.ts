@@ -3,9 +3,9 @@ import type { Db } from '../db/client.js';
 import { firstIdAt, timeOfId } from '../ids.js';
 import type { Credential } from '../http/auth.js';
 import type { Auth } from '../http/route.js';
-import type { LiveEvent } from './live-event.js';
+import { type ChangeableList, changeableLists, type ListChangedEvent, type LiveEvent } from './live-event.js';
 
-export type { LiveEvent };
+export type { ListChangedEvent, LiveEvent };
 
 interface Listener {
   auth: Auth;
@@ -13,8 +13,12 @@ interface Listener {
   /** null: sees the whole workspace; otherwise may see leads owned by this user (and unowned ones when canClaim). */
   onlyOwner: { userId: string; canClaim: boolean } | null;
   send(event: LiveEvent): void;
+  changed?(event: ListChangedEvent): void;
   end(): void;
 }
+
+/** How often, in polls, the workspace lists are checked for changes: they change rarely. */
+const listPollEvery = 4;
 
 /**
  * Activities are written by any process (HTTP, workers); one poll per gateway reads the new ones
@@ -30,6 +34,9 @@ export class LiveFeed {
   private recent = new Map<string, number>();
   private polling = false;
   private lastRecheck = 0;
+  private polls = 0;
+  /** Per workspace and list: how many rows and the newest change, as last seen. */
+  private listMarks = new Map<string, string>();
 
   constructor(
     private readonly prisma: Db,
@@ -42,13 +49,21 @@ export class LiveFeed {
     },
   ) {}
 
-  async subscribe(auth: Auth, credential: Credential, send: (event: LiveEvent) => void, end: () => void): Promise<() => void> {
+  async subscribe(
+    auth: Auth,
+    credential: Credential,
+    send: (event: LiveEvent) => void,
+    end: () => void,
+    changed?: (event: ListChangedEvent) => void,
+  ): Promise<() => void> {
     let onlyOwner: Listener['onlyOwner'] = null;
     if (auth.role === 'rep' && auth.userId) {
       const workspace = await this.prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { visibility: true, repsCanClaim: true } });
       if (workspace.visibility === 'own') onlyOwner = { userId: auth.userId, canClaim: workspace.repsCanClaim };
     }
-    const listener: Listener = { auth, credential, onlyOwner, send, end };
+    // The lists' marks before the stream counts as open: a change from then on is told, none is lost in between.
+    if (!this.listMarks.has(`${auth.workspaceId}:users`)) await this.pollLists([auth.workspaceId]);
+    const listener: Listener = { auth, credential, onlyOwner, send, end, ...(changed ? { changed } : {}) };
     if (this.listeners.size === 0) this.cursor = new Date(Date.now() - this.options.lookBackMs);
     this.listeners.add(listener);
     this.timer ??= setInterval(() => void this.poll(), this.options.pollMs);
@@ -75,6 +90,32 @@ export class LiveFeed {
       const owner = listener.onlyOwner;
       if (owner && event.ownerId !== owner.userId && !(owner.canClaim && event.ownerId === null)) continue;
       listener.send(event);
+    }
+  }
+
+  /**
+   * Users, products, segments and sources changed since the last look: a count and the newest
+   * `updatedAt` per workspace tell of an addition, an edit (a deactivation, a soft delete) or a
+   * removal. The first look at a workspace only takes its marks.
+   */
+  private async pollLists(workspaces: string[]): Promise<void> {
+    const where = { workspaceId: { in: workspaces } };
+    const users = await this.prisma.user.groupBy({ by: ['workspaceId'], where, _count: { _all: true }, _max: { updatedAt: true } });
+    const products = await this.prisma.product.groupBy({ by: ['workspaceId'], where, _count: { _all: true }, _max: { updatedAt: true } });
+    const segments = await this.prisma.segment.groupBy({ by: ['workspaceId'], where, _count: { _all: true }, _max: { updatedAt: true } });
+    const sources = await this.prisma.source.groupBy({ by: ['workspaceId'], where, _count: { _all: true }, _max: { updatedAt: true } });
+    const counted: Record<ChangeableList, { workspaceId: string; _count: { _all: number }; _max: { updatedAt: Date | null } }[]> = { users, products, segments, sources };
+    const at = new Date().toISOString();
+    for (const list of changeableLists) {
+      for (const workspaceId of workspaces) {
+        const row = counted[list].find((item) => item.workspaceId === workspaceId);
+        const mark = `${row?._count._all ?? 0}:${row?._max.updatedAt?.getTime() ?? 0}`;
+        const key = `${workspaceId}:${list}`;
+        const before = this.listMarks.get(key);
+        this.listMarks.set(key, mark);
+        if (before === undefined || before === mark) continue;
+        for (const listener of this.listeners) if (listener.auth.workspaceId === workspaceId) listener.changed?.({ list, at });
+      }
     }
   }
 
@@ -179,6 +220,7 @@ export class LiveFeed {
       // committed late, and a busy workspace can write more than a page within it).
       this.catchingUpFrom = rows.length === take ? rows.at(-1)!.id : undefined;
       await this.pollTyping(workspaces, since);
+      if (this.polls++ % listPollEvery === 0) await this.pollLists(workspaces);
     } catch (error) {
       this.logger.warn({ err: error }, 'live feed: polling activities failed');
     } finally {

@@ -62,7 +62,8 @@ describe('setup forms in a browser', () => {
     await form().getByRole('button', { name: 'Save' }).click();
     await expect(form().getByRole('alert').textContent()).resolves.toContain('userIds');
 
-    await form().getByLabel('User ids').fill(ownerId);
+    // Picked by name: the page never asks for an id.
+    await form().getByRole('group', { name: 'Users' }).getByLabel('Owner', { exact: true }).check();
     await form().getByRole('button', { name: 'Save' }).click();
     await form().waitFor({ state: 'detached' });
     const rules = await saved<{ name: string; match: Record<string, string>; strategy: string; userIds: string[] }>('/assignment-rules');

@@ -139,6 +139,7 @@ export interface Lead {
   customFields: Record<string, unknown>;
   scoreReasons: { rule: string; points: number }[];
   routing: string | null;
+  conversation: { status: 'open' | 'pending' | 'snoozed' | 'resolved'; snoozedUntil: string | null };
   createdAt: string;
 }
 

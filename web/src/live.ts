@@ -1,14 +1,15 @@
 /** The server's event stream, reconnecting on its own (EventSource does), with its state for the banner. */
-import type { LiveEvent } from '../../src/inbox/live-event.js';
+import { type ChangeableList, changeableLists, type ListChangedEvent, type LiveEvent } from '../../src/inbox/live-event.js';
 
-export type { LiveEvent };
-export { passingEventKinds } from '../../src/inbox/live-event.js';
+export type { ChangeableList, LiveEvent };
+export { changeableLists, passingEventKinds } from '../../src/inbox/live-event.js';
 
 export type LiveState = 'connecting' | 'online' | 'reconnecting' | 'offline';
 
 type Listener = (event: LiveEvent) => void;
 
 const listeners = new Set<Listener>();
+const listListeners = new Set<(list: ChangeableList) => void>();
 const stateListeners = new Set<(state: LiveState) => void>();
 let source: EventSource | undefined;
 let state: LiveState = 'connecting';
@@ -23,7 +24,15 @@ export function startLive(): void {
   if (source) return;
   const open = () => {
     source = new EventSource('/api/v1/events');
-    source.addEventListener('open', () => setState('online'));
+    source.addEventListener('open', () => {
+      setState('online');
+      // Whatever changed before the stream was open (or while it was down) went unheard: fetch every list again.
+      for (const list of changeableLists) for (const listener of listListeners) listener(list);
+    });
+    source.addEventListener('changed', (message) => {
+      const event = JSON.parse((message as MessageEvent<string>).data) as ListChangedEvent;
+      for (const listener of listListeners) listener(event.list);
+    });
     source.addEventListener('activity', (message) => {
       const event = JSON.parse((message as MessageEvent<string>).data) as LiveEvent;
       for (const listener of listeners) listener(event);
@@ -59,6 +68,13 @@ export function stopLive(): void {
 export function onLive(listener: Listener): () => void {
   listeners.add(listener);
   return () => listeners.delete(listener);
+}
+
+/** A workspace list (users, products, segments, sources) changed: pickers fetch it again. */
+export function onListChanged(list: ChangeableList, listener: () => void): () => void {
+  const filtered = (changed: ChangeableList) => changed === list && listener();
+  listListeners.add(filtered);
+  return () => listListeners.delete(filtered);
 }
 
 export function onLiveState(listener: (state: LiveState) => void): () => void {

@@ -4,7 +4,7 @@ import { ApiError, del, get, type List, patch, type SessionInfo, setCsrfToken, t
 import { App, type AppContext, currentRoute, navigate } from './context.js';
 import { CommandBar } from './command-bar.js';
 import { dictionaries, type Locale, pickLocale } from './i18n.js';
-import { chime, onLive, onLiveState, type LiveState, startLive, stopLive } from './live.js';
+import { chime, onListChanged, onLive, onLiveState, type LiveState, startLive, stopLive } from './live.js';
 import { BoardPage } from './pages/board.js';
 import { InboxPage } from './pages/inbox.js';
 import { TextDialogHost } from './ui.js';
@@ -65,7 +65,10 @@ function Shell({ session, onChange }: { session: SessionInfo; onChange: (info: S
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
   useEffect(() => {
-    void get<List<User>>('/users?limit=200').then((list) => setUsers(list.data));
+    const loadUsers = () => void get<List<User>>('/users?limit=200').then((list) => setUsers(list.data));
+    loadUsers();
+    // A teammate added or renamed elsewhere can be picked as owner or mentioned without a reload.
+    const offUsers = onListChanged('users', loadUsers);
     startLive();
     const offState = onLiveState(setLiveState);
     const offLive = onLive((event) => {
@@ -92,6 +95,7 @@ function Shell({ session, onChange }: { session: SessionInfo; onChange: (info: S
     return () => {
       offState();
       offLive();
+      offUsers();
       window.removeEventListener('keydown', onKey);
     };
   }, []);

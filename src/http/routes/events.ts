@@ -16,7 +16,7 @@ export function eventRoutes(live: LiveFeed): RouteDef[] {
       tag: 'inbox',
       response: {
         status: 200,
-        description: 'Events named "activity"; fetch details through the API. Reconnect with EventSource; a comment line every 20 s keeps proxies open.',
+        description: 'Events named "activity" (something happened on a lead) and "changed" (`{list}`: the workspace\'s users, products, segments or sources changed); fetch details through the API. Reconnect with EventSource; a comment line every 20 s keeps proxies open.',
         schema: z.string(),
       },
       handler: async ({ auth, req, res }) => {
@@ -24,8 +24,6 @@ export function eventRoutes(live: LiveFeed): RouteDef[] {
         res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
         res.setHeader('Cache-Control', 'no-cache, no-transform');
         res.setHeader('X-Accel-Buffering', 'no');
-        res.flushHeaders();
-        res.write('retry: 2000\n: connected\n\n');
         await new Promise<void>((resolve) => {
           let unsubscribe: (() => void) | undefined;
           const finish = () => {
@@ -41,10 +39,14 @@ export function eventRoutes(live: LiveFeed): RouteDef[] {
               credentialOf(res),
               (event) => res.write(`id: ${event.id}\nevent: activity\ndata: ${JSON.stringify(event)}\n\n`),
               () => res.end(),
+              (event) => res.write(`event: changed\ndata: ${JSON.stringify(event)}\n\n`),
             )
             .then((stop) => {
-              if (req.destroyed) stop();
-              else unsubscribe = stop;
+              if (req.destroyed) return stop();
+              unsubscribe = stop;
+              // Open only once subscribed: whatever the browser fetches on "open" is older than the first event it hears.
+              res.flushHeaders();
+              res.write('retry: 2000\n: connected\n\n');
             }, finish);
         });
       },

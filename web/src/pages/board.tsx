@@ -3,7 +3,7 @@ import { type Conversation, get, type List, patch } from '../api.js';
 import { useApp } from '../context.js';
 import { stageSlugs } from '../i18n.js';
 import { onLive } from '../live.js';
-import { filterQuery, type ListFilters, stageChange } from './inbox.js';
+import { filterQuery, type ListFilters, stageChange, viewsFor } from './inbox.js';
 import { Alert, errorText } from '../ui.js';
 
 /** The pipeline: one column per stage; dropping a card changes the lead's stage through the API. */
@@ -45,7 +45,7 @@ export function BoardPage() {
       <div class="filters">
         <input type="search" aria-label={t.search} placeholder={t.searchPlaceholder} value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
         <select aria-label={t.view} value={view} onChange={(e) => setView((e.target as HTMLSelectElement).value as ListFilters['view'])}>
-          {(['mine', 'unassigned', 'all'] as const).map((key) => (
+          {viewsFor(session).map((key) => (
             <option key={key} value={key}>
               {t.views[key]}
             </option>

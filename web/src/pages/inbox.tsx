@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { type Activity, ApiError, type Conversation, del, type FollowUp, get, type Lead, type List, type Message, patch, post, query, type Template, type Upload, uploadFile } from '../api.js';
+import { type Activity, ApiError, type Conversation, del, type FollowUp, get, type Lead, type List, type Message, patch, post, query, type SessionInfo, type Template, type Upload, uploadFile } from '../api.js';
 import { navigate, useApp } from '../context.js';
 import { onLive, passingEventKinds } from '../live.js';
 import { stageSlugs } from '../i18n.js';
@@ -72,6 +72,15 @@ function isTyping(target: EventTarget | null): boolean {
   return Boolean(element && (element.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(element.tagName)));
 }
 
+/**
+ * The views a person may pick, the same in the inbox and on the board: a rep sees "All" only when the
+ * workspace lets reps see every lead, and "Unassigned" only when they may see (and claim) those.
+ */
+export function viewsFor(session: SessionInfo): ListFilters['view'][] {
+  if (session.user.role !== 'rep' || session.workspace.visibility !== 'own') return ['mine', 'unassigned', 'all'];
+  return session.workspace.repsCanClaim ? ['mine', 'unassigned'] : ['mine'];
+}
+
 export function InboxPage({ leadId }: { leadId: string | undefined }) {
   const { t, session } = useApp();
   const [filters, setFilters] = useState<ListFilters>(emptyFilters(session.user.role === 'rep' ? 'mine' : 'all'));
@@ -128,7 +137,7 @@ export function InboxPage({ leadId }: { leadId: string | undefined }) {
     setCursor(page.nextCursor);
   };
   const set = (patchFilters: Partial<ListFilters>) => setFilters({ ...filters, ...patchFilters });
-  const views: ListFilters['view'][] = session.user.role === 'rep' ? ['mine', 'unassigned'] : ['mine', 'unassigned', 'all'];
+  const views = viewsFor(session);
 
   return (
     <div class={`inbox ${leadId ? 'has-conversation' : ''}`}>
@@ -332,6 +341,26 @@ function ConversationView({ leadId, composerRef, onChanged }: { leadId: string; 
     return () => clearTimeout(timer);
   }, [typingUntil]);
   useEffect(() => bottom.current?.scrollIntoView({ block: 'end' }), [messages.length, activities.length]);
+  // The reply box grows (a wrapped template picker, files, a schedule): a reader at the newest line
+  // stays there instead of having it pushed under the box.
+  const timelineRef = useRef<HTMLOListElement>(null);
+  useEffect(() => {
+    const timeline = timelineRef.current;
+    if (!timeline || typeof ResizeObserver === 'undefined') return;
+    let atBottom = true;
+    const onScroll = () => {
+      atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 24;
+    };
+    const observer = new ResizeObserver(() => {
+      if (atBottom) timeline.scrollTop = timeline.scrollHeight;
+    });
+    timeline.addEventListener('scroll', onScroll, { passive: true });
+    observer.observe(timeline);
+    return () => {
+      timeline.removeEventListener('scroll', onScroll);
+      observer.disconnect();
+    };
+  }, [lead !== null]);
 
   const timeline = useMemo<TimelineItem[]>(() => {
     const items: TimelineItem[] = [
@@ -363,12 +392,12 @@ function ConversationView({ leadId, composerRef, onChanged }: { leadId: string; 
             ←
           </a>
           <h2>{lead.name ?? lead.email ?? lead.phone ?? t.unknownContact}</h2>
-          <StatusActions leadId={leadId} onChanged={changed} />
+          <StatusActions leadId={leadId} status={lead.conversation.status} onChanged={changed} />
           <button type="button" class="ghost panel-toggle" aria-expanded={showPanel} onClick={() => setShowPanel(!showPanel)}>
             {t.details}
           </button>
         </header>
-        <ol class="timeline" aria-label={t.timeline}>
+        <ol class="timeline" ref={timelineRef} aria-label={t.timeline}>
           {timeline.map((item) => ('message' in item ? <MessageItem key={item.message.id} message={item.message} onRetry={changed} /> : <ActivityItem key={item.activity.id} activity={item.activity} />))}
           <div ref={bottom} />
         </ol>
@@ -382,7 +411,7 @@ function ConversationView({ leadId, composerRef, onChanged }: { leadId: string; 
   );
 }
 
-function StatusActions({ leadId, onChanged }: { leadId: string; onChanged: () => void }) {
+function StatusActions({ leadId, status, onChanged }: { leadId: string; status: Lead['conversation']['status']; onChanged: () => void }) {
   const { t } = useApp();
   const [error, setError] = useState('');
   const change = async (status: string, until?: string) => {
@@ -396,9 +425,11 @@ function StatusActions({ leadId, onChanged }: { leadId: string; onChanged: () =>
   };
   return (
     <div class="status-actions">
-      <button type="button" onClick={() => void change('resolved')}>
-        {t.resolve}
-      </button>
+      {status !== 'resolved' && (
+        <button type="button" onClick={() => void change('resolved')}>
+          {t.resolve}
+        </button>
+      )}
       <select
         aria-label={t.snooze}
         value=""
@@ -414,9 +445,11 @@ function StatusActions({ leadId, onChanged }: { leadId: string; onChanged: () =>
         <option value="24">{t.snoozeTomorrow}</option>
         <option value="reply">{t.snoozeUntilReply}</option>
       </select>
-      <button type="button" class="ghost" onClick={() => void change('open')}>
-        {t.reopen}
-      </button>
+      {status !== 'open' && (
+        <button type="button" class="ghost" onClick={() => void change('open')}>
+          {t.reopen}
+        </button>
+      )}
       {error && (
         <span class="error" role="alert">
           {error}

@@ -4,6 +4,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { get, type List, query } from '../api.js';
 import { useApp } from '../context.js';
 import type { Dictionary, Locale } from '../i18n.js';
+import { onListChanged } from '../live.js';
 import type {
   ArrivalCell,
   CreatedRow,
@@ -322,9 +323,16 @@ export function InsightsPage() {
     return () => window.removeEventListener('hashchange', onHash);
   }, [timeZone]);
   useEffect(() => {
-    void get<List<{ id: string; name: string }>>('/products').then((list) => setProducts(list.data), () => undefined);
-    void get<List<{ id: string; name: string }>>('/segments').then((list) => setSegments(list.data), () => undefined);
-    if (can('owner', 'manager')) void get<List<{ id: string; name: string }>>('/sources').then((list) => setSources(list.data), () => undefined);
+    const loadProducts = () => void get<List<{ id: string; name: string }>>('/products').then((list) => setProducts(list.data), () => undefined);
+    const loadSegments = () => void get<List<{ id: string; name: string }>>('/segments').then((list) => setSegments(list.data), () => undefined);
+    const loadSources = () => {
+      if (can('owner', 'manager')) void get<List<{ id: string; name: string }>>('/sources').then((list) => setSources(list.data), () => undefined);
+    };
+    loadProducts();
+    loadSegments();
+    loadSources();
+    const off = [onListChanged('products', loadProducts), onListChanged('segments', loadSegments), onListChanged('sources', loadSources)];
+    return () => off.forEach((stop) => stop());
   }, []);
 
   const params = apiParams(view);

@@ -2,6 +2,7 @@ import { useEffect, useId, useState } from 'preact/hooks';
 import { get, type List } from '../api.js';
 import { useApp } from '../context.js';
 import { stageSlugs } from '../i18n.js';
+import { type ChangeableList, changeableLists, onListChanged } from '../live.js';
 
 /**
  * Form controls for the parts of setup the API takes as nested objects (rule conditions,
@@ -18,10 +19,15 @@ const targetChecked = (event: Event) => (event.target as HTMLInputElement).check
 export function useOptions(path: string, label: (row: Record<string, unknown>) => string = (row) => String(row.name ?? row.id)): Option[] {
   const [options, setOptions] = useState<Option[]>([]);
   useEffect(() => {
-    get<List<Record<string, unknown> & { id: string }>>(`${path}?limit=200`).then(
-      (list) => setOptions(list.data.map((row) => [row.id, label(row)])),
-      () => setOptions([]),
-    );
+    const load = () =>
+      get<List<Record<string, unknown> & { id: string }>>(`${path}?limit=200`).then(
+        (list) => setOptions(list.data.map((row) => [row.id, label(row)])),
+        () => setOptions([]),
+      );
+    void load();
+    // Kept fresh from the live stream: a product or teammate added elsewhere is offered at once.
+    const list = changeableLists.find((name: ChangeableList) => `/${name}` === path);
+    return list ? onListChanged(list, () => void load()) : undefined;
   }, [path]);
   return options;
 }

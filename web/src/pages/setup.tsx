@@ -18,11 +18,13 @@ import {
   StepsEditor,
   TwilioFields,
   type WorkingHours,
+  useOptions,
 } from './setup-forms.js';
 
 /** `match`, `when`, `steps` and `enrol` have their own editors (setup-forms.tsx) holding the API's shape. */
 type Editor = 'match' | 'when' | 'steps' | 'enrol';
-type FieldType = 'text' | 'number' | 'bool' | 'password' | 'list' | 'textarea' | { options: string[] } | 'user' | Editor;
+/** `user`, `users` and `product` are picked from the workspace's lists: nobody types an id. */
+type FieldType = 'text' | 'number' | 'bool' | 'password' | 'list' | 'textarea' | { options: string[] } | 'user' | 'users' | 'product' | Editor;
 const editors: readonly string[] = ['match', 'when', 'steps', 'enrol'];
 const isEditor = (type: FieldType): type is Editor => typeof type === 'string' && editors.includes(type);
 
@@ -73,7 +75,7 @@ const resources: Resource[] = [
       f('priority', (t) => t.priority, 'number', true),
       f('match', (t) => t.match, 'match'),
       f('strategy', (t) => t.strategy, { options: ['round_robin', 'least_open', 'fixed'] }, true),
-      f('userIds', (t) => t.userIds, 'list'),
+      f('userIds', (t) => t.userIds, 'users'),
       f('active', (t) => t.active, 'bool', true),
     ],
   },
@@ -111,7 +113,7 @@ const resources: Resource[] = [
     key: 'quotas',
     path: '/quotas',
     title: (t) => t.setup.quotas,
-    fields: [f('period', (t) => t.period, 'text', true), f('productId', (t) => t.product, 'text', true), f('target', (t) => t.target, 'number', true)],
+    fields: [f('period', (t) => t.period, 'text', true), f('productId', (t) => t.product, 'product', true), f('target', (t) => t.target, 'number', true)],
   },
   {
     key: 'webhooks',
@@ -150,8 +152,13 @@ export function SetupPage({ section, itemId }: { section: string | undefined; it
 
 type Row = Record<string, unknown> & { id: string };
 
-function display(value: unknown, users: { id: string; name: string }[], type: FieldType): string {
+type Named = { id: string; name: string };
+
+function display(value: unknown, users: Named[], products: [string, string][], type: FieldType, t: Dictionary): string {
+  if (typeof type === 'object' && typeof value === 'string') return t.optionLabels[value as keyof Dictionary['optionLabels']] ?? value;
   if (type === 'user') return users.find((user) => user.id === value)?.name ?? '';
+  if (type === 'users' && Array.isArray(value)) return value.map((id) => users.find((user) => user.id === id)?.name ?? String(id)).join(', ');
+  if (type === 'product') return products.find(([id]) => id === value)?.[1] ?? '';
   if (Array.isArray(value)) return value.join(', ');
   if (typeof value === 'boolean') return value ? '✓' : '—';
   if (value && typeof value === 'object') return JSON.stringify(value);
@@ -160,6 +167,7 @@ function display(value: unknown, users: { id: string; name: string }[], type: Fi
 
 function ResourceSection({ resource, itemId }: { resource: Resource; itemId: string | undefined }) {
   const { t, users } = useApp();
+  const products = useOptions('/products');
   const [rows, setRows] = useState<Row[] | null>(null);
   const [missing, setMissing] = useState(false);
   const load = () =>
@@ -212,7 +220,7 @@ function ResourceSection({ resource, itemId }: { resource: Resource; itemId: str
           {(rows ?? []).map((row) => (
             <tr key={row.id}>
               {columns.map((field) => (
-                <td key={field.key}>{display(row[field.key], users, field.type)}</td>
+                <td key={field.key}>{display(row[field.key], users, products, field.type, t)}</td>
               ))}
               <td class="actions">
                 <a href={`#/setup/${resource.key}/${encodeURIComponent(row.id)}`}>{t.edit}</a>{' '}
@@ -236,6 +244,7 @@ function ResourceSection({ resource, itemId }: { resource: Resource; itemId: str
 
 function toInput(value: unknown, type: FieldType): unknown {
   if (isEditor(type)) return initial(value, type);
+  if (type === 'users') return Array.isArray(value) ? value : [];
   if (value === undefined || value === null) return '';
   if (type === 'list' && Array.isArray(value)) return value.join(', ');
   return String(value);
@@ -251,16 +260,17 @@ function initial(value: unknown, type: Editor): unknown {
 }
 
 function fromInput(value: unknown, type: FieldType): unknown {
-  if (isEditor(type) || typeof value === 'boolean') return value;
+  if (isEditor(type) || typeof value === 'boolean' || type === 'users') return value;
   const text = String(value ?? '');
   if (type === 'number') return text === '' ? undefined : Number(text);
   if (type === 'list') return text.split(',').map((item) => item.trim()).filter(Boolean);
-  if (type === 'user') return text || null;
+  if (type === 'user' || type === 'product') return text || null;
   return text === '' ? undefined : text;
 }
 
 function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Partial<Row>; onDone: () => void }) {
   const { t, users } = useApp();
+  const products = useOptions('/products');
   const [values, setValues] = useState<Record<string, unknown>>(() =>
     Object.fromEntries(resource.fields.map((field) => [field.key, field.type === 'bool' ? (row[field.key] ?? true) !== false : toInput(row[field.key], field.type)])),
   );
@@ -301,12 +311,34 @@ function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Part
               <input type="checkbox" checked={value === true} onChange={(e) => set((e.target as HTMLInputElement).checked)} /> {label}
             </label>
           );
-        if (typeof field.type === 'object' || field.type === 'user') {
-          const options = field.type === 'user' ? users.map((user) => [user.id, user.name]) : field.type.options.map((option) => [option, t.optionLabels[option as keyof typeof t.optionLabels] ?? option]);
+        if (field.type === 'users') {
+          const chosen = value as string[];
+          return (
+            <fieldset key={field.key} class="checks">
+              <legend>{label}</legend>
+              {users
+                .filter((user) => user.active !== false || chosen.includes(user.id))
+                .map((user) => (
+                  <label key={user.id} class="check">
+                    <input
+                      type="checkbox"
+                      checked={chosen.includes(user.id)}
+                      onChange={(e) => set((e.target as HTMLInputElement).checked ? [...chosen, user.id] : chosen.filter((id) => id !== user.id))}
+                    />{' '}
+                    {user.name}
+                  </label>
+                ))}
+            </fieldset>
+          );
+        }
+        if (typeof field.type === 'object' || field.type === 'user' || field.type === 'product') {
+          const options =
+            field.type === 'user' ? users.map((user) => [user.id, user.name]) : field.type === 'product' ? products : field.type.options.map((option) => [option, t.optionLabels[option as keyof typeof t.optionLabels] ?? option]);
           return (
             <label key={field.key}>
               {label}
-              <select value={String(value)} onChange={(e) => set((e.target as HTMLSelectElement).value)}>
+              {/* Named outright: a label around a select would take its options' text into its name. */}
+              <select aria-label={label} value={String(value)} onChange={(e) => set((e.target as HTMLSelectElement).value)}>
                 <option value="">—</option>
                 {options.map(([id, name]) => (
                   <option key={id} value={id}>
