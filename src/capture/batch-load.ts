@@ -77,7 +77,7 @@ export interface WorkspaceSetup {
   sequences: { id: string; workspaceId: string; steps: Prisma.JsonValue; enrol: Prisma.JsonValue; exitStages: string[] }[];
   webhooks: { id: string; events: string[] }[];
   templates: (TemplateSource & { name: string; channel: string })[];
-  /** Read last, under the lock on the team's turns (see lockTeams). */
+  /** Read without a lock: the turns a batch takes are recorded at its end (see takeTurns). */
   team: TeamRow[];
 }
 
@@ -306,17 +306,32 @@ export async function lockLeads(sql: Sql, leadIds: string[]): Promise<Map<string
 }
 
 /**
- * Locks the teams of these workspaces and reads them: the turns of round robin are taken in
- * order by one batch at a time. Taken last, so the lock is held only while the batch is decided
- * and written.
+ * Reads the teams of these workspaces, without locking them: a batch decides its turns of round
+ * robin from what has committed, and takes them at its very end (takeTurns), so two workers hold
+ * a rep's row only for the moment their commit takes, not for a whole batch.
  */
-export async function lockTeams(sql: Sql, workspaceIds: string[]): Promise<Map<string, TeamRow[]>> {
+export async function loadTeams(sql: Sql, workspaceIds: string[]): Promise<Map<string, TeamRow[]>> {
   const rows = await sql<TeamRow & { workspaceId: string }>(
     `SELECT id, "workspaceId", name, email, phone, role, active, "workingHours", "lastAssignedAt", "createdAt" FROM users
-     WHERE "workspaceId" = ANY($1) ORDER BY id FOR UPDATE`,
+     WHERE "workspaceId" = ANY($1) ORDER BY id`,
     [workspaceIds],
   );
   return group(rows);
+}
+
+/**
+ * Records the turns a batch took. A later turn another worker recorded meanwhile is kept (a turn
+ * never goes back), and rows are locked in id order, so two batches never wait for each other in
+ * a circle.
+ */
+export async function takeTurns(sql: Sql, turns: { id: string; lastAssignedAt: Date }[]): Promise<void> {
+  if (turns.length === 0) return;
+  await sql(`SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [turns.map((turn) => turn.id)]);
+  await sql(
+    `UPDATE users u SET "lastAssignedAt" = GREATEST(u."lastAssignedAt", t."lastAssignedAt")
+     FROM jsonb_to_recordset($1::jsonb) AS t(id text, "lastAssignedAt" timestamptz) WHERE u.id = t.id`,
+    [JSON.stringify(turns)],
+  );
 }
 
 /** Open leads per owner, for least-open assignment rules. */

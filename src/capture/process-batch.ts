@@ -31,7 +31,8 @@ import {
   loadSources,
   lockContacts,
   lockLeads,
-  lockTeams,
+  loadTeams,
+  takeTurns,
   openLeadsByOwner,
   type ProductRow,
   type SourceRow,
@@ -336,9 +337,8 @@ class Batch {
     const candidates = await this.prepare();
     if (candidates.length === 0) return;
     await this.loadPeople(candidates);
-    // Taken last: the team's turns are locked only while the batch is decided and written.
     const workspaceIds = [...new Set(candidates.map((c) => c.event.workspaceId))];
-    const teams = await lockTeams(this.sql, workspaceIds);
+    const teams = await loadTeams(this.sql, workspaceIds);
     for (const c of candidates) c.setup.team = teams.get(c.event.workspaceId) ?? [];
     if (candidates.some((c) => needsOpenLeadCounts(c.setup.assignmentRules))) {
       for (const [ownerId, open] of await openLeadsByOwner(this.sql, workspaceIds)) this.openLeads.set(ownerId, open);
@@ -946,8 +946,9 @@ class Batch {
       writes.activities,
     );
     await insertRows(sql, 'webhook_deliveries', [['id', 'text'], ['workspaceId', 'text'], ['webhookId', 'text'], ['event', 'text'], ['payload', 'jsonb']], writes.deliveries);
-    await updateRows(sql, 'users', [['lastAssignedAt', 'timestamptz']], [...this.turns.values()]);
     await updateRows(sql, 'inbound_events', [['leadId', 'text']], writes.processed, [`status = 'processed'`, `"processedAt" = now()`, `"lastError" = NULL`]);
+    // Last: the reps' rows are held from here to the commit only.
+    await takeTurns(sql, [...this.turns.values()]);
   }
 }
 
