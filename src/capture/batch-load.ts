@@ -321,12 +321,13 @@ export async function loadTeams(sql: Sql, workspaceIds: string[]): Promise<Map<s
 
 /**
  * Records the turns a batch took. A later turn another worker recorded meanwhile is kept (a turn
- * never goes back), and rows are locked in id order, so two batches never wait for each other in
- * a circle.
+ * never goes back). Rows are locked in id order, and with NO KEY UPDATE: the batch's new leads
+ * already hold KEY SHARE on their owners (the foreign key), which a plain FOR UPDATE would wait on
+ * in another batch while that batch waits on ours.
  */
 export async function takeTurns(sql: Sql, turns: { id: string; lastAssignedAt: Date }[]): Promise<void> {
   if (turns.length === 0) return;
-  await sql(`SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [turns.map((turn) => turn.id)]);
+  await sql(`SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, [turns.map((turn) => turn.id)]);
   await sql(
     `UPDATE users u SET "lastAssignedAt" = GREATEST(u."lastAssignedAt", t."lastAssignedAt")
      FROM jsonb_to_recordset($1::jsonb) AS t(id text, "lastAssignedAt" timestamptz) WHERE u.id = t.id`,

@@ -273,7 +273,9 @@ export class InboundBatchProcessor {
     try {
       outcome = await this.runBatch();
     } catch (firstError) {
-      // A deadlock or a conflict with a concurrent writer passes on a second try.
+      // A deadlock or a conflict with a concurrent writer passes on a second try. Said, though:
+      // batches of different people should never wait for each other in a circle.
+      this.deps.logger.warn({ err: firstError }, 'an inbound batch failed; trying it again');
       try {
         outcome = await this.runBatch();
       } catch (error) {
