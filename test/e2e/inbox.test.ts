@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -41,7 +40,6 @@ describe('the inbox in a browser', () => {
 
   beforeAll(async () => {
     // The page as `npm install` builds it: the server serves web/dist.
-    execFileSync('npx', ['vite', 'build', 'web', '--logLevel', 'error'], { cwd: projectPath(), stdio: 'inherit' });
     fs.mkdirSync(screenshots, { recursive: true });
     smtp = await new TestSmtpServer().start();
     stack = await startStack({ db: 'pglite', queue: 'embedded', smtp: { url: smtp.url, from: 'Acme <sales@acme.test>' } });

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -64,7 +63,6 @@ describe('the insights page in a browser', () => {
   }
 
   beforeAll(async () => {
-    execFileSync('npx', ['vite', 'build', 'web', '--logLevel', 'error'], { cwd: projectPath(), stdio: 'inherit' });
     fs.mkdirSync(screenshots, { recursive: true });
     smtp = await new TestSmtpServer().start();
     stack = await startStack({ db: 'pglite', queue: 'embedded', smtp: { url: smtp.url, from: 'Acme <vendas@acme.test>' } });

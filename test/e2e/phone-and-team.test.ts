@@ -1,7 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectPath } from '../../src/paths.js';
 import { createWebform, eventually, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 import { launchChromium, setLanguage, signIn } from './browser.js';
 
@@ -32,7 +30,6 @@ describe('the inbox on a phone and for a growing team', () => {
   }
 
   beforeAll(async () => {
-    execFileSync('npx', ['vite', 'build', 'web', '--logLevel', 'error'], { cwd: projectPath(), stdio: 'inherit' });
     stack = await startStack({ db: 'pglite', queue: 'embedded' });
     browser = await launchChromium();
     form = await createWebform(stack, { name: 'Website' });

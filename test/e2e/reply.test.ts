@@ -1,8 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectPath } from '../../src/paths.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { createWebform, eventually, postForm, type Stack, startStack, type WebformSource } from '../support/stack.js';
 import { launchChromium, signIn } from './browser.js';
@@ -33,7 +31,6 @@ describe('the reply box in a browser', () => {
   const sendButton = () => page.locator('form.composer button[type="submit"]');
 
   beforeAll(async () => {
-    execFileSync('npx', ['vite', 'build', 'web', '--logLevel', 'error'], { cwd: projectPath(), stdio: 'inherit' });
     smtp = await new TestSmtpServer().start();
     stack = await startStack({ db: 'pglite', queue: 'embedded', smtp: { url: smtp.url, from: 'Acme <sales@acme.test>' } });
     expect((await stack.api('PATCH', '/api/v1/workspace', { locale: 'en', timeZone })).status).toBe(200);

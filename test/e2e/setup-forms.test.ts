@@ -1,7 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectPath } from '../../src/paths.js';
 import { type MailUser, TestMailServers } from '../support/mail-servers.js';
 import { createWebform, eventually, postForm, type Stack, startStack } from '../support/stack.js';
 import { launchChromium, signIn } from './browser.js';
@@ -29,7 +27,6 @@ describe('setup forms in a browser', () => {
   };
 
   beforeAll(async () => {
-    execFileSync('npx', ['vite', 'build', 'web', '--logLevel', 'error'], { cwd: projectPath(), stdio: 'inherit' });
     [servers, stack, browser] = await Promise.all([TestMailServers.start([mailbox]), startStack({ db: 'pglite', queue: 'embedded', env: { LEADGATE_OUTBOUND_ALLOW_PRIVATE: 'true' } }), launchChromium()]);
     expect((await stack.api('PATCH', '/api/v1/workspace', { locale: 'en' })).status).toBe(200);
     const product = await stack.api<{ id: string }>('POST', '/api/v1/products', { name: 'Solar panels', keywords: ['solar'] });

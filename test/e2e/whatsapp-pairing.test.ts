@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -48,7 +47,6 @@ describe('pairing a WhatsApp number in the browser', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    execFileSync('npx', ['vite', 'build', 'web', '--logLevel', 'error'], { cwd: projectPath(), stdio: 'inherit' });
     fs.mkdirSync(screenshots, { recursive: true });
     stack = await startStack({ db: 'pglite', queue: 'embedded', adapterOptions: { whatsapp: { driver: fake, timing: { typingMs: 20, sendGapMs: 10 } } } });
     browser = await launchChromium();

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -29,6 +30,7 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject): Promise<() => void> {
   await Promise.all([checkPostgres(), checkRedis()]);
+  buildWebPageIfStale();
   // Only then: PGlite's runtime, once loaded in this process, would set its exit code back to 0
   // after vitest had set it to 1 for the failure above.
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-template-'));
@@ -41,6 +43,24 @@ export default async function setup(project: TestProject): Promise<() => void> {
     throw error;
   }
   return () => fs.rmSync(root, { recursive: true, force: true });
+}
+
+/**
+ * The inbox page the gateways serve (web/dist), built once for the whole run when its sources are
+ * newer than it. Built by each browser test file instead, one file's build emptied web/dist while
+ * another file's page was loading it.
+ */
+function buildWebPageIfStale(): void {
+  const root = path.resolve(import.meta.dirname, '..', '..');
+  const built = path.join(root, 'web', 'dist', 'index.html');
+  const newest = (dir: string): number =>
+    fs.readdirSync(dir, { withFileTypes: true }).reduce((latest, entry) => {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) return entry.name === 'dist' || entry.name === 'node_modules' ? latest : Math.max(latest, newest(full));
+      return Math.max(latest, fs.statSync(full).mtimeMs);
+    }, 0);
+  if (fs.existsSync(built) && fs.statSync(built).mtimeMs >= newest(path.join(root, 'web'))) return;
+  execFileSync(process.execPath, [path.join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', 'web', '--logLevel', 'error'], { cwd: root, stdio: 'inherit' });
 }
 
 async function buildTemplates(root: string): Promise<{ template: string; emptyDump: string }> {

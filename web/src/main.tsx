@@ -65,7 +65,8 @@ function Shell({ session, onChange }: { session: SessionInfo; onChange: (info: S
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
   useEffect(() => {
-    const loadUsers = () => void get<List<User>>('/users?limit=200').then((list) => setUsers(list.data));
+    // A fetch that fails (offline) keeps the list as it is; the stream's next open fetches it again.
+    const loadUsers = () => void get<List<User>>('/users?limit=200').then((list) => setUsers(list.data), () => undefined);
     loadUsers();
     // A teammate added or renamed elsewhere can be picked as owner or mentioned without a reload.
     const offUsers = onListChanged('users', loadUsers);
