@@ -10,7 +10,7 @@ import { systemActor } from '../leads/activities.js';
 import { decideOwner, needsOpenLeadCounts } from '../leads/assignment.js';
 import { fold, productsMentioned } from '../leads/products.js';
 import { fires, routingCondition, type Routing } from '../leads/routing.js';
-import { computeScore, type ScoreReason, type ScoringFacts } from '../leads/scoring.js';
+import { computeScore, type ScoringFacts } from '../leads/scoring.js';
 import { addWorkingMinutes } from '../leads/working-time.js';
 import { emailThreadOf, type Outbound, replySubject } from '../messaging/outbound.js';
 import type { EnrolRule, SequenceStep } from '../messaging/sequences.js';
@@ -31,6 +31,7 @@ import {
   loadSources,
   lockContacts,
   lockLeads,
+  type LeadRow,
   loadTeams,
   takeTurns,
   openLeadsByOwner,
@@ -40,7 +41,7 @@ import {
   type WorkspaceSetup,
 } from './batch-load.js';
 import { identitiesOf, type InboundProcessor } from './process-inbound.js';
-import { inboundKind, type StoredPayload } from './stored-event.js';
+import { inboundKind, messageContent, type StoredPayload } from './stored-event.js';
 
 /** What one round did: claimed events end processed (here or one by one), or wait for a later round. */
 export interface BatchRound {
@@ -67,35 +68,12 @@ interface ContactState {
   openLead: LeadState | null | undefined;
 }
 
-interface LeadState {
-  id: string;
-  workspaceId: string;
-  contactId: string;
+/** A lead as the batch reads it, its deal value as a number, and what the batch changed. */
+interface LeadState extends Omit<LeadRow, 'dealValue'> {
   isNew: boolean;
   /** An existing lead this batch changed. */
   touched: boolean;
-  sourceId: string | null;
-  channel: string;
-  stage: string;
-  name: string | null;
-  company: string | null;
-  score: number;
-  scoreReasons: ScoreReason[];
-  routing: string | null;
-  segment: string | null;
-  tags: string[];
   dealValue: number | null;
-  customFields: Record<string, unknown>;
-  ownerId: string | null;
-  assignmentRuleId: string | null;
-  assignmentReason: string | null;
-  needsContactInfo: boolean;
-  conversationStatus: string;
-  snoozedUntil: Date | null;
-  firstResponseDueAt: Date | null;
-  lastActivityAt: Date;
-  lastInboundAt: Date | null;
-  createdAt: Date;
   productIds: string[];
   addedProductIds: string[];
   messages: LeadHistory['messages'];
@@ -684,17 +662,12 @@ class Batch {
       direction: 'in',
       channel: payload.channel,
       status: 'received',
-      text: payload.text ?? null,
-      fullText: payload.fullText ?? payload.text ?? null,
-      html: payload.html ?? null,
-      subject: payload.subject ?? null,
+      ...messageContent(payload),
       toAddress: null,
       fields: { ...payload.fields, ...payload.attribution },
       templateName: null,
       idempotencyKey: null,
       externalId: event.externalId,
-      inReplyTo: payload.threadRefs?.at(-1) ?? null,
-      references: payload.threadRefs ?? [],
       automatic: false,
       createdAt: receivedAt,
       updatedAt: this.now,

@@ -19,7 +19,7 @@ import { renderForLead } from '../messaging/render.js';
 import { enrolByRules } from '../messaging/sequences.js';
 import { backoffMs } from '../queue/backoff.js';
 import type { JobQueue } from '../queue/contract.js';
-import { inboundKind, type StoredPayload } from './stored-event.js';
+import { inboundKind, messageContent, type StoredPayload } from './stored-event.js';
 
 export const maxProcessingAttempts = 5;
 
@@ -228,13 +228,8 @@ export class InboundProcessor {
         direction: 'in',
         channel: payload.channel,
         status: 'received',
-        text: payload.text ?? null,
-        fullText: payload.fullText ?? payload.text ?? null,
-        html: payload.html ?? null,
-        subject: payload.subject ?? null,
+        ...messageContent(payload),
         externalId: call?.callId ?? payload.replaces ?? event.externalId,
-        inReplyTo: payload.threadRefs?.at(-1) ?? null,
-        references: payload.threadRefs ?? [],
         fields: { ...payload.fields, ...payload.attribution, ...(call ? { callStatus: call.status } : {}) },
         createdAt: receivedAt,
       },
@@ -448,12 +443,8 @@ export class InboundProcessor {
       data: {
         // The message now stands for this event: its raw payload is what a resend or a download reads.
         eventId: event.id,
-        text: payload.text ?? null,
-        fullText: payload.fullText ?? payload.text ?? null,
-        html: payload.html ?? null,
+        ...messageContent(payload),
         fields,
-        inReplyTo: payload.threadRefs?.at(-1) ?? null,
-        references: payload.threadRefs ?? [],
       },
     });
     await tx.attachment.updateMany({ where: { eventId: event.id }, data: { messageId: earlier.id } });

@@ -39,3 +39,15 @@ export function inboundKind(payload: StoredPayload): InboundKind {
   if (payload.replaces) return { kind: 'replacement', replaces: payload.replaces };
   return { kind: 'message' };
 }
+
+/** What a person's message says, as its message row keeps it, wherever that row is written. */
+export function messageContent(payload: StoredPayload) {
+  return {
+    text: payload.text ?? null,
+    fullText: payload.fullText ?? payload.text ?? null,
+    html: payload.html ?? null,
+    subject: payload.subject ?? null,
+    inReplyTo: payload.threadRefs?.at(-1) ?? null,
+    references: payload.threadRefs ?? [],
+  };
+}
