@@ -122,7 +122,7 @@ describe('every operation of the OpenAPI document, fuzzed', () => {
     }));
   };
 
-  it('answers every generated request with a problem or a success, never a 5xx, and stays up', { timeout: 600_000 }, async () => {
+  it('answers every generated request with a problem or a success, never a 5xx, and stays up', { timeout: 300_000 }, async () => {
     const all = operations(document);
     expect(all.length).toBeGreaterThan(100);
     // What removes things last, so that what the others are called with still exists for most of the run.
@@ -130,7 +130,6 @@ describe('every operation of the OpenAPI document, fuzzed', () => {
     const failures: string[] = [];
     let sent = 0;
     for (const op of ordered) {
-      const t0 = Date.now();
       for (const [who, headers, numRuns] of [
         ['key', { authorization: `Bearer ${stack.apiKey}`, 'x-leadgate-token': form.secret }, runsWithKey],
         ['anonymous', {}, runsAnonymous],
@@ -146,10 +145,8 @@ describe('every operation of the OpenAPI document, fuzzed', () => {
           }),
           { seed: seed + sent, numRuns, endOnFailure: true },
         );
-        if (process.env.FUZZ_TRACE) console.log(op.method, op.path, who, Date.now() - t0);
         if (result.failed) {
           const example = result.counterexample?.[0] as Sent | undefined;
-          console.log('FAIL', op.method, op.path, String(result.errorInstance), JSON.stringify(result.counterexample).slice(0, 500));
           failures.push(`${who} ${op.method} ${op.path}: ${example?.method} ${example?.url.slice(0, 300)} ${example?.contentType ?? ''} ${example?.body?.slice(0, 300) ?? ''} (${String(result.errorInstance)})`);
         }
       }
