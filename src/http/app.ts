@@ -198,8 +198,9 @@ export function createApp(deps: AppDeps): Express {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     next();
   });
+  api.use(deps.apiThrottle.perAddress());
   const parseBody = [jsonBody('1mb'), guardParsedBody];
-  mountRoutes(api, [...publicRoutes, ...userRoutes], { authenticate: sessions.authenticate(), parseBody });
+  mountRoutes(api, [...publicRoutes, ...userRoutes], { authenticate: sessions.authenticate(), throttle: deps.apiThrottle.perCredential(), parseBody });
   app.use('/api/v1', api);
   serveWebApp(app);
 

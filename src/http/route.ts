@@ -100,9 +100,9 @@ function guard(def: RouteDef): RequestHandler {
  * Mounts each route behind its authentication and guard; only then is a JSON body parsed and its
  * shape (depth, size, storable text) checked.
  */
-export function mountRoutes(router: Router, routes: RouteDef[], options: { authenticate: RequestHandler; parseBody: RequestHandler[] }): void {
+export function mountRoutes(router: Router, routes: RouteDef[], options: { authenticate: RequestHandler; throttle: RequestHandler; parseBody: RequestHandler[] }): void {
   for (const def of routes) {
-    const before = accessOf(def).credential === 'none' ? [] : [options.authenticate, guard(def)];
+    const before = accessOf(def).credential === 'none' ? [] : [options.authenticate, options.throttle, guard(def)];
     router[def.method](def.path, ...before, ...options.parseBody, async (req: Request, res: Response) => {
       const auth = res.locals.auth as Auth;
       const params = parse(def.params, req.params, 'params');
