@@ -118,6 +118,9 @@ async function benchOne(target: Target, size: number): Promise<Row[]> {
     LEADGATE_ADMIN_PASSWORD: password,
     LEADGATE_API_KEY: `lg_bench_${randomBytes(12).toString('hex')}`,
     LOG_LEVEL: 'silent',
+    // Measures the endpoint, not the API's per-key throttle.
+    LEADGATE_API_RATE_PER_KEY: '0',
+    LEADGATE_API_RATE_PER_ADDRESS: '0',
     ...(database ? { DATABASE_URL: database.url } : {}),
   });
   const gateway = await Gateway.create(config, { logger: pino({ level: 'silent' }) });

@@ -48,7 +48,7 @@ async function measure(run: () => Promise<void>): Promise<{ p50: number; p95: nu
 await seedInsights({ url, leads, log });
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-bench-insights-'));
-const config = loadConfig({ DATABASE_URL: url, LEADGATE_DATA_DIR: dataDir, LEADGATE_WORKERS: 'false', LEADGATE_API_KEY: seedApiKey, LOG_LEVEL: 'silent' });
+const config = loadConfig({ DATABASE_URL: url, LEADGATE_DATA_DIR: dataDir, LEADGATE_WORKERS: 'false', LEADGATE_API_KEY: seedApiKey, LOG_LEVEL: 'silent', LEADGATE_API_RATE_PER_KEY: '0', LEADGATE_API_RATE_PER_ADDRESS: '0' });
 const gateway = await Gateway.create(config, { logger: pino({ level: 'silent' }) });
 const port = await gateway.listen(0, '127.0.0.1');
 const base = `http://127.0.0.1:${port}/api/v1`;

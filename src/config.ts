@@ -70,6 +70,12 @@ const envSchema = z.object({
   LEADGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
   /** How long stopping may take before the process exits anyway: below orchestrators' kill grace (often 30 s). */
   LEADGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
+  /** After a web form's secret is rotated, the old one still works this long, while sites are updated. */
+  LEADGATE_FORM_SECRET_GRACE_HOURS: z.coerce.number().min(0).max(24 * 90).default(24),
+  /** API requests a minute per credential (an API key, a session); 0 turns the limit off. */
+  LEADGATE_API_RATE_PER_KEY: z.coerce.number().int().min(0).default(600),
+  /** API requests a minute per client address, signed in or not; 0 turns the limit off. */
+  LEADGATE_API_RATE_PER_ADDRESS: z.coerce.number().int().min(0).default(1_200),
   /** A process that stops renewing its hold on a mailbox loses it to another after this long. */
   LEADGATE_CONNECTION_LEASE_MS: z.coerce.number().int().min(1_000).max(600_000).default(30_000),
   /**
@@ -114,6 +120,9 @@ export interface Config {
   retry: { maxAttempts: number; baseMs: number; maxMs: number };
   sweepIntervalMs: number;
   shutdownTimeoutMs: number;
+  formSecretGraceMs: number;
+  /** Requests a minute to /api/v1 per credential and per address (0: no limit). */
+  apiRate: { perKey: number; perAddress: number };
   webhookRetryBaseMs: number;
   sendLeaseMs: number;
   sendBatchSize: number;
@@ -171,6 +180,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retry: { maxAttempts: e.LEADGATE_SEND_MAX_ATTEMPTS, baseMs: e.LEADGATE_RETRY_BASE_MS, maxMs: e.LEADGATE_RETRY_MAX_MS },
     sweepIntervalMs: e.LEADGATE_SWEEP_INTERVAL_MS,
     shutdownTimeoutMs: e.LEADGATE_SHUTDOWN_TIMEOUT_MS,
+    formSecretGraceMs: Math.round(e.LEADGATE_FORM_SECRET_GRACE_HOURS * 3600_000),
+    apiRate: { perKey: e.LEADGATE_API_RATE_PER_KEY, perAddress: e.LEADGATE_API_RATE_PER_ADDRESS },
     webhookRetryBaseMs: e.LEADGATE_WEBHOOK_RETRY_BASE_MS,
     sendLeaseMs: e.LEADGATE_SEND_LEASE_MS,
     sendBatchSize: e.LEADGATE_SEND_BATCH_SIZE,

@@ -8,6 +8,7 @@ export const problemCatalog = {
   unsupported_media_type: { status: 415, title: 'Unsupported content type' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unauthorized: { status: 401, title: 'Authentication is required' },
+  signature_expired: { status: 401, title: 'The signature\'s timestamp is too old or in the future' },
   forbidden: { status: 403, title: 'Not allowed' },
   origin_not_allowed: { status: 403, title: 'This origin may not post to this form' },
   not_found: { status: 404, title: 'Not found' },

@@ -24,6 +24,7 @@ import { ScoreDecay } from './leads/scoring.js';
 import { createLogger } from './logger.js';
 import { Outbound } from './messaging/outbound.js';
 import { LocalSendPace, RedisSendPace } from './messaging/send-pace.js';
+import { ApiThrottle } from './http/api-throttle.js';
 import { SequenceRunner } from './messaging/sequence-runner.js';
 import { TemplateStore } from './messaging/templates.js';
 import { WebhookDispatcher, queueWebhookEvents } from './messaging/webhooks.js';
@@ -114,6 +115,7 @@ export class Gateway {
         box,
         logger,
         version: packageVersion(),
+        apiThrottle: new ApiThrottle({ ...config.apiRate, redisUrl: config.redisUrl, prefix: options.queuePrefix ?? config.queuePrefix }),
         holderId: newHolderId(),
       };
       const oneByOne = new InboundProcessor({ prisma: db.prisma, queue, outbound, templates, config, logger });
@@ -270,6 +272,7 @@ export class Gateway {
       ['score decay', () => this.scoreDecay?.stop()],
       ...this.deps.registry.all().map((adapter): [string, () => Promise<void> | void] => [`${adapter.kind} connections`, () => adapter.stop?.()]),
       ['queue', () => this.deps.queue.close()],
+      ['api throttle', () => this.deps.apiThrottle.close()],
       ['outbound', () => this.deps.outbound.close()],
       ['database', () => this.deps.db.close()],
     ];

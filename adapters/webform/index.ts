@@ -35,22 +35,42 @@ const storedSettings = z.object({
 });
 type WebformSettings = z.infer<typeof storedSettings>;
 
-const storedSecrets = z.object({ secret: z.string() });
+/** The secret, and after a rotation the one before it with the moment it stops working. */
+const storedSecrets = z.object({ secret: z.string(), previousSecret: z.string().optional(), previousValidUntil: z.iso.datetime().optional() });
+type WebformSecrets = z.infer<typeof storedSecrets>;
+
+const newSecret = () => `wfs_${randomBytes(24).toString('base64url')}`;
+
+/** The secrets a post may be authenticated with now: the current one, and the previous one during its grace period. */
+function acceptedSecrets(secrets: WebformSecrets, now = Date.now()): string[] {
+  const previousValid = secrets.previousSecret && secrets.previousValidUntil && Date.parse(secrets.previousValidUntil) > now;
+  return previousValid ? [secrets.secret, secrets.previousSecret!] : [secrets.secret];
+}
+
+/** How far a signature's `t=` may be from the gateway's clock, either way. */
+export const signatureToleranceSeconds = 300;
 
 const spec: SourceKindSpec<WebformInput> = {
   createSchema,
   updateSchema: createSchema.partial(),
   prepare(input, previous) {
     const settings = { ...storedSettings.parse(previous?.settings ?? {}), ...dropUndefined(input) };
-    const secrets = previous?.secrets ?? { secret: `wfs_${randomBytes(24).toString('base64url')}` };
+    const secrets = previous?.secrets ?? { secret: newSecret() };
     return { settings, secrets };
+  },
+  rotateSecret(secrets, previousValidUntil) {
+    const { secret } = storedSecrets.parse(secrets);
+    const next = newSecret();
+    return { secret: next, secrets: { secret: next, previousSecret: secret, previousValidUntil: previousValidUntil.toISOString() } };
   },
   present(source, publicUrl) {
     const settings = storedSettings.parse(source.settings);
+    const secrets = storedSecrets.parse(source.secrets);
     return {
       webhookUrl: `${publicUrl}/hooks/forms/${source.id}`,
       // The owner must paste this into the form or form builder, so it is shown, unlike other secrets.
-      secret: storedSecrets.parse(source.secrets).secret,
+      secret: secrets.secret,
+      previousSecretValidUntil: secrets.previousValidUntil && Date.parse(secrets.previousValidUntil) > Date.now() ? secrets.previousValidUntil : null,
       ...settings,
     };
   },
@@ -103,11 +123,30 @@ export class WebformAdapter implements ChannelAdapter {
     res.setHeader('Vary', 'Origin');
   }
 
-  private authenticate(req: Request, raw: Buffer, secret: string): void {
+  /**
+   * `X-Leadgate-Signature` is `sha256=<hex HMAC of the body>`, or `t=<unix seconds>,v1=<hex HMAC of
+   * "t.body">` (several v1 allowed), whose time must be within five minutes of ours so that a
+   * captured request cannot be replayed later. Otherwise the secret itself, as a token.
+   */
+  private authenticate(req: Request, raw: Buffer, secrets: WebformSecrets): void {
+    const accepted = acceptedSecrets(secrets);
     const signature = req.get('x-leadgate-signature');
     if (signature !== undefined) {
-      const expected = `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
-      if (!safeEqual(signature.trim().toLowerCase(), expected)) {
+      const timed = parseTimedSignature(signature);
+      if (timed) {
+        const skew = Math.abs(Date.now() / 1000 - timed.t);
+        const signs = (secret: string) => createHmac('sha256', secret).update(`${timed.t}.`).update(raw).digest('hex');
+        const expected = accepted.map(signs);
+        if (!timed.v1.some((given) => expected.some((one) => safeEqual(given, one)))) {
+          throw new ProblemError('unauthorized', 'X-Leadgate-Signature does not match "t.body" signed with this form\'s secret');
+        }
+        if (skew > signatureToleranceSeconds) {
+          throw new ProblemError('signature_expired', `the signature's t= is ${Math.round(skew)} s away from the gateway's clock; at most ${signatureToleranceSeconds} s are accepted`);
+        }
+        return;
+      }
+      const given = signature.trim().toLowerCase();
+      if (!accepted.some((secret) => safeEqual(given, `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`))) {
         throw new ProblemError('unauthorized', 'X-Leadgate-Signature does not match the body signed with this form\'s secret');
       }
       return;
@@ -117,14 +156,14 @@ export class WebformAdapter implements ChannelAdapter {
     if (token === undefined) {
       throw new ProblemError('unauthorized', 'send the form secret as ?token=, X-Leadgate-Token, or sign the body in X-Leadgate-Signature');
     }
-    if (!safeEqual(token, secret)) throw new ProblemError('unauthorized', 'the form token is not valid');
+    if (!accepted.some((secret) => safeEqual(token, secret))) throw new ProblemError('unauthorized', 'the form token is not valid');
   }
 
   /** Before the body: the form exists, the origin may post to it, and a token (when one is sent instead of a signature) is right. */
   private async admit(ctx: AdapterContext, req: Request, res: Response): Promise<void> {
     const source = await this.findSource(ctx, String(req.params.sourceId));
     this.allowOrigin(req, res, storedSettings.parse(source.settings));
-    if (req.get('x-leadgate-signature') === undefined) this.authenticate(req, Buffer.alloc(0), storedSecrets.parse(source.secrets).secret);
+    if (req.get('x-leadgate-signature') === undefined) this.authenticate(req, Buffer.alloc(0), storedSecrets.parse(source.secrets));
     res.locals.source = source;
   }
 
@@ -132,9 +171,8 @@ export class WebformAdapter implements ChannelAdapter {
     const receivedAt = new Date();
     const source = res.locals.source as SourceRecord;
     const settings = storedSettings.parse(source.settings);
-    const { secret } = storedSecrets.parse(source.secrets);
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    this.authenticate(req, raw, secret);
+    this.authenticate(req, raw, storedSecrets.parse(source.secrets));
 
     let parsed;
     try {
@@ -236,4 +274,17 @@ export class WebformAdapter implements ChannelAdapter {
     if (results.length > 1) json.events = results.map(({ eventId, leadId }) => ({ eventId, leadId }));
     res.status(status).json(json);
   }
+}
+
+/** `t=1700000000,v1=ab12…[,v1=…]`, or null when the header is not of that form. */
+function parseTimedSignature(header: string): { t: number; v1: string[] } | null {
+  const parts = header.split(',').map((part) => part.trim().split('='));
+  if (!parts.some(([name]) => name === 't')) return null;
+  let t: number | undefined;
+  const v1: string[] = [];
+  for (const [name, value = ''] of parts) {
+    if (name === 't' && /^\d{1,12}$/.test(value)) t = Number(value);
+    else if (name === 'v1' && /^[0-9a-f]{64}$/i.test(value)) v1.push(value.toLowerCase());
+  }
+  return t === undefined || v1.length === 0 ? { t: t ?? Number.NaN, v1 } : { t, v1 };
 }

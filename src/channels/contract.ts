@@ -288,6 +288,11 @@ export interface SourceKindSpec<Input extends Record<string, unknown> = Record<s
   };
   /** The kind's own fields in the API's view of the source (never a secret unless the owner must copy it). */
   present(source: SourceRecord, publicUrl: string): Record<string, unknown>;
+  /**
+   * A new secret for a source whose secret the owner hands out (a web form's): the old one keeps
+   * working until `previousValidUntil`, so the sites that use it can be updated meanwhile.
+   */
+  rotateSecret?(secrets: Record<string, unknown>, previousValidUntil: Date): { secrets: Record<string, unknown>; secret: string };
 }
 
 export interface ChannelAdapter {

@@ -12,7 +12,7 @@ import type { AppDeps } from './deps.js';
 import { openApiDocument } from './openapi.js';
 import { guardParsedBody, guardPathAndQuery } from './input-guard.js';
 import { problemHandler } from './problem.js';
-import { mountRoutes } from './route.js';
+import { jsonBody, mountRoutes } from './route.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { conversationRoutes } from './routes/conversations.js';
@@ -198,10 +198,9 @@ export function createApp(deps: AppDeps): Express {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     next();
   });
-  api.use(express.json({ limit: '1mb' }));
-  api.use(guardParsedBody);
-  mountRoutes(api, publicRoutes, (_req, _res, next) => next());
-  mountRoutes(api, userRoutes, sessions.authenticate());
+  api.use(deps.apiThrottle.perAddress());
+  const parseBody = [jsonBody('1mb'), guardParsedBody];
+  mountRoutes(api, [...publicRoutes, ...userRoutes], { authenticate: sessions.authenticate(), throttle: deps.apiThrottle.perCredential(), parseBody });
   app.use('/api/v1', api);
   serveWebApp(app);
 

@@ -8,6 +8,7 @@ import type { Outbound } from '../messaging/outbound.js';
 import type { TemplateStore } from '../messaging/templates.js';
 import type { JobQueue } from '../queue/contract.js';
 import type { SecretBox } from '../security/secrets.js';
+import type { ApiThrottle } from './api-throttle.js';
 
 /** Everything the HTTP side needs; the app never listens by itself (see createApp). */
 export interface AppDeps {
@@ -22,6 +23,8 @@ export interface AppDeps {
   box: SecretBox;
   logger: Logger;
   version: string;
+  /** Requests a minute to /api/v1 per credential and per address. */
+  apiThrottle: ApiThrottle;
   /** Names this gateway as the holder of connection leases. */
   holderId: string;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RouteDef } from './route.js';
+import { accessOf, type RouteDef } from './route.js';
 
 const problemSchema = z.object({
   type: z.string(),
@@ -35,11 +35,15 @@ export function openApiDocument(routes: RouteDef[], extra: Record<string, Record
   for (const def of routes) {
     const path = `/api/v1${openApiPath(def.path)}`;
     paths[path] ??= {};
+    const access = accessOf(def);
     paths[path]![def.method] = {
       summary: def.summary,
       ...(def.description ? { description: def.description } : {}),
       tags: [def.tag],
-      security: [{ apiKey: [] }],
+      security: access.credential === 'none' ? [] : [{ apiKey: [] }, { session: [] }],
+      // Read by the route's guard too (route.ts): the document cannot say other than what is enforced.
+      'x-leadgate-roles': access.roles,
+      'x-leadgate-credential': access.credential,
       parameters: [...parameters(def.params, 'path'), ...parameters(def.query, 'query')],
       ...(def.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(def.body, 'input') } } } } : {}),
       ...(def.upload
@@ -79,7 +83,10 @@ export function openApiDocument(routes: RouteDef[], extra: Record<string, Record
     info: { title: 'leadgate', version: info.version, description: 'Omnichannel lead-capture and messaging gateway.' },
     paths,
     components: {
-      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key of the workspace' } },
+      securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', description: 'An API key: a workspace key acts as an owner, a personal key as its user' },
+        session: { type: 'apiKey', in: 'cookie', name: 'lg_session', description: 'The session cookie set by POST /api/v1/session (__Host-lg_session over https); state changes also carry X-CSRF-Token' },
+      },
       schemas: { Problem: jsonSchema(problemSchema, 'output') },
     },
   };

@@ -1,9 +1,17 @@
-import type { Request, RequestHandler, Response, Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { type FieldError, ProblemError, ValidationError } from '../errors.js';
 import type { Actor } from '../leads/activities.js';
 
 export type Role = 'owner' | 'manager' | 'rep';
+export const allRoles: readonly Role[] = ['owner', 'manager', 'rep'];
+
+/**
+ * What a route must be called with: `any` credential of the workspace (an API key or a session),
+ * a `user` (a session or a personal key: someone whose own password or claim it is), the browser's
+ * `session` itself, or `none` (signing in).
+ */
+export type Credential = 'any' | 'user' | 'session' | 'none';
 
 /**
  * Who is calling. An API key acts for its workspace with the owner's rights; a signed-in user
@@ -42,8 +50,10 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
   upload?: { field: string; description: string };
   /** `csv`: the route also answers text/csv (with ?format=csv or Accept: text/csv). */
   response: { status: number; description: string; schema?: z.ZodType; csv?: boolean };
-  /** Roles allowed to call the route; every role when unset. */
+  /** Roles allowed to call the route; every role when unset. A workspace key acts as an owner. */
   roles?: readonly Role[];
+  /** `any` when unset. */
+  credential?: Credential;
   handler(ctx: RouteContext<P, Q, B>): Promise<unknown>;
 }
 
@@ -66,14 +76,35 @@ function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, prefix: stri
   return result.data;
 }
 
-export function mountRoutes(router: Router, routes: RouteDef[], authenticate: RequestHandler): void {
+/** Who may call the route, as its declaration says: the guard and the OpenAPI document both read this. */
+export function accessOf(def: RouteDef): { roles: readonly Role[]; credential: Credential } {
+  return { roles: def.roles ?? allRoles, credential: def.credential ?? 'any' };
+}
+
+/**
+ * The role and the kind of credential, checked before the body is even read: a caller without
+ * them learns nothing of the route's fields, and costs no parsing.
+ */
+function guard(def: RouteDef): RequestHandler {
+  const { roles, credential } = accessOf(def);
+  return (_req, res, next) => {
+    const auth = res.locals.auth as Auth;
+    if (credential === 'session' && !res.locals.session) throw new ProblemError('forbidden', 'this needs a signed-in user, not an API key');
+    if (credential === 'user' && !auth.userId) throw new ProblemError('forbidden', 'this needs a signed-in user or a personal API key, not a workspace key');
+    if (!roles.includes(auth.role)) throw new ProblemError('forbidden', `this needs the role ${roles.join(' or ')}`);
+    next();
+  };
+}
+
+/**
+ * Mounts each route behind its authentication and guard; only then is a JSON body parsed and its
+ * shape (depth, size, storable text) checked.
+ */
+export function mountRoutes(router: Router, routes: RouteDef[], options: { authenticate: RequestHandler; throttle: RequestHandler; parseBody: RequestHandler[] }): void {
   for (const def of routes) {
-    router[def.method](def.path, authenticate, async (req: Request, res: Response) => {
-      // The role first: a caller without it learns nothing of the route's fields.
+    const before = accessOf(def).credential === 'none' ? [] : [options.authenticate, options.throttle, guard(def)];
+    router[def.method](def.path, ...before, ...options.parseBody, async (req: Request, res: Response) => {
       const auth = res.locals.auth as Auth;
-      if (def.roles && !def.roles.includes(auth.role)) {
-        throw new ProblemError('forbidden', `this needs the role ${def.roles.join(' or ')}`);
-      }
       const params = parse(def.params, req.params, 'params');
       const query = parse(def.query, req.query, 'query');
       const body = def.body ? parse(def.body, req.body ?? {}, '') : undefined;
@@ -83,6 +114,11 @@ export function mountRoutes(router: Router, routes: RouteDef[], authenticate: Re
       else res.status(def.response.status).json(result);
     });
   }
+}
+
+/** JSON bodies of the API, up to `limit`. */
+export function jsonBody(limit: string): RequestHandler {
+  return express.json({ limit });
 }
 
 const idParam = z.object({ id: z.string().min(1).max(100) });

@@ -76,12 +76,15 @@ describe('hostile input on the embedded database', () => {
       const problem = await expectProblem(await fetch(`${stack.baseUrl}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }), 422);
       expect(problem.errors?.[0]?.path).toBe('email');
     }
-    const deep = await fetch(`${stack.baseUrl}/api/v1/leads`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
-      body: `{"name":"x","customFields":${nested(2_000)}}`,
-    });
-    await expectProblem(deep, 422);
+    const deep = (method: string, path: string) =>
+      fetch(`${stack.baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+        body: `{"name":"x","customFields":${nested(2_000)}}`,
+      });
+    await expectProblem(await deep('PATCH', '/api/v1/workspace'), 422);
+    // No route takes it: the body is not even read.
+    await expectProblem(await deep('POST', '/api/v1/leads'), 404);
     await alive();
   });
 

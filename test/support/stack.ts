@@ -79,6 +79,9 @@ export function stackEnv(options: StackOptions, dataDir: string, database?: Test
     // is a few queries: every 200 ms an idle gateway on PGlite spent a quarter of a core on it.
     LEADGATE_SWEEP_INTERVAL_MS: '1000',
     LOG_LEVEL: 'silent',
+    // Every test client is 127.0.0.1 with one key: the API's throttle is tested on its own (api-throttle.test.ts).
+    LEADGATE_API_RATE_PER_KEY: '0',
+    LEADGATE_API_RATE_PER_ADDRESS: '0',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...(options.queue === 'bull' ? { REDIS_URL: redisUrl } : {}),
     ...(options.smtp ? { SMTP_URL: options.smtp.url, SMTP_FROM: options.smtp.from } : {}),

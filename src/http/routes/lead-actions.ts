@@ -40,17 +40,17 @@ export function leadActionRoutes(deps: AppDeps): RouteDef[] {
       path: '/leads/:id/claim',
       summary: 'A rep takes an unassigned lead, when the workspace lets reps claim',
       tag: 'leads',
+      credential: 'user',
       params: byId,
       response: { status: 200, description: 'The lead, now owned by the caller', schema: leadView },
       handler: async ({ params, auth }) => {
-        if (!auth.userId) throw new ProblemError('forbidden', 'only a signed-in user can claim a lead');
         const lead = await findVisibleLead(prisma, auth, params.id);
         const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { repsCanClaim: true } });
         if (auth.role === 'rep' && !workspace.repsCanClaim) throw new ProblemError('forbidden', 'this workspace does not let reps claim leads');
         const claimed = await prisma.$transaction(async (tx) => {
           const taken = await tx.lead.updateMany({
             where: { id: lead.id, ownerId: null },
-            data: { ownerId: auth.userId, assignmentRuleId: null, assignmentReason: 'claimed', lastActivityAt: new Date() },
+            data: { ownerId: auth.userId!, assignmentRuleId: null, assignmentReason: 'claimed', lastActivityAt: new Date() },
           });
           if (taken.count === 0) return false;
           const base = { workspaceId: auth.workspaceId, leadId: lead.id, actor: auth.actor };

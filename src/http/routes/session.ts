@@ -1,6 +1,5 @@
 import type { Session } from '@prisma/client';
 import { z } from 'zod';
-import { ProblemError } from '../../errors.js';
 import type { AppDeps } from '../deps.js';
 import { route, type RouteDef } from '../route.js';
 import { minPasswordLength } from '../../security/tokens.js';
@@ -25,6 +24,7 @@ export function signInRoutes(deps: AppDeps, sessions: Sessions): RouteDef[] {
       path: '/session',
       summary: 'Sign in with email and password: sets the httpOnly session cookie',
       tag: 'session',
+      credential: 'none',
       body: z.object({ email: z.string().trim().min(3).max(320), password: z.string().min(1).max(1000) }).strict(),
       response: { status: 201, description: 'Signed in; the session cookie is set', schema: sessionView },
       handler: async ({ body, req, res }) => {
@@ -40,16 +40,14 @@ export function signInRoutes(deps: AppDeps, sessions: Sessions): RouteDef[] {
 /** The signed-in user's own session: who they are, signing out, their language. */
 export function sessionRoutes(deps: AppDeps, sessions: Sessions): RouteDef[] {
   const prisma = deps.db.prisma;
-  const signedIn = (res: { locals: Record<string, unknown> }): Session => {
-    const session = res.locals.session as Session | undefined;
-    if (!session) throw new ProblemError('forbidden', 'this needs a signed-in user, not an API key');
-    return session;
-  };
+  // The guard let only the browser's session through (credential: 'session').
+  const signedIn = (res: { locals: Record<string, unknown> }): Session => res.locals.session as Session;
   return [
     route({
       method: 'get',
       path: '/session',
       summary: 'The signed-in user, their workspace and the CSRF token',
+      credential: 'session',
       tag: 'session',
       response: { status: 200, description: 'The session', schema: sessionView },
       handler: async ({ res }) => {
@@ -65,6 +63,7 @@ export function sessionRoutes(deps: AppDeps, sessions: Sessions): RouteDef[] {
       method: 'delete',
       path: '/session',
       summary: 'Sign out of this browser',
+      credential: 'session',
       tag: 'session',
       response: { status: 204, description: 'Signed out' },
       handler: async ({ res }) => {
@@ -77,6 +76,7 @@ export function sessionRoutes(deps: AppDeps, sessions: Sessions): RouteDef[] {
       method: 'delete',
       path: '/sessions',
       summary: 'Sign out everywhere: ends every session of the signed-in user',
+      credential: 'session',
       tag: 'session',
       response: { status: 200, description: 'How many sessions ended', schema: z.object({ ended: z.number() }) },
       handler: async ({ res }) => {
@@ -89,6 +89,7 @@ export function sessionRoutes(deps: AppDeps, sessions: Sessions): RouteDef[] {
       method: 'patch',
       path: '/me',
       summary: 'The signed-in user\'s own preferences: the inbox language',
+      credential: 'session',
       tag: 'session',
       body: z.object({ locale: z.enum(inboxLocales).nullable() }).strict(),
       response: { status: 200, description: 'The user', schema: userView },
@@ -102,6 +103,7 @@ export function sessionRoutes(deps: AppDeps, sessions: Sessions): RouteDef[] {
       method: 'post',
       path: '/me/password',
       summary: 'Change the signed-in user\'s own password; their other sessions end',
+      credential: 'user',
       description:
         'The current password is checked and a wrong one counts toward the sign-in lockout (429 while locked). ' +
         'With a personal API key it changes the key\'s user\'s password, and every session of theirs ends.',
@@ -111,9 +113,8 @@ export function sessionRoutes(deps: AppDeps, sessions: Sessions): RouteDef[] {
         .strict(),
       response: { status: 204, description: 'Changed' },
       handler: async ({ body, auth, res }) => {
-        if (!auth.userId) throw new ProblemError('forbidden', 'this needs a signed-in user or a personal API key, not a workspace key');
         const session = res.locals.session as Session | undefined;
-        await sessions.changePassword({ userId: auth.userId, keepSessionId: session?.id ?? null, currentPassword: body.currentPassword, newPassword: body.newPassword });
+        await sessions.changePassword({ userId: auth.userId!, keepSessionId: session?.id ?? null, currentPassword: body.currentPassword, newPassword: body.newPassword });
         return undefined;
       },
     }),

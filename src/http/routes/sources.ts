@@ -275,6 +275,35 @@ export function sourceRoutes(deps: AppDeps, ctx: AdapterContext): RouteDef[] {
       },
     }),
     route({
+      method: 'post',
+      path: '/sources/:id/rotate-secret',
+      summary: 'A new secret for a web form; the old one keeps working for a grace period',
+      description:
+        'Answers the new secret. Posts authenticated with the previous secret (token or signature) are still accepted until ' +
+        '`previousSecretValidUntil` (`graceHours` after the rotation, LEADGATE_FORM_SECRET_GRACE_HOURS by default, itself 24 by default), so the sites using it can be updated meanwhile; ' +
+        '`graceHours: 0` ends the old secret at once (it leaked). A second rotation ends the grace of the first. 409 for a kind of source without such a secret.',
+      tag: 'sources',
+      roles: ['owner', 'manager'],
+      params: byId,
+      body: z.object({ graceHours: z.number().min(0).max(24 * 90).optional() }).strict(),
+      response: {
+        status: 200,
+        description: 'The new secret and until when the previous one works',
+        schema: z.object({ secret: z.string(), previousSecretValidUntil: z.string() }),
+      },
+      handler: async ({ params, body, auth }) => {
+        const row = await load(auth.workspaceId, params.id);
+        const spec = specFor(row.kind);
+        if (!spec.rotateSecret) throw new ProblemError('conflict', `a ${row.kind} source has no secret of its own to rotate`);
+        const graceMs = body.graceHours === undefined ? deps.config.formSecretGraceMs : Math.round(body.graceHours * 3600_000);
+        const until = new Date(Date.now() + graceMs);
+        const { secrets, secret } = spec.rotateSecret(sources.toRecord(row).secrets, until);
+        await prisma.source.update({ where: { id: row.id }, data: { secrets: box.seal(secrets) } });
+        changed(row.kind, row.id);
+        return { secret, previousSecretValidUntil: until.toISOString() };
+      },
+    }),
+    route({
       method: 'delete',
       path: '/sources/:id',
       summary: 'Delete a source: its webhooks stop answering; its leads and history stay',

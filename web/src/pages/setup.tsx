@@ -394,6 +394,7 @@ interface SourceView {
   status: { state?: string; connectedAs?: string; lastMessageAt?: string | null; lastError?: string; detail?: string } | null;
   webhookUrl?: string;
   secret?: string;
+  previousSecretValidUntil?: string | null;
   webhooks?: Record<string, string>;
   address?: string;
   automaticPerPersonPerDay?: number;
@@ -536,6 +537,12 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
         <>
           <CopyField label={t.webhookUrl} value={source.webhookUrl} />
           {source.secret && <CopyField label={t.formSecret} value={source.secret} />}
+          {source.kind === 'webform' && (
+            <button type="button" class="rotate-secret" onClick={() => void post(`/sources/${source.id}/rotate-secret`, {}).then(onChanged)}>
+              {t.rotateSecret}
+            </button>
+          )}
+          {source.previousSecretValidUntil && <p class="hint previous-secret">{t.previousSecretValidUntil(new Date(source.previousSecretValidUntil).toLocaleString())}</p>}
           <CopyField label={t.embedSnippet} value={snippet} />
         </>
       )}
