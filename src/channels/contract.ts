@@ -247,6 +247,13 @@ export interface OutboundMessage {
   headers?: Record<string, string>;
   /** Files sent with the message (the text is their caption where the channel has captions). */
   attachments?: OutboundAttachment[];
+  /**
+   * For adapters with a `replyWindow`: when the person last wrote to this source (null: never).
+   * Meta lets a business write freely only within 24 hours of it.
+   */
+  lastInboundAt?: Date | null;
+  /** The template the message was written from, with its variables as they are now (a channel may need its own approved version). */
+  template?: { name: string; variables(): Promise<Record<string, unknown>> };
 }
 
 export interface OutboundAttachment {
@@ -302,6 +309,8 @@ export interface ChannelAdapter {
   stop?(): Promise<void>;
   /** Called when a source of this kind was created, changed or deleted through this process. */
   sourceChanged?(sourceId: string): void;
+  /** Sends need to know when the person last wrote (`OutboundMessage.lastInboundAt`). */
+  readonly replyWindow?: boolean;
   /** Sends one message; throws ChannelError on failure, never reports a partial success. */
   send?(connection: OutboundConnection, message: OutboundMessage): Promise<{ externalId: string }>;
   /**
