@@ -4,6 +4,7 @@ import { defaultTiming } from './email/mailbox-watcher.js';
 import { TwilioAdapter } from './twilio/index.js';
 import { WebformAdapter } from './webform/index.js';
 import type { GraphOptions } from './meta/graph.js';
+import { MetaLeadsAdapter } from './meta-leads/index.js';
 import { WhatsAppAdapter, type WhatsAppAdapterOptions } from './whatsapp/index.js';
 import { WhatsAppCloudAdapter } from './whatsapp-cloud/index.js';
 
@@ -26,5 +27,6 @@ export function builtInAdapters(options: AdapterOptions): ChannelAdapter[] {
     new TwilioAdapter(),
     new WhatsAppAdapter({ ...options.whatsapp, timing: { leaseMs: options.connectionLeaseMs, ...options.whatsapp?.timing } }),
     new WhatsAppCloudAdapter(options.meta ?? {}),
+    new MetaLeadsAdapter(options.meta ?? {}),
   ];
 }

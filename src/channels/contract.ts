@@ -202,6 +202,9 @@ export interface AdapterContext {
   state: {
     get<T>(sourceId: string, key: string): Promise<T | null>;
     set(sourceId: string, key: string, value: unknown): Promise<void>;
+    /** Every value whose key starts with the prefix, oldest first (work an adapter still owes: a lead to fetch). */
+    list<T>(sourceId: string, prefix: string): Promise<{ key: string; value: T }[]>;
+    remove(sourceId: string, key: string): Promise<void>;
   };
   /**
    * Who should take a call from this handle now: the owner of the person's open lead (a repeat
