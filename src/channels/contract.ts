@@ -2,8 +2,9 @@ import type { Router } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 
-/** The channel a message travels on. A Twilio source carries both voice and sms. */
-export type ChannelKind = 'webform' | 'whatsapp' | 'voice' | 'sms' | 'email';
+/** The channels a message travels on. A Twilio source carries both voice and sms. */
+export const channelKinds = ['webform', 'whatsapp', 'voice', 'sms', 'email', 'instagram'] as const;
+export type ChannelKind = (typeof channelKinds)[number];
 
 /** How a person can be reached; at least one field is set when the channel knows it. */
 export interface Handle {
@@ -12,6 +13,8 @@ export interface Handle {
   whatsappId?: string;
   /** Other ids the same WhatsApp account is known by (its privacy id, a LID): all lead to one contact. */
   whatsappAltIds?: string[];
+  /** The person's Instagram-scoped id (IGSID) for the business's Instagram account. */
+  instagramId?: string;
   name?: string;
 }
 

@@ -219,7 +219,7 @@ export class Outbound {
     const identity = (kind: string) => input.identities.find((row) => row.kind === kind && !row.undeliverable)?.value;
     for (const channel of preference) {
       if (!channel) continue;
-      const to = channel === 'email' ? identity('email') : channel === 'whatsapp' ? identity('whatsapp') : channel === 'sms' ? identity('phone') : undefined;
+      const to = channel === 'email' ? identity('email') : channel === 'sms' ? identity('phone') : channel === 'whatsapp' || channel === 'instagram' ? identity(channel) : undefined;
       if (!to) continue;
       const thread = channel === 'email' ? input.emailThread : undefined;
       const sourceSends = source && !source.deletedAt && this.deps.registry.forSourceKind(source.kind)?.sends.includes(channel);

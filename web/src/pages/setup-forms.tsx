@@ -92,7 +92,7 @@ function Checks({ legend, options, selected, onChange }: { legend: string; optio
   );
 }
 
-const leadChannels = ['webform', 'whatsapp', 'voice', 'sms', 'email'] as const;
+const leadChannels = ['webform', 'whatsapp', 'instagram', 'voice', 'sms', 'email'] as const;
 const sendChannels = ['email', 'whatsapp', 'sms'] as const;
 
 function useChannelOptions(channels: readonly string[]): Option[] {
