@@ -3,6 +3,7 @@ import { EmailAdapter } from './email/index.js';
 import { defaultTiming } from './email/mailbox-watcher.js';
 import { TwilioAdapter } from './twilio/index.js';
 import { WebformAdapter } from './webform/index.js';
+import { InstagramAdapter } from './instagram/index.js';
 import type { GraphOptions } from './meta/graph.js';
 import { MetaLeadsAdapter } from './meta-leads/index.js';
 import { WhatsAppAdapter, type WhatsAppAdapterOptions } from './whatsapp/index.js';
@@ -28,5 +29,6 @@ export function builtInAdapters(options: AdapterOptions): ChannelAdapter[] {
     new WhatsAppAdapter({ ...options.whatsapp, timing: { leaseMs: options.connectionLeaseMs, ...options.whatsapp?.timing } }),
     new WhatsAppCloudAdapter(options.meta ?? {}),
     new MetaLeadsAdapter(options.meta ?? {}),
+    new InstagramAdapter(options.meta ?? {}),
   ];
 }

@@ -90,11 +90,11 @@ export class GraphClient {
     return this.call(this.url(path), { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form }, schema);
   }
 
-  /** A file behind a URL Graph gave out (WhatsApp media): it needs the same token. */
-  async download(url: string, token: string, maxBytes: number): Promise<{ data: Buffer; contentType: string | null } | { tooLarge: number }> {
+  /** A file behind a URL Graph gave out: WhatsApp media need the same token, Instagram's CDN links none. */
+  async download(url: string, token: string | null, maxBytes: number): Promise<{ data: Buffer; contentType: string | null } | { tooLarge: number }> {
     let response: Response;
     try {
-      response = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
+      response = await fetch(url, { ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}), signal: AbortSignal.timeout(timeoutMs) });
     } catch (error) {
       throw graphError(null, null, error);
     }
