@@ -1,6 +1,6 @@
 import type { Activity, Attachment, Message, Prisma } from '@prisma/client';
 import { z } from 'zod';
-import { type ChannelKind, channelKinds } from '../../channels/contract.js';
+import { channelKinds } from '../../channels/contract.js';
 import { NotFoundError, ProblemError, ValidationError } from '../../errors.js';
 import { recordActivity } from '../../leads/activities.js';
 import { changeStage } from '../../leads/pipeline.js';

@@ -398,6 +398,45 @@ export function TwilioFields({ value, onChange }: { value: { accountSid: string;
   );
 }
 
+export interface MetaFieldsValue {
+  appSecret: string;
+  accessToken: string;
+  phoneNumberId: string;
+  pageId: string;
+  instagramAccountId: string;
+}
+
+/** The ids and secrets each Meta source kind takes; secrets in password fields, never shown back. */
+const metaFieldsOf: Record<string, (keyof MetaFieldsValue)[]> = {
+  whatsapp_cloud: ['appSecret', 'accessToken', 'phoneNumberId'],
+  meta_leads: ['appSecret', 'accessToken', 'pageId'],
+  instagram: ['appSecret', 'accessToken', 'pageId', 'instagramAccountId'],
+};
+
+export function metaFieldsFor(kind: string, value: MetaFieldsValue): Partial<MetaFieldsValue> | null {
+  const names = metaFieldsOf[kind];
+  return names ? Object.fromEntries(names.map((name) => [name, value[name]])) : null;
+}
+
+export function MetaFields({ kind, value, onChange }: { kind: string; value: MetaFieldsValue; onChange: (value: MetaFieldsValue) => void }) {
+  const { t } = useApp();
+  return (
+    <fieldset class="subform wide">
+      <legend>{t.connectionSettings}</legend>
+      {(metaFieldsOf[kind] ?? []).map((name) => (
+        <TextInput
+          key={name}
+          label={t.forms[name]}
+          {...(name === 'appSecret' || name === 'accessToken' ? { type: 'password' as const, autocomplete: 'new-password' } : {})}
+          required
+          value={value[name]}
+          onChange={(text) => onChange({ ...value, [name]: text.trim() })}
+        />
+      ))}
+    </fieldset>
+  );
+}
+
 export function EmailFields({ value, onChange }: { value: { address: string; imap: ServerFields; smtp: ServerFields }; onChange: (value: { address: string; imap: ServerFields; smtp: ServerFields }) => void }) {
   const { t } = useApp();
   return (

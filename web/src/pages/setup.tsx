@@ -17,6 +17,9 @@ import {
   type SequenceStep,
   StepsEditor,
   TwilioFields,
+  MetaFields,
+  type MetaFieldsValue,
+  metaFieldsFor,
   type WorkingHours,
   useOptions,
 } from './setup-forms.js';
@@ -394,12 +397,14 @@ interface SourceView {
   status: { state?: string; connectedAs?: string; lastMessageAt?: string | null; lastError?: string; detail?: string } | null;
   webhookUrl?: string;
   secret?: string;
+  verifyToken?: string;
   webhooks?: Record<string, string>;
   address?: string;
   automaticPerPersonPerDay?: number;
 }
 
 const emptyTwilio = () => ({ accountSid: '', authToken: '', phoneNumber: '' });
+const emptyMeta = (): MetaFieldsValue => ({ appSecret: '', accessToken: '', phoneNumberId: '', pageId: '', instagramAccountId: '' });
 const emptyEmail = () => ({ address: '', imap: emptyServer(993), smtp: emptyServer(465) });
 
 function SourcesSection({ itemId }: { itemId: string | undefined }) {
@@ -409,6 +414,7 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
   const [name, setName] = useState('');
   const [twilio, setTwilio] = useState(emptyTwilio);
   const [email, setEmail] = useState(emptyEmail);
+  const [meta, setMeta] = useState(emptyMeta);
   const [error, setError] = useState('');
   const load = () => get<List<SourceView>>('/sources').then((list) => setSources(list.data));
   useEffect(() => {
@@ -417,12 +423,13 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
   const create = async (event: Event) => {
     event.preventDefault();
     try {
-      const fields = kind === 'twilio' ? twilio : kind === 'email' ? email : {};
+      const fields = kind === 'twilio' ? twilio : kind === 'email' ? email : (metaFieldsFor(kind, meta) ?? {});
       const created = await post<SourceView>('/sources', { kind, name, ...fields });
       // Secrets leave the page once stored: the API never returns them either.
       setName('');
       setTwilio(emptyTwilio());
       setEmail(emptyEmail());
+      setMeta(emptyMeta());
       setError('');
       await load();
       navigate('setup', 'sources', created.id);
@@ -440,7 +447,7 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
         <label>
           {t.kind}
           <select value={kind} onChange={(e) => setKind((e.target as HTMLSelectElement).value)}>
-            {['webform', 'twilio', 'email', 'whatsapp'].map((option) => (
+            {['webform', 'twilio', 'email', 'whatsapp', 'whatsapp_cloud', 'instagram', 'meta_leads'].map((option) => (
               <option key={option} value={option}>
                 {t.sourceKinds[option as keyof typeof t.sourceKinds]}
               </option>
@@ -453,6 +460,7 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
         </label>
         {kind === 'twilio' && <TwilioFields value={twilio} onChange={setTwilio} />}
         {kind === 'email' && <EmailFields value={email} onChange={setEmail} />}
+        {metaFieldsFor(kind, meta) && <MetaFields kind={kind} value={meta} onChange={setMeta} />}
         <button type="submit" class="primary">
           {t.add}
         </button>
@@ -536,7 +544,8 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
         <>
           <CopyField label={t.webhookUrl} value={source.webhookUrl} />
           {source.secret && <CopyField label={t.formSecret} value={source.secret} />}
-          <CopyField label={t.embedSnippet} value={snippet} />
+          {source.verifyToken && <CopyField label={t.verifyToken} value={source.verifyToken} />}
+          {source.kind === 'webform' && <CopyField label={t.embedSnippet} value={snippet} />}
         </>
       )}
       {source.kind === 'webform' && <RefusedSubmissions source={source} />}
