@@ -98,6 +98,12 @@ describe.each(defaultBackends)('Meta Lead Ads on $db with the $queue queue', ({ 
     expect(await ok.text()).toBe('42');
   });
 
+  it('documents the create body of each Meta source kind in /openapi.json', async () => {
+    const document = (await (await fetch(`${stack.baseUrl}/openapi.json`)).json()) as { paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: unknown }> } }>> };
+    const schema = JSON.stringify(document.paths['/api/v1/sources']!.post!.requestBody.content['application/json']!.schema);
+    for (const name of ['"whatsapp_cloud"', '"phoneNumberId"', '"templates"', '"meta_leads"', '"pageId"', '"instagram"', '"instagramAccountId"', '"appSecret"', '"accessToken"']) expect(schema).toContain(name);
+  });
+
   it('refuses a page id the token cannot reach, naming it', async () => {
     const scope = nock(graph)
       .get('/v21.0/100000000000001')
