@@ -89,6 +89,15 @@ const envSchema = z.object({
       .optional(),
   ),
   LEADGATE_MAX_UPLOAD_BYTES: z.coerce.number().int().min(1).default(10 * 1024 * 1024),
+  /**
+   * Meta's Graph API, without a version (each call adds its own): a proxy, or a fake in tests,
+   * can stand in for it. A configured address, so loopback is allowed.
+   */
+  LEADGATE_META_GRAPH_URL: z.url({ protocol: /^https?$/ }).default('https://graph.facebook.com'),
+  LEADGATE_META_GRAPH_VERSION: z
+    .string()
+    .regex(/^v\d+\.\d+$/, 'must be a Graph API version such as v21.0')
+    .default('v21.0'),
   /** Express's "trust proxy": set it when a reverse proxy adds X-Forwarded-For (e.g. `1` or `loopback`). */
   LEADGATE_TRUST_PROXY: z.string().default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -133,6 +142,8 @@ export interface Config {
   sendRatePerMinute: number | undefined;
   maxUploadBytes: number;
   connectionLeaseMs: number;
+  /** Meta's Graph API: base URL without a version, and the version every call uses. */
+  metaGraph: { url: string; version: string };
   /** Unset: the version the bundled WhatsApp library was released with. */
   whatsappWebVersion: [number, number, number] | undefined;
   trustProxy: boolean | number | string;
@@ -190,6 +201,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sendRatePerMinute: e.LEADGATE_SEND_RATE_PER_MINUTE,
     maxUploadBytes: e.LEADGATE_MAX_UPLOAD_BYTES,
     connectionLeaseMs: e.LEADGATE_CONNECTION_LEASE_MS,
+    metaGraph: { url: e.LEADGATE_META_GRAPH_URL.replace(/\/+$/, ''), version: e.LEADGATE_META_GRAPH_VERSION },
     whatsappWebVersion: e.LEADGATE_WHATSAPP_WEB_VERSION ? (e.LEADGATE_WHATSAPP_WEB_VERSION.split('.').map(Number) as [number, number, number]) : undefined,
     trustProxy: parseTrustProxy(e.LEADGATE_TRUST_PROXY),
     logLevel: e.LOG_LEVEL,

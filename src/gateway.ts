@@ -90,6 +90,7 @@ export class Gateway {
           builtInAdapters({
             connectionLeaseMs: config.connectionLeaseMs,
             allowPrivateHosts: config.outboundAllowPrivate,
+            meta: { graph: config.metaGraph, retry: { baseMs: config.retry.baseMs, maxMs: config.retry.maxMs } },
             ...options.adapterOptions,
             whatsapp: {
               ...(config.whatsappWebVersion ? { version: config.whatsappWebVersion } : {}),

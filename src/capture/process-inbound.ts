@@ -627,5 +627,6 @@ export function identitiesOf(from: StoredPayload['from'], country: string, notes
   for (const whatsappId of new Set([from.whatsappId, ...(from.whatsappAltIds ?? [])])) {
     if (whatsappId) identities.push({ kind: 'whatsapp', value: whatsappId });
   }
+  if (from.instagramId) identities.push({ kind: 'instagram', value: from.instagramId });
   return identities;
 }

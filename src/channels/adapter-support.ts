@@ -27,6 +27,13 @@ export function adapterState(prisma: Db): AdapterContext['state'] {
         update: { value: value as Prisma.InputJsonValue },
       });
     },
+    list: async <T>(sourceId: string, prefix: string) => {
+      const rows = await prisma.adapterState.findMany({ where: { sourceId, key: { startsWith: prefix } }, orderBy: { updatedAt: 'asc' }, take: 500 });
+      return rows.map((row) => ({ key: row.key, value: row.value as T }));
+    },
+    remove: async (sourceId, key) => {
+      await prisma.adapterState.deleteMany({ where: { sourceId, key } });
+    },
   };
 }
 

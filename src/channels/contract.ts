@@ -2,8 +2,9 @@ import type { Router } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 
-/** The channel a message travels on. A Twilio source carries both voice and sms. */
-export type ChannelKind = 'webform' | 'whatsapp' | 'voice' | 'sms' | 'email';
+/** The channels a message travels on. A Twilio source carries both voice and sms. */
+export const channelKinds = ['webform', 'whatsapp', 'voice', 'sms', 'email', 'instagram'] as const;
+export type ChannelKind = (typeof channelKinds)[number];
 
 /** How a person can be reached; at least one field is set when the channel knows it. */
 export interface Handle {
@@ -12,6 +13,8 @@ export interface Handle {
   whatsappId?: string;
   /** Other ids the same WhatsApp account is known by (its privacy id, a LID): all lead to one contact. */
   whatsappAltIds?: string[];
+  /** The person's Instagram-scoped id (IGSID) for the business's Instagram account. */
+  instagramId?: string;
   name?: string;
 }
 
@@ -202,6 +205,9 @@ export interface AdapterContext {
   state: {
     get<T>(sourceId: string, key: string): Promise<T | null>;
     set(sourceId: string, key: string, value: unknown): Promise<void>;
+    /** Every value whose key starts with the prefix, oldest first (work an adapter still owes: a lead to fetch). */
+    list<T>(sourceId: string, prefix: string): Promise<{ key: string; value: T }[]>;
+    remove(sourceId: string, key: string): Promise<void>;
   };
   /**
    * Who should take a call from this handle now: the owner of the person's open lead (a repeat
@@ -247,6 +253,13 @@ export interface OutboundMessage {
   headers?: Record<string, string>;
   /** Files sent with the message (the text is their caption where the channel has captions). */
   attachments?: OutboundAttachment[];
+  /**
+   * For adapters with a `replyWindow`: when the person last wrote to this source (null: never).
+   * Meta lets a business write freely only within 24 hours of it.
+   */
+  lastInboundAt?: Date | null;
+  /** The template the message was written from, with its variables as they are now (a channel may need its own approved version). */
+  template?: { name: string; variables(): Promise<Record<string, unknown>> };
 }
 
 export interface OutboundAttachment {
@@ -307,6 +320,8 @@ export interface ChannelAdapter {
   stop?(): Promise<void>;
   /** Called when a source of this kind was created, changed or deleted through this process. */
   sourceChanged?(sourceId: string): void;
+  /** Sends need to know when the person last wrote (`OutboundMessage.lastInboundAt`). */
+  readonly replyWindow?: boolean;
   /** Sends one message; throws ChannelError on failure, never reports a partial success. */
   send?(connection: OutboundConnection, message: OutboundMessage): Promise<{ externalId: string }>;
   /**

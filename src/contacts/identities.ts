@@ -1,7 +1,7 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
 import { z } from 'zod';
 
-export type IdentityKind = 'phone' | 'email' | 'whatsapp';
+export type IdentityKind = 'phone' | 'email' | 'whatsapp' | 'instagram';
 
 export interface Identity {
   kind: IdentityKind;

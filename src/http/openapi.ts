@@ -45,7 +45,7 @@ export function openApiDocument(routes: RouteDef[], extra: Record<string, Record
       'x-leadgate-roles': access.roles,
       'x-leadgate-credential': access.credential,
       parameters: [...parameters(def.params, 'path'), ...parameters(def.query, 'query')],
-      ...(def.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(def.body, 'input') } } } } : {}),
+      ...(def.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(def.documentedBody ?? def.body, 'input') } } } } : {}),
       ...(def.upload
         ? {
             requestBody: {

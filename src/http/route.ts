@@ -46,6 +46,8 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
+  /** What /openapi.json shows of the body, when it says more than `body` (each source kind's own fields). */
+  documentedBody?: z.ZodType;
   /** The route reads a multipart/form-data upload itself; named here for the OpenAPI document. */
   upload?: { field: string; description: string };
   /** `csv`: the route also answers text/csv (with ?format=csv or Accept: text/csv). */

@@ -3,11 +3,11 @@ import { z } from 'zod';
 import type { Db } from '../db/client.js';
 import { ValidationError } from '../errors.js';
 import type { Auth } from '../http/route.js';
-import type { ChannelKind } from '../channels/contract.js';
+import { channelKinds } from '../channels/contract.js';
 import { stages } from '../leads/stages.js';
 import { visibleLeadsWhere } from '../leads/visibility.js';
 
-const channelKinds = ['webform', 'whatsapp', 'voice', 'sms', 'email'] as const satisfies readonly ChannelKind[];
+
 
 export const groupBys = ['day', 'week', 'month', 'quarter'] as const;
 export type GroupBy = (typeof groupBys)[number];

@@ -1,5 +1,6 @@
 import type { Prisma } from '@prisma/client';
 import { z } from 'zod';
+import { channelKinds } from '../channels/contract.js';
 import { newId } from '../ids.js';
 import { enrolByRules } from '../messaging/sequences.js';
 import { type Actor, recordActivity, systemActor } from './activities.js';
@@ -21,7 +22,7 @@ export const routingCondition = z
     minScore: z.number().int().min(-100_000).max(100_000).optional(),
     stages: z.array(z.enum(stages)).min(1).max(stages.length).optional(),
     productIds: z.array(z.string().min(1).max(100)).min(1).max(100).optional(),
-    channels: z.array(z.enum(['webform', 'whatsapp', 'voice', 'sms', 'email'])).min(1).max(5).optional(),
+    channels: z.array(z.enum(channelKinds)).min(1).max(5).optional(),
   })
   .strict();
 

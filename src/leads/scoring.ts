@@ -1,6 +1,7 @@
 import type { Prisma } from '@prisma/client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { channelKinds } from '../channels/contract.js';
 import type { Db } from '../db/client.js';
 import { newId } from '../ids.js';
 import { Poller } from '../queue/poller.js';
@@ -10,7 +11,6 @@ import { type Stage, stages } from './stages.js';
 
 type Tx = Prisma.TransactionClient;
 
-const channelKinds = ['webform', 'whatsapp', 'voice', 'sms', 'email'] as const;
 const day = 24 * 3600_000;
 
 /**

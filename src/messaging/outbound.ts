@@ -15,6 +15,7 @@ import { inQuietHours } from './quiet-hours.js';
 import { unsubscribeUrl } from './unsubscribe.js';
 import type { SendPace } from './send-pace.js';
 import { claimUploads, mediaUrl } from './uploads.js';
+import { templateVariables } from './variables.js';
 import { webhookDeliveriesFor } from './webhooks.js';
 
 
@@ -218,7 +219,7 @@ export class Outbound {
     const identity = (kind: string) => input.identities.find((row) => row.kind === kind && !row.undeliverable)?.value;
     for (const channel of preference) {
       if (!channel) continue;
-      const to = channel === 'email' ? identity('email') : channel === 'whatsapp' ? identity('whatsapp') : channel === 'sms' ? identity('phone') : undefined;
+      const to = channel === 'email' ? identity('email') : channel === 'sms' ? identity('phone') : channel === 'whatsapp' || channel === 'instagram' ? identity(channel) : undefined;
       if (!to) continue;
       const thread = channel === 'email' ? input.emailThread : undefined;
       const sourceSends = source && !source.deletedAt && this.deps.registry.forSourceKind(source.kind)?.sends.includes(channel);
@@ -330,7 +331,7 @@ export class Outbound {
       FROM picked p, leads l
       WHERE m.id = p.id AND l.id = m."leadId"
       RETURNING m.id, m."workspaceId", m."leadId", l."contactId", m."sourceId", m.channel, m."toAddress", m.text, m.html,
-        m.subject, m."inReplyTo", m."references", m.automatic, m."idempotencyKey", m.attempts, m."createdAt",
+        m.subject, m."inReplyTo", m."references", m.automatic, m."idempotencyKey", m.attempts, m."createdAt", m."templateName",
         EXISTS (SELECT 1 FROM attachments a WHERE a."messageId" = m.id) AS "hasFiles"`;
     if (reserved.length === 0) return { claimed: [], deferred: 0, full: false };
     // RETURNING gives no order; the oldest of a connection go first when the pace allows some.
@@ -475,7 +476,23 @@ export class Outbound {
       if (ofMessage) ofMessage.push(file);
       else filesOf.set(file.messageId!, [file]);
     }
-    return { sources: new Map(sources.map((source) => [source.id, source])), connections: new Map(), filesOf };
+    const bySource = new Map(sources.map((source) => [source.id, source]));
+    const windowed = batch.filter((message) => {
+      const source = message.sourceId ? bySource.get(message.sourceId) : undefined;
+      return source ? this.deps.registry.forSourceKind(source.kind)?.replyWindow === true : false;
+    });
+    const lastInbound = new Map<string, Date>();
+    // When the person wrote, as the provider dated it, not when the gateway stored it.
+    if (windowed.length > 0) {
+      const rows = await prisma.$queryRaw<{ sourceId: string; contactId: string; at: Date }[]>`
+        SELECT m."sourceId", l."contactId", max(COALESCE(e."receivedAt", m."createdAt")) AS at
+        FROM messages m JOIN leads l ON l.id = m."leadId" LEFT JOIN inbound_events e ON e.id = m."eventId"
+        WHERE m.direction = 'in' AND m."sourceId" = ANY(${[...new Set(windowed.map((message) => message.sourceId!))]}::text[])
+          AND l."contactId" = ANY(${[...new Set(windowed.map((message) => message.contactId))]}::text[])
+        GROUP BY m."sourceId", l."contactId"`;
+      for (const row of rows) lastInbound.set(`${row.sourceId}:${row.contactId}`, row.at);
+    }
+    return { sources: bySource, connections: new Map(), filesOf, lastInbound };
   }
 
   private async sendOne(message: Claimed, senders: Senders): Promise<{ externalId: string }> {
@@ -500,6 +517,10 @@ export class Outbound {
       ...(message.subject ? { subject: message.subject } : {}),
       ...(message.inReplyTo ? { inReplyTo: message.inReplyTo, references: message.references } : {}),
       ...(message.automatic ? { headers: this.automaticHeaders(message) } : {}),
+      ...(adapter.replyWindow ? { lastInboundAt: senders.lastInbound.get(`${message.sourceId}:${message.contactId}`) ?? null } : {}),
+      ...(message.templateName
+        ? { template: { name: message.templateName, variables: () => templateVariables(this.deps.prisma, message.leadId) as Promise<Record<string, unknown>> } }
+        : {}),
     });
   }
 
@@ -784,6 +805,7 @@ interface Claimed {
   idempotencyKey: string | null;
   attempts: number;
   createdAt: Date;
+  templateName: string | null;
   hasFiles: boolean;
 }
 
@@ -798,6 +820,8 @@ interface Senders {
   /** Opened once per source and batch: opening decrypts the source's secrets. */
   connections: Map<string, Sender>;
   filesOf: Map<string, Attachment[]>;
+  /** When each person last wrote to each source with a reply window, by `sourceId:contactId`. */
+  lastInbound: Map<string, Date>;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 // Plain text glyphs that every system font has (no emoji font on many Linux desktops).
-const channelGlyphs: Record<string, string> = { email: '@', whatsapp: 'WA', sms: 'SMS', voice: '☎', webform: '▤' };
+const channelGlyphs: Record<string, string> = { email: '@', whatsapp: 'WA', sms: 'SMS', voice: '☎', webform: '▤', instagram: 'IG' };
 
 export function ChannelIcon({ channel, label }: { channel: string; label: string }) {
   return (

@@ -1,5 +1,6 @@
 import type { AssignmentRule } from '@prisma/client';
 import { z } from 'zod';
+import { channelKinds } from '../../channels/contract.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { AppDeps } from '../deps.js';
@@ -14,7 +15,7 @@ const ruleBody = z
         productId: z.string().max(100).optional(),
         segmentId: z.string().max(100).optional(),
         sourceId: z.string().max(100).optional(),
-        channel: z.enum(['webform', 'whatsapp', 'voice', 'sms', 'email']).optional(),
+        channel: z.enum(channelKinds).optional(),
       })
       .strict()
       .default({}),

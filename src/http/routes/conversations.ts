@@ -1,5 +1,6 @@
 import type { Prisma } from '@prisma/client';
 import { z } from 'zod';
+import { channelKinds } from '../../channels/contract.js';
 import { NotFoundError } from '../../errors.js';
 import { conversationStatuses } from '../../leads/conversation.js';
 import { stages } from '../../leads/stages.js';
@@ -9,7 +10,6 @@ import { afterActivityCursor, conversationViews, conversationWhere, preview, row
 import type { AppDeps } from '../deps.js';
 import { type Auth, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 
-const channelKinds = ['webform', 'whatsapp', 'voice', 'sms', 'email'] as const;
 const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
 
 const listQuery = pageQuery.extend({

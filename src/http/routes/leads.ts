@@ -1,6 +1,6 @@
 import type { Activity, Attachment, Message, Prisma } from '@prisma/client';
 import { z } from 'zod';
-import type { ChannelKind } from '../../channels/contract.js';
+import { channelKinds } from '../../channels/contract.js';
 import { NotFoundError, ProblemError, ValidationError } from '../../errors.js';
 import { recordActivity } from '../../leads/activities.js';
 import { changeStage } from '../../leads/pipeline.js';
@@ -16,7 +16,7 @@ import { renderForLead } from '../../messaging/render.js';
 import type { AppDeps } from '../deps.js';
 import { afterCursor, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
 
-const channelKinds = ['webform', 'whatsapp', 'voice', 'sms', 'email'] as const satisfies readonly ChannelKind[];
+
 
 const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
 
@@ -440,7 +440,7 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
           id: z.string(),
           name: z.string().nullable(),
           company: z.string().nullable(),
-          identities: z.array(z.object({ kind: z.enum(['phone', 'email', 'whatsapp']), value: z.string(), undeliverable: z.boolean() })),
+          identities: z.array(z.object({ kind: z.enum(['phone', 'email', 'whatsapp', 'instagram']), value: z.string(), undeliverable: z.boolean() })),
           optOuts: z.array(z.string()),
           leads: z.array(z.string()),
         }),

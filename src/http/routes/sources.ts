@@ -34,7 +34,7 @@ const sourceView = z
 export function sourceRoutes(deps: AppDeps, ctx: AdapterContext): RouteDef[] {
   const { db, registry, box, sources, config } = deps;
   const prisma = db.prisma;
-  const knownKinds = ['webform', 'twilio', 'email', 'whatsapp'];
+  const knownKinds = ['webform', 'twilio', 'email', 'whatsapp', 'whatsapp_cloud', 'instagram', 'meta_leads'];
 
   function specFor(kind: string) {
     const spec = registry.forSourceKind(kind)?.source;
@@ -141,6 +141,15 @@ export function sourceRoutes(deps: AppDeps, ctx: AdapterContext): RouteDef[] {
     return { source: sources.toRecord(row), linking };
   }
 
+  /** One body per source kind: the common fields and the kind's own, as its adapter validates them. */
+  function kindBodies(): z.ZodType {
+    const bodies: z.ZodType[] = registry.sourceKinds().map((kind) =>
+      z.intersection(z.object({ kind: z.literal(kind), ...baseFields }), registry.forSourceKind(kind)!.source!.createSchema).describe(`A ${kind} source`),
+    );
+    const [first, second, ...rest] = bodies;
+    return first && second ? z.union([first, second, ...rest]) : (first ?? z.object({}));
+  }
+
   const createBody = z.object({ kind: z.string().min(1).max(50), ...baseFields }).catchall(z.unknown());
   const updateBody = z.object({ ...baseFields, name: baseFields.name.optional() }).catchall(z.unknown());
 
@@ -152,6 +161,7 @@ export function sourceRoutes(deps: AppDeps, ctx: AdapterContext): RouteDef[] {
       tag: 'sources',
       roles: ['owner', 'manager'],
       body: createBody,
+      documentedBody: kindBodies(),
       response: { status: 201, description: 'The source, with its kind\'s own fields', schema: sourceView },
       handler: async ({ body, auth }) => {
         const spec = specFor(body.kind);

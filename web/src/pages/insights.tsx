@@ -21,7 +21,7 @@ import type {
 } from '../insights-api.js';
 import { Alert, errorText } from '../ui.js';
 
-const channels = ['webform', 'whatsapp', 'email', 'sms', 'voice'] as const;
+const channels = ['webform', 'whatsapp', 'instagram', 'email', 'sms', 'voice'] as const;
 const groupBys: GroupBy[] = ['day', 'week', 'month', 'quarter'];
 const splits: Split[] = ['channel', 'product', 'segment', 'owner'];
 const presets = ['last7', 'last30', 'thisMonth', 'thisQuarter'] as const;

@@ -92,7 +92,7 @@ function Checks({ legend, options, selected, onChange }: { legend: string; optio
   );
 }
 
-const leadChannels = ['webform', 'whatsapp', 'voice', 'sms', 'email'] as const;
+const leadChannels = ['webform', 'whatsapp', 'instagram', 'voice', 'sms', 'email'] as const;
 const sendChannels = ['email', 'whatsapp', 'sms'] as const;
 
 function useChannelOptions(channels: readonly string[]): Option[] {
@@ -394,6 +394,45 @@ export function TwilioFields({ value, onChange }: { value: { accountSid: string;
       <TextInput label={t.forms.accountSid} required value={value.accountSid} onChange={(accountSid) => onChange({ ...value, accountSid })} />
       <TextInput label={t.forms.authToken} type="password" autocomplete="new-password" required value={value.authToken} onChange={(authToken) => onChange({ ...value, authToken })} />
       <TextInput label={t.forms.phoneNumber} type="tel" required value={value.phoneNumber} onChange={(phoneNumber) => onChange({ ...value, phoneNumber })} />
+    </fieldset>
+  );
+}
+
+export interface MetaFieldsValue {
+  appSecret: string;
+  accessToken: string;
+  phoneNumberId: string;
+  pageId: string;
+  instagramAccountId: string;
+}
+
+/** The ids and secrets each Meta source kind takes; secrets in password fields, never shown back. */
+const metaFieldsOf: Record<string, (keyof MetaFieldsValue)[]> = {
+  whatsapp_cloud: ['appSecret', 'accessToken', 'phoneNumberId'],
+  meta_leads: ['appSecret', 'accessToken', 'pageId'],
+  instagram: ['appSecret', 'accessToken', 'pageId', 'instagramAccountId'],
+};
+
+export function metaFieldsFor(kind: string, value: MetaFieldsValue): Partial<MetaFieldsValue> | null {
+  const names = metaFieldsOf[kind];
+  return names ? Object.fromEntries(names.map((name) => [name, value[name]])) : null;
+}
+
+export function MetaFields({ kind, value, onChange }: { kind: string; value: MetaFieldsValue; onChange: (value: MetaFieldsValue) => void }) {
+  const { t } = useApp();
+  return (
+    <fieldset class="subform wide">
+      <legend>{t.connectionSettings}</legend>
+      {(metaFieldsOf[kind] ?? []).map((name) => (
+        <TextInput
+          key={name}
+          label={t.forms[name]}
+          {...(name === 'appSecret' || name === 'accessToken' ? { type: 'password' as const, autocomplete: 'new-password' } : {})}
+          required
+          value={value[name]}
+          onChange={(text) => onChange({ ...value, [name]: text.trim() })}
+        />
+      ))}
     </fieldset>
   );
 }

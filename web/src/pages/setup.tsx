@@ -17,6 +17,9 @@ import {
   type SequenceStep,
   StepsEditor,
   TwilioFields,
+  MetaFields,
+  type MetaFieldsValue,
+  metaFieldsFor,
   type WorkingHours,
   useOptions,
 } from './setup-forms.js';
@@ -395,12 +398,14 @@ interface SourceView {
   webhookUrl?: string;
   secret?: string;
   previousSecretValidUntil?: string | null;
+  verifyToken?: string;
   webhooks?: Record<string, string>;
   address?: string;
   automaticPerPersonPerDay?: number;
 }
 
 const emptyTwilio = () => ({ accountSid: '', authToken: '', phoneNumber: '' });
+const emptyMeta = (): MetaFieldsValue => ({ appSecret: '', accessToken: '', phoneNumberId: '', pageId: '', instagramAccountId: '' });
 const emptyEmail = () => ({ address: '', imap: emptyServer(993), smtp: emptyServer(465) });
 
 function SourcesSection({ itemId }: { itemId: string | undefined }) {
@@ -410,6 +415,7 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
   const [name, setName] = useState('');
   const [twilio, setTwilio] = useState(emptyTwilio);
   const [email, setEmail] = useState(emptyEmail);
+  const [meta, setMeta] = useState(emptyMeta);
   const [error, setError] = useState('');
   const load = () => get<List<SourceView>>('/sources').then((list) => setSources(list.data));
   useEffect(() => {
@@ -418,12 +424,13 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
   const create = async (event: Event) => {
     event.preventDefault();
     try {
-      const fields = kind === 'twilio' ? twilio : kind === 'email' ? email : {};
+      const fields = kind === 'twilio' ? twilio : kind === 'email' ? email : (metaFieldsFor(kind, meta) ?? {});
       const created = await post<SourceView>('/sources', { kind, name, ...fields });
       // Secrets leave the page once stored: the API never returns them either.
       setName('');
       setTwilio(emptyTwilio());
       setEmail(emptyEmail());
+      setMeta(emptyMeta());
       setError('');
       await load();
       navigate('setup', 'sources', created.id);
@@ -441,7 +448,7 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
         <label>
           {t.kind}
           <select value={kind} onChange={(e) => setKind((e.target as HTMLSelectElement).value)}>
-            {['webform', 'twilio', 'email', 'whatsapp'].map((option) => (
+            {['webform', 'twilio', 'email', 'whatsapp', 'whatsapp_cloud', 'instagram', 'meta_leads'].map((option) => (
               <option key={option} value={option}>
                 {t.sourceKinds[option as keyof typeof t.sourceKinds]}
               </option>
@@ -454,6 +461,7 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
         </label>
         {kind === 'twilio' && <TwilioFields value={twilio} onChange={setTwilio} />}
         {kind === 'email' && <EmailFields value={email} onChange={setEmail} />}
+        {metaFieldsFor(kind, meta) && <MetaFields kind={kind} value={meta} onChange={setMeta} />}
         <button type="submit" class="primary">
           {t.add}
         </button>
@@ -543,7 +551,8 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
             </button>
           )}
           {source.previousSecretValidUntil && <p class="hint previous-secret">{t.previousSecretValidUntil(new Date(source.previousSecretValidUntil).toLocaleString())}</p>}
-          <CopyField label={t.embedSnippet} value={snippet} />
+          {source.verifyToken && <CopyField label={t.verifyToken} value={source.verifyToken} />}
+          {source.kind === 'webform' && <CopyField label={t.embedSnippet} value={snippet} />}
         </>
       )}
       {source.kind === 'webform' && <RefusedSubmissions source={source} />}
