@@ -17,7 +17,7 @@ import { type Database, openDatabase } from './db/client.js';
 import { adapterContext, createApp } from './http/app.js';
 import type { AppDeps } from './http/deps.js';
 import type { LiveFeed } from './inbox/live.js';
-import { InsightCountCompactor } from './insights/counts.js';
+import { InsightCountCompactor, InsightCountRebuilder } from './insights/counts.js';
 import { onActivity } from './leads/activities.js';
 import { LeadTimers } from './leads/lead-timers.js';
 import { ScoreDecay } from './leads/scoring.js';
@@ -56,6 +56,7 @@ export class Gateway {
   private sequences: SequenceRunner | undefined;
   private reminders: LeadTimers | undefined;
   private insightCounts: InsightCountCompactor | undefined;
+  private insightRebuilds: InsightCountRebuilder | undefined;
   private scoreDecay: ScoreDecay | undefined;
   private workersStarted = false;
   private closed = false;
@@ -164,6 +165,8 @@ export class Gateway {
     this.reminders.start();
     this.insightCounts = new InsightCountCompactor({ prisma: db.prisma, logger, pollMs: 30_000 });
     this.insightCounts.start();
+    this.insightRebuilds = new InsightCountRebuilder({ prisma: db.prisma, logger, pollMs: 1_000 });
+    this.insightRebuilds.start();
     this.scoreDecay = new ScoreDecay({ prisma: db.prisma, logger, pollMs: 5_000 });
     this.scoreDecay.start();
     const ctx = adapterContext(this.deps);
@@ -270,6 +273,7 @@ export class Gateway {
       ['sequences', () => this.sequences?.stop()],
       ['follow-up timers', () => this.reminders?.stop()],
       ['insight counts', () => this.insightCounts?.stop()],
+      ['insight count rebuilds', () => this.insightRebuilds?.stop()],
       ['score decay', () => this.scoreDecay?.stop()],
       ...this.deps.registry.all().map((adapter): [string, () => Promise<void> | void] => [`${adapter.kind} connections`, () => adapter.stop?.()]),
       ['queue', () => this.deps.queue.close()],

@@ -106,3 +106,66 @@ export class InsightCountCompactor {
     return result?.removed ?? 0;
   }
 }
+
+/**
+ * Moves a workspace's daily counts to its new time zone in the background: a time-zone change
+ * only notes the zone the counts are still kept in (a trigger on workspaces), so `PATCH
+ * /workspace` does not wait for a rebuild of every lead's facts (many seconds at a million leads).
+ * Until the rebuild commits, the insights read the leads themselves and say they are recomputing.
+ *
+ * The rebuild reads one snapshot (repeatable read): the deltas it deletes are exactly those of
+ * the writes it sees, and a write it does not see keeps its delta, so nothing counts twice. One
+ * process rebuilds a workspace at a time (an advisory lock); another finds it taken and moves on.
+ */
+export class InsightCountRebuilder {
+  private readonly poller: Poller;
+
+  constructor(private readonly deps: { prisma: Db; logger: Logger; pollMs: number }) {
+    this.poller = new Poller(() => this.rebuildLogged(), deps.pollMs);
+  }
+
+  start(): void {
+    this.poller.start();
+  }
+
+  stop(): Promise<void> {
+    return this.poller.stop();
+  }
+
+  private async rebuildLogged(): Promise<void> {
+    try {
+      await this.rebuildPending();
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'rebuilding the insight counts failed; the next round tries again');
+    }
+  }
+
+  /** Rebuilds every workspace whose counts are in another time zone than its own. Returns how many it rebuilt. */
+  async rebuildPending(): Promise<number> {
+    const pending = await this.deps.prisma.$queryRaw<{ id: string }[]>`SELECT id FROM workspaces WHERE "insightCountsTimeZone" IS NOT NULL`;
+    let rebuilt = 0;
+    for (const { id } of pending) if (await this.rebuild(id)) rebuilt++;
+    return rebuilt;
+  }
+
+  private async rebuild(workspaceId: string): Promise<boolean> {
+    const timeZone = await this.deps.prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ`;
+        const [lock] = await tx.$queryRaw<{ taken: boolean }[]>`SELECT pg_try_advisory_xact_lock(hashtext('insight_counts_rebuild'), hashtext(${workspaceId})) AS taken`;
+        if (!lock?.taken) return null;
+        const [workspace] = await tx.$queryRaw<{ timeZone: string; pending: string | null }[]>`
+          SELECT "timeZone", "insightCountsTimeZone" AS pending FROM workspaces WHERE id = ${workspaceId}`;
+        if (!workspace?.pending) return null;
+        await tx.$executeRaw`SELECT insight_counts_rebuild(${workspaceId})`;
+        return workspace.timeZone;
+      },
+      { timeout: 30 * 60_000, maxWait: 60_000 },
+    );
+    if (timeZone === null) return false;
+    // Done for the zone it rebuilt in; a change made meanwhile leaves the workspace pending.
+    await this.deps.prisma.$executeRaw`UPDATE workspaces SET "insightCountsTimeZone" = NULL WHERE id = ${workspaceId} AND "timeZone" = ${timeZone}`;
+    this.deps.logger.info({ workspaceId, timeZone }, 'insight counts rebuilt in the workspace\'s time zone');
+    return true;
+  }
+}

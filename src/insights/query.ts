@@ -86,6 +86,11 @@ export interface Scope {
    */
   narrowed: boolean;
   /**
+   * Whether the workspace's daily counts are still being moved to its new time zone: until then
+   * every figure reads the rows themselves (as a narrowed scope does), and responses say so.
+   */
+  recomputing: boolean;
+  /**
    * The whole local days inside the period, [first, end) as dates (YYYY-MM-DD), and the instants
    * they start and end at: daily counts cover them, and the leads themselves the rest.
    */
@@ -140,7 +145,8 @@ export function filterSql(filters: Filters): Prisma.Sql[] {
  * time zone rules, so a day across a daylight-saving change is 23 or 25 hours long).
  */
 export async function resolveScope(prisma: Db, auth: Auth, query: InsightQuery): Promise<Scope> {
-  const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { timeZone: true } });
+  const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { timeZone: true, insightCountsTimeZone: true } });
+  const recomputing = workspace.insightCountsTimeZone !== null;
   const tz = workspace.timeZone;
   const instant = (value: string | undefined, endOfDay: boolean): Prisma.Sql => {
     if (value === undefined) return Prisma.sql`NULL::timestamptz`;
@@ -183,7 +189,8 @@ export async function resolveScope(prisma: Db, auth: Auth, query: InsightQuery):
     unit: Prisma.sql`${query.groupBy}`,
     step: Prisma.sql`${query.groupBy === 'quarter' ? '3 months' : `1 ${query.groupBy}`}::interval`,
     leads: Prisma.join([visible.sql, ...filters], ' AND '),
-    narrowed: visible.narrowed || filters.length > 0,
+    narrowed: visible.narrowed || filters.length > 0 || recomputing,
+    recomputing,
     days: { first, end, startsAt, endsAt },
   };
 }
@@ -214,6 +221,11 @@ export function bucketSeries(scope: Scope): Prisma.Sql {
 /** A bucket's label: its first local day. */
 export function bucketLabel(column: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`to_char(${column}, 'YYYY-MM-DD')`;
+}
+
+/** What every insight response says besides its figures: whether the daily counts are being rebuilt. */
+export function recomputingView(scope: Scope) {
+  return { recomputing: scope.recomputing };
 }
 
 export function periodView(scope: Scope) {

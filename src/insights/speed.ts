@@ -32,6 +32,15 @@ export interface SpeedRow {
   reopenings: number;
   p50Seconds: number | null;
   p90Seconds: number | null;
+  /**
+   * The same percentiles with the windows still waiting counted at their age now (wall or working
+   * time, as the rest): a rep who leaves leads unanswered is not faster for it.
+   */
+  p50IncludingOpenSeconds: number | null;
+  p90IncludingOpenSeconds: number | null;
+  /** Speed to lead over every first window, the unanswered at their age now. */
+  firstTouchP50IncludingOpenSeconds: number | null;
+  firstTouchP90IncludingOpenSeconds: number | null;
   within5m: number | null;
   within15m: number | null;
   within60m: number | null;
@@ -44,14 +53,20 @@ export interface SpeedRow {
 const share = (n: Prisma.Sql) => Prisma.sql`CASE WHEN count(*) = 0 THEN NULL ELSE round((${n})::numeric / count(*), 4)::float8 END`;
 
 /**
- * A period's response windows as `w (k, answered, s, past_due, first)`: the grouping key, whether a
- * person answered and after how many seconds, whether it is still waiting past its deadline now,
- * and whether it is the lead's first window (opened by its arrival, not by the contact coming back).
+ * A period's response windows as `w (k, answered, s, age, past_due, first)`: the grouping key,
+ * whether a person answered and after how many seconds, those seconds or, while unanswered, the
+ * window's age now, whether it is still waiting past its deadline now, and whether it is the
+ * lead's first window (opened by its arrival, not by the contact coming back).
  */
 function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Prisma.Sql {
   const seconds = businessHours
     ? Prisma.sql`rw."businessSeconds"::float8`
     : Prisma.sql`COALESCE(rw."wallSeconds"::float8, extract(epoch FROM rw."respondedAt" - rw."openedAt")::float8)`;
+  // An open window's age is measured as an answered one would be: working time in the workspace's
+  // hours, or the wall clock.
+  const age = businessHours
+    ? Prisma.sql`working_seconds_between(rw."openedAt", now(), (SELECT ws."workingHours" FROM workspaces ws WHERE ws.id = ${scope.workspaceId})::jsonb, ${scope.timeZone})`
+    : Prisma.sql`round(extract(epoch FROM now() - rw."openedAt"))::float8`;
   // Windows carry their workspace and the lead's owner (kept by triggers): the lead is read only
   // when a filter or visibility needs it. By rep, an answered window is its responder's, never the
   // owner's: one an integration answered (a workspace API key) is no rep's.
@@ -63,6 +78,7 @@ function windowsSql(scope: Scope, by: SpeedGrouping, businessHours: boolean): Pr
         : bucketOf(scope, Prisma.sql`rw."openedAt"`);
   return Prisma.sql`
       SELECT ${windowKey} AS k, rw."respondedAt" IS NOT NULL AS answered, CASE WHEN rw."respondedAt" IS NULL THEN NULL ELSE ${seconds} END AS s,
+        CASE WHEN rw."respondedAt" IS NULL THEN ${age} ELSE ${seconds} END AS age,
         rw."respondedAt" IS NULL AND rw."dueAt" < now() AS past_due,
         NOT rw.reopening AS first
       FROM response_windows rw ${scope.narrowed ? Prisma.sql`JOIN leads l ON l.id = rw."leadId"` : Prisma.empty}
@@ -89,6 +105,9 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
         percentile_cont(0.9) WITHIN GROUP (ORDER BY s) FILTER (WHERE first) AS first_p90,
         count(*) FILTER (WHERE NOT first)::int AS reopenings,
         percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY age) AS p50_open, percentile_cont(0.9) WITHIN GROUP (ORDER BY age) AS p90_open,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY age) FILTER (WHERE first) AS first_p50_open,
+        percentile_cont(0.9) WITHIN GROUP (ORDER BY age) FILTER (WHERE first) AS first_p90_open,
         ${share(Prisma.sql`count(*) FILTER (WHERE s <= 300)`)} AS w5,
         ${share(Prisma.sql`count(*) FILTER (WHERE s <= 900)`)} AS w15,
         ${share(Prisma.sql`count(*) FILTER (WHERE s <= 3600)`)} AS w60
@@ -109,7 +128,10 @@ export async function speedToLead(prisma: Db, scope: Scope, by: SpeedGrouping, b
       COALESCE(frt.unanswered, 0) AS unanswered, COALESCE(frt.past_due, 0) AS "unansweredPastDue",
       COALESCE(frt.first_touches, 0) AS "firstTouches", COALESCE(frt.first_answered, 0) AS "firstTouchesAnswered",
       frt.first_p50 AS "firstTouchP50Seconds", frt.first_p90 AS "firstTouchP90Seconds", COALESCE(frt.reopenings, 0) AS reopenings,
-      frt.p50 AS "p50Seconds", frt.p90 AS "p90Seconds", frt.w5 AS "within5m", frt.w15 AS "within15m", frt.w60 AS "within60m",
+      frt.p50 AS "p50Seconds", frt.p90 AS "p90Seconds",
+      frt.p50_open AS "p50IncludingOpenSeconds", frt.p90_open AS "p90IncludingOpenSeconds",
+      frt.first_p50_open AS "firstTouchP50IncludingOpenSeconds", frt.first_p90_open AS "firstTouchP90IncludingOpenSeconds",
+      frt.w5 AS "within5m", frt.w15 AS "within15m", frt.w60 AS "within60m",
       COALESCE(acks.acknowledged, 0) AS acknowledged, acks.p50 AS "ackP50Seconds", acks.p90 AS "ackP90Seconds"
     FROM keys
     LEFT JOIN frt ON frt.k IS NOT DISTINCT FROM keys.k
@@ -125,6 +147,8 @@ export interface RepFirstResponse {
   /** Windows of the rep still waiting for a person, beside the median of the answered ones. */
   unanswered: number;
   medianSeconds: number | null;
+  /** The median with the unanswered windows counted at their age now. */
+  medianIncludingOpenSeconds: number | null;
 }
 
 /**
@@ -137,9 +161,9 @@ export async function firstResponseByRep(prisma: Db, scope: Scope): Promise<RepF
     frt AS (
       SELECT k, count(*)::int AS windows, count(*) FILTER (WHERE answered)::int AS answered,
         count(*) FILTER (WHERE NOT answered)::int AS unanswered,
-        percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50, percentile_cont(0.5) WITHIN GROUP (ORDER BY age) AS p50_open
       FROM w GROUP BY k)
-    SELECT frt.k AS key, u.name AS label, frt.answered, frt.unanswered, frt.p50 AS "medianSeconds"
+    SELECT frt.k AS key, u.name AS label, frt.answered, frt.unanswered, frt.p50 AS "medianSeconds", frt.p50_open AS "medianIncludingOpenSeconds"
     FROM frt LEFT JOIN users u ON u.id = frt.k
     ORDER BY frt.windows DESC, label, key`;
 }

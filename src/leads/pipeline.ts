@@ -22,7 +22,7 @@ export interface StageChange {
  * Returns false when the lead was already there.
  */
 export async function changeStage(tx: Prisma.TransactionClient, change: StageChange): Promise<boolean> {
-  const lead = await tx.lead.findUniqueOrThrow({ where: { id: change.leadId }, select: { stage: true, stageChangedAt: true, createdAt: true } });
+  const lead = await tx.lead.findUniqueOrThrow({ where: { id: change.leadId }, select: { stage: true, stageChangedAt: true, createdAt: true, ownerId: true } });
   if (lead.stage === change.to) return false;
   const reason = change.reason?.trim() || null;
   if (change.to === 'unqualified' && !reason) {
@@ -46,7 +46,7 @@ export async function changeStage(tx: Prisma.TransactionClient, change: StageCha
       secondsInPreviousStage: Math.max(0, Math.round((at.getTime() - lead.stageChangedAt.getTime()) / 1000)),
     },
   });
-  await recordStageEntry(tx, { ...change, activityId, at, reason, leadCreatedAt: lead.createdAt });
+  await recordStageEntry(tx, { ...change, activityId, at, reason, leadCreatedAt: lead.createdAt, ownerId: lead.ownerId });
   await enrolByRules(tx, change.workspaceId, change.leadId);
   await rescoreLead(tx, change.leadId, { stageFrom: lead.stage, actor: change.actor, now: at });
   return true;
@@ -55,12 +55,12 @@ export async function changeStage(tx: Prisma.TransactionClient, change: StageCha
 /**
  * The stage change as a row of `stage_entries`, in the same transaction: the stay it ended (the
  * lead's previous entry, or "open" since its creation) and whether the lead reached Qualified or
- * later for the first time. A change recorded with an earlier time than ones already there (an
+ * later for the first time, and who owned the lead then. A change recorded with an earlier time than ones already there (an
  * import of history) is put in its place: the next entry's stay and the first arrival move with it.
  */
 async function recordStageEntry(
   tx: Prisma.TransactionClient,
-  entry: { workspaceId: string; leadId: string; activityId: string; to: Stage; at: Date; reason: string | null; leadCreatedAt: Date },
+  entry: { workspaceId: string; leadId: string; activityId: string; to: Stage; at: Date; reason: string | null; leadCreatedAt: Date; ownerId: string | null },
 ): Promise<void> {
   const entries = await tx.stageEntry.findMany({
     where: { leadId: entry.leadId },
@@ -84,6 +84,8 @@ async function recordStageEntry(
       previousStage: previous?.stage ?? 'open',
       previousEnteredAt: previous?.enteredAt ?? entry.leadCreatedAt,
       firstQualified,
+      // Who owned the lead when it got here keeps the credit (funnel by owner, quotas per rep).
+      ownerId: entry.ownerId,
     },
   });
   if (next) {

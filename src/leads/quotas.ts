@@ -22,6 +22,9 @@ export interface RepProgress {
   userId: string;
   name: string;
   qualified: number;
+  /** Deals won credited to the rep (the owner when the lead first reached Customer), and their revenue. */
+  won: number;
+  revenue: number;
   assigned: number;
   answeredWithinSla: number;
   /** The name withinSlaRate had first: it is first response within the SLA, not follow-ups done. */
@@ -33,35 +36,54 @@ export interface QuotaProgress {
   period: string;
   from: string;
   to: string;
+  /** The rep whose own quota it is; null: the team's. */
+  ownerId: string | null;
   target: number;
   actual: number;
   ratio: number;
+  wonTarget: number | null;
+  won: number;
+  wonRatio: number | null;
+  revenueTarget: number | null;
+  revenue: number;
+  revenueRatio: number | null;
   /** The name withinSlaRate had first. */
   followUpRate: number | null;
   withinSlaRate: number | null;
   byRep: RepProgress[];
 }
 
+const ratioOf = (actual: number, target: number | null) => (target === null || target <= 0 ? null : Math.round((actual / target) * 10_000) / 10_000);
+
 /**
- * Actual against target: leads that first reached Qualified (or a later stage) inside the period
- * (the stage entries flagged so when written),
- * of the quota's product when it names one; and the follow-up rate: of the leads created in the
- * period with an owner, the share whose first response came within the SLA. Both count only the
- * leads `visible` (SQL on `l`) lets the caller see: a rep who sees only their own leads gets the
- * same actual as the insights' quota figure, made of their own leads.
+ * Actual against targets. Qualified: leads that first reached Qualified (or a later stage) inside
+ * the period (the stage entries flagged so when written); a lead lost afterwards still counts.
+ * Won: leads that first reached Customer inside the period, and revenue the sum of their deal
+ * values; a lead lost after it was won still counts. Of the quota's product when it names one,
+ * and of its rep when it is a rep's own: each step is credited to whoever owned the lead when it
+ * got there. And first response within the SLA: of the leads created in the period with an
+ * owner, the share a person answered by the deadline. All count only the leads `visible` (SQL on
+ * `l`) lets the caller see: a rep who sees only their own leads gets the same figures as the
+ * insights' quota figure, made of their own leads.
  */
 export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string, visible: Prisma.Sql): Promise<QuotaProgress> {
   const { from, to } = periodRange(quota.period, timeZone);
   const productJoin = quota.productId
     ? Prisma.sql`JOIN lead_products lp ON lp."leadId" = l.id AND lp."productId" = ${quota.productId}`
     : Prisma.empty;
-  const qualified = await prisma.$queryRaw<{ ownerId: string | null; count: bigint | number }[]>`
-    SELECT l."ownerId", count(*) AS count
+  const repOnly = quota.ownerId ? Prisma.sql`AND e."ownerId" = ${quota.ownerId}` : Prisma.empty;
+  const steps = await prisma.$queryRaw<{ ownerId: string | null; qualified: number; won: number; revenue: number }[]>`
+    SELECT e."ownerId",
+      count(*) FILTER (WHERE e."firstQualified")::int AS qualified,
+      count(*) FILTER (WHERE e.stage = 'customer')::int AS won,
+      COALESCE(sum(l."dealValue") FILTER (WHERE e.stage = 'customer'), 0)::float8 AS revenue
     FROM stage_entries e
     JOIN leads l ON l.id = e."leadId"
     ${productJoin}
-    WHERE e."workspaceId" = ${quota.workspaceId} AND e."firstQualified" AND e."enteredAt" >= ${from} AND e."enteredAt" < ${to} AND ${visible}
-    GROUP BY l."ownerId"`;
+    WHERE e."workspaceId" = ${quota.workspaceId} AND e."enteredAt" >= ${from} AND e."enteredAt" < ${to} AND ${visible} ${repOnly}
+      AND (e."firstQualified" OR (e.stage = 'customer' AND NOT EXISTS (
+        SELECT 1 FROM stage_entries p WHERE p."leadId" = e."leadId" AND p.stage = 'customer' AND (p."enteredAt", p."activityId") < (e."enteredAt", e."activityId"))))
+    GROUP BY e."ownerId"`;
   const answered = await prisma.$queryRaw<{ ownerId: string; assigned: bigint | number; within: bigint | number }[]>`
     SELECT l."ownerId",
            count(*) AS assigned,
@@ -69,6 +91,7 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string, 
     FROM leads l
     ${productJoin}
     WHERE l."workspaceId" = ${quota.workspaceId} AND ${visible} AND l."ownerId" IS NOT NULL
+      ${quota.ownerId ? Prisma.sql`AND l."ownerId" = ${quota.ownerId}` : Prisma.empty}
       AND l."firstResponseDueAt" IS NOT NULL
       AND l."createdAt" >= ${from} AND l."createdAt" < ${to}
     GROUP BY l."ownerId"`;
@@ -77,16 +100,26 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string, 
   const rep = (userId: string) => {
     let row = byRep.get(userId);
     if (!row) {
-      row = { userId, name: users.find((user) => user.id === userId)?.name ?? '', qualified: 0, assigned: 0, answeredWithinSla: 0, followUpRate: null, withinSlaRate: null };
+      row = { userId, name: users.find((user) => user.id === userId)?.name ?? '', qualified: 0, won: 0, revenue: 0, assigned: 0, answeredWithinSla: 0, followUpRate: null, withinSlaRate: null };
       byRep.set(userId, row);
     }
     return row;
   };
   let actual = 0;
-  for (const row of qualified) {
-    actual += Number(row.count);
-    if (row.ownerId) rep(row.ownerId).qualified += Number(row.count);
+  let won = 0;
+  let revenue = 0;
+  for (const row of steps) {
+    actual += row.qualified;
+    won += row.won;
+    revenue += row.revenue;
+    if (row.ownerId) {
+      const entry = rep(row.ownerId);
+      entry.qualified += row.qualified;
+      entry.won += row.won;
+      entry.revenue = Math.round((entry.revenue + row.revenue) * 100) / 100;
+    }
   }
+  revenue = Math.round(revenue * 100) / 100;
   let assigned = 0;
   let within = 0;
   for (const row of answered) {
@@ -98,13 +131,22 @@ export async function quotaProgress(prisma: Db, quota: Quota, timeZone: string, 
     assigned += entry.assigned;
     within += entry.answeredWithinSla;
   }
+  const wonTarget = quota.wonTarget;
+  const revenueTarget = quota.revenueTarget === null ? null : Number(quota.revenueTarget);
   return {
     period: quota.period,
     from: from.toISOString(),
     to: to.toISOString(),
+    ownerId: quota.ownerId,
     target: quota.target,
     actual,
     ratio: quota.target > 0 ? actual / quota.target : 0,
+    wonTarget,
+    won,
+    wonRatio: ratioOf(won, wonTarget),
+    revenueTarget,
+    revenue,
+    revenueRatio: ratioOf(revenue, revenueTarget),
     followUpRate: assigned > 0 ? within / assigned : null,
     withinSlaRate: assigned > 0 ? within / assigned : null,
     byRep: [...byRep.values()].sort((a, b) => a.name.localeCompare(b.name)),

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/client.js';
 import { newId } from '../../src/ids.js';
-import { InsightCountCompactor } from '../../src/insights/counts.js';
+import { InsightCountCompactor, InsightCountRebuilder } from '../../src/insights/counts.js';
 import { systemActor } from '../../src/leads/activities.js';
 import { changeStage } from '../../src/leads/pipeline.js';
 import { createTestDatabase, type TestDatabase } from '../support/services.js';
@@ -162,8 +162,12 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
       ]),
     );
 
-    // Another time zone moves the local days: 02:30 UTC is 08:00 of the 4th in Kolkata.
+    // Another time zone moves the local days: 02:30 UTC is 08:00 of the 4th in Kolkata. The change
+    // notes the zone the counts are still in, and the rebuild moves them.
     await database.prisma.workspace.update({ where: { id: workspaceId }, data: { timeZone: 'Asia/Kolkata' } });
+    expect((await database.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } })).insightCountsTimeZone).toBe('America/Sao_Paulo');
+    expect(await new InsightCountRebuilder({ prisma: database.prisma, logger: pino({ level: 'silent' }), pollMs: 1_000 }).rebuildPending()).toBe(1);
+    expect((await database.prisma.workspace.findUniqueOrThrow({ where: { id: workspaceId } })).insightCountsTimeZone).toBeNull();
     await expectCounts(
       sorted([
         ...leadFacts('2018-11-04', '08', anaNow),

@@ -1,3 +1,4 @@
+import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/client.js';
 import type { Auth } from '../../src/http/route.js';
@@ -215,6 +216,62 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     ]);
   });
 
+  it('gives percentiles that count the windows still unanswered at their age now, per rep and overall', async () => {
+    type Row = { label: string; unanswered: number; p50Seconds: number; p90Seconds: number; p50IncludingOpenSeconds: number; p90IncludingOpenSeconds: number; firstTouchP50IncludingOpenSeconds: number; firstTouchP90IncludingOpenSeconds: number };
+    // L4 (Bruno's) has waited since 2018-11-05T02:30Z, Mon 00:30 in São Paulo: its age is bounded
+    // by the instants before and after each request.
+    const opened = at('2018-11-05T02:30:00Z');
+    const wallAge = (instant: number) => (instant - opened.getTime()) / 1000;
+    // Working time (Mon–Fri 09:00–18:00 São Paulo) from then to an instant, day by day.
+    const workingAge = (instant: number) => {
+      let total = 0;
+      for (let day = DateTime.fromJSDate(opened, { zone: 'America/Sao_Paulo' }).startOf('day'); day.toMillis() < instant; day = day.plus({ days: 1 })) {
+        if (day.weekday > 5) continue;
+        const from = Math.max(day.set({ hour: 9 }).toMillis(), opened.getTime());
+        const to = Math.min(day.set({ hour: 18 }).toMillis(), instant);
+        if (to > from) total += (to - from) / 1000;
+      }
+      return total;
+    };
+    const bounded = async <T,>(path: string, age: (instant: number) => number) => {
+      const before = Date.now();
+      const body = await get<T>(path);
+      const after = Date.now();
+      return { body, low: Math.floor(age(before)), high: Math.ceil(age(after)) };
+    };
+    const within = (value: number, low: number, high: number) => {
+      expect(value).toBeGreaterThanOrEqual(low - 1e-6);
+      expect(value).toBeLessThanOrEqual(high + 1e-6);
+    };
+
+    // Bruno answered 180, 1200 and 207000 s (wall); L4 waits. Ana answered all three of hers: 83400, 122400, 207600.
+    const wall = await bounded<Table<Row>>(`/api/v1/insights/speed-to-lead?${november}&by=rep`, wallAge);
+    const [bruno, ana] = wall.body.data;
+    expect([bruno!.label, bruno!.unanswered, bruno!.p50Seconds, bruno!.p50IncludingOpenSeconds, bruno!.firstTouchP50IncludingOpenSeconds]).toEqual(['Bruno Reis', 1, 1200, (1200 + 207000) / 2, 207000]);
+    // Four windows, the open one the longest: p90 is 70% of the way from 207000 s to its age.
+    within(bruno!.p90IncludingOpenSeconds, 207000 + 0.7 * (wall.low - 207000), 207000 + 0.7 * (wall.high - 207000));
+    // First touches: L2 (207000), L6 (180) and L4's open window.
+    within(bruno!.firstTouchP90IncludingOpenSeconds, 207000 + 0.8 * (wall.low - 207000), 207000 + 0.8 * (wall.high - 207000));
+    expect(ana).toMatchObject({ label: 'Ana Lima', unanswered: 0, p50Seconds: 122400, p50IncludingOpenSeconds: 122400, p90IncludingOpenSeconds: ana!.p90Seconds });
+
+    // Working time: Bruno's answered 180, 1200, 7200; L4's age is its working time since it arrived.
+    const business = await bounded<Table<Row>>(`/api/v1/insights/speed-to-lead?${november}&by=rep&businessHours=true`, workingAge);
+    const brunoAtWork = business.body.data.find((row) => row.label === 'Bruno Reis')!;
+    expect([brunoAtWork.p50Seconds, brunoAtWork.p50IncludingOpenSeconds]).toEqual([1200, (1200 + 7200) / 2]);
+    within(brunoAtWork.p90IncludingOpenSeconds, 7200 + 0.7 * (business.low - 7200), 7200 + 0.7 * (business.high - 7200));
+
+    // Overall: seven windows, L4's the longest; the median is the fourth, 122400 s.
+    const overall = await bounded<Table<Row>>(`/api/v1/insights/speed-to-lead?${november}&groupBy=month`, wallAge);
+    expect(overall.body.data[0]).toMatchObject({ p50Seconds: (83400 + 122400) / 2, p50IncludingOpenSeconds: 122400 });
+    within(overall.body.data[0]!.p90IncludingOpenSeconds, 207600 + 0.4 * (overall.low - 207600), 207600 + 0.4 * (overall.high - 207600));
+
+    const summary = await get<{ firstResponseByRep: { label: string; medianSeconds: number; medianIncludingOpenSeconds: number }[] }>(`/api/v1/insights/summary?${november}`);
+    expect(summary.firstResponseByRep.map((row) => [row.label, row.medianSeconds, row.medianIncludingOpenSeconds])).toEqual([
+      ['Bruno Reis', 1200, 104100],
+      ['Ana Lima', 122400, 122400],
+    ]);
+  });
+
   it('gives first response within the SLA and the follow-up rate (done on time of due, overdue of the same) per rep', async () => {
     type Row = { label: string; assigned: number; touchedWithinSla: number; rate: number; withinSlaRate: number; followUpsDue: number; followUpsDoneOnTime: number; overdue: number; followUpRate: number | null };
     const rows = async (query: string) =>
@@ -269,6 +326,33 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
       winRate: 0.3333,
       lossReasons: [{ reason: 'no budget', leads: 1 }, { reason: 'price', leads: 1 }],
     });
+  });
+
+  it('credits each funnel step by owner to who owned the lead then: reassigning does not rewrite the past', async () => {
+    const h = leadHistory(prisma, workspaceId);
+    // March 2019: L7 reaches Qualified under Ana, is then given to Bruno, who takes it to Negotiation;
+    // L8 goes straight from Open to Qualified under Bruno.
+    const l7 = await h.lead({ name: 'L7', at: at('2019-03-04T13:00:00Z'), channel: 'webform', ownerId: users.ana });
+    await h.stage(l7, 'contacted', at('2019-03-04T14:00:00Z'));
+    await h.stage(l7, 'qualified', at('2019-03-05T13:00:00Z'));
+    const l8 = await h.lead({ name: 'L8', at: at('2019-03-06T13:00:00Z'), channel: 'email', ownerId: users.bruno });
+    await h.stage(l8, 'qualified', at('2019-03-07T13:00:00Z'));
+    expect((await stack.api('PATCH', `/api/v1/leads/${l7.id}`, { ownerId: users.bruno })).status).toBe(200);
+    expect((await stack.api('PATCH', `/api/v1/leads/${l7.id}`, { stage: 'negotiation' })).status).toBe(200);
+
+    type OwnerRow = { key: string | null; label: string | null; stage: string; reached: number; conversion: number | null; entered: number };
+    const body = await get<Table<{ stage: string; reached: number }> & { cohort: number; byOwner: OwnerRow[] }>('/api/v1/insights/funnel?from=2019-03-01&to=2019-03-31&by=owner');
+    expect(body.cohort).toBe(2);
+    const steps = (label: string) =>
+      Object.fromEntries(body.byOwner.filter((row) => row.label === label && (row.reached > 0 || row.entered > 0)).map((row) => [row.stage, [row.reached, row.conversion, row.entered]]));
+    // Ana keeps Contacted and Qualified for L7, though Bruno owns it now.
+    expect(steps('Ana Lima')).toEqual({ contacted: [1, null, 1], qualified: [1, 1, 1] });
+    // Bruno: L8's jump reaches Contacted and Qualified (entering only Qualified); L7's Negotiation is his.
+    expect(steps('Bruno Reis')).toEqual({ contacted: [1, null, 0], qualified: [1, 1, 1], negotiation: [1, 1, 1] });
+    expect(body.byOwner.some((row) => row.stage === 'open')).toBe(false);
+    // Without by=owner the funnel is as before, without the split.
+    const plain = await get<Record<string, unknown>>('/api/v1/insights/funnel?from=2019-03-01&to=2019-03-31');
+    expect(plain).not.toHaveProperty('byOwner');
   });
 
   it('sets quotas against qualified leads, agreeing with the quota\'s own progress', async () => {
@@ -328,6 +412,58 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
     } finally {
       await stack.api('PATCH', '/api/v1/workspace', { visibility: 'all' });
     }
+  });
+
+  it('sets quotas in deals won and revenue too, for the team and for a rep, crediting who owned the lead at each step', async () => {
+    const h = leadHistory(prisma, workspaceId);
+    // June 2019. L9 (Ana, 1000.50) qualifies, is won, then lost: it still counts, won and qualified.
+    // L10 (2000) qualifies under Ana, goes to Bruno, who wins it. L11 (Bruno, 500) qualifies, then is lost.
+    const l9 = await h.lead({ name: 'L9', at: at('2019-06-02T13:00:00Z'), channel: 'webform', ownerId: users.ana });
+    const l10 = await h.lead({ name: 'L10', at: at('2019-06-02T14:00:00Z'), channel: 'webform', ownerId: users.ana });
+    const l11 = await h.lead({ name: 'L11', at: at('2019-06-02T15:00:00Z'), channel: 'email', ownerId: users.bruno });
+    for (const [lead, value] of [[l9, 1000.5], [l10, 2000], [l11, 500]] as const) {
+      expect((await stack.api('PATCH', `/api/v1/leads/${lead.id}`, { dealValue: value })).status).toBe(200);
+    }
+    await h.stage(l9, 'qualified', at('2019-06-03T13:00:00Z'));
+    await h.stage(l9, 'customer', at('2019-06-10T13:00:00Z'));
+    await h.stage(l9, 'unqualified', at('2019-06-20T13:00:00Z'), 'churned');
+    await h.stage(l10, 'qualified', at('2019-06-04T13:00:00Z'));
+    expect((await stack.api('PATCH', `/api/v1/leads/${l10.id}`, { ownerId: users.bruno })).status).toBe(200);
+    await h.stage(l10, 'customer', at('2019-06-12T13:00:00Z'));
+    await h.stage(l11, 'qualified', at('2019-06-05T13:00:00Z'));
+    await h.stage(l11, 'unqualified', at('2019-06-08T13:00:00Z'), 'price');
+
+    const create = async (body: Record<string, unknown>) => {
+      const created = await stack.api<{ id: string; ownerId: string | null; wonTarget: number | null; revenueTarget: number | null }>('POST', '/api/v1/quotas', body);
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      return created.body;
+    };
+    const team = await create({ period: '2019-06', target: 3, wonTarget: 4, revenueTarget: 6001 });
+    expect(team).toMatchObject({ ownerId: null, wonTarget: 4, revenueTarget: 6001 });
+    const ana = await create({ period: '2019-06', target: 2, ownerId: users.ana, wonTarget: 2, revenueTarget: 2001 });
+    const bruno = await create({ period: '2019-Q2', target: 1, ownerId: users.bruno, wonTarget: 1, revenueTarget: 4000 });
+    expect((await stack.api('POST', '/api/v1/quotas', { period: '2019-06', target: 1, ownerId: 'usr_nobody' })).status).toBe(422);
+    expect((await stack.api('POST', '/api/v1/quotas', { period: '2019-06', target: 1, revenueTarget: 10.001 })).status).toBe(422);
+
+    type Row = { quotaId: string; owner: string | null; target: number; actual: number; ratio: number; wonTarget: number; won: number; wonRatio: number; revenueTarget: number; revenue: number; revenueRatio: number };
+    const body = await get<Table<Row>>('/api/v1/insights/quotas?from=2019-06-01&to=2019-06-30');
+    expect(body.data.map(({ quotaId, owner, target, actual, ratio, wonTarget, won, wonRatio, revenueTarget, revenue, revenueRatio }) => [quotaId, owner, target, actual, ratio, wonTarget, won, wonRatio, revenueTarget, revenue, revenueRatio])).toEqual([
+      // Bruno's quarter: L11 qualified under him (L10 under Ana); L10 won by him.
+      [bruno.id, 'Bruno Reis', 1, 1, 1, 1, 1, 1, 4000, 2000, 0.5],
+      // The team: three qualified (L9 and L11 lost afterwards still count), two won for 3000.50.
+      [team.id, null, 3, 3, 1, 4, 2, 0.5, 6001, 3000.5, 0.5],
+      // Ana: L9 and L10 qualified under her; L9 won.
+      [ana.id, 'Ana Lima', 2, 2, 1, 2, 1, 0.5, 2001, 1000.5, 0.5],
+    ]);
+    for (const row of body.data) {
+      const progress = await get<{ ownerId: string | null; actual: number; won: number; revenue: number; wonRatio: number; revenueRatio: number }>(`/api/v1/quotas/${row.quotaId}/progress`);
+      expect([progress.actual, progress.won, progress.revenue, progress.wonRatio, progress.revenueRatio]).toEqual([row.actual, row.won, row.revenue, row.wonRatio, row.revenueRatio]);
+    }
+    const teamProgress = await get<{ byRep: { name: string; qualified: number; won: number; revenue: number }[] }>(`/api/v1/quotas/${team.id}/progress`);
+    expect(teamProgress.byRep.map(({ name, qualified, won, revenue }) => [name, qualified, won, revenue])).toEqual([
+      ['Ana Lima', 2, 1, 1000.5],
+      ['Bruno Reis', 1, 1, 2000],
+    ]);
   });
 
   it('reports sequence steps: sent, failed, skipped, replied and opted out', async () => {

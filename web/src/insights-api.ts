@@ -31,6 +31,8 @@ export interface CreatedRow {
 
 export interface Summary {
   period: Period;
+  /** The daily counts are being moved to a new time zone: figures come from the leads meanwhile. */
+  recomputing: boolean;
   leadsCreated: { total: number; buckets: CreatedRow[] };
   byChannel: (Keyed & { leads: number })[];
   followUpRate: { assigned: number; touchedWithinSla: number; rate: number | null; overdue: number };

@@ -2,10 +2,10 @@ import { z } from 'zod';
 import { definitions } from '../../insights/definitions.js';
 import { sendCsv, streamCsv, wantsCsv } from '../../insights/csv.js';
 import { followUpGroupings, followUpRate } from '../../insights/follow-up.js';
-import { type Funnel, stageFunnel } from '../../insights/funnel.js';
+import { type Funnel, funnelByOwner, type OwnerFunnelStage, stageFunnel } from '../../insights/funnel.js';
 import { allLeadRows, leadRowColumns, leadRows } from '../../insights/lead-rows.js';
 import { arrivalsHeatmap, dimensions, leadsCreated, leadsCreatedTotals } from '../../insights/leads-created.js';
-import { businessHoursParam, calendarDate, type InsightQuery, insightQuery, periodView, resolveScope, type Scope, stageParam } from '../../insights/query.js';
+import { businessHoursParam, calendarDate, type InsightQuery, insightQuery, periodView, recomputingView, resolveScope, type Scope, stageParam } from '../../insights/query.js';
 import { quotaProgress } from '../../insights/quotas.js';
 import { sequencePerformance } from '../../insights/sequences.js';
 import { firstResponseByRep, speedGroupings, speedToLead } from '../../insights/speed.js';
@@ -35,8 +35,12 @@ const speedRow = z.object({
   firstTouchP50Seconds: seconds.describe('Speed to lead: p50 over answered first windows'),
   firstTouchP90Seconds: seconds,
   reopenings: z.number().int().describe('Windows opened by a contact writing again on a resolved conversation'),
-  p50Seconds: seconds,
-  p90Seconds: seconds,
+  p50Seconds: seconds.describe('Over answered windows only'),
+  p90Seconds: seconds.describe('Over answered windows only'),
+  p50IncludingOpenSeconds: seconds.describe('Over every window, the unanswered counted at their age now'),
+  p90IncludingOpenSeconds: seconds.describe('Over every window, the unanswered counted at their age now'),
+  firstTouchP50IncludingOpenSeconds: seconds.describe('Over every first window, the unanswered counted at their age now'),
+  firstTouchP90IncludingOpenSeconds: seconds.describe('Over every first window, the unanswered counted at their age now'),
   within5m: share,
   within15m: share,
   within60m: share,
@@ -70,11 +74,19 @@ const quotaRow = z.object({
   period: z.string(),
   productId: z.string().nullable(),
   product: z.string().nullable(),
+  ownerId: z.string().nullable().describe('A rep\'s own quota; null: the team\'s'),
+  owner: z.string().nullable(),
   start: instant,
   end: instant,
-  target: z.number().int(),
-  actual: z.number().int(),
+  target: z.number().int().describe('Qualified leads'),
+  actual: z.number().int().describe('Leads that first reached Qualified or later in the quota\'s period (one lost afterwards still counts)'),
   ratio: share,
+  wonTarget: z.number().int().nullable(),
+  won: z.number().int().describe('Leads that first reached Customer in the quota\'s period (one lost afterwards still counts)'),
+  wonRatio: share,
+  revenueTarget: z.number().nullable(),
+  revenue: z.number().describe('The deal values of those won leads'),
+  revenueRatio: share,
 });
 const sequenceRow = z.object({
   sequenceId: z.string(),
@@ -109,12 +121,18 @@ const leadRow = z.object({
   frtBusinessSeconds: seconds,
 });
 
-const table = <T extends z.ZodType>(row: T) => z.object({ period, data: z.array(row) });
+const recomputing = z
+  .boolean()
+  .describe('true while the daily counts are being rebuilt after a time-zone change: the figures are read from the leads themselves meanwhile (exact, slower)');
+const table = <T extends z.ZodType>(row: T) => z.object({ period, recomputing, data: z.array(row) });
 const describe = (text: string) => `${text}\n\n${definitions.common}`;
 
 const byDimension = insightQuery.extend({ by: z.enum(dimensions).optional().describe('Split each bucket by this dimension') });
 const speedQuery = insightQuery.extend({ by: z.enum(speedGroupings).default('period'), businessHours: businessHoursParam });
 const followUpQuery = insightQuery.extend({ by: z.enum(followUpGroupings).default('rep') });
+const funnelQuery = insightQuery.extend({
+  by: z.enum(['owner']).optional().describe('owner: also the funnel per owner at the time of each step (`byOwner`)'),
+});
 const sequenceQuery = insightQuery.extend({ sequenceId: z.string().min(1).max(100).optional() });
 const leadsQuery = insightQuery.extend({
   bucket: calendarDate('a bucket label (YYYY-MM-DD) as the figures return it').optional(),
@@ -130,7 +148,7 @@ const leadsQuery = insightQuery.extend({
 export function insightRoutes(deps: AppDeps) {
   const prisma = deps.db.prisma;
   // The funnel's table and its totals come from one computation per request.
-  const funnels = new WeakMap<Scope, Funnel>();
+  const funnels = new WeakMap<Scope, Funnel & { byOwner: OwnerFunnelStage[] | undefined }>();
 
   /**
    * A figure that is one table: JSON `{period, data, ...extra}`, or the table as CSV when asked
@@ -161,7 +179,7 @@ export function insightRoutes(deps: AppDeps) {
           sendCsv(res, def.path.split('/').pop()!, def.columns?.(query) ?? (Object.keys(def.row.shape) as (keyof Row & string)[]), data);
           return undefined;
         }
-        return { period: periodView(scope), data, ...(def.extra ? await def.extra.values(scope, query) : {}) };
+        return { period: periodView(scope), ...recomputingView(scope), data, ...(def.extra ? await def.extra.values(scope, query) : {}) };
       },
     });
   }
@@ -179,6 +197,7 @@ export function insightRoutes(deps: AppDeps) {
         description: 'The overview',
         schema: z.object({
           period,
+          recomputing,
           leadsCreated: z.object({ total: z.number().int(), buckets: z.array(createdRow) }),
           byChannel: z.array(totalRow),
           byProduct: z.array(totalRow),
@@ -189,7 +208,7 @@ export function insightRoutes(deps: AppDeps) {
             .describe('The name it had first: `rate` is first response within the SLA (as firstResponseWithinSla), `overdue` as followUps'),
           firstResponseWithinSla: z.object({ assigned: z.number().int(), answered: z.number().int(), rate: share }),
           followUps: z.object({ due: z.number().int(), doneOnTime: z.number().int(), overdue: z.number().int(), rate: share }),
-          firstResponseByRep: z.array(z.object({ ...keyed, answered: z.number().int(), unanswered: z.number().int(), medianSeconds: seconds })),
+          firstResponseByRep: z.array(z.object({ ...keyed, answered: z.number().int(), unanswered: z.number().int(), medianSeconds: seconds, medianIncludingOpenSeconds: seconds })),
           quotas: z.array(quotaRow),
         }),
       },
@@ -214,6 +233,7 @@ export function insightRoutes(deps: AppDeps) {
         const overdue = total('overdue');
         return {
           period: periodView(scope),
+          ...recomputingView(scope),
           leadsCreated: { total: buckets.reduce((sum, row) => sum + row.leads, 0), buckets },
           byChannel,
           byProduct,
@@ -265,11 +285,11 @@ export function insightRoutes(deps: AppDeps) {
       path: '/insights/funnel',
       summary: 'Stage funnel of the leads created in the period: reached, conversion, median time in stage, won and lost with reasons',
       definition: definitions.funnel,
-      query: insightQuery,
+      query: funnelQuery,
       row: funnelRow,
-      rows: async (scope) => {
-        const funnel = await stageFunnel(prisma, scope);
-        funnels.set(scope, funnel);
+      rows: async (scope, query) => {
+        const [funnel, byOwner] = await Promise.all([stageFunnel(prisma, scope), query.by === 'owner' ? funnelByOwner(prisma, scope) : undefined]);
+        funnels.set(scope, { ...funnel, byOwner });
         return funnel.stages;
       },
       extra: {
@@ -280,16 +300,20 @@ export function insightRoutes(deps: AppDeps) {
           open: z.number().int().describe('Leads of the cohort neither won nor lost yet'),
           winRate: share.describe('won / (won + lost); null while none is won or lost'),
           lossReasons: z.array(z.object({ reason: z.string().nullable(), leads: z.number().int() })),
+          byOwner: z
+            .array(z.object({ ...keyed, stage: z.string(), reached: z.number().int(), conversion: share, entered: z.number().int() }))
+            .optional()
+            .describe('With by=owner: per owner at the time of each step and stage, the leads of the cohort it got there (Open is no one\'s step)'),
         },
         values: async (scope) => {
-          const { stages: _stages, ...rest } = funnels.get(scope)!;
-          return rest;
+          const { stages: _stages, byOwner, ...rest } = funnels.get(scope)!;
+          return byOwner ? { ...rest, byOwner } : rest;
         },
       },
     }),
     tableRoute({
       path: '/insights/quotas',
-      summary: 'Quota vs actual (qualified leads) per period and product',
+      summary: 'Quota vs actual (qualified leads, deals won, revenue) per period, product and rep',
       definition: definitions.quotas,
       query: insightQuery,
       row: quotaRow,
@@ -313,7 +337,7 @@ export function insightRoutes(deps: AppDeps) {
       response: {
         status: 200,
         description: 'A page of leads, newest first (CSV: every matching lead, streamed)',
-        schema: z.object({ period, data: z.array(leadRow), nextCursor: z.string().nullable() }),
+        schema: z.object({ period, recomputing, data: z.array(leadRow), nextCursor: z.string().nullable() }),
         csv: true,
       },
       handler: async (ctx) => {
@@ -330,7 +354,7 @@ export function insightRoutes(deps: AppDeps) {
         const rows = await leadRows(prisma, scope, selection, { after: decodeCursor(query.cursor), limit: query.limit + 1 });
         const data = rows.slice(0, query.limit);
         const last = data[data.length - 1];
-        return { period: periodView(scope), data, nextCursor: rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null };
+        return { period: periodView(scope), ...recomputingView(scope), data, nextCursor: rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null };
       },
     }),
   ];

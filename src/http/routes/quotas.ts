@@ -12,25 +12,62 @@ const quotaBody = z
     period: z.string().regex(periodPattern, 'must be a month (2026-11) or a quarter (2026-Q4)'),
     productId: z.string().max(100).nullable().optional(),
     target: z.number().int().min(0).max(10_000_000).describe('Qualified leads agreed for the period'),
+    ownerId: z.string().max(100).nullable().optional().describe('A rep\'s own quota; none: the team\'s (the whole workspace)'),
+    wonTarget: z.number().int().min(0).max(10_000_000).nullable().optional().describe('Deals won (leads that first reach Customer) agreed for the period'),
+    revenueTarget: z
+      .number()
+      .min(0)
+      .max(999_999_999_999)
+      .multipleOf(0.01, 'at most two decimals')
+      .nullable()
+      .optional()
+      .describe('Revenue agreed for the period: the deal values (dealValue) of the leads won in it'),
   })
   .strict();
-const quotaView = z.object({ id: z.string(), period: z.string(), productId: z.string().nullable(), target: z.number(), createdAt: z.string() });
-const present = (row: Quota) => ({ id: row.id, period: row.period, productId: row.productId, target: row.target, createdAt: row.createdAt.toISOString() });
+const quotaView = z.object({
+  id: z.string(),
+  period: z.string(),
+  productId: z.string().nullable(),
+  target: z.number(),
+  ownerId: z.string().nullable(),
+  wonTarget: z.number().nullable(),
+  revenueTarget: z.number().nullable(),
+  createdAt: z.string(),
+});
+const present = (row: Quota) => ({
+  id: row.id,
+  period: row.period,
+  productId: row.productId,
+  target: row.target,
+  ownerId: row.ownerId,
+  wonTarget: row.wonTarget,
+  revenueTarget: row.revenueTarget === null ? null : Number(row.revenueTarget),
+  createdAt: row.createdAt.toISOString(),
+});
 
 const progressView = z.object({
   period: z.string(),
   from: z.string().describe('Start of the period in the workspace time zone, as UTC'),
   to: z.string().describe('End of the period (exclusive)'),
+  ownerId: z.string().nullable().describe('The rep whose own quota it is; null: the team\'s'),
   target: z.number(),
-  actual: z.number().describe('Leads that first reached qualified or a later stage during the period'),
+  actual: z.number().describe('Leads that first reached qualified or a later stage during the period (one lost afterwards still counts)'),
   ratio: z.number(),
+  wonTarget: z.number().nullable(),
+  won: z.number().describe('Leads that first reached Customer during the period (one lost afterwards still counts)'),
+  wonRatio: z.number().nullable().describe('won / wonTarget; null without a target'),
+  revenueTarget: z.number().nullable(),
+  revenue: z.number().describe('The deal values of the leads won during the period'),
+  revenueRatio: z.number().nullable().describe('revenue / revenueTarget; null without a target'),
   followUpRate: z.number().nullable().describe('The name it had first for withinSlaRate (it is not the insights\' follow-up rate)'),
   withinSlaRate: z.number().nullable().describe('Of the leads created in the period with an owner, the share first answered within the SLA'),
   byRep: z.array(
     z.object({
       userId: z.string(),
       name: z.string(),
-      qualified: z.number(),
+      qualified: z.number().describe('Credited to the rep who owned the lead when it got there'),
+      won: z.number(),
+      revenue: z.number(),
       assigned: z.number(),
       answeredWithinSla: z.number(),
       followUpRate: z.number().nullable().describe('The name it had first for withinSlaRate'),
@@ -48,6 +85,11 @@ export function quotaRoutes(deps: AppDeps): RouteDef[] {
     if (!row) throw new NotFoundError('quota');
     return row;
   }
+  async function checkOwner(workspaceId: string, ownerId: string | null | undefined) {
+    if (ownerId && !(await prisma.user.findFirst({ where: { id: ownerId, workspaceId } }))) {
+      throw new ValidationError([{ path: 'ownerId', message: 'no user with this id in the workspace' }]);
+    }
+  }
   async function checkProduct(workspaceId: string, productId: string | null | undefined) {
     if (productId && !(await prisma.product.findFirst({ where: { id: productId, workspaceId } }))) {
       throw new ValidationError([{ path: 'productId', message: 'no product with this id in the workspace' }]);
@@ -58,15 +100,27 @@ export function quotaRoutes(deps: AppDeps): RouteDef[] {
     route({
       method: 'post',
       path: '/quotas',
-      summary: 'Set a quota of qualified leads for a month or quarter, overall or for one product',
+      summary: 'Set a quota for a month or quarter (qualified leads, and deals won and revenue), for the team or one rep, overall or for one product',
       tag: 'quotas',
       roles: ['owner', 'manager'],
       body: quotaBody,
       response: { status: 201, description: 'The quota', schema: quotaView },
       handler: async ({ body, auth }) => {
         await checkProduct(auth.workspaceId, body.productId);
+        await checkOwner(auth.workspaceId, body.ownerId);
         return present(
-          await prisma.quota.create({ data: { id: newId('quota'), workspaceId: auth.workspaceId, period: body.period, productId: body.productId ?? null, target: body.target } }),
+          await prisma.quota.create({
+            data: {
+              id: newId('quota'),
+              workspaceId: auth.workspaceId,
+              period: body.period,
+              productId: body.productId ?? null,
+              target: body.target,
+              ownerId: body.ownerId ?? null,
+              wonTarget: body.wonTarget ?? null,
+              revenueTarget: body.revenueTarget ?? null,
+            },
+          }),
         );
       },
     }),
@@ -108,6 +162,7 @@ export function quotaRoutes(deps: AppDeps): RouteDef[] {
       handler: async ({ params, body, auth }) => {
         const row = await load(auth.workspaceId, params.id);
         await checkProduct(auth.workspaceId, body.productId);
+        await checkOwner(auth.workspaceId, body.ownerId);
         return present(await prisma.quota.update({ where: { id: row.id }, data: body }));
       },
     }),

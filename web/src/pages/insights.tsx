@@ -478,6 +478,11 @@ export function InsightsPage() {
           {ti.loading}
         </p>
       )}
+      {figures?.summary.recomputing && (
+        <p class="card hint" role="status">
+          {ti.recomputing}
+        </p>
+      )}
       {drill && <DrillPanel drill={drill} view={view} onClose={() => setDrill(null)} />}
       {figures && empty && (
         <>
