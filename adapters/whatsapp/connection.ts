@@ -8,7 +8,9 @@ import {
   proto,
   S_WHATSAPP_NET,
   type AnyMessageContent,
+  type BaileysEventMap,
   type BinaryNode,
+  type Contact,
   type ConnectionState,
   type LIDMapping,
   type WAMessage,
@@ -180,6 +182,8 @@ export class WhatsAppConnection {
   private socket: WhatsAppSocket | undefined;
   private connectedAs: string | undefined;
   private stopped = false;
+  /** LID ⇄ phone pairs already handed to capture by this process. */
+  private readonly pairsSeen = new Set<string>();
   private failures = 0;
   /** Closes with 500 since the last open connection. */
   private badSessions = 0;
@@ -466,6 +470,16 @@ export class WhatsAppConnection {
     const onLidMapping = (mapping: LIDMapping) => {
       this.enqueue(() => this.samePerson(mapping));
     };
+    // History and contact sync say whose a LID is too (Baileys stores those pairs without a
+    // lid-mapping.update): the same merge, and nothing else of history is ever read.
+    const onHistory = ({ lidPnMappings, contacts }: BaileysEventMap['messaging-history.set']) => {
+      const pairs = [...(lidPnMappings ?? []), ...contacts.flatMap(lidPairOf)];
+      if (pairs.length > 0) this.enqueue(() => this.samePeople(pairs));
+    };
+    const onContacts = (contacts: Partial<Contact>[]) => {
+      const pairs = contacts.flatMap(lidPairOf);
+      if (pairs.length > 0) this.enqueue(() => this.samePeople(pairs));
+    };
     const onPresence = ({ id, presences }: { id: string; presences: Record<string, { lastKnownPresence: string }> }) => {
       // Only one person's own chat: in a group, "typing" says nothing about a lead.
       if (!isPnUser(id) && !isLidUser(id)) return;
@@ -490,6 +504,9 @@ export class WhatsAppConnection {
     socket.ev.on('messages.upsert', onUpsert);
     socket.ev.on('messages.update', onUpdate);
     socket.ev.on('lid-mapping.update', onLidMapping);
+    socket.ev.on('messaging-history.set', onHistory);
+    socket.ev.on('contacts.upsert', onContacts);
+    socket.ev.on('contacts.update', onContacts);
     socket.ev.on('presence.update', onPresence);
     socket.ws.on('CB:ack,class:message', onServerAck);
     const media = new AbortController();
@@ -525,6 +542,9 @@ export class WhatsAppConnection {
       socket.ev.off('messages.upsert', onUpsert);
       socket.ev.off('messages.update', onUpdate);
       socket.ev.off('lid-mapping.update', onLidMapping);
+      socket.ev.off('messaging-history.set', onHistory);
+      socket.ev.off('contacts.upsert', onContacts);
+      socket.ev.off('contacts.update', onContacts);
       socket.ev.off('presence.update', onPresence);
       socket.ws.off('CB:ack,class:message', onServerAck);
       this.socket = undefined;
@@ -768,6 +788,16 @@ export class WhatsAppConnection {
       receivedAt: new Date(),
       raw: { lidMapping: mapping },
     });
+  }
+
+  /** Pairs from a history chunk or a contact sync, each once per connection (history repeats them). */
+  private async samePeople(pairs: LIDMapping[]): Promise<void> {
+    for (const pair of pairs) {
+      const key = `${jidNormalizedUser(pair.lid)}|${jidNormalizedUser(pair.pn)}`;
+      if (this.pairsSeen.has(key)) continue;
+      this.pairsSeen.add(key);
+      await this.samePerson(pair);
+    }
   }
 
   /** One line per kind of error per `logRepeatMs`, with how many were held back. */
@@ -1117,4 +1147,11 @@ export function contentsOf(message: OutboundMessage): { content: AnyMessageConte
   }
   if (!captioned && text) contents.push({ content: { text }, carriesText: true });
   return contents;
+}
+
+/** The LID ⇄ phone pair a contact carries (Baileys 7: `id` in either form, `lid`, `phoneNumber`). */
+export function lidPairOf(contact: Partial<Contact>): LIDMapping[] {
+  const lid = contact.lid ?? (contact.id && isLidUser(contact.id) ? contact.id : undefined);
+  const pn = contact.phoneNumber ?? (contact.id && isPnUser(contact.id) ? contact.id : undefined);
+  return lid && pn && isLidUser(lid) && isPnUser(pn) ? [{ lid, pn }] : [];
 }
