@@ -120,6 +120,18 @@ describe.each(defaultBackends)('a mailbox that signs in with OAuth on $db with t
     expect(byKey.status).toBe(403);
     expect(byKey.headers.get('content-type')).toMatch(/application\/problem\+json/);
 
+    // Owners and managers connect mailboxes; a rep may not.
+    const rep = await stack.api('POST', '/api/v1/users', { name: 'Rita Rep', email: 'rita.rep@acme.test', role: 'rep', password: 'a rep password 123' });
+    expect(rep.status).toBe(201);
+    const repSession = await signIn(stack.baseUrl, 'rita.rep@acme.test', 'a rep password 123');
+    const byRep = await repSession.request<{ type: string }>('POST', `/api/v1/sources/${sourceId}/oauth/authorize`);
+    expect(byRep.status).toBe(403);
+    expect(byRep.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    const document = (await (await fetch(`${stack.baseUrl}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    expect(document.paths['/api/v1/sources/{id}/oauth/authorize']?.post).toBeDefined();
+    expect(document.paths['/api/v1/oauth']?.get).toBeDefined();
+    expect(document.paths['/oauth/callback']?.get).toBeDefined();
+
     const started = await owner.request<{ authorizationUrl: string }>('POST', `/api/v1/sources/${sourceId}/oauth/authorize`);
     const consentPage = new URL(started.body.authorizationUrl);
     expect(`${consentPage.origin}${consentPage.pathname}`).toBe(oauth.authorizeUrl);
