@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { defaultOAuthEndpoints, type OAuthEndpoints, type OAuthProvider } from './channels/oauth-endpoints.js';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -100,6 +101,11 @@ const envSchema = z.object({
     .default('v21.0'),
   /** Express's "trust proxy": set it when a reverse proxy adds X-Forwarded-For (e.g. `1` or `loopback`). */
   LEADGATE_TRUST_PROXY: z.string().default('false'),
+  /** OAuth endpoints of the mail providers (defaults: Google's and Microsoft's own); `{tenant}` stands for a source's tenant. */
+  LEADGATE_OAUTH_GOOGLE_AUTHORIZE_URL: optionalString.pipe(z.url().optional()),
+  LEADGATE_OAUTH_GOOGLE_TOKEN_URL: optionalString.pipe(z.url().optional()),
+  LEADGATE_OAUTH_MICROSOFT_AUTHORIZE_URL: optionalString.pipe(z.url().optional()),
+  LEADGATE_OAUTH_MICROSOFT_TOKEN_URL: optionalString.pipe(z.url().optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -147,6 +153,8 @@ export interface Config {
   /** Unset: the version the bundled WhatsApp library was released with. */
   whatsappWebVersion: [number, number, number] | undefined;
   trustProxy: boolean | number | string;
+  /** Authorization and token endpoints of each OAuth provider mailboxes sign in with. */
+  oauth: Record<OAuthProvider, OAuthEndpoints>;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
@@ -204,6 +212,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metaGraph: { url: e.LEADGATE_META_GRAPH_URL.replace(/\/+$/, ''), version: e.LEADGATE_META_GRAPH_VERSION },
     whatsappWebVersion: e.LEADGATE_WHATSAPP_WEB_VERSION ? (e.LEADGATE_WHATSAPP_WEB_VERSION.split('.').map(Number) as [number, number, number]) : undefined,
     trustProxy: parseTrustProxy(e.LEADGATE_TRUST_PROXY),
+    oauth: {
+      google: {
+        authorizeUrl: e.LEADGATE_OAUTH_GOOGLE_AUTHORIZE_URL ?? defaultOAuthEndpoints.google.authorizeUrl,
+        tokenUrl: e.LEADGATE_OAUTH_GOOGLE_TOKEN_URL ?? defaultOAuthEndpoints.google.tokenUrl,
+      },
+      microsoft: {
+        authorizeUrl: e.LEADGATE_OAUTH_MICROSOFT_AUTHORIZE_URL ?? defaultOAuthEndpoints.microsoft.authorizeUrl,
+        tokenUrl: e.LEADGATE_OAUTH_MICROSOFT_TOKEN_URL ?? defaultOAuthEndpoints.microsoft.tokenUrl,
+      },
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

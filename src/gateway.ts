@@ -14,6 +14,7 @@ import { ChannelRegistry } from './channels/registry.js';
 import { SourceDirectory } from './channels/sources.js';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/client.js';
+import { OAuthGrants } from './channels/oauth.js';
 import { adapterContext, createApp } from './http/app.js';
 import type { AppDeps } from './http/deps.js';
 import type { LiveFeed } from './inbox/live.js';
@@ -105,12 +106,14 @@ export class Gateway {
       const pace = config.redisUrl ? new RedisSendPace(config.redisUrl, options.queuePrefix ?? config.queuePrefix) : new LocalSendPace();
       const outbound = new Outbound({ prisma: db.prisma, queue, pace, registry, box, config, logger });
       const capture = new CaptureService(db.prisma, db.runner, queue, logger, { maxConcurrentBatches: db.kind === 'pglite' ? 1 : 4 });
+      const sources = new SourceDirectory(db.prisma, box);
       const deps: AppDeps = {
         config,
         db,
         queue,
         registry,
-        sources: new SourceDirectory(db.prisma, box),
+        sources,
+        oauth: new OAuthGrants(db.prisma, box, sources, config.oauth, config.publicUrl, logger),
         capture,
         outbound,
         templates,

@@ -104,11 +104,28 @@ export async function smtpTransport(
     ...pinned,
     port: access.port,
     secure: access.secure,
-    auth: access.accessToken ? { type: 'OAuth2', user: access.user, accessToken: access.accessToken } : { user: access.user, pass: access.password ?? '' },
+    auth: access.accessToken
+      ? {
+          type: 'OAuth2',
+          user: access.user,
+          accessToken: access.accessToken,
+          // Asked only when the server refused the token: nodemailer then tries once more with a new one.
+          ...(access.renewToken ? { provisionCallback: renewCallback(access.renewToken) } : {}),
+        }
+      : { user: access.user, pass: access.password ?? '' },
     tls: { rejectUnauthorized: access.rejectUnauthorized },
     connectionTimeout: 15_000,
     greetingTimeout: 10_000,
   });
+}
+
+function renewCallback(renew: () => Promise<string>) {
+  return (_user: string, _renew: boolean, callback: (error: Error | null, accessToken: string, expires: number) => void) => {
+    renew().then(
+      (token) => callback(null, token, 0),
+      (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), '', 0),
+    );
+  };
 }
 
 /** Logs in to both servers and out again; throws a ChannelError naming the one that failed. */

@@ -34,10 +34,13 @@ export class EmailAdapter implements ChannelAdapter {
     private readonly policy: HostPolicy = { allowPrivate: false },
   ) {
     this.watchers = new SourceConnections(this.kind, (source, ctx, print) => new MailboxWatcher(source, ctx, timing, print, policy), fingerprint);
-    this.source = sourceSpec(async (prepared) => {
+    this.source = sourceSpec(async (prepared, options) => {
       const settings = storedSettings.parse(prepared.settings);
       const secrets = storedSecrets.parse(prepared.secrets);
-      await verifyConnections(serverAccess(settings, secrets, 'imap'), serverAccess(settings, secrets, 'smtp'), policy);
+      const token = options?.accessToken ? { accessToken: options.accessToken } : undefined;
+      // A mailbox that signs in with OAuth is tried once it has a token (when it is connected).
+      if (settings.oauth && !token) return;
+      await verifyConnections(serverAccess(settings, secrets, 'imap', token), serverAccess(settings, secrets, 'smtp', token), policy);
     }) as unknown as SourceKindSpec;
   }
 
@@ -67,9 +70,20 @@ export class EmailAdapter implements ChannelAdapter {
     if (!settings.success || !secrets.success) {
       throw new ChannelError('invalid_connection', `email connection ${connection.id} has no usable SMTP settings`, false);
     }
-    const sent = await this.deliver(connection.id, serverAccess(settings.data, secrets.data, 'smtp'), settings.data.address, message);
-    if (settings.data.appendToSent) await this.appendToSent(connection.id, settings.data, secrets.data, sent.raw);
+    const token = settings.data.oauth ? await this.token(connection.id) : undefined;
+    const sent = await this.deliver(connection.id, serverAccess(settings.data, secrets.data, 'smtp', token), settings.data.address, message);
+    if (settings.data.appendToSent) await this.appendToSent(connection.id, settings.data, secrets.data, sent.raw, token);
     return sent;
+  }
+
+  /**
+   * The current access token of a mailbox that signs in with OAuth, and a way to a new one when
+   * the server refuses it. A grant the provider refused fails the send at once (`oauth_revoked`).
+   */
+  private async token(sourceId: string): Promise<{ accessToken: string; renew: () => Promise<string> }> {
+    const ctx = this.ctx;
+    if (!ctx) throw new ChannelError('not_started', 'the email channel is not started in this process', true);
+    return { accessToken: await ctx.oauth.accessToken(sourceId), renew: () => ctx.oauth.accessToken(sourceId, { renew: true }) };
   }
 
   private async deliver(
@@ -98,18 +112,24 @@ export class EmailAdapter implements ChannelAdapter {
     })
       .compile()
       .build();
-    const transport = await this.transport(connectionId, server);
+    // A mailbox that signs in with OAuth gets a transport per send, with the token current now.
+    const oauth = typeof server !== 'string' && Boolean(server.renewToken);
+    const transport = oauth ? await smtpTransport(server as ReturnType<typeof serverAccess>, this.policy) : await this.transport(connectionId, server);
     try {
       await transport.sendMail({ envelope: { from: address(from), to: [message.to] }, raw });
     } catch (error) {
+      // The token could not be renewed: say why in the provider's words, not as an SMTP failure.
+      if (error instanceof ChannelError) throw error;
       throw classifySmtpError(error);
+    } finally {
+      if (oauth) transport.close();
     }
     return { externalId: messageId, raw };
   }
 
   /** The business's own mail client shows the reply too; a failure here does not unsend it. */
-  private async appendToSent(connectionId: string, settings: EmailSettings, secrets: EmailSecrets, raw: Buffer): Promise<void> {
-    const client = await imapClient(serverAccess(settings, secrets, 'imap'), this.policy);
+  private async appendToSent(connectionId: string, settings: EmailSettings, secrets: EmailSecrets, raw: Buffer, token?: { accessToken: string }): Promise<void> {
+    const client = await imapClient(serverAccess(settings, secrets, 'imap', token), this.policy);
     client.on('error', (error: Error) => this.ctx?.logger.warn({ err: error, sourceId: connectionId }, 'IMAP error while storing a sent mail'));
     try {
       await client.connect();
@@ -147,7 +167,13 @@ function address(from: string): string {
   return /<([^>]+)>/.exec(from)?.[1] ?? from;
 }
 
-/** Changes to what a watcher connects with restart it; other changes (the name) do not. */
+/**
+ * Changes to what a watcher connects with restart it; other changes (the name) do not. A refresh
+ * token the provider rotates is the same grant; a new consent (authorizedAt) or a revoked grant
+ * is not.
+ */
 function fingerprint(source: { settings: Record<string, unknown>; secrets: Record<string, unknown> }): string {
-  return createHash('sha256').update(JSON.stringify([source.settings, source.secrets])).digest('hex');
+  const { oauth, ...secrets } = source.secrets as { oauth?: { refreshToken?: string } };
+  const { refreshToken: _rotating, ...client } = oauth ?? {};
+  return createHash('sha256').update(JSON.stringify([source.settings, secrets, client])).digest('hex');
 }

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { ImapFlow } from 'imapflow';
 import type { AdapterContext, InboundEvent, SourceRecord } from '../../src/channels/contract.js';
-import { errorMessage } from '../../src/errors.js';
+import { ChannelError, errorMessage } from '../../src/errors.js';
 import { classifyImapError, type HostPolicy, imapClient } from './connections.js';
 import { parseMail } from './parse.js';
-import { serverAccess, storedSecrets, storedSettings, type EmailSettings } from './settings.js';
+import { oauthState, serverAccess, storedSecrets, storedSettings, type EmailSecrets, type EmailSettings } from './settings.js';
 
 interface Cursor {
   uidValidity: string;
@@ -37,6 +37,10 @@ export class MailboxWatcher {
   private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private syncing: Promise<void> = Promise.resolve();
+  /** The next login asks the provider for a new access token. */
+  private renewToken = false;
+  /** A refused login was tried once more with a new token since the last good connection. */
+  private renewedAfterRefusal = false;
 
   constructor(
     private readonly source: SourceRecord,
@@ -79,7 +83,19 @@ export class MailboxWatcher {
         await this.session();
       } catch (error) {
         if (this.stopped) break;
-        const failure = classifyImapError(error);
+        const failure = error instanceof ChannelError ? error : classifyImapError(error);
+        if (failure.code === 'oauth_not_connected' || failure.code === 'oauth_revoked') {
+          // Nothing to sign in with until someone connects the mailbox again, which starts a new watcher.
+          await this.ctx.setStatus(this.source.id, failure.code === 'oauth_revoked' ? { state: 'error', lastError: failure.message } : { state: 'pairing', detail: failure.message });
+          await this.ctx.leases.release(this.leaseKey).catch((releaseError: unknown) => this.ctx.logger.warn({ err: releaseError }, 'could not release a mailbox lease'));
+          return;
+        }
+        if (failure.code === 'imap_auth' && this.oauth && !this.renewedAfterRefusal) {
+          // An access token the server refuses may have been revoked early: one new token, at once.
+          this.renewedAfterRefusal = true;
+          this.renewToken = true;
+          continue;
+        }
         if (failure.code === 'imap_auth') {
           // Each retry with a refused password counts against the account: providers lock it after
           // a few. Nothing but new settings can fix it, and new settings start a new watcher.
@@ -102,9 +118,29 @@ export class MailboxWatcher {
   }
 
   /** One connection, from login until it closes or the lease is lost. */
+  private get oauth(): boolean {
+    return Boolean(storedSettings.parse(this.source.settings).oauth);
+  }
+
+  /** The access token of a mailbox that signs in with OAuth; nothing for one with a password. */
+  private async token(settings: EmailSettings, secrets: EmailSecrets): Promise<{ accessToken: string } | undefined> {
+    if (!settings.oauth) return undefined;
+    const state = oauthState(settings, secrets);
+    const provider = settings.oauth.provider === 'google' ? 'Google' : 'Microsoft';
+    if (state === 'revoked') throw new ChannelError('oauth_revoked', settings.oauth.revokedReason ?? `${provider} refused the stored authorization: connect the mailbox again`, false);
+    if (state === 'not_connected') {
+      throw new ChannelError('oauth_not_connected', `waiting for the mailbox to be connected with ${provider}: Connect in Setup → Sources`, false);
+    }
+    const renew = this.renewToken;
+    this.renewToken = false;
+    return { accessToken: await this.ctx.oauth.accessToken(this.source.id, { renew }) };
+  }
+
   private async session(): Promise<void> {
     const settings = storedSettings.parse(this.source.settings);
-    const client = await imapClient(serverAccess(settings, storedSecrets.parse(this.source.secrets), 'imap'), this.policy, {
+    const secrets = storedSecrets.parse(this.source.secrets);
+    const token = await this.token(settings, secrets);
+    const client = await imapClient(serverAccess(settings, secrets, 'imap', token), this.policy, {
       // Back to IDLE soon after each fetch, so a new mail becomes a lead in well under a second.
       autoIdleDelay: 300,
       maxIdleTime: 5 * 60_000,
@@ -121,6 +157,7 @@ export class MailboxWatcher {
       await this.ctx.setStatus(this.source.id, { state: 'connected', connectedAs: settings.address, lastSyncAt: new Date().toISOString() });
       // A connection that got this far was healthy: the next drop starts the backoff over.
       this.failures = 0;
+      this.renewedAfterRefusal = false;
       this.ctx.logger.info({ sourceId: this.source.id, mailbox: settings.mailbox }, 'watching mailbox');
       const renew = setInterval(() => {
         this.ctx.leases.acquire(this.leaseKey, this.timing.leaseMs).then(

@@ -1,6 +1,5 @@
 import {
   BufferJSON,
-  DisconnectReason,
   isLidUser,
   isPnUser,
   jidNormalizedUser,
@@ -8,7 +7,9 @@ import {
   proto,
   S_WHATSAPP_NET,
   type AnyMessageContent,
+  type BaileysEventMap,
   type BinaryNode,
+  type Contact,
   type ConnectionState,
   type LIDMapping,
   type WAMessage,
@@ -19,20 +20,23 @@ import {
 import {
   type AdapterContext,
   type CaptureResult,
-  type DueAttachment,
   type InboundEvent,
   type LaterAttachment,
-  noAckCode,
   type OutboundMessage,
   type SourceRecord,
   type SourceStatus,
 } from '../../src/channels/contract.js';
 import { ChannelError, ConnectionElsewhereError, LeaseLostError, errorMessage } from '../../src/errors.js';
+import { AckTracker } from './acks.js';
 import { databaseAuthState } from './auth-store.js';
+import { Disconnects, failureCode, type LoggedOutMark, type SessionEnd, statusCodeOf } from './disconnect.js';
 import type { WhatsAppDriver, WhatsAppSocket } from './driver.js';
 import { LogThrottle, quietLogger } from './log-throttle.js';
-import { ignoresJid, phoneOfJid, readMessage } from './normalize.js';
+import { MediaDownloads } from './media.js';
+import { ignoresJid, phoneOfJid, readMessage, toJson } from './normalize.js';
+import { PairingCodes, type StoredQr } from './pairing.js';
 import { storedSettings, type WhatsAppSettings } from './settings.js';
+import { stateKeys } from './state-keys.js';
 
 export interface ConnectionTiming {
   leaseMs: number;
@@ -81,81 +85,16 @@ export const defaultTiming: ConnectionTiming = {
   logRepeatMs: 5 * 60_000,
 };
 
-/** What the adapter keeps in the source's state (readable from any process). */
-export const stateKeys = {
-  qr: 'qr',
-  pairingRequest: 'pairing-request',
-  pairingAnswer: 'pairing-answer',
-  loggedOut: 'logged-out',
-  /** Our sends the server has not acknowledged yet: WhatsApp id → when it was sent. */
-  awaitingAck: 'awaiting-ack',
-  /** Received messages stored as unreadable, waiting for their readable form: WhatsApp id → when stored. */
-  unreadable: 'unreadable',
-} as const;
 
 /** Unreadable messages remembered for their readable form: the phone answers in seconds, or days later when it was off. */
 const unreadableKeptMs = 14 * 24 * 3600_000;
 const unreadableKept = 2_000;
 
-export interface StoredQr {
-  qr: string;
-  at: string;
-}
-export interface PairingRequest {
-  id: string;
-  phone: string;
-  at: string;
-}
-export interface PairingAnswer {
-  id: string;
-  code?: string;
-  error?: string;
-}
-interface LoggedOutMark {
-  generation: number;
-  at: string;
-  reason: string;
-}
 
-/**
- * How one socket ended: reconnect at once (restart), stop until linked again (stop; `forget`:
- * the credentials are dead), link again with a new QR code (relink), learn the current WhatsApp
- * Web version (outdated), or reconnect with backoff (closed).
- */
-type SessionEnd =
-  | { kind: 'restart' }
-  | { kind: 'stop'; state: 'logged_out' | 'error'; reason: string; forget: boolean }
-  | { kind: 'relink'; reason: string }
-  | { kind: 'outdated'; error: Error }
-  | { kind: 'closed'; error: Error };
 
-/** Codes WhatsApp's `failure` stanza carries that Baileys' DisconnectReason does not name. */
-const failureCode = { paymentRequired: 402, clientOutdated: 405, notAcceptable: 406 } as const;
 
-/**
- * Baileys closes with 500 both for a stream error that names no code (a session WhatsApp no
- * longer accepts) and for any WebSocket error it cannot classify: one is retried, and only this
- * many in a row, with no open connection between them, make the stored session the culprit.
- */
-const badSessionsBeforeRelink = 3;
 
-const deliveryStatuses: Partial<Record<number, 'sent' | 'delivered' | 'read' | 'failed'>> = {
-  [proto.WebMessageInfo.Status.ERROR]: 'failed',
-  [proto.WebMessageInfo.Status.SERVER_ACK]: 'sent',
-  [proto.WebMessageInfo.Status.DELIVERY_ACK]: 'delivered',
-  [proto.WebMessageInfo.Status.READ]: 'read',
-  [proto.WebMessageInfo.Status.PLAYED]: 'read',
-};
 
-function statusCodeOf(error: unknown): number | undefined {
-  const output = (error as { output?: { statusCode?: unknown } } | undefined)?.output;
-  return typeof output?.statusCode === 'number' ? output.statusCode : undefined;
-}
-
-/** Plain JSON of a Baileys message, bytes included, for the event's raw payload. */
-function toJson(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value, BufferJSON.replacer)) as unknown;
-}
 
 /**
  * What we sent is kept this many days, sealed in the source's vault, for Baileys' retries
@@ -165,8 +104,6 @@ const sentKeptDays = 7;
 const sentKey = (day: string, id: string) => `sent:${day}:${id}`;
 const dayOf = (at: number) => new Date(at).toISOString().slice(0, 10);
 
-/** Downloads at once per number: enough that one stalled transfer holds up nothing else. */
-const mediaConcurrency = 3;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -180,9 +117,9 @@ export class WhatsAppConnection {
   private socket: WhatsAppSocket | undefined;
   private connectedAs: string | undefined;
   private stopped = false;
+  /** LID ⇄ phone pairs already handed to capture by this process. */
+  private readonly pairsSeen = new Set<string>();
   private failures = 0;
-  /** Closes with 500 since the last open connection. */
-  private badSessions = 0;
   /** The WhatsApp Web version presented: the configured one, until WhatsApp calls it outdated. */
   private webVersion: WAVersion | undefined;
   /** Why the number is being linked again, shown with the pairing state until it connects. */
@@ -199,8 +136,6 @@ export class WhatsAppConnection {
   private lastTrafficAt = Date.now();
   private lastReceivedAt = 0;
   private qrReceived = false;
-  private pairingBusy = false;
-  private answeredPairing: string | undefined;
   /** What we sent recently, for Baileys' retries (the exact content, media included). */
   private readonly sent = new Map<string, proto.IMessage>();
   /** The last day whose older kept sends were cleared. */
@@ -208,24 +143,12 @@ export class WhatsAppConnection {
   /** Numbers checked with onWhatsApp: WhatsApp bans accounts that check numbers in bulk. */
   private readonly numbers = new Map<string, { jid: string | null; at: number }>();
   private readonly logs: LogThrottle;
-  /** The look for due files now running, and the downloads it started (by attachment id). */
-  private mediaLook: Promise<void> | undefined;
-  private mediaAgain = false;
-  private readonly downloads = new Map<string, Promise<void>>();
   /** Chats whose typing this device follows, per socket (a new connection starts with none). */
   private readonly presenceFollowed = new WeakMap<WhatsAppSocket, Set<string>>();
-  /** When each recent download ended: a look that read the table before then has an old view of it. */
-  private readonly downloadEndedAt = new Map<string, number>();
-  /** Ends the downloads of the socket that closed (they are tried again on the next one, uncounted). */
-  private mediaAbort = new AbortController();
-  /**
-   * Our sends the server has not acknowledged yet (WhatsApp id → when sent), mirrored in the
-   * source's state so that a restart keeps waiting for them.
-   */
-  private awaitingAck: Promise<Map<string, number>> | undefined;
-  private ackWrites: Promise<void> = Promise.resolve();
-  /** Acks that can overtake the end of their own send. */
-  private readonly recentAcks = new Set<string>();
+  private readonly disconnects: Disconnects;
+  private readonly pairing: PairingCodes;
+  private readonly media: MediaDownloads;
+  private readonly acks: AckTracker;
   /** Received messages stored as unreadable (WhatsApp id → when), mirrored in the source's state. */
   private unreadableIds: Promise<Map<string, number>> | undefined;
 
@@ -241,6 +164,11 @@ export class WhatsAppConnection {
     this.settings = storedSettings.parse(source.settings);
     this.logs = new LogThrottle(timing.logRepeatMs);
     this.webVersion = version;
+    const log = this.log.bind(this);
+    this.disconnects = new Disconnects(ctx, source, this.settings, this.leaseKey);
+    this.pairing = new PairingCodes(ctx, source);
+    this.media = new MediaDownloads(ctx, source, driver, timing, log, (socket) => this.socket === socket && Boolean(this.connectedAs) && !this.stopped, () => this.stopped);
+    this.acks = new AckTracker(ctx, source, timing.ackTimeoutMs, log, (event) => this.captureUntilStored(event));
   }
 
   get leaseKey(): string {
@@ -261,15 +189,14 @@ export class WhatsAppConnection {
     this.endSession?.({ kind: 'closed', error: new Error('stopped') });
     await this.running;
     await this.events;
-    await this.mediaLook;
-    await Promise.all(this.downloads.values());
-    await this.ackWrites;
+    await this.media.settled();
+    await this.acks.settled();
     await this.ctx.leases.release(this.leaseKey).catch((error: unknown) => this.ctx.logger.warn({ err: error }, 'could not release a WhatsApp lease'));
   }
 
   /** A pairing-code request was just made through this process: serve it without waiting for the poll. */
   pairingRequested(): void {
-    void this.servePairing();
+    void this.pairing.serve(this.socket, !this.connectedAs && this.qrReceived);
   }
 
   private status(status: SourceStatus): Promise<void> {
@@ -302,13 +229,14 @@ export class WhatsAppConnection {
           continue;
         }
         if (end.kind === 'stop') {
-          await this.markStopped(end.state, end.reason, end.forget);
+          await this.disconnects.markStopped(end.state, end.reason, end.forget);
           continue;
         }
         if (end.kind === 'relink') {
           // A number that was not linked yet has no session to forget: it just tries again.
           if (!this.sessionLinked) throw new Error(end.reason);
-          await this.relink(end.reason);
+          this.relinkReason = end.reason;
+          await this.disconnects.relink(end.reason);
           continue;
         }
         if (end.kind === 'outdated' && (await this.learnWebVersion())) continue;
@@ -340,41 +268,7 @@ export class WhatsAppConnection {
     return this.webVersion?.join('.') ?? 'the library default';
   }
 
-  /**
-   * Stops for good (until a relink): logged out, banned or restricted, or replaced by another
-   * session. Retrying would only get the number flagged, or take the link back and forth.
-   */
-  private async markStopped(state: 'logged_out' | 'error', reason: string, forget: boolean): Promise<void> {
-    const mark: LoggedOutMark = { generation: this.settings.linkGeneration, at: new Date().toISOString(), reason };
-    await this.ctx.state.set(this.source.id, stateKeys.loggedOut, mark);
-    await this.ctx.state.set(this.source.id, stateKeys.qr, null);
-    // Dead credentials: the next link starts from nothing. Live ones (another session took the
-    // link over) are kept, and a relink connects with them again.
-    if (forget) await this.ctx.vault.clear(this.source.id);
-    await this.ctx.announce(this.source.id, 'source.logged_out', {
-      state,
-      lastError: reason,
-      detail: forget
-        ? 'link the number again: PATCH the source with {"relink": true}, then scan the new QR code'
-        : 'connect it again once the other session is closed: PATCH the source with {"relink": true}',
-    });
-    await this.ctx.leases.release(this.leaseKey);
-    this.ctx.logger.warn({ sourceId: this.source.id, reason }, 'WhatsApp stopped the connection; it stays stopped until it is linked again');
-  }
 
-  /** The stored session is unusable: forget it and start linking again (a new QR code), saying why. */
-  private async relink(reason: string): Promise<void> {
-    this.relinkReason = reason;
-    this.badSessions = 0;
-    await this.ctx.state.set(this.source.id, stateKeys.qr, null);
-    await this.ctx.vault.clear(this.source.id);
-    await this.ctx.announce(this.source.id, 'source.logged_out', {
-      state: 'pairing',
-      lastError: reason,
-      detail: 'the stored WhatsApp session can no longer be used: scan the new QR code (GET …/qr) to link the number again',
-    });
-    this.ctx.logger.warn({ sourceId: this.source.id, reason }, 'WhatsApp session unusable; linking again');
-  }
 
   /**
    * WhatsApp refuses the WhatsApp Web version as outdated (405): ask web.whatsapp.com for the
@@ -435,12 +329,12 @@ export class WhatsAppConnection {
         this.enqueue(async () => {
           await this.ctx.state.set(this.source.id, stateKeys.qr, { qr, at: new Date().toISOString() } satisfies StoredQr);
           await this.status({ state: 'pairing', detail: 'scan the QR code (GET …/qr) in WhatsApp: Linked devices, or ask for a pairing code', ...relinking });
-          await this.servePairing();
+          await this.pairing.serve(this.socket, !this.connectedAs && this.qrReceived);
         });
       }
       if (update.connection === 'open') {
         this.failures = 0;
-        this.badSessions = 0;
+        this.disconnects.badSessions = 0;
         this.relinkReason = undefined;
         const me = socket.user?.id ?? auth.state.creds.me?.id;
         this.connectedAs = phoneOfJid(me ? jidNormalizedUser(me) : undefined) ?? me ?? 'unknown';
@@ -450,9 +344,9 @@ export class WhatsAppConnection {
           await this.status({ state: 'connected', connectedAs });
         });
         this.ctx.logger.info({ sourceId: this.source.id, connectedAs }, 'WhatsApp connected');
-        this.fetchMedia(socket);
+        this.media.fetch(socket);
       }
-      if (update.connection === 'close') this.endSession?.(this.classify(update.lastDisconnect?.error));
+      if (update.connection === 'close') this.endSession?.(this.disconnects.classify(update.lastDisconnect?.error, this.versionName()));
     };
     const onUpsert = ({ messages, type }: { messages: WAMessage[]; type: string }) => {
       this.traffic();
@@ -461,10 +355,20 @@ export class WhatsAppConnection {
     };
     const onUpdate = (updates: WAMessageUpdate[]) => {
       this.traffic();
-      this.enqueue(() => this.statuses(updates));
+      this.enqueue(() => this.acks.statuses(updates));
     };
     const onLidMapping = (mapping: LIDMapping) => {
       this.enqueue(() => this.samePerson(mapping));
+    };
+    // History and contact sync say whose a LID is too (Baileys stores those pairs without a
+    // lid-mapping.update): the same merge, and nothing else of history is ever read.
+    const onHistory = ({ lidPnMappings, contacts }: BaileysEventMap['messaging-history.set']) => {
+      const pairs = [...(lidPnMappings ?? []), ...contacts.flatMap(lidPairOf)];
+      if (pairs.length > 0) this.enqueue(() => this.samePeople(pairs));
+    };
+    const onContacts = (contacts: Partial<Contact>[]) => {
+      const pairs = contacts.flatMap(lidPairOf);
+      if (pairs.length > 0) this.enqueue(() => this.samePeople(pairs));
     };
     const onPresence = ({ id, presences }: { id: string; presences: Record<string, { lastKnownPresence: string }> }) => {
       // Only one person's own chat: in a group, "typing" says nothing about a lead.
@@ -482,7 +386,7 @@ export class WhatsAppConnection {
     const onServerAck = (node: BinaryNode) => {
       this.traffic();
       const id = node.attrs.id;
-      if (id && !node.attrs.error) void this.acknowledged([id]);
+      if (id && !node.attrs.error) void this.acks.acknowledged([id]);
     };
 
     socket.ev.on('creds.update', onCreds);
@@ -490,10 +394,12 @@ export class WhatsAppConnection {
     socket.ev.on('messages.upsert', onUpsert);
     socket.ev.on('messages.update', onUpdate);
     socket.ev.on('lid-mapping.update', onLidMapping);
+    socket.ev.on('messaging-history.set', onHistory);
+    socket.ev.on('contacts.upsert', onContacts);
+    socket.ev.on('contacts.update', onContacts);
     socket.ev.on('presence.update', onPresence);
     socket.ws.on('CB:ack,class:message', onServerAck);
-    const media = new AbortController();
-    this.mediaAbort = media;
+    const media = this.media.begin();
     const renew = setInterval(() => {
       this.ctx.leases.acquire(this.leaseKey, this.timing.leaseMs).then(
         (owner) => {
@@ -506,9 +412,9 @@ export class WhatsAppConnection {
       );
     }, this.timing.leaseMs / 3);
     const watchdog = setInterval(() => void this.checkAlive(socket, end), Math.max(50, this.timing.watchdogMs / 4));
-    const pairingPoll = setInterval(() => void this.servePairing(), this.timing.pairingPollMs);
-    const mediaPoll = setInterval(() => this.fetchMedia(socket), this.timing.mediaPollMs);
-    const ackCheck = setInterval(() => void this.checkAcks(), Math.max(25, Math.min(this.timing.ackTimeoutMs / 4, 10_000)));
+    const pairingPoll = setInterval(() => void this.pairing.serve(this.socket, !this.connectedAs && this.qrReceived), this.timing.pairingPollMs);
+    const mediaPoll = setInterval(() => this.media.fetch(socket), this.timing.mediaPollMs);
+    const ackCheck = setInterval(() => void this.acks.checkAcks(), Math.max(25, Math.min(this.timing.ackTimeoutMs / 4, 10_000)));
     try {
       return await ended;
     } finally {
@@ -525,6 +431,9 @@ export class WhatsAppConnection {
       socket.ev.off('messages.upsert', onUpsert);
       socket.ev.off('messages.update', onUpdate);
       socket.ev.off('lid-mapping.update', onLidMapping);
+      socket.ev.off('messaging-history.set', onHistory);
+      socket.ev.off('contacts.upsert', onContacts);
+      socket.ev.off('contacts.update', onContacts);
       socket.ev.off('presence.update', onPresence);
       socket.ws.off('CB:ack,class:message', onServerAck);
       this.socket = undefined;
@@ -534,36 +443,6 @@ export class WhatsAppConnection {
     }
   }
 
-  /**
-   * Each way WhatsApp closes a connection, by its code. Never reconnect after "logged out", a ban
-   * or a restriction: the phone unlinked the gateway, or WhatsApp refuses the account, and
-   * retrying only gets the number flagged.
-   * @see https://baileys.wiki/docs/api/enumerations/DisconnectReason
-   */
-  private classify(error: Error | undefined): SessionEnd {
-    const code = statusCodeOf(error);
-    const said = error?.message ?? 'no reason given';
-    switch (code) {
-      case DisconnectReason.loggedOut:
-        return { kind: 'stop', state: 'logged_out', reason: 'the phone logged the gateway out (Linked devices)', forget: true };
-      case DisconnectReason.forbidden:
-      case failureCode.paymentRequired:
-      case failureCode.notAcceptable:
-        return { kind: 'stop', state: 'error', reason: `WhatsApp refused this account (${code}, banned or restricted): ${said}`, forget: true };
-      case DisconnectReason.connectionReplaced:
-        return { kind: 'stop', state: 'error', reason: 'another WhatsApp Web session with this link took over (440, connection replaced)', forget: false };
-      case DisconnectReason.restartRequired:
-        return { kind: 'restart' };
-      case DisconnectReason.multideviceMismatch:
-        return { kind: 'relink', reason: `WhatsApp no longer accepts this linked device (411): ${said}` };
-      case failureCode.clientOutdated:
-        return { kind: 'outdated', error: new Error(`WhatsApp refused the WhatsApp Web version (${this.versionName()}) as outdated (405): ${said}`, { cause: error }) };
-      case DisconnectReason.badSession:
-        if (++this.badSessions >= badSessionsBeforeRelink) return { kind: 'relink', reason: `WhatsApp rejected the stored session ${this.badSessions} times in a row (500): ${said}` };
-        break;
-    }
-    return { kind: 'closed', error: new Error(`WhatsApp connection closed${code ? ` (${code})` : ''}: ${said}`, { cause: error }) };
-  }
 
   private traffic(): void {
     this.lastTrafficAt = Date.now();
@@ -585,26 +464,6 @@ export class WhatsAppConnection {
     this.events = this.events.then(work).catch((error: unknown) => this.ctx.logger.error({ err: error, sourceId: this.source.id }, 'a WhatsApp event could not be handled'));
   }
 
-  /** Serves a pairing-code request (made through any process) once this socket can answer it. */
-  private async servePairing(): Promise<void> {
-    const socket = this.socket;
-    if (!socket || this.connectedAs || !this.qrReceived || this.pairingBusy) return;
-    this.pairingBusy = true;
-    try {
-      const request = await this.ctx.state.get<PairingRequest>(this.source.id, stateKeys.pairingRequest);
-      if (!request || request.id === this.answeredPairing || Date.now() - Date.parse(request.at) > 2 * 60_000) return;
-      this.answeredPairing = request.id;
-      let answer: PairingAnswer;
-      try {
-        answer = { id: request.id, code: await socket.requestPairingCode(request.phone) };
-      } catch (error) {
-        answer = { id: request.id, error: errorMessage(error) };
-      }
-      await this.ctx.state.set(this.source.id, stateKeys.pairingAnswer, answer);
-    } finally {
-      this.pairingBusy = false;
-    }
-  }
 
   private async receive(socket: WhatsAppSocket, messages: WAMessage[], upsertType: string): Promise<void> {
     for (const message of messages) await this.store(socket, message, upsertType);
@@ -678,7 +537,7 @@ export class WhatsAppConnection {
     const stored = await this.captureUntilStored(event, rejectedBecause);
     if (read.kind === 'message' && (read.unreadable ? stored.created : event.replaces)) await this.noteUnreadable(read.id, Boolean(read.unreadable));
     if (read.kind !== 'ignored' && !read.fromMe) this.followPresence(socket, read.participant ?? read.chat);
-    if (event.attachments?.some((file) => 'later' in file && file.later.status === 'pending')) this.fetchMedia(socket);
+    if (event.attachments?.some((file) => 'later' in file && file.later.status === 'pending')) this.media.fetch(socket);
   }
 
   /** Asks WhatsApp to tell this device when the person of a chat types, once per connection. */
@@ -770,6 +629,16 @@ export class WhatsAppConnection {
     });
   }
 
+  /** Pairs from a history chunk or a contact sync, each once per connection (history repeats them). */
+  private async samePeople(pairs: LIDMapping[]): Promise<void> {
+    for (const pair of pairs) {
+      const key = `${jidNormalizedUser(pair.lid)}|${jidNormalizedUser(pair.pn)}`;
+      if (this.pairsSeen.has(key)) continue;
+      this.pairsSeen.add(key);
+      await this.samePerson(pair);
+    }
+  }
+
   /** One line per kind of error per `logRepeatMs`, with how many were held back. */
   private log(level: 'warn' | 'error', message: string, error: unknown, fields: Record<string, unknown> = {}): void {
     const gate = this.logs.take(`${level}\u0000${message}\u0000${errorMessage(error)}`);
@@ -785,109 +654,8 @@ export class WhatsAppConnection {
     return new Date(this.lastReceivedAt);
   }
 
-  /**
-   * Starts downloads of the files of stored messages whose next try is due, a few at a time (a
-   * stalled transfer holds up no other file), while this socket is connected. Called while a
-   * look is running, it looks once more when that one is done.
-   */
-  private fetchMedia(socket: WhatsAppSocket): void {
-    if (this.socket !== socket || !this.connectedAs || this.stopped) return;
-    if (this.mediaLook) {
-      this.mediaAgain = true;
-      return;
-    }
-    const signal = this.mediaAbort.signal;
-    const look = async () => {
-      do {
-        this.mediaAgain = false;
-        const room = mediaConcurrency - this.downloads.size;
-        if (room <= 0) return;
-        const askedAt = Date.now();
-        const due = await this.ctx.attachments.due(this.source.id, mediaConcurrency + this.downloads.size);
-        if (signal.aborted) return;
-        const fresh = due.filter((candidate) => !this.downloads.has(candidate.id) && (this.downloadEndedAt.get(candidate.id) ?? -1) < askedAt);
-        for (const file of fresh.slice(0, room)) {
-          const download = this.fetchOne(socket, file, signal)
-            .catch((error: unknown) => this.log('warn', 'could not record a WhatsApp media download', error))
-            .finally(() => {
-              this.downloads.delete(file.id);
-              this.downloadEndedAt.set(file.id, Date.now());
-              if (this.downloadEndedAt.size > 500) this.downloadEndedAt.delete(this.downloadEndedAt.keys().next().value!);
-              if (!signal.aborted) this.fetchMedia(socket);
-            });
-          this.downloads.set(file.id, download);
-        }
-      } while (this.mediaAgain && !signal.aborted && !this.stopped);
-    };
-    this.mediaLook = look()
-      .catch((error: unknown) => this.log('warn', 'could not look for WhatsApp media to download', error))
-      .finally(() => {
-        this.mediaLook = undefined;
-      });
-  }
 
-  private async fetchOne(socket: WhatsAppSocket, file: DueAttachment, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return;
-    const message = storedMessage(file.raw);
-    if (!message) {
-      await this.ctx.attachments.failed(file.id, 'the stored message names no file to download');
-      return;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    let data: Buffer;
-    try {
-      data = await Promise.race([
-        this.driver.downloadMedia(message, socket, this.ctx.logger),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${this.timing.mediaTimeoutMs} ms`)), this.timing.mediaTimeoutMs);
-          onAbort = () => reject(new Error('the connection closed'));
-          signal.addEventListener('abort', onAbort, { once: true });
-        }),
-      ]);
-    } catch (error) {
-      // A closed connection is no failure of the file: the next connection tries again, uncounted.
-      if (signal.aborted) return;
-      const tries = file.attempts + 1;
-      const reason = `could not be downloaded: ${errorMessage(error)}`;
-      this.log('warn', 'could not download WhatsApp media', error, { attachmentId: file.id, tries });
-      if (tries >= this.timing.mediaAttempts) {
-        await this.ctx.attachments.failed(file.id, `${reason} (gave up after ${tries} tries)`);
-      } else {
-        const delay = Math.min(60 * 60_000, this.timing.mediaRetryBaseMs * 2 ** (tries - 1));
-        await this.ctx.attachments.failed(file.id, reason, new Date(Date.now() + delay));
-      }
-      return;
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal.removeEventListener('abort', onAbort);
-    }
-    const limit = this.ctx.maxUploadBytes;
-    if (data.length > limit) {
-      await this.ctx.attachments.failed(file.id, `too large (${data.length} bytes; the limit is ${limit})`);
-      return;
-    }
-    await this.ctx.attachments.store(file.id, data);
-  }
 
-  /** Receipts of what we sent: sent (the server has it), delivered (the phone), read. */
-  private async statuses(updates: WAMessageUpdate[]): Promise<void> {
-    for (const { key, update } of updates) {
-      if (!key.fromMe || !key.id || update.status === null || update.status === undefined) continue;
-      const status = deliveryStatuses[update.status];
-      if (!status) continue;
-      await this.acknowledged([key.id]);
-      await this.ctx.capture({
-        channel: 'whatsapp',
-        sourceId: this.source.id,
-        externalId: `${key.id}:status:${status}`,
-        from: {},
-        receivedAt: new Date(),
-        delivery: { externalId: key.id, status, ...(status === 'failed' ? { errorCode: 'whatsapp_error', error: 'WhatsApp reported the message as not delivered' } : {}) },
-        raw: toJson({ key, update }),
-      });
-    }
-  }
 
   /** Baileys' retry path asks for what it sent or received: our own record of it, or nothing. */
   private async getMessage(key: WAMessageKey): Promise<proto.IMessage | undefined> {
@@ -943,87 +711,14 @@ export class WhatsAppConnection {
     } finally {
       this.lastSendAt = Date.now();
     }
-    await this.awaitAck(mainId!);
+    await this.acks.awaitAck(mainId!);
     return mainId!;
   }
 
-  private waiting(): Promise<Map<string, number>> {
-    this.awaitingAck ??= this.ctx.state
-      .get<Record<string, string>>(this.source.id, stateKeys.awaitingAck)
-      .then((stored) => new Map(Object.entries(stored ?? {}).map(([id, at]) => [id, Date.parse(at)])));
-    const loading = this.awaitingAck;
-    // A failed read is tried again next time, not kept.
-    loading.catch(() => {
-      if (this.awaitingAck === loading) this.awaitingAck = undefined;
-    });
-    return loading;
-  }
 
-  private saveWaiting(waiting: Map<string, number>): Promise<void> {
-    const snapshot = Object.fromEntries([...waiting].map(([id, at]) => [id, new Date(at).toISOString()]));
-    this.ackWrites = this.ackWrites
-      .then(() => this.ctx.state.set(this.source.id, stateKeys.awaitingAck, snapshot))
-      .catch((error: unknown) => this.log('warn', 'could not store the WhatsApp sends awaiting an ack', error));
-    return this.ackWrites;
-  }
 
-  /** From now on the send must be acknowledged within `ackTimeoutMs`. */
-  private async awaitAck(id: string): Promise<void> {
-    try {
-      const waiting = await this.waiting();
-      if (this.recentAcks.has(id)) return;
-      waiting.set(id, Date.now());
-      await this.saveWaiting(waiting);
-    } catch (error) {
-      this.log('warn', 'could not note a WhatsApp send as awaiting its ack', error);
-    }
-  }
 
-  private async acknowledged(ids: string[]): Promise<void> {
-    for (const id of ids) this.recentAcks.add(id);
-    while (this.recentAcks.size > 1000) this.recentAcks.delete(this.recentAcks.values().next().value!);
-    try {
-      const waiting = await this.waiting();
-      let changed = false;
-      for (const id of ids) changed = waiting.delete(id) || changed;
-      if (changed) await this.saveWaiting(waiting);
-    } catch (error) {
-      this.log('warn', 'could not note a WhatsApp ack', error);
-    }
-  }
 
-  /**
-   * A send the server never acknowledged did most likely not go out (the socket died under it, or
-   * the recipient's id was refused silently): it is marked failed rather than left "sent". It is not
-   * sent again by itself: if the server did get it after all, a second copy would reach the person,
-   * and a late ack still moves the message on to sent.
-   */
-  private async checkAcks(): Promise<void> {
-    let waiting: Map<string, number>;
-    try {
-      waiting = await this.waiting();
-    } catch (error) {
-      this.log('warn', 'could not read the WhatsApp sends awaiting an ack', error);
-      return;
-    }
-    const now = Date.now();
-    const late = [...waiting].filter(([, at]) => now - at >= this.timing.ackTimeoutMs);
-    if (late.length === 0) return;
-    const seconds = Math.round(this.timing.ackTimeoutMs / 1000);
-    for (const [id] of late) {
-      await this.captureUntilStored({
-        channel: 'whatsapp',
-        sourceId: this.source.id,
-        externalId: `${id}:status:no-ack`,
-        from: {},
-        receivedAt: new Date(),
-        delivery: { externalId: id, status: 'failed', errorCode: noAckCode, error: `WhatsApp did not acknowledge the message within ${seconds} s; it was most likely not sent` },
-        raw: { awaitingAckSince: new Date(waiting.get(id)!).toISOString() },
-      });
-      waiting.delete(id);
-    }
-    await this.saveWaiting(waiting);
-  }
 
   /**
    * Keeps what was sent, exactly (a file's media key and path included, so a retry needs no new
@@ -1082,13 +777,6 @@ export class WhatsAppConnection {
   }
 }
 
-/** The received message as stored with its event, with what it takes to download its file. */
-function storedMessage(raw: unknown): WAMessage | null {
-  const message = (raw as { message?: unknown } | null)?.message;
-  if (!message || typeof message !== 'object') return null;
-  const revived = JSON.parse(JSON.stringify(message), BufferJSON.reviver) as Record<string, unknown>;
-  return proto.WebMessageInfo.fromObject(revived) as WAMessage;
-}
 
 /**
  * Baileys' contents for a message: the files (the text as the caption of the first that can
@@ -1117,4 +805,11 @@ export function contentsOf(message: OutboundMessage): { content: AnyMessageConte
   }
   if (!captioned && text) contents.push({ content: { text }, carriesText: true });
   return contents;
+}
+
+/** The LID ⇄ phone pair a contact carries (Baileys 7: `id` in either form, `lid`, `phoneNumber`). */
+export function lidPairOf(contact: Partial<Contact>): LIDMapping[] {
+  const lid = contact.lid ?? (contact.id && isLidUser(contact.id) ? contact.id : undefined);
+  const pn = contact.phoneNumber ?? (contact.id && isPnUser(contact.id) ? contact.id : undefined);
+  return lid && pn && isLidUser(lid) && isPnUser(pn) ? [{ lid, pn }] : [];
 }

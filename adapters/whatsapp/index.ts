@@ -11,7 +11,9 @@ import type {
 } from '../../src/channels/contract.js';
 import { SourceConnections } from '../../src/channels/source-connections.js';
 import { ChannelError, ConnectionElsewhereError } from '../../src/errors.js';
-import { type ConnectionTiming, defaultTiming, type PairingAnswer, type PairingRequest, stateKeys, type StoredQr, WhatsAppConnection } from './connection.js';
+import { type ConnectionTiming, defaultTiming, WhatsAppConnection } from './connection.js';
+import type { PairingAnswer, PairingRequest, StoredQr } from './pairing.js';
+import { stateKeys } from './state-keys.js';
 import { baileysDriver, type WhatsAppDriver } from './driver.js';
 import { sourceSpec, storedSettings } from './settings.js';
 

@@ -1,4 +1,5 @@
 import {
+  BufferJSON,
   getContentType,
   isJidBroadcast,
   isJidGroup,
@@ -283,4 +284,9 @@ export function adAttribution(contextInfo: proto.IContextInfo | null | undefined
     if (text) attribution[name] = text.slice(0, 500);
   }
   return attribution;
+}
+
+/** Plain JSON of a Baileys message, bytes included, for the event's raw payload. */
+export function toJson(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value, BufferJSON.replacer)) as unknown;
 }

@@ -285,7 +285,22 @@ export class InboundProcessor {
     const identities = identitiesOf(payload.from, workspace.country, []);
     // Only contacts that exist are merged: a mapping alone is not a person writing to us.
     const known = identities.length > 0 ? await tx.contactIdentity.count({ where: { workspaceId: event.workspaceId, OR: identities } }) : 0;
-    if (known > 0) await resolveContact(tx, event.workspaceId, identities, {});
+    if (known > 0) {
+      const contact = await resolveContact(tx, event.workspaceId, identities, {});
+      if (contact.mergedContactIds.length > 0) {
+        // Every conversation of the person says so: the one under the privacy id and the phone's alike.
+        const leads = await tx.lead.findMany({ where: { workspaceId: event.workspaceId, contactId: contact.contactId }, select: { id: true }, orderBy: { createdAt: 'desc' }, take: 20 });
+        for (const lead of leads) {
+          await recordActivity(tx, {
+            workspaceId: event.workspaceId,
+            leadId: lead.id,
+            kind: 'contact.merged',
+            actor: systemActor,
+            data: { into: contact.contactId, merged: contact.mergedContactIds, because: identities },
+          });
+        }
+      }
+    }
     await tx.inboundEvent.update({ where: { id: event.id }, data: { status: 'processed', processedAt: new Date(), lastError: null } });
   }
 

@@ -214,6 +214,16 @@ export interface AdapterContext {
    * caller reaches their rep), else the source's owner. Null when nobody active has a phone.
    */
   ownerFor(sourceId: string, from: Handle): Promise<{ userId: string; name: string; phone: string | null } | null>;
+  /**
+   * Access tokens of sources that sign in with OAuth 2.0 (their client under `settings.oauth` and
+   * `secrets.oauth`): the current one, renewed shortly before it expires, or at once with `renew`
+   * when a server refused it. Throws ChannelError `oauth_revoked` (permanent: the provider refused
+   * the grant, and the source is stopped with the reason until connected again) or
+   * `oauth_unavailable` (retryable).
+   */
+  oauth: {
+    accessToken(sourceId: string, options?: { renew?: boolean }): Promise<string>;
+  };
   /** Leases that make one process at a time the owner of a connection, across processes. */
   leases: {
     /** Takes or renews the lease; false while another live process holds it. */
@@ -291,9 +301,10 @@ export interface SourceKindSpec<Input extends Record<string, unknown> = Record<s
   linking?: LinkingSpec;
   /**
    * Tries the connection before anything is saved; throws a ChannelError saying what failed
-   * (bad credentials, TLS, unreachable host).
+   * (bad credentials, TLS, unreachable host). A source that signs in with OAuth is tried with
+   * `accessToken`, and not at all before it has one (it is not connected yet).
    */
-  verify?(prepared: { settings: Record<string, unknown>; secrets: Record<string, unknown> }): Promise<void>;
+  verify?(prepared: { settings: Record<string, unknown>; secrets: Record<string, unknown> }, options?: { accessToken?: string }): Promise<void>;
   /** Splits validated input into stored settings and secrets (encrypted at rest by the core). */
   prepare(input: Partial<Input>, previous?: { settings: Record<string, unknown>; secrets: Record<string, unknown> }): {
     settings: Record<string, unknown>;

@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import { adapterState, announceSourceEvent, findSourceMessage, laterAttachments, leases, noteTyping, ownerFor, setSourceStatus, sourceVault } from '../channels/adapter-support.js';
 import { normalizePhone } from '../contacts/identities.js';
 import type { AdapterContext } from '../channels/contract.js';
+import { oauthCallbackPath } from '../channels/oauth.js';
 import { ProblemError } from '../errors.js';
 import { newId } from '../ids.js';
 import { LiveFeed } from '../inbox/live.js';
@@ -22,6 +23,7 @@ import { insightRoutes } from './routes/insights.js';
 import { leadActionRoutes } from './routes/lead-actions.js';
 import { leadRoutes } from './routes/leads.js';
 import { messageRoutes } from './routes/messages.js';
+import { oauthCallback, oauthCallbackOpenApi, oauthRoutes } from './routes/oauth.js';
 import { qualifierRoutes } from './routes/qualifiers.js';
 import { quotaRoutes } from './routes/quotas.js';
 import { routingRuleRoutes } from './routes/routing-rules.js';
@@ -54,6 +56,7 @@ export function adapterContext(deps: AppDeps): AdapterContext {
     findMessage: (sourceId, externalId) => findSourceMessage(deps.db.prisma, sourceId, externalId),
     attachments: laterAttachments(deps.db.prisma),
     leases: leases(deps.db.prisma, deps.holderId),
+    oauth: { accessToken: (sourceId, options) => deps.oauth.accessToken(sourceId, options) },
     ownerFor: (sourceId, from) => ownerFor(deps.db.prisma, sourceId, from, normalizePhone),
     capture: async (event, options) => {
       const source = await deps.sources.find(event.sourceId);
@@ -164,6 +167,7 @@ export function createApp(deps: AppDeps): Express {
 
   const routes = [
     ...sourceRoutes(deps, ctx),
+    ...oauthRoutes(deps),
     ...leadRoutes(deps),
     ...messageRoutes(deps),
     ...followUpRoutes(deps),
@@ -185,7 +189,8 @@ export function createApp(deps: AppDeps): Express {
   const live = new LiveFeed(deps.db.prisma, deps.logger);
   app.locals.live = live;
   const userRoutes = [...sessionRoutes(deps, sessions), ...conversationRoutes(deps), ...eventRoutes(live), ...routes];
-  const document = openApiDocument([...publicRoutes, ...userRoutes], hookPaths(), { version: deps.version });
+  const document = openApiDocument([...publicRoutes, ...userRoutes], { ...hookPaths(), ...oauthCallbackOpenApi }, { version: deps.version });
+  app.get(oauthCallbackPath, oauthCallback(deps, sessions));
   app.get('/openapi.json', (_req, res) => {
     res.json(document);
   });

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { CaptureService } from '../capture/capture.js';
 import type { ChannelRegistry } from '../channels/registry.js';
+import type { OAuthGrants } from '../channels/oauth.js';
 import type { SourceDirectory } from '../channels/sources.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/client.js';
@@ -17,6 +18,8 @@ export interface AppDeps {
   queue: JobQueue;
   registry: ChannelRegistry;
   sources: SourceDirectory;
+  /** OAuth grants of sources that sign in with a provider (Gmail, Microsoft 365), and their access tokens. */
+  oauth: OAuthGrants;
   capture: CaptureService;
   outbound: Outbound;
   templates: TemplateStore;

@@ -501,6 +501,57 @@ describe.each(defaultBackends)('the WhatsApp channel on $db with the $queue queu
     expect((await conversation(lead.id)).filter((message) => message.direction === 'in').map((message) => message.text)).toEqual(['Oi de novo!']);
   });
 
+  it('makes one contact of a LID-only chat and the phone\'s contact when history or contact sync pairs them, with the merge on the timeline and no history lead', async () => {
+    const socket = await connected();
+    const form = await createWebform(stack, { autoReplyTemplate: null });
+    const people = (ids: string[]) => prisma().contact.count({ where: { mergedIntoId: null, identities: { some: { value: { in: ids } } } } });
+    const cases = [
+      // A history chunk's chat addressed by LID, with its phone (processHistoryMessage: id, lid, phoneNumber).
+      { name: 'Rita Prado', phone: '5511955506060', lid: `${Date.now()}61@lid`, how: 'history chat' },
+      // The phone's address book (contactAction: id is the phone, lid beside it) as contacts.upsert.
+      { name: 'Saulo Melo', phone: '5511955507070', lid: `${Date.now()}71@lid`, how: 'contact sync' },
+      // The pairs a history chunk carries by themselves (phoneNumberToLidMappings).
+      { name: 'Tereza Luz', phone: '5511955508080', lid: `${Date.now()}81@lid`, how: 'history pairs' },
+    ];
+    for (const person_ of cases) {
+      expect((await postForm(stack, form, { nome: person_.name, telefone: `+${person_.phone}`, mensagem: 'Quero um orçamento' })).status).toBe(202);
+      socket.receive([receivedMessage({ from: person_.lid, pushName: person_.name.split(' ')[0]!, message: text('Oi, vim pelo WhatsApp') })]);
+      await leadOf(person_.lid);
+      await eventually(async () => expect(await people([`+${person_.phone}`, person_.lid])).toBe(2));
+    }
+    const [rita, saulo, tereza] = cases as [(typeof cases)[0], (typeof cases)[0], (typeof cases)[0]];
+    const sentBefore = fake.sent.length;
+    const old = new Date(Date.now() - 5 * 24 * 3600_000);
+    const history = [
+      receivedMessage({ from: rita.lid, pushName: 'Rita', message: text('Mensagem antiga da Rita'), at: old }),
+      receivedMessage({ from: rita.lid, fromMe: true, message: text('Resposta antiga'), at: old }),
+    ];
+    await socket.history({
+      messages: history,
+      contacts: [{ id: rita.lid, name: 'Rita Prado', lid: rita.lid, phoneNumber: person(rita.phone) }],
+      syncType: proto.HistorySync.HistorySyncType.INITIAL_BOOTSTRAP,
+    });
+    socket.contacts([{ id: person(saulo.phone), name: 'Saulo Melo', lid: saulo.lid, phoneNumber: person(saulo.phone) }]);
+    await socket.history({ messages: [], lidPnMappings: [{ lid: tereza.lid, pn: person(tereza.phone) }], syncType: proto.HistorySync.HistorySyncType.RECENT });
+
+    for (const person_ of cases) {
+      await eventually(async () => expect(await people([`+${person_.phone}`, person_.lid])).toBe(1));
+      const contact = await prisma().contact.findFirstOrThrow({ where: { mergedIntoId: null, identities: { some: { value: person_.lid } } }, include: { identities: true, leads: true } });
+      expect(contact.identities.map((identity) => identity.value)).toEqual(expect.arrayContaining([`+${person_.phone}`, person_.lid]));
+      // Both conversations (the form's and the LID chat's) say the two became one, and why.
+      expect(contact.leads).toHaveLength(2);
+      for (const lead of contact.leads) {
+        const timeline = (await stack.api<{ data: { kind: string }[] }>('GET', `/api/v1/leads/${lead.id}/activities`)).body.data;
+        expect(timeline.map((activity) => activity.kind)).toContain('contact.merged');
+      }
+    }
+    await settle(stack);
+    // History is never a lead, a message or a reply.
+    for (const message of history) expect(await prisma().inboundEvent.count({ where: { sourceId, externalId: { startsWith: message.key.id! } } })).toBe(0);
+    expect(await prisma().message.count({ where: { text: { in: ['Mensagem antiga da Rita', 'Resposta antiga'] } } })).toBe(0);
+    expect(fake.sent.length).toBe(sentBefore);
+  });
+
   it('stores a message delivered twice once, and an offline batch (append) once and in order after a reconnect', async () => {
     const socket = await connected();
     const eva = person('5511933332222');

@@ -4,6 +4,7 @@ import {
   type AnyMessageContent,
   type BaileysEventMap,
   type BinaryNode,
+  type Contact,
   jidDecode,
   normalizeMessageContent,
   proto,
@@ -277,6 +278,11 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
     this.emit('lid-mapping.update', { lid, pn });
   }
 
+  /** Contacts synced from the phone's address book (Baileys' contactAction: `id` the phone, with its `lid`). */
+  contacts(contacts: Contact[]): void {
+    this.emit('contacts.upsert', contacts);
+  }
+
   /** The person of a one-to-one chat types (`composing`) or stops (`paused`), as WhatsApp reports it. */
   presence(jid: string, presence: WAPresence): void {
     this.emit('presence.update', { id: jid, presences: { [jid]: { lastKnownPresence: presence } } });
@@ -293,13 +299,13 @@ export class FakeWhatsAppSocket implements WhatsAppSocket {
    * A history sync chunk, as Baileys processes one it was allowed to: the LID ⇄ phone pairs it
    * carries are stored with the keys, then `messaging-history.set` gives the chats, contacts and messages.
    */
-  async history(data: { messages: WAMessage[]; lidPnMappings?: { lid: string; pn: string }[]; syncType: proto.HistorySync.HistorySyncType }): Promise<void> {
+  async history(data: { messages: WAMessage[]; lidPnMappings?: { lid: string; pn: string }[]; contacts?: Contact[]; syncType: proto.HistorySync.HistorySyncType }): Promise<void> {
     for (const { lid, pn } of data.lidPnMappings ?? []) {
       const lidUser = jidDecode(lid)!.user;
       const pnUser = jidDecode(pn)!.user;
       await this.options.auth.keys.set({ 'lid-mapping': { [pnUser]: lidUser, [`${lidUser}_reverse`]: pnUser } });
     }
-    this.emit('messaging-history.set', { chats: [], contacts: [], messages: data.messages, lidPnMappings: data.lidPnMappings ?? [], syncType: data.syncType, isLatest: true, progress: 100 });
+    this.emit('messaging-history.set', { chats: [], contacts: data.contacts ?? [], messages: data.messages, lidPnMappings: data.lidPnMappings ?? [], syncType: data.syncType, isLatest: true, progress: 100 });
   }
 
   /** The server finally acknowledges what it held back. */

@@ -18,6 +18,8 @@ export interface RelayedMail {
   /** `to` holds only the recipients that are not local users: what left for the outside world. */
   envelope: { from: string; to: string[] };
   raw: Buffer;
+  /** Who the sender signed in as (none for the outside world's MTA). */
+  user?: string;
 }
 
 type Endpoint = { host: '127.0.0.1'; port: number; secure: false };
@@ -154,7 +156,32 @@ function normalize(address: string): string {
   return address.trim().toLowerCase();
 }
 
-function dovecotConfig(dir: string, port: number): string {
+/**
+ * Options of the test servers. `oauth`: both also take XOAUTH2 logins, valid only for an access
+ * token the given introspection endpoint (RFC 7662) calls active for that user.
+ */
+export interface MailServerOptions {
+  oauth?: { introspectionUrl: string };
+}
+
+/** dovecot's oauth2 passdb asks the introspection endpoint about every token (nothing cached). */
+function dovecotOAuthConfig(introspectionUrl: string): string {
+  return `introspection_mode = post
+introspection_url = ${introspectionUrl}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+`;
+}
+
+async function introspect(introspectionUrl: string, token: string): Promise<{ active: boolean; username?: string }> {
+  const response = await fetch(introspectionUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) });
+  return (await response.json()) as { active: boolean; username?: string };
+}
+
+function dovecotConfig(dir: string, port: number, options: MailServerOptions = {}): string {
   // The passwd-file and userdb args cannot be quoted, hence plain paths (mkdtemp never adds spaces).
   return `# A private instance for one test file; nothing here touches /etc/dovecot.
 protocols = imap
@@ -164,7 +191,7 @@ state_dir = ${dir}/state
 log_path = ${dir}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${options.oauth ? ' xoauth2' : ''}
 # Tests try wrong passwords on purpose: the default answers each failure after 2 s (0 still leaves
 # about 0.5 s from the login process).
 auth_failure_delay = 0
@@ -177,9 +204,19 @@ mail_fsync = never
 first_valid_uid = 100
 passdb {
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u ${dir}/users
 }
-userdb {
+${
+  options.oauth
+    ? `passdb {
+  driver = oauth2
+  mechanisms = xoauth2
+  args = ${dir}/oauth2.conf
+}
+`
+    : ''
+}userdb {
   driver = static
   args = uid=vmail gid=vmail home=${dir}/mail/%u
 }
@@ -251,7 +288,7 @@ export class TestMailServers {
     this.smtp = { host: '127.0.0.1', port: smtpPort, secure: false };
   }
 
-  static async start(users: MailUser[]): Promise<TestMailServers> {
+  static async start(users: MailUser[], options: MailServerOptions = {}): Promise<TestMailServers> {
     const dovecot = findBinary('dovecot');
     const doveadm = findBinary('doveadm');
     const { uid, gid } = await vmailIds();
@@ -285,7 +322,8 @@ export class TestMailServers {
       // Another process can take the probed port before dovecot binds it; a fresh one then helps.
       for (let attempt = 1; ; attempt++) {
         imapPort = await freePort();
-        await fs.writeFile(configFile, dovecotConfig(dir, imapPort));
+        await fs.writeFile(configFile, dovecotConfig(dir, imapPort, options));
+        if (options.oauth) await fs.writeFile(path.join(dir, 'oauth2.conf'), dovecotOAuthConfig(options.oauth.introspectionUrl), { mode: 0o644 });
         await fs.rm(path.join(dir, 'dovecot.log'), { force: true });
         const started = await startDaemon(dovecot, ['-c', configFile], path.join(dir, 'dovecot.out'));
         if (started.code === 0) {
@@ -306,7 +344,7 @@ export class TestMailServers {
       smtpServer = new SMTPServer({
         authOptional: true,
         allowInsecureAuth: true,
-        authMethods: ['PLAIN', 'LOGIN'],
+        authMethods: options.oauth ? ['PLAIN', 'LOGIN', 'XOAUTH2'] : ['PLAIN', 'LOGIN'],
         disabledCommands: ['STARTTLS'],
         logger: false,
         // The default reverse DNS lookup of 127.0.0.1 costs every session a resolver round trip.
@@ -315,6 +353,17 @@ export class TestMailServers {
         closeTimeout: 1_000,
         onAuth: (auth: SMTPServerAuthentication, _session, callback) => {
           const user = byAddress.get(normalize(auth.username ?? ''));
+          if (auth.method === 'XOAUTH2' && options.oauth) {
+            introspect(options.oauth.introspectionUrl, auth.accessToken ?? '').then(
+              (answer) =>
+                answer.active && user && normalize(answer.username ?? '') === normalize(user.address)
+                  ? callback(null, { user: user.address })
+                  : // XOAUTH2's failure: a JSON challenge, then 535 once the client answers it.
+                    callback(null, { data: { status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' } }),
+              (error: unknown) => callback(Object.assign(new Error(`introspection failed: ${String(error)}`), { responseCode: 454 })),
+            );
+            return;
+          }
           if (user && user.password === auth.password) {
             callback(null, { user: user.address });
             return;
@@ -465,7 +514,7 @@ export class TestMailServers {
         if (!appended) throw new Error(`APPEND to ${user.address}'s INBOX failed`);
       });
     }
-    if (external.length > 0) this.relayed.push({ envelope: { from, to: external }, raw });
+    if (external.length > 0) this.relayed.push({ envelope: { from, to: external }, raw, ...(typeof session.user === 'string' ? { user: session.user } : {}) });
   }
 
   private async withImap<T>(user: MailUser, work: (client: ImapFlow) => Promise<T>): Promise<T> {

@@ -2,6 +2,7 @@ import type { Source } from '@prisma/client';
 import QRCode from 'qrcode';
 import { z } from 'zod';
 import type { AdapterContext, SourceKindSpec } from '../../channels/contract.js';
+import { readOAuth } from '../../channels/oauth.js';
 import { ChannelError, NotFoundError, ProblemError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { AppDeps } from '../deps.js';
@@ -87,10 +88,13 @@ export function sourceRoutes(deps: AppDeps, ctx: AdapterContext): RouteDef[] {
     return { defaultProductId };
   }
 
-  async function verify(spec: SourceKindSpec, prepared: { settings: Record<string, unknown>; secrets: Record<string, unknown> }) {
+  async function verify(spec: SourceKindSpec, prepared: { settings: Record<string, unknown>; secrets: Record<string, unknown> }, sourceId?: string) {
     if (!spec.verify) return;
     try {
-      await spec.verify(prepared);
+      // A source connected with OAuth is tried with a token of its grant; one not connected yet is not tried.
+      const grant = readOAuth(prepared);
+      const accessToken = sourceId && grant?.secrets.refreshToken && !grant.settings.revokedAt ? await deps.oauth.accessToken(sourceId) : undefined;
+      await spec.verify(prepared, accessToken ? { accessToken } : {});
     } catch (error) {
       if (!(error instanceof ChannelError)) throw error;
       throw new ProblemError('source_connection_failed', error.message, [{ path: error.code.split('_')[0] ?? 'connection', message: error.message }], {
@@ -227,7 +231,7 @@ export function sourceRoutes(deps: AppDeps, ctx: AdapterContext): RouteDef[] {
         const { defaultProductId } = await checkReferences(auth.workspaceId, body);
         const previous = sources.toRecord(row);
         const { settings, secrets } = spec.prepare(input, { settings: previous.settings, secrets: previous.secrets });
-        if (Object.keys(own).length > 0) await verify(spec, { settings, secrets });
+        if (Object.keys(own).length > 0) await verify(spec, { settings, secrets }, row.id);
         const updated = await prisma.source.update({
           where: { id: row.id },
           data: {

@@ -437,14 +437,64 @@ export function MetaFields({ kind, value, onChange }: { kind: string; value: Met
   );
 }
 
-export function EmailFields({ value, onChange }: { value: { address: string; imap: ServerFields; smtp: ServerFields }; onChange: (value: { address: string; imap: ServerFields; smtp: ServerFields }) => void }) {
+export type SignIn = 'password' | 'google' | 'microsoft';
+export interface EmailFieldValues {
+  address: string;
+  signIn: SignIn;
+  clientId: string;
+  clientSecret: string;
+  tenant: string;
+  imap: ServerFields;
+  smtp: ServerFields;
+}
+
+/** What the API takes for a mailbox: its own servers and passwords, or the provider's with an OAuth client. */
+export function emailSourceFields(value: EmailFieldValues): Record<string, unknown> {
+  if (value.signIn === 'password') return { address: value.address, imap: value.imap, smtp: value.smtp };
+  return {
+    address: value.address,
+    oauth: { provider: value.signIn, clientId: value.clientId, clientSecret: value.clientSecret, ...(value.signIn === 'microsoft' && value.tenant ? { tenant: value.tenant } : {}) },
+  };
+}
+
+export function EmailFields({ value, onChange }: { value: EmailFieldValues; onChange: (value: EmailFieldValues) => void }) {
   const { t } = useApp();
+  const [redirectUrl, setRedirectUrl] = useState('');
+  useEffect(() => {
+    if (value.signIn === 'password' || redirectUrl) return;
+    void get<{ redirectUrl: string }>('/oauth').then((answer) => setRedirectUrl(answer.redirectUrl));
+  }, [value.signIn]);
   return (
     <fieldset class="subform wide">
       <legend>{t.connectionSettings}</legend>
       <TextInput label={t.forms.address} type="email" required value={value.address} onChange={(address) => onChange({ ...value, address })} />
-      <ServerEditor legend={t.forms.imap} value={value.imap} onChange={(imap) => onChange({ ...value, imap })} />
-      <ServerEditor legend={t.forms.smtp} value={value.smtp} onChange={(smtp) => onChange({ ...value, smtp })} />
+      <label>
+        {t.forms.signInWith}
+        <select value={value.signIn} onChange={(e) => onChange({ ...value, signIn: (e.target as HTMLSelectElement).value as SignIn })}>
+          {(['password', 'google', 'microsoft'] as const).map((option) => (
+            <option key={option} value={option}>
+              {t.forms.signInWiths[option]}
+            </option>
+          ))}
+        </select>
+      </label>
+      {value.signIn === 'password' ? (
+        <>
+          <ServerEditor legend={t.forms.imap} value={value.imap} onChange={(imap) => onChange({ ...value, imap })} />
+          <ServerEditor legend={t.forms.smtp} value={value.smtp} onChange={(smtp) => onChange({ ...value, smtp })} />
+        </>
+      ) : (
+        <>
+          <p class="hint">{t.forms.oauthHint}</p>
+          <label>
+            {t.forms.redirectUrl}
+            <input readOnly class="redirect-url" value={redirectUrl} />
+          </label>
+          <TextInput label={t.forms.clientId} required value={value.clientId} onChange={(clientId) => onChange({ ...value, clientId })} />
+          <TextInput label={t.forms.clientSecret} type="password" autocomplete="new-password" required value={value.clientSecret} onChange={(clientSecret) => onChange({ ...value, clientSecret })} />
+          {value.signIn === 'microsoft' && <TextInput label={t.forms.tenant} value={value.tenant} onChange={(tenant) => onChange({ ...value, tenant })} />}
+        </>
+      )}
     </fieldset>
   );
 }

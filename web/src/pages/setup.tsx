@@ -7,6 +7,8 @@ import {
   type Condition,
   ConditionEditor,
   EmailFields,
+  type EmailFieldValues,
+  emailSourceFields,
   EnrolEditor,
   type EnrolRule,
   emptyServer,
@@ -402,11 +404,12 @@ interface SourceView {
   webhooks?: Record<string, string>;
   address?: string;
   automaticPerPersonPerDay?: number;
+  oauth?: { provider: 'google' | 'microsoft'; redirectUrl: string; state: 'not_connected' | 'connected' | 'revoked' };
 }
 
 const emptyTwilio = () => ({ accountSid: '', authToken: '', phoneNumber: '' });
 const emptyMeta = (): MetaFieldsValue => ({ appSecret: '', accessToken: '', phoneNumberId: '', pageId: '', instagramAccountId: '' });
-const emptyEmail = () => ({ address: '', imap: emptyServer(993), smtp: emptyServer(465) });
+const emptyEmail = (): EmailFieldValues => ({ address: '', signIn: 'password', clientId: '', clientSecret: '', tenant: '', imap: emptyServer(993), smtp: emptyServer(465) });
 
 function SourcesSection({ itemId }: { itemId: string | undefined }) {
   const { t, time } = useApp();
@@ -424,7 +427,7 @@ function SourcesSection({ itemId }: { itemId: string | undefined }) {
   const create = async (event: Event) => {
     event.preventDefault();
     try {
-      const fields = kind === 'twilio' ? twilio : kind === 'email' ? email : (metaFieldsFor(kind, meta) ?? {});
+      const fields = kind === 'twilio' ? twilio : kind === 'email' ? emailSourceFields(email) : (metaFieldsFor(kind, meta) ?? {});
       const created = await post<SourceView>('/sources', { kind, name, ...fields });
       // Secrets leave the page once stored: the API never returns them either.
       setName('');
@@ -556,6 +559,7 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
         </>
       )}
       {source.kind === 'webform' && <RefusedSubmissions source={source} />}
+      {source.oauth && <OAuthConnect source={source} oauth={source.oauth} />}
       {source.webhooks && Object.entries(source.webhooks).map(([key, url]) => <CopyField key={key} label={`${t.twilioWebhook} (${key})`} value={url} />)}
       {source.kind === 'whatsapp' && (
         <div class="whatsapp">
@@ -613,6 +617,39 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
           )}
         </div>
       )}
+    </div>
+  );
+}
+
+/** A mailbox that signs in with Google or Microsoft: its state, and Connect, which goes to the provider's consent page and back. */
+function OAuthConnect({ source, oauth }: { source: SourceView; oauth: NonNullable<SourceView['oauth']> }) {
+  const { t } = useApp();
+  const [error, setError] = useState('');
+  const state = source.status?.state ?? 'connecting';
+  const connect = () =>
+    void post<{ authorizationUrl: string }>(`/sources/${source.id}/oauth/authorize`, {}).then(
+      (answer) => window.location.assign(answer.authorizationUrl),
+      (failure: unknown) => setError(errorText(failure)),
+    );
+  return (
+    <div class="oauth">
+      <dl class="oauth-status">
+        <dt>{t.state}</dt>
+        <dd>
+          <strong class={`state-${state}`}>{t.sourceStates[state as keyof typeof t.sourceStates] ?? state}</strong> · {t.forms.oauthStates[oauth.state]}
+        </dd>
+        {source.status?.lastError && (
+          <>
+            <dt>{t.lastError}</dt>
+            <dd class="error">{source.status.lastError}</dd>
+          </>
+        )}
+      </dl>
+      <CopyField label={t.forms.redirectUrl} value={oauth.redirectUrl} />
+      <button type="button" class="primary" onClick={connect}>
+        {oauth.state === 'connected' ? t.forms.connectAgain : t.forms.connect}
+      </button>
+      <Alert text={error} />
     </div>
   );
 }
