@@ -32,6 +32,8 @@ export interface QueueMessageInput {
   subject?: string;
   templateName?: string;
   idempotencyKey?: string;
+  /** The sequence enrolment and step (0-based) the message is sent for. */
+  sequenceStep?: { enrollmentId: string; step: number };
   automatic: boolean;
   author: Actor;
   thread?: EmailThread;
@@ -102,6 +104,8 @@ export class Outbound {
         toAddress: input.to,
         templateName: input.templateName ?? null,
         idempotencyKey: input.idempotencyKey ?? id,
+        sequenceEnrollmentId: input.sequenceStep?.enrollmentId ?? null,
+        sequenceStep: input.sequenceStep?.step ?? null,
         inReplyTo: input.thread?.inReplyTo ?? null,
         references: input.thread?.references ?? [],
         automatic: input.automatic,
@@ -249,7 +253,7 @@ export class Outbound {
    */
   private automaticHeaders(message: Claimed): Record<string, string> {
     const headers: Record<string, string> = { 'Auto-Submitted': 'auto-replied' };
-    if (message.channel === 'email' && message.idempotencyKey?.startsWith('sequence:')) {
+    if (message.channel === 'email' && message.sequenceStep !== null) {
       headers['List-Unsubscribe'] = `<${unsubscribeUrl(this.deps.config.publicUrl, this.deps.box, message.contactId, 'email')}>`;
       headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
       headers['Auto-Submitted'] = 'auto-generated';
@@ -330,7 +334,7 @@ export class Outbound {
       FROM picked p, leads l
       WHERE m.id = p.id AND l.id = m."leadId"
       RETURNING m.id, m."workspaceId", m."leadId", l."contactId", m."sourceId", m.channel, m."toAddress", m.text, m.html,
-        m.subject, m."inReplyTo", m."references", m.automatic, m."idempotencyKey", m.attempts, m."createdAt",
+        m.subject, m."inReplyTo", m."references", m.automatic, m."sequenceStep", m.attempts, m."createdAt",
         EXISTS (SELECT 1 FROM attachments a WHERE a."messageId" = m.id) AS "hasFiles"`;
     if (reserved.length === 0) return { claimed: [], deferred: 0, full: false };
     // RETURNING gives no order; the oldest of a connection go first when the pace allows some.
@@ -781,7 +785,7 @@ interface Claimed {
   inReplyTo: string | null;
   references: string[];
   automatic: boolean;
-  idempotencyKey: string | null;
+  sequenceStep: number | null;
   attempts: number;
   createdAt: Date;
   hasFiles: boolean;
