@@ -189,9 +189,9 @@ function statements(leads: number): [string, string][] {
          SELECT p.g, p.channel, s.step, p.nurture_at + s.wait AS at, 'seq_seed_' || (1 + p.g % 2) AS sequence_id
          FROM seed_plan p CROSS JOIN LATERAL (VALUES (0, interval '0'), (1, interval '1 day'), (2, interval '4 days')) AS s(step, wait)
          WHERE p.nurture_at IS NOT NULL AND p.nurture_at + s.wait <= now() AND (s.step = 0 OR p.sequence_r > 0.1 * s.step);
-       INSERT INTO messages (id, "workspaceId", "leadId", direction, channel, status, text, automatic, "idempotencyKey", "sentAt", "createdAt", "updatedAt")
+       INSERT INTO messages (id, "workspaceId", "leadId", direction, channel, status, text, automatic, "idempotencyKey", "sequenceEnrollmentId", "sequenceStep", "sentAt", "createdAt", "updatedAt")
          SELECT 'msg_seq_' || g || '_' || step, ${ws}, 'lead_seed_' || g, 'out', CASE WHEN channel = 'voice' THEN 'sms' ELSE channel END,
-           CASE WHEN (g + step) % 50 = 0 THEN 'failed' ELSE 'sent' END, 'Conheça nossos produtos', true, 'sequence:enr_seed_' || g || ':' || step, at, at, at
+           CASE WHEN (g + step) % 50 = 0 THEN 'failed' ELSE 'sent' END, 'Conheça nossos produtos', true, 'sequence:enr_seed_' || g || ':' || step, 'enr_seed_' || g, step, at, at, at
          FROM seed_steps;
        INSERT INTO activities (id, "workspaceId", "leadId", kind, "actorType", data, "createdAt")
          SELECT 'act_q_' || g || '_' || step, ${ws}, 'lead_seed_' || g, 'sequence.step_sent', 'system',

@@ -11,6 +11,7 @@ import { DatabaseAvailability } from './availability.js';
 import { applyMigrations, type SqlRunner } from './migrate.js';
 import type { PgliteThreadData, PgliteThreadMessage } from './pglite-thread.js';
 import { SerialClient } from './serial-client.js';
+import { applySqlFunctions } from './sql-functions.js';
 
 export type Db = PrismaClient;
 
@@ -26,11 +27,12 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** Opens the configured database and brings its schema up to date. */
+/** Opens the configured database and brings its schema, then its functions and triggers, up to date. */
 export async function openDatabase(database: Config['database'], logger?: Logger): Promise<Database> {
   const db = database.kind === 'pglite' ? await openPglite(database.dataDir, logger) : openPostgres(database.url, logger);
   try {
     await applyMigrations(db.runner);
+    await applySqlFunctions(db.runner);
     return db;
   } catch (error) {
     await db.close();

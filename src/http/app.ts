@@ -13,7 +13,7 @@ import type { AppDeps } from './deps.js';
 import { openApiDocument } from './openapi.js';
 import { guardParsedBody, guardPathAndQuery } from './input-guard.js';
 import { problemHandler } from './problem.js';
-import { jsonBody, mountRoutes } from './route.js';
+import { jsonBody, mountRoutes, type RouteDef } from './route.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { assignmentRuleRoutes } from './routes/assignment-rules.js';
 import { conversationRoutes } from './routes/conversations.js';
@@ -165,31 +165,11 @@ export function createApp(deps: AppDeps): Express {
   }
   app.use('/hooks', hooks);
 
-  const routes = [
-    ...sourceRoutes(deps, ctx),
-    ...oauthRoutes(deps),
-    ...leadRoutes(deps),
-    ...messageRoutes(deps),
-    ...followUpRoutes(deps),
-    ...assignmentRuleRoutes(deps),
-    ...scoringRuleRoutes(deps),
-    ...routingRuleRoutes(deps),
-    ...templateRoutes(deps),
-    ...webhookRoutes(deps),
-    ...sequenceRoutes(deps),
-    ...workspaceRoutes(deps),
-    ...qualifierRoutes(deps),
-    ...leadActionRoutes(deps),
-    ...quotaRoutes(deps),
-    ...apiKeyRoutes(deps),
-    ...insightRoutes(deps),
-  ];
   const sessions = new Sessions(deps.db.prisma, { secureCookie: deps.config.publicUrl.startsWith('https:'), throttle: defaultThrottle });
-  const publicRoutes = signInRoutes(deps, sessions);
   const live = new LiveFeed(deps.db.prisma, deps.logger);
   app.locals.live = live;
-  const userRoutes = [...sessionRoutes(deps, sessions), ...conversationRoutes(deps), ...eventRoutes(live), ...routes];
-  const document = openApiDocument([...publicRoutes, ...userRoutes], { ...hookPaths(), ...oauthCallbackOpenApi }, { version: deps.version });
+  const { publicRoutes, userRoutes } = apiRoutes(deps, ctx, sessions, live);
+  const document = apiDocument(publicRoutes, userRoutes, deps.version);
   app.get(oauthCallbackPath, oauthCallback(deps, sessions));
   app.get('/openapi.json', (_req, res) => {
     res.json(document);
@@ -212,6 +192,38 @@ export function createApp(deps: AppDeps): Express {
   app.use((req, _res, next) => next(new ProblemError('not_found', `no route for ${req.method} ${req.path}`)));
   app.use(problemHandler(deps.logger, deps.db.availability));
   return app;
+}
+
+/** The routes under /api/v1: those that need no credential, and those of a signed-in user or API key. */
+export function apiRoutes(deps: AppDeps, ctx: AdapterContext, sessions: Sessions, live: LiveFeed): { publicRoutes: RouteDef[]; userRoutes: RouteDef[] } {
+  const routes = [
+    ...sourceRoutes(deps, ctx),
+    ...oauthRoutes(deps),
+    ...leadRoutes(deps),
+    ...messageRoutes(deps),
+    ...followUpRoutes(deps),
+    ...assignmentRuleRoutes(deps),
+    ...scoringRuleRoutes(deps),
+    ...routingRuleRoutes(deps),
+    ...templateRoutes(deps),
+    ...webhookRoutes(deps),
+    ...sequenceRoutes(deps),
+    ...workspaceRoutes(deps),
+    ...qualifierRoutes(deps),
+    ...leadActionRoutes(deps),
+    ...quotaRoutes(deps),
+    ...apiKeyRoutes(deps),
+    ...insightRoutes(deps),
+  ];
+  return {
+    publicRoutes: signInRoutes(deps, sessions),
+    userRoutes: [...sessionRoutes(deps, sessions), ...conversationRoutes(deps), ...eventRoutes(live), ...routes],
+  };
+}
+
+/** GET /openapi.json: the API's routes, and the hooks and links that are not under /api/v1. */
+export function apiDocument(publicRoutes: RouteDef[], userRoutes: RouteDef[], version: string): Record<string, unknown> {
+  return openApiDocument([...publicRoutes, ...userRoutes], { ...hookPaths(), ...oauthCallbackOpenApi }, { version });
 }
 
 function twilioHook(summary: string, answer: string): Record<string, unknown> {

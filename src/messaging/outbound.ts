@@ -33,6 +33,8 @@ export interface QueueMessageInput {
   subject?: string;
   templateName?: string;
   idempotencyKey?: string;
+  /** The sequence enrolment and step (0-based) the message is sent for. */
+  sequenceStep?: { enrollmentId: string; step: number };
   automatic: boolean;
   author: Actor;
   thread?: EmailThread;
@@ -103,6 +105,8 @@ export class Outbound {
         toAddress: input.to,
         templateName: input.templateName ?? null,
         idempotencyKey: input.idempotencyKey ?? id,
+        sequenceEnrollmentId: input.sequenceStep?.enrollmentId ?? null,
+        sequenceStep: input.sequenceStep?.step ?? null,
         inReplyTo: input.thread?.inReplyTo ?? null,
         references: input.thread?.references ?? [],
         automatic: input.automatic,
@@ -250,7 +254,7 @@ export class Outbound {
    */
   private automaticHeaders(message: Claimed): Record<string, string> {
     const headers: Record<string, string> = { 'Auto-Submitted': 'auto-replied' };
-    if (message.channel === 'email' && message.idempotencyKey?.startsWith('sequence:')) {
+    if (message.channel === 'email' && message.sequenceStep !== null) {
       headers['List-Unsubscribe'] = `<${unsubscribeUrl(this.deps.config.publicUrl, this.deps.box, message.contactId, 'email')}>`;
       headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
       headers['Auto-Submitted'] = 'auto-generated';
@@ -331,7 +335,7 @@ export class Outbound {
       FROM picked p, leads l
       WHERE m.id = p.id AND l.id = m."leadId"
       RETURNING m.id, m."workspaceId", m."leadId", l."contactId", m."sourceId", m.channel, m."toAddress", m.text, m.html,
-        m.subject, m."inReplyTo", m."references", m.automatic, m."idempotencyKey", m.attempts, m."createdAt", m."templateName",
+        m.subject, m."inReplyTo", m."references", m.automatic, m."sequenceStep", m.attempts, m."createdAt", m."templateName",
         EXISTS (SELECT 1 FROM attachments a WHERE a."messageId" = m.id) AS "hasFiles"`;
     if (reserved.length === 0) return { claimed: [], deferred: 0, full: false };
     // RETURNING gives no order; the oldest of a connection go first when the pace allows some.
@@ -802,7 +806,7 @@ interface Claimed {
   inReplyTo: string | null;
   references: string[];
   automatic: boolean;
-  idempotencyKey: string | null;
+  sequenceStep: number | null;
   attempts: number;
   createdAt: Date;
   templateName: string | null;

@@ -122,6 +122,7 @@ export class SequenceRunner {
         ...rendered,
         templateName: parsed?.name ?? step.templateId,
         idempotencyKey: `sequence:${id}:${index}`,
+        sequenceStep: { enrollmentId: id, step: index },
         automatic: true,
         author: systemActor,
       });

@@ -236,7 +236,7 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
     expect(await windowOwner()).toBe(users.bruno);
 
     const acknowledgedAt = async () => (await database.prisma.lead.findUniqueOrThrow({ where: { id: lead.id } })).acknowledgedAt?.toISOString() ?? null;
-    const message = (input: { automatic: boolean; idempotencyKey: string; sentAt: string | null }) =>
+    const message = (input: { automatic: boolean; idempotencyKey: string; sentAt: string | null; sequenceStep?: { enrollmentId: string; step: number } }) =>
       database.prisma.message.create({
         data: {
           id: newId('msg'),
@@ -248,11 +248,14 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
           text: 'Recebemos sua mensagem',
           automatic: input.automatic,
           idempotencyKey: input.idempotencyKey,
+          sequenceEnrollmentId: input.sequenceStep?.enrollmentId ?? null,
+          sequenceStep: input.sequenceStep?.step ?? null,
           sentAt: input.sentAt ? new Date(input.sentAt) : null,
         },
       });
     // A sequence step and a person's reply are not acknowledgements; a queued one is not yet.
-    await message({ automatic: true, idempotencyKey: `sequence:${newId('enr')}:0`, sentAt: '2026-03-02T12:00:05Z' });
+    const otherEnrollment = newId('enr');
+    await message({ automatic: true, idempotencyKey: `sequence:${otherEnrollment}:0`, sequenceStep: { enrollmentId: otherEnrollment, step: 0 }, sentAt: '2026-03-02T12:00:05Z' });
     await message({ automatic: false, idempotencyKey: newId('idem'), sentAt: '2026-03-02T12:00:06Z' });
     const queued = await message({ automatic: true, idempotencyKey: `auto-reply:${lead.id}`, sentAt: null });
     expect(await acknowledgedAt()).toBeNull();
@@ -300,7 +303,7 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
     /** A step as the runner writes it: its message, then the activity naming it. */
     const sendStep = async (step: number, at: string, status: string) => {
       const message = await database.prisma.message.create({
-        data: { id: newId('msg'), workspaceId, leadId: lead.id, direction: 'out', channel: 'email', status, text: 'Novidades', automatic: true, idempotencyKey: `sequence:${enrollment.id}:${step}`, createdAt: new Date(at) },
+        data: { id: newId('msg'), workspaceId, leadId: lead.id, direction: 'out', channel: 'email', status, text: 'Novidades', automatic: true, idempotencyKey: `sequence:${enrollment.id}:${step}`, sequenceEnrollmentId: enrollment.id, sequenceStep: step, createdAt: new Date(at) },
       });
       await activity('sequence.step_sent', step, at);
       return message.id;
@@ -319,8 +322,9 @@ describe.each(['pglite', 'postgres'] as const)('daily insight counts on %s', (ki
     await database.prisma.message.update({ where: { id: second }, data: { status: 'sent' } });
     await activity('sequence.step_skipped', 2, '2026-05-02T13:10:00Z');
     // Another enrolment's message of the same lead changes nothing here.
+    const another = newId('enr');
     await database.prisma.message.create({
-      data: { id: newId('msg'), workspaceId, leadId: lead.id, direction: 'out', channel: 'email', status: 'failed', text: 'Outra', automatic: true, idempotencyKey: `sequence:${newId('enr')}:1` },
+      data: { id: newId('msg'), workspaceId, leadId: lead.id, direction: 'out', channel: 'email', status: 'failed', text: 'Outra', automatic: true, idempotencyKey: `sequence:${another}:1`, sequenceEnrollmentId: another, sequenceStep: 1 },
     });
     await database.prisma.message.create({ data: { id: newId('msg'), workspaceId, leadId: lead.id, direction: 'in', channel: 'email', status: 'received', text: 'Quero', createdAt: new Date('2026-05-02T13:30:00Z') } });
     // The opt-out is written before the step that went out ahead of it (its transaction committed later).

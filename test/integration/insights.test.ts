@@ -102,7 +102,7 @@ describe.each(defaultBackends)('insights on $db with the $queue queue', ({ db, q
         data: { id: newId('enr'), workspaceId, sequenceId: sequence.id, leadId: lead.id, status: 'completed', nextStep: 2, nextStepAt: enrolled, enrolledAt: enrolled },
       });
       const sendStep = async (step: number, when: Date, status = 'sent') => {
-        const messageId = await h.outbound(lead, when, { automatic: true, idempotencyKey: `sequence:${enrollment.id}:${step}`, status });
+        const messageId = await h.outbound(lead, when, { automatic: true, idempotencyKey: `sequence:${enrollment.id}:${step}`, sequenceStep: { enrollmentId: enrollment.id, step }, status });
         await prisma.$transaction((tx) => recordActivity(tx, { workspaceId, leadId: lead.id, kind: 'sequence.step_sent', actor: systemActor, at: when, data: { sequenceId: sequence.id, step, messageId } }));
       };
       await sendStep(0, at('2018-11-05T03:00:10Z'));

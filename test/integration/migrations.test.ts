@@ -8,6 +8,8 @@ import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.js';
 import { applyMigrations, readMigrations, type SqlRunner } from '../../src/db/migrate.js';
+import { applySqlFunctions } from '../../src/db/sql-functions.js';
+import { furthestOnPath, funnelPath, stages } from '../../src/leads/stages.js';
 import { createTestDatabase, type TestDatabase } from '../support/services.js';
 
 const run = promisify(execFile);
@@ -49,6 +51,17 @@ async function describeSchema(runner: SqlRunner): Promise<unknown> {
   return { columns, constraints, indexes };
 }
 
+/** The functions and triggers prisma/sql keeps, as the database holds them. */
+async function describeFunctions(runner: SqlRunner): Promise<unknown> {
+  const functions = await runner.query(`
+    SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS arguments, pg_get_functiondef(p.oid) AS definition
+    FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace ORDER BY 1, 2`);
+  const triggers = await runner.query(`
+    SELECT tgrelid::regclass::text AS table_name, tgname, pg_get_triggerdef(oid) AS definition
+    FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2`);
+  return { functions, triggers };
+}
+
 describe('migrations', () => {
   let database: TestDatabase | undefined;
   afterAll(async () => database?.drop());
@@ -87,8 +100,14 @@ describe('migrations', () => {
         readMigrations().map((m) => ({ migration_name: m.name, checksum: m.checksum, applied_steps_count: 1 })),
       );
       expect(recorded.every((row) => row.finished_at !== null)).toBe(true);
-      // A second start applies nothing.
+      // The functions and triggers of prisma/sql are the same on both.
+      const functions = await describeFunctions(postgres.runner);
+      expect(functions).toEqual(await describeFunctions(embedded.runner));
+      expect(JSON.stringify(functions)).toContain('insight_counts_on_leads_inserted');
+      // A second start applies no migration and leaves the functions as they were.
       expect(await applyMigrations(postgres.runner)).toEqual([]);
+      await applySqlFunctions(postgres.runner);
+      expect(await describeFunctions(postgres.runner)).toEqual(functions);
     } finally {
       await postgres.close();
       await embedded.close();
@@ -120,6 +139,47 @@ describe('migrations', () => {
       { id: 'rw_c', reopening: true },
       { id: 'rw_d', reopening: false },
     ]);
+    await pglite.close();
+  });
+
+  it('give the sequence step messages written before their enrolment and step', async () => {
+    const pglite = await emptyPglite();
+    const runner = pgliteRunner(pglite);
+    const migrations = readMigrations();
+    const added = migrations.findIndex((m) => m.name.endsWith('_sequence_step_columns'));
+    expect(added).toBeGreaterThan(0);
+    await applyMigrations(runner, migrations.slice(0, added));
+    await runner.exec(`
+      INSERT INTO workspaces (id, name, "workingHours", "updatedAt") VALUES ('ws_1', 'Acme', '{}', now());
+      INSERT INTO contacts (id, "workspaceId", "updatedAt") VALUES ('ct_1', 'ws_1', now());
+      INSERT INTO leads (id, "workspaceId", "contactId", channel, "createdAt", "updatedAt") VALUES ('lead_1', 'ws_1', 'ct_1', 'email', now(), now());
+      INSERT INTO messages (id, "workspaceId", "leadId", direction, channel, status, automatic, "idempotencyKey", "updatedAt") VALUES
+        ('msg_1', 'ws_1', 'lead_1', 'out', 'email', 'sent', true, 'sequence:enr_1:2', now()),
+        ('msg_2', 'ws_1', 'lead_1', 'out', 'email', 'sent', true, 'auto-reply:evt_1', now()),
+        ('msg_3', 'ws_1', 'lead_1', 'out', 'email', 'sent', false, 'msg_3', now());`);
+    await applyMigrations(runner, migrations);
+    expect(await runner.query(`SELECT id, "sequenceEnrollmentId", "sequenceStep" FROM messages ORDER BY id`)).toEqual([
+      { id: 'msg_1', sequenceEnrollmentId: 'enr_1', sequenceStep: 2 },
+      { id: 'msg_2', sequenceEnrollmentId: null, sequenceStep: null },
+      { id: 'msg_3', sequenceEnrollmentId: null, sequenceStep: null },
+    ]);
+    await pglite.close();
+  });
+
+  it('rank the stages in SQL as src/leads/stages.ts does', async () => {
+    const pglite = await emptyPglite();
+    const runner = pgliteRunner(pglite);
+    await applyMigrations(runner);
+    await applySqlFunctions(runner);
+    const ranks = await runner.query<{ stage: string; rank: number | null }>(`SELECT s AS stage, funnel_rank(s) AS rank FROM unnest($1::text[]) s`, [[...stages]]);
+    expect(ranks).toEqual(stages.map((stage) => ({ stage, rank: funnelPath.includes(stage) ? funnelPath.indexOf(stage) + 1 : null })));
+    // Every set of stages a lead can have entered: the furthest on the main path is the same.
+    const sets = Array.from({ length: 2 ** stages.length }, (_, bits) => stages.filter((_, i) => bits & (1 << i)));
+    const furthest = await runner.query<{ i: number; furthest: string }>(
+      `SELECT i::int, furthest_on_path(ARRAY(SELECT jsonb_array_elements_text(set))) AS furthest FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t (set, i) ORDER BY i`,
+      [JSON.stringify(sets)],
+    );
+    expect(furthest.map((row) => row.furthest)).toEqual(sets.map((set) => furthestOnPath(set)));
     await pglite.close();
   });
 

@@ -1,6 +1,7 @@
 // The checks `npm test` runs before the tests, side by side: the compiler over the server's
-// project (src, adapters, test, bench, scripts) and over the web inbox's, ESLint, and the import
-// boundaries (.dependency-cruiser.cjs). Prints what each found; fails when any did.
+// project (src, adapters, test, bench, scripts) and over the web inbox's, ESLint, the import
+// boundaries (.dependency-cruiser.cjs), and that the page's API types (web/src/api-types.ts) are
+// what the API says now. Prints what each found; fails when any did.
 // `npm run lint` runs the last two alone.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -22,10 +23,10 @@ const tsc = bin('typescript', 'tsc');
 const eslint = bin('eslint', 'eslint');
 const depcruise = bin('dependency-cruiser', 'depcruise');
 
-const run = (name, script, args) =>
+const run = (name, script, args, nodeArgs = []) =>
   new Promise((done) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
@@ -34,7 +35,13 @@ const run = (name, script, args) =>
 
 const lintOnly = process.argv.includes('--lint');
 const checks = [
-  ...(lintOnly ? [] : [run('tsc', tsc, ['--noEmit']), run('tsc -p web', tsc, ['--noEmit', '-p', 'web'])]),
+  ...(lintOnly
+    ? []
+    : [
+        run('tsc', tsc, ['--noEmit']),
+        run('tsc -p web', tsc, ['--noEmit', '-p', 'web']),
+        run('api types', fileURLToPath(new URL('../../scripts/api-types.ts', import.meta.url)), ['--check'], ['--import', 'tsx']),
+      ]),
   run('eslint', eslint, eslintArgs),
   run('depcruise', depcruise, depcruiseArgs),
 ];

@@ -42,7 +42,7 @@ export function leadHistory(prisma: Db, workspaceId: string) {
       });
     },
     /** A message that went out: a person's reply closes the response window, an automatic one does not. */
-    async outbound(lead: { id: string; channel: string }, when: Date, by: { userId: string } | { automatic: true; idempotencyKey?: string; status?: string }) {
+    async outbound(lead: { id: string; channel: string }, when: Date, by: { userId: string } | { automatic: true; idempotencyKey?: string; status?: string; sequenceStep?: { enrollmentId: string; step: number } }) {
       return prisma.$transaction(async (tx) => {
         const automatic = 'automatic' in by;
         const message = await tx.message.create({
@@ -57,6 +57,8 @@ export function leadHistory(prisma: Db, workspaceId: string) {
             automatic,
             authorId: automatic ? null : by.userId,
             idempotencyKey: automatic && by.idempotencyKey ? by.idempotencyKey : newId('idem'),
+            sequenceEnrollmentId: automatic ? (by.sequenceStep?.enrollmentId ?? null) : null,
+            sequenceStep: automatic ? (by.sequenceStep?.step ?? null) : null,
             createdAt: when,
             sentAt: when,
           },

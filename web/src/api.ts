@@ -1,4 +1,5 @@
 /** The page talks to the same /api/v1 as any integration; the session cookie authenticates it. */
+import type { paths } from './api-types.js';
 
 export interface Problem {
   type?: string;
@@ -63,14 +64,6 @@ export async function uploadFile(file: File): Promise<Upload> {
   return data as Upload;
 }
 
-export interface Upload {
-  id: string;
-  filename: string;
-  contentType: string;
-  size: number;
-  url: string;
-}
-
 export const get = <T,>(path: string) => api<T>('GET', path);
 export const post = <T,>(path: string, body?: unknown) => api<T>('POST', path, body ?? {});
 export const patch = <T,>(path: string, body: unknown) => api<T>('PATCH', path, body);
@@ -90,107 +83,22 @@ export interface List<T> {
 
 export type Role = 'owner' | 'manager' | 'rep';
 
-export interface SessionInfo {
-  user: { id: string; workspaceId: string; name: string; email: string; role: Role; locale: string | null };
-  workspace: { id: string; name: string; locale: string; timeZone: string; visibility: string; repsCanClaim: boolean };
-  csrfToken: string;
-}
+/**
+ * What the API answers, as web/src/api-types.ts has it (generated from /openapi.json by
+ * `npm run api:types`): the page reads the server's own declaration, and a change there that the
+ * page does not follow fails the type check.
+ */
+type Operation<P extends keyof paths, M extends 'get' | 'post'> = NonNullable<paths[P][M]>;
+type Answer<P extends keyof paths, M extends 'get' | 'post', S extends number> =
+  Operation<P, M> extends { responses: { [status in S]: { content: { 'application/json': infer Body } } } } ? Body : never;
+type Item<L> = L extends { data: (infer Row)[] } ? Row : never;
 
-export interface Conversation {
-  id: string;
-  name: string | null;
-  company: string | null;
-  email: string | null;
-  phone: string | null;
-  channel: string;
-  channels: string[];
-  stage: string;
-  score: number;
-  tags: string[];
-  dealValue: number | null;
-  dealCurrency: string | null;
-  owner: { id: string; name: string } | null;
-  status: 'open' | 'pending' | 'snoozed' | 'resolved';
-  snoozedUntil: string | null;
-  lastActivityAt: string;
-  lastMessage: { direction: 'in' | 'out'; channel: string; preview: string | null; status: string; createdAt: string } | null;
-  unread: number;
-  sla: { dueAt: string; breached: boolean; workingSecondsLeft: number } | null;
-  nextFollowUpAt: string | null;
-}
-
-export interface Lead {
-  id: string;
-  contactId: string;
-  name: string | null;
-  email: string | null;
-  phone: string | null;
-  whatsappId: string | null;
-  company: string | null;
-  channel: string;
-  stage: string;
-  score: number;
-  owner: { id: string; name: string; email: string } | null;
-  products: { id: string; name: string }[];
-  segment: string | null;
-  tags: string[];
-  dealValue: number | null;
-  dealCurrency: string | null;
-  customFields: Record<string, unknown>;
-  scoreReasons: { rule: string; points: number }[];
-  routing: string | null;
-  conversation: { status: 'open' | 'pending' | 'snoozed' | 'resolved'; snoozedUntil: string | null };
-  createdAt: string;
-}
-
-export interface Message {
-  id: string;
-  direction: 'in' | 'out';
-  channel: string;
-  text: string | null;
-  fullText?: string | null;
-  subject?: string | null;
-  fields?: Record<string, unknown> | null;
-  attachments: { id: string; filename: string; contentType: string; size: number; url: string; status: 'stored' | 'pending' | 'failed'; error?: string }[];
-  status: string;
-  scheduledAt?: string | null;
-  error?: string;
-  to: string | null;
-  automatic: boolean;
-  createdAt: string;
-}
-
-export interface Activity {
-  id: string;
-  kind: string;
-  actor: { type: string; id: string | null };
-  data: Record<string, unknown>;
-  createdAt: string;
-}
-
-export interface User {
-  id: string;
-  name: string;
-  email: string;
-  role: Role;
-  active: boolean;
-}
-
-export interface FollowUp {
-  id: string;
-  leadId: string;
-  ownerId: string | null;
-  dueAt: string;
-  note: string;
-  status: 'open' | 'done';
-  outcome?: string | null;
-}
-
-export interface Template {
-  id: string;
-  name: string;
-  locale: string;
-  channel: string;
-  subject?: string | null;
-  body: string;
-}
+export type SessionInfo = Answer<'/api/v1/session', 'get', 200>;
+export type Conversation = Item<Answer<'/api/v1/conversations', 'get', 200>>;
+export type Lead = Answer<'/api/v1/leads/{id}', 'get', 200>;
+export type Message = Answer<'/api/v1/messages/{id}', 'get', 200>;
+export type Activity = Item<Answer<'/api/v1/leads/{id}/activities', 'get', 200>>;
+export type User = Item<Answer<'/api/v1/users', 'get', 200>>;
+export type FollowUp = Item<Answer<'/api/v1/follow-ups', 'get', 200>>;
+export type Template = Item<Answer<'/api/v1/templates', 'get', 200>>;
+export type Upload = Answer<'/api/v1/uploads', 'post', 201>;

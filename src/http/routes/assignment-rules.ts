@@ -4,7 +4,8 @@ import { channelKinds } from '../../channels/contract.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { AppDeps } from '../deps.js';
-import { byId, listSchema, route, type RouteDef } from '../route.js';
+import { crudRoutes } from '../crud.js';
+import type { RouteDef } from '../route.js';
 
 const ruleBody = z
   .object({
@@ -71,74 +72,32 @@ export function assignmentRuleRoutes(deps: AppDeps): RouteDef[] {
     if (errors.length > 0) throw new ValidationError(errors);
   }
 
-  async function load(workspaceId: string, id: string) {
-    const row = await prisma.assignmentRule.findFirst({ where: { id, workspaceId } });
-    if (!row) throw new NotFoundError('assignment rule');
-    return row;
-  }
-
-  return [
-    route({
-      method: 'post',
-      path: '/assignment-rules',
-      summary: 'Add an assignment rule',
-      tag: 'assignment',
-      roles: ['owner', 'manager'],
-      body: ruleBody,
-      response: { status: 201, description: 'The rule', schema: ruleView },
-      handler: async ({ body, auth }) => {
-        await checkReferences(auth.workspaceId, body);
-        return present(await prisma.assignmentRule.create({ data: { id: newId('rule'), workspaceId: auth.workspaceId, ...body } }));
+  return crudRoutes({
+    path: '/assignment-rules',
+    tag: 'assignment',
+    noun: 'assignment rule',
+    summaries: {
+      create: 'Add an assignment rule',
+      list: 'Assignment rules, in the order they are tried',
+      get: 'One assignment rule',
+      change: 'Change an assignment rule',
+      remove: 'Remove an assignment rule',
+    },
+    described: { one: 'The rule', many: 'Rules' },
+    writers: ['owner', 'manager'],
+    body: ruleBody,
+    patch: ruleBody.partial(),
+    view: ruleView,
+    present,
+    check: checkReferences,
+    rows: {
+      list: (workspaceId) => prisma.assignmentRule.findMany({ where: { workspaceId }, orderBy: [{ priority: 'asc' }, { createdAt: 'asc' }] }),
+      find: (workspaceId, id) => prisma.assignmentRule.findFirst({ where: { id, workspaceId } }),
+      create: (workspaceId, body) => prisma.assignmentRule.create({ data: { id: newId('rule'), workspaceId, ...body } }),
+      update: (id, patch) => prisma.assignmentRule.update({ where: { id }, data: patch }),
+      remove: async (id) => {
+        await prisma.assignmentRule.delete({ where: { id } });
       },
-    }),
-    route({
-      method: 'get',
-      path: '/assignment-rules',
-      summary: 'Assignment rules, in the order they are tried',
-      tag: 'assignment',
-      response: { status: 200, description: 'Rules', schema: listSchema(ruleView) },
-      handler: async ({ auth }) => ({
-        data: (await prisma.assignmentRule.findMany({ where: { workspaceId: auth.workspaceId }, orderBy: [{ priority: 'asc' }, { createdAt: 'asc' }] })).map(present),
-        nextCursor: null,
-      }),
-    }),
-    route({
-      method: 'get',
-      path: '/assignment-rules/:id',
-      summary: 'One assignment rule',
-      tag: 'assignment',
-      params: byId,
-      response: { status: 200, description: 'The rule', schema: ruleView },
-      handler: async ({ params, auth }) => present(await load(auth.workspaceId, params.id)),
-    }),
-    route({
-      method: 'patch',
-      path: '/assignment-rules/:id',
-      summary: 'Change an assignment rule',
-      tag: 'assignment',
-      roles: ['owner', 'manager'],
-      params: byId,
-      body: ruleBody.partial(),
-      response: { status: 200, description: 'The rule', schema: ruleView },
-      handler: async ({ params, body, auth }) => {
-        const row = await load(auth.workspaceId, params.id);
-        await checkReferences(auth.workspaceId, body);
-        return present(await prisma.assignmentRule.update({ where: { id: row.id }, data: body }));
-      },
-    }),
-    route({
-      method: 'delete',
-      path: '/assignment-rules/:id',
-      summary: 'Remove an assignment rule',
-      tag: 'assignment',
-      roles: ['owner', 'manager'],
-      params: byId,
-      response: { status: 204, description: 'Removed' },
-      handler: async ({ params, auth }) => {
-        const row = await load(auth.workspaceId, params.id);
-        await prisma.assignmentRule.delete({ where: { id: row.id } });
-        return undefined;
-      },
-    }),
-  ];
+    },
+  });
 }

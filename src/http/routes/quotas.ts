@@ -5,7 +5,8 @@ import { newId } from '../../ids.js';
 import { periodPattern, quotaProgress } from '../../leads/quotas.js';
 import { visibleLeadsSql } from '../../leads/visibility.js';
 import type { AppDeps } from '../deps.js';
-import { byId, listSchema, route, type RouteDef } from '../route.js';
+import { crudRoutes } from '../crud.js';
+import { byId, route, type RouteDef } from '../route.js';
 
 const quotaBody = z
   .object({
@@ -97,22 +98,37 @@ export function quotaRoutes(deps: AppDeps): RouteDef[] {
   }
 
   return [
-    route({
-      method: 'post',
+    ...crudRoutes({
       path: '/quotas',
-      summary: 'Set a quota for a month or quarter (qualified leads, and deals won and revenue), for the team or one rep, overall or for one product',
       tag: 'quotas',
-      roles: ['owner', 'manager'],
+      noun: 'quota',
+      summaries: {
+        create: 'Set a quota for a month or quarter (qualified leads, and deals won and revenue), for the team or one rep, overall or for one product',
+        list: 'List quotas, latest period first',
+        get: 'Get a quota',
+        change: 'Change a quota',
+        remove: 'Remove a quota',
+      },
+      described: { one: 'The quota', many: 'Quotas' },
+      writers: ['owner', 'manager'],
       body: quotaBody,
-      response: { status: 201, description: 'The quota', schema: quotaView },
-      handler: async ({ body, auth }) => {
-        await checkProduct(auth.workspaceId, body.productId);
-        await checkOwner(auth.workspaceId, body.ownerId);
-        return present(
-          await prisma.quota.create({
+      patch: quotaBody.partial(),
+      listQuery: z.object({ period: z.string().regex(periodPattern).optional() }),
+      view: quotaView,
+      present,
+      check: async (workspaceId, body) => {
+        await checkProduct(workspaceId, body.productId);
+        await checkOwner(workspaceId, body.ownerId);
+      },
+      rows: {
+        list: (workspaceId, query) =>
+          prisma.quota.findMany({ where: { workspaceId, ...(query.period ? { period: query.period } : {}) }, orderBy: [{ period: 'desc' }, { createdAt: 'asc' }] }),
+        find: (workspaceId, id) => prisma.quota.findFirst({ where: { id, workspaceId } }),
+        create: (workspaceId, body) =>
+          prisma.quota.create({
             data: {
               id: newId('quota'),
-              workspaceId: auth.workspaceId,
+              workspaceId,
               period: body.period,
               productId: body.productId ?? null,
               target: body.target,
@@ -121,62 +137,10 @@ export function quotaRoutes(deps: AppDeps): RouteDef[] {
               revenueTarget: body.revenueTarget ?? null,
             },
           }),
-        );
-      },
-    }),
-    route({
-      method: 'get',
-      path: '/quotas',
-      summary: 'List quotas, latest period first',
-      tag: 'quotas',
-      query: z.object({ period: z.string().regex(periodPattern).optional() }),
-      response: { status: 200, description: 'Quotas', schema: listSchema(quotaView) },
-      handler: async ({ query, auth }) => ({
-        data: (
-          await prisma.quota.findMany({
-            where: { workspaceId: auth.workspaceId, ...(query.period ? { period: query.period } : {}) },
-            orderBy: [{ period: 'desc' }, { createdAt: 'asc' }],
-          })
-        ).map(present),
-        nextCursor: null,
-      }),
-    }),
-    route({
-      method: 'get',
-      path: '/quotas/:id',
-      summary: 'Get a quota',
-      tag: 'quotas',
-      params: byId,
-      response: { status: 200, description: 'The quota', schema: quotaView },
-      handler: async ({ params, auth }) => present(await load(auth.workspaceId, params.id)),
-    }),
-    route({
-      method: 'patch',
-      path: '/quotas/:id',
-      summary: 'Change a quota',
-      tag: 'quotas',
-      roles: ['owner', 'manager'],
-      params: byId,
-      body: quotaBody.partial(),
-      response: { status: 200, description: 'The quota', schema: quotaView },
-      handler: async ({ params, body, auth }) => {
-        const row = await load(auth.workspaceId, params.id);
-        await checkProduct(auth.workspaceId, body.productId);
-        await checkOwner(auth.workspaceId, body.ownerId);
-        return present(await prisma.quota.update({ where: { id: row.id }, data: body }));
-      },
-    }),
-    route({
-      method: 'delete',
-      path: '/quotas/:id',
-      summary: 'Remove a quota',
-      tag: 'quotas',
-      roles: ['owner', 'manager'],
-      params: byId,
-      response: { status: 204, description: 'Removed' },
-      handler: async ({ params, auth }) => {
-        await prisma.quota.delete({ where: { id: (await load(auth.workspaceId, params.id)).id } });
-        return undefined;
+        update: (id, patch) => prisma.quota.update({ where: { id }, data: patch }),
+        remove: async (id) => {
+          await prisma.quota.delete({ where: { id } });
+        },
       },
     }),
     route({

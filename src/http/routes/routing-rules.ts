@@ -7,7 +7,8 @@ import { routingCondition, routings, setRouting } from '../../leads/routing.js';
 import { leadInclude, leadView, presentLead } from '../../leads/view.js';
 import { visibleLeadsWhere } from '../../leads/visibility.js';
 import type { AppDeps } from '../deps.js';
-import { byId, listSchema, route, type RouteDef } from '../route.js';
+import { crudRoutes } from '../crud.js';
+import { byId, route, type RouteDef } from '../route.js';
 
 const ruleBody = z
   .object({
@@ -49,12 +50,6 @@ const setup = ['owner', 'manager'] as const;
 export function routingRuleRoutes(deps: AppDeps): RouteDef[] {
   const prisma = deps.db.prisma;
 
-  async function load(workspaceId: string, id: string) {
-    const row = await prisma.routingRule.findFirst({ where: { id, workspaceId } });
-    if (!row) throw new NotFoundError('routing rule');
-    return row;
-  }
-
   async function checkReferences(workspaceId: string, when: z.infer<typeof routingCondition> | undefined) {
     if (!when?.productIds) return;
     const found = await prisma.product.count({ where: { workspaceId, id: { in: when.productIds } } });
@@ -62,66 +57,32 @@ export function routingRuleRoutes(deps: AppDeps): RouteDef[] {
   }
 
   return [
-    route({
-      method: 'post',
+    ...crudRoutes({
       path: '/routing-rules',
-      summary: 'Add a routing rule',
       tag: 'routing',
+      noun: 'routing rule',
+      summaries: {
+        create: 'Add a routing rule',
+        list: 'Routing rules, in the order they are tried',
+        get: 'One routing rule',
+        change: 'Change a routing rule',
+        remove: 'Remove a routing rule',
+      },
+      described: { one: 'The rule', many: 'Rules' },
+      writers: setup,
       body: ruleBody,
-      roles: setup,
-      response: { status: 201, description: 'The rule', schema: ruleView },
-      handler: async ({ body, auth }) => {
-        await checkReferences(auth.workspaceId, body.when);
-        return present(await prisma.routingRule.create({ data: { id: newId('rtr'), workspaceId: auth.workspaceId, ...body } }));
-      },
-    }),
-    route({
-      method: 'get',
-      path: '/routing-rules',
-      summary: 'Routing rules, in the order they are tried',
-      tag: 'routing',
-      response: { status: 200, description: 'Rules', schema: listSchema(ruleView) },
-      handler: async ({ auth }) => ({
-        data: (await prisma.routingRule.findMany({ where: { workspaceId: auth.workspaceId }, orderBy: [{ priority: 'asc' }, { createdAt: 'asc' }] })).map(present),
-        nextCursor: null,
-      }),
-    }),
-    route({
-      method: 'get',
-      path: '/routing-rules/:id',
-      summary: 'One routing rule',
-      tag: 'routing',
-      params: byId,
-      response: { status: 200, description: 'The rule', schema: ruleView },
-      handler: async ({ params, auth }) => present(await load(auth.workspaceId, params.id)),
-    }),
-    route({
-      method: 'patch',
-      path: '/routing-rules/:id',
-      summary: 'Change a routing rule',
-      tag: 'routing',
-      params: byId,
-      body: ruleBody.partial().extend({ when: routingCondition.optional() }),
-      roles: setup,
-      response: { status: 200, description: 'The rule', schema: ruleView },
-      handler: async ({ params, body, auth }) => {
-        const row = await load(auth.workspaceId, params.id);
-        await checkReferences(auth.workspaceId, body.when);
-        return present(await prisma.routingRule.update({ where: { id: row.id }, data: body as Prisma.RoutingRuleUpdateInput }));
-      },
-    }),
-    route({
-      method: 'delete',
-      path: '/routing-rules/:id',
-      summary: 'Remove a routing rule',
-      tag: 'routing',
-      params: byId,
-      roles: setup,
-      response: { status: 204, description: 'Removed' },
-      handler: async ({ params, auth }) => {
-        const row = await load(auth.workspaceId, params.id);
-        await prisma.routingRule.delete({ where: { id: row.id } });
-        return undefined;
+      patch: ruleBody.partial().extend({ when: routingCondition.optional() }),
+      view: ruleView,
+      present,
+      check: (workspaceId, body) => checkReferences(workspaceId, body.when),
+      rows: {
+        list: (workspaceId) => prisma.routingRule.findMany({ where: { workspaceId }, orderBy: [{ priority: 'asc' }, { createdAt: 'asc' }] }),
+        find: (workspaceId, id) => prisma.routingRule.findFirst({ where: { id, workspaceId } }),
+        create: (workspaceId, body) => prisma.routingRule.create({ data: { id: newId('rtr'), workspaceId, ...body } }),
+        update: (id, patch) => prisma.routingRule.update({ where: { id }, data: patch as Prisma.RoutingRuleUpdateInput }),
+        remove: async (id) => {
+          await prisma.routingRule.delete({ where: { id } });
+        },
       },
     }),
     route({

@@ -1,11 +1,12 @@
 import type { Prisma, ScoringRule } from '@prisma/client';
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import { closedStages } from '../../leads/stages.js';
 import { rescoreLead, scoringCondition } from '../../leads/scoring.js';
 import type { AppDeps } from '../deps.js';
-import { byId, listSchema, route, type RouteDef } from '../route.js';
+import { crudRoutes } from '../crud.js';
+import { route, type RouteDef } from '../route.js';
 
 const ruleBody = z
   .object({
@@ -44,12 +45,6 @@ const setup = ['owner', 'manager'] as const;
 export function scoringRuleRoutes(deps: AppDeps): RouteDef[] {
   const prisma = deps.db.prisma;
 
-  async function load(workspaceId: string, id: string) {
-    const row = await prisma.scoringRule.findFirst({ where: { id, workspaceId } });
-    if (!row) throw new NotFoundError('scoring rule');
-    return row;
-  }
-
   async function checkReferences(workspaceId: string, when: z.infer<typeof scoringCondition> | undefined) {
     if (when?.type === 'product' && !(await prisma.product.findFirst({ where: { workspaceId, id: when.productId } }))) {
       throw new ValidationError([{ path: 'when.productId', message: 'no product with this id in the workspace' }]);
@@ -57,66 +52,32 @@ export function scoringRuleRoutes(deps: AppDeps): RouteDef[] {
   }
 
   return [
-    route({
-      method: 'post',
+    ...crudRoutes({
       path: '/scoring-rules',
-      summary: 'Add a scoring rule (scores change as leads change; POST /scoring-rules/rescore applies it to every open lead now)',
       tag: 'scoring',
+      noun: 'scoring rule',
+      summaries: {
+        create: 'Add a scoring rule (scores change as leads change; POST /scoring-rules/rescore applies it to every open lead now)',
+        list: 'Scoring rules',
+        get: 'One scoring rule',
+        change: 'Change a scoring rule',
+        remove: 'Remove a scoring rule',
+      },
+      described: { one: 'The rule', many: 'Rules' },
+      writers: setup,
       body: ruleBody,
-      roles: setup,
-      response: { status: 201, description: 'The rule', schema: ruleView },
-      handler: async ({ body, auth }) => {
-        await checkReferences(auth.workspaceId, body.when);
-        return present(await prisma.scoringRule.create({ data: { id: newId('scr'), workspaceId: auth.workspaceId, ...body } }));
-      },
-    }),
-    route({
-      method: 'get',
-      path: '/scoring-rules',
-      summary: 'Scoring rules',
-      tag: 'scoring',
-      response: { status: 200, description: 'Rules', schema: listSchema(ruleView) },
-      handler: async ({ auth }) => ({
-        data: (await prisma.scoringRule.findMany({ where: { workspaceId: auth.workspaceId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })).map(present),
-        nextCursor: null,
-      }),
-    }),
-    route({
-      method: 'get',
-      path: '/scoring-rules/:id',
-      summary: 'One scoring rule',
-      tag: 'scoring',
-      params: byId,
-      response: { status: 200, description: 'The rule', schema: ruleView },
-      handler: async ({ params, auth }) => present(await load(auth.workspaceId, params.id)),
-    }),
-    route({
-      method: 'patch',
-      path: '/scoring-rules/:id',
-      summary: 'Change a scoring rule',
-      tag: 'scoring',
-      params: byId,
-      body: ruleBody.partial(),
-      roles: setup,
-      response: { status: 200, description: 'The rule', schema: ruleView },
-      handler: async ({ params, body, auth }) => {
-        const row = await load(auth.workspaceId, params.id);
-        await checkReferences(auth.workspaceId, body.when);
-        return present(await prisma.scoringRule.update({ where: { id: row.id }, data: body as Prisma.ScoringRuleUpdateInput }));
-      },
-    }),
-    route({
-      method: 'delete',
-      path: '/scoring-rules/:id',
-      summary: 'Remove a scoring rule',
-      tag: 'scoring',
-      params: byId,
-      roles: setup,
-      response: { status: 204, description: 'Removed' },
-      handler: async ({ params, auth }) => {
-        const row = await load(auth.workspaceId, params.id);
-        await prisma.scoringRule.delete({ where: { id: row.id } });
-        return undefined;
+      patch: ruleBody.partial(),
+      view: ruleView,
+      present,
+      check: (workspaceId, body) => checkReferences(workspaceId, body.when),
+      rows: {
+        list: (workspaceId) => prisma.scoringRule.findMany({ where: { workspaceId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+        find: (workspaceId, id) => prisma.scoringRule.findFirst({ where: { id, workspaceId } }),
+        create: (workspaceId, body) => prisma.scoringRule.create({ data: { id: newId('scr'), workspaceId, ...body } }),
+        update: (id, patch) => prisma.scoringRule.update({ where: { id }, data: patch as Prisma.ScoringRuleUpdateInput }),
+        remove: async (id) => {
+          await prisma.scoringRule.delete({ where: { id } });
+        },
       },
     }),
     route({
