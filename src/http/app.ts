@@ -20,6 +20,7 @@ import { eventRoutes } from './routes/events.js';
 import { followUpRoutes } from './routes/follow-ups.js';
 import { insightRoutes } from './routes/insights.js';
 import { leadActionRoutes } from './routes/lead-actions.js';
+import { contactRoutes } from './routes/contacts.js';
 import { leadRoutes } from './routes/leads.js';
 import { messageRoutes } from './routes/messages.js';
 import { qualifierRoutes } from './routes/qualifiers.js';
@@ -165,6 +166,7 @@ export function createApp(deps: AppDeps): Express {
   const routes = [
     ...sourceRoutes(deps, ctx),
     ...leadRoutes(deps),
+    ...contactRoutes(deps),
     ...messageRoutes(deps),
     ...followUpRoutes(deps),
     ...assignmentRuleRoutes(deps),

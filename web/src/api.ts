@@ -128,6 +128,7 @@ export interface Lead {
   whatsappId: string | null;
   company: string | null;
   channel: string;
+  source: { id: string; name: string; kind: string } | null;
   stage: string;
   score: number;
   owner: { id: string; name: string; email: string } | null;
@@ -194,3 +195,36 @@ export interface Template {
   subject?: string | null;
   body: string;
 }
+
+/** Where a reply to the lead goes on one channel; `subject` is an email reply's default. */
+export interface ReplyOption {
+  channel: string;
+  to: string;
+  subject?: string;
+}
+
+export const getReplyOptions = (leadId: string) => get<{ data: ReplyOption[] }>(`/leads/${encodeURIComponent(leadId)}/reply-options`).then((list) => list.data);
+
+/** A contact's conversation (one of its leads), as a contact's detail lists them. */
+export interface ContactConversation {
+  id: string;
+  name: string | null;
+  channel: string;
+  stage: string;
+  status: 'open' | 'pending' | 'snoozed' | 'resolved';
+  owner: { id: string; name: string } | null;
+  createdAt: string;
+  lastActivityAt: string;
+}
+
+export interface ContactDetail {
+  id: string;
+  name: string | null;
+  company: string | null;
+  identities: { kind: 'phone' | 'email' | 'whatsapp'; value: string; undeliverable: boolean }[];
+  optOuts: string[];
+  leads: string[];
+  conversations: ContactConversation[];
+}
+
+export const getContact = (contactId: string) => get<ContactDetail>(`/contacts/${encodeURIComponent(contactId)}`);

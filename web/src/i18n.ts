@@ -423,6 +423,19 @@ const en = {
     toHint: 'An empty "to" means until midnight.',
     quietOn: 'No messages sent during quiet hours',
   },
+  replyRoute: (channel: string, to: string) => `${channel} · ${to}`,
+  replySubject: 'Subject',
+  products: 'Products',
+  noProducts: 'No products in the catalogue yet.',
+  origin: 'Where they came from',
+  source: 'Source',
+  firstContact: 'First contact',
+  attributionLabels: { utm_source: 'Campaign source', utm_medium: 'Medium', utm_campaign: 'Campaign', utm_term: 'Keyword', utm_content: 'Ad content', gclid: 'Google Ads click', fbclid: 'Meta ad click', page_url: 'Page' },
+  noAttribution: 'No campaign or ad recorded.',
+  fields: 'Form fields',
+  otherConversations: 'Other conversations',
+  noOtherConversations: 'None: this is their only one.',
+  inboxZero: 'All done: no open conversations.',
 };
 
 export type Dictionary = typeof en;
@@ -845,6 +858,19 @@ const ptBR: Dictionary = {
     toHint: '"Às" vazio quer dizer até a meia-noite.',
     quietOn: 'Nenhuma mensagem enviada no horário de silêncio',
   },
+  replyRoute: (channel: string, to: string) => `${channel} · ${to}`,
+  replySubject: 'Assunto',
+  products: 'Produtos',
+  noProducts: 'Nenhum produto no catálogo ainda.',
+  origin: 'De onde veio',
+  source: 'Origem',
+  firstContact: 'Primeiro contato',
+  attributionLabels: { utm_source: 'Origem da campanha', utm_medium: 'Mídia', utm_campaign: 'Campanha', utm_term: 'Palavra-chave', utm_content: 'Conteúdo do anúncio', gclid: 'Clique no Google Ads', fbclid: 'Clique em anúncio da Meta', page_url: 'Página' },
+  noAttribution: 'Nenhuma campanha ou anúncio registrado.',
+  fields: 'Campos do formulário',
+  otherConversations: 'Outras conversas',
+  noOtherConversations: 'Nenhuma: esta é a única.',
+  inboxZero: 'Tudo em dia: nenhuma conversa aberta.',
 };
 
 export type Locale = 'en' | 'pt-BR';
