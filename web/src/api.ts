@@ -225,6 +225,32 @@ export interface ContactDetail {
   optOuts: string[];
   leads: string[];
   conversations: ContactConversation[];
+  merges: ContactMerge[];
+}
+
+export interface ContactSummary {
+  id: string;
+  name: string | null;
+  company: string | null;
+  identities: { kind: 'phone' | 'email' | 'whatsapp'; value: string; undeliverable: boolean }[];
+  leads: number;
+  createdAt: string;
+}
+
+/** A contact merged into another: automatic (one message named both) or by hand. */
+export interface ContactMerge {
+  id: string;
+  fromContactId: string;
+  intoContactId: string;
+  name: string | null;
+  identities: string[];
+  leads: number;
+  automatic: boolean;
+  createdAt: string;
+  undoneAt: string | null;
 }
 
 export const getContact = (contactId: string) => get<ContactDetail>(`/contacts/${encodeURIComponent(contactId)}`);
+export const listContacts = (q: string, cursor?: string) => get<List<ContactSummary>>(`/contacts${query({ q, cursor, limit: 50 })}`);
+export const mergeContact = (keepId: string, otherId: string) => post<ContactMerge>(`/contacts/${encodeURIComponent(keepId)}/merge`, { contactId: otherId });
+export const undoContactMerge = (mergeId: string) => post<ContactMerge>(`/contact-merges/${encodeURIComponent(mergeId)}/undo`);

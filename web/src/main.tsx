@@ -6,6 +6,7 @@ import { CommandBar } from './command-bar.js';
 import { dictionaries, type Locale, pickLocale } from './i18n.js';
 import { chime, onListChanged, onLive, onLiveState, type LiveState, startLive, stopLive } from './live.js';
 import { BoardPage } from './pages/board.js';
+import { ContactsPage } from './pages/contacts.js';
 import { InboxPage } from './pages/inbox.js';
 import { TextDialogHost } from './ui.js';
 import { InsightsPage } from './pages/insights.js';
@@ -126,6 +127,7 @@ function Shell({ session, onChange }: { session: SessionInfo; onChange: (info: S
   const nav: [string, string][] = [
     ['inbox', t.navInbox],
     ['board', t.navBoard],
+    ['contacts', t.navContacts],
     ['insights', t.navInsights],
     ...(session.user.role === 'rep' ? [] : ([['setup', t.navSetup]] as [string, string][])),
   ];
@@ -181,6 +183,7 @@ function Shell({ session, onChange }: { session: SessionInfo; onChange: (info: S
       <main class={`page page-${page}`}>
         {page === 'inbox' && <InboxPage leadId={route[1]} />}
         {page === 'board' && <BoardPage />}
+        {page === 'contacts' && <ContactsPage contactId={route[1]} />}
         {page === 'insights' && <InsightsPage />}
         {page === 'setup' && <SetupPage section={route[1]} itemId={route[2]} />}
       </main>
