@@ -21,6 +21,7 @@ import { followUpRoutes } from './routes/follow-ups.js';
 import { insightRoutes } from './routes/insights.js';
 import { leadActionRoutes } from './routes/lead-actions.js';
 import { contactRoutes } from './routes/contacts.js';
+import { inviteRoutes, publicInviteRoutes } from './routes/invites.js';
 import { leadRoutes } from './routes/leads.js';
 import { messageRoutes } from './routes/messages.js';
 import { qualifierRoutes } from './routes/qualifiers.js';
@@ -176,6 +177,7 @@ export function createApp(deps: AppDeps): Express {
     ...webhookRoutes(deps),
     ...sequenceRoutes(deps),
     ...workspaceRoutes(deps),
+    ...inviteRoutes(deps),
     ...qualifierRoutes(deps),
     ...leadActionRoutes(deps),
     ...quotaRoutes(deps),
@@ -183,7 +185,7 @@ export function createApp(deps: AppDeps): Express {
     ...insightRoutes(deps),
   ];
   const sessions = new Sessions(deps.db.prisma, { secureCookie: deps.config.publicUrl.startsWith('https:'), throttle: defaultThrottle });
-  const publicRoutes = signInRoutes(deps, sessions);
+  const publicRoutes = [...signInRoutes(deps, sessions), ...publicInviteRoutes(deps, sessions)];
   const live = new LiveFeed(deps.db.prisma, deps.logger);
   app.locals.live = live;
   const userRoutes = [...sessionRoutes(deps, sessions), ...conversationRoutes(deps), ...eventRoutes(live), ...routes];

@@ -23,6 +23,8 @@ describe('the inbox as a CRM user expects it', () => {
   let form: WebformSource;
   let lead: Lead;
   let desktop: { context: BrowserContext; page: Page };
+  /** Maria's second contact, as it was before the merge. */
+  let other: Lead;
 
   async function newPage(viewport = { width: 1280, height: 800 }): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext({ baseURL: stack.baseUrl, locale: 'en-US', viewport, timezoneId: 'America/Sao_Paulo' });
@@ -133,7 +135,7 @@ describe('the inbox as a CRM user expects it', () => {
 
   it('finds a contact and merges another into it by hand with an in-page confirmation', async () => {
     expect((await postForm(stack, form, { name: 'Maria F.', phone: '+55 21 91234-0000' })).status).toBe(202);
-    const [other] = await leadNamed('Maria F.');
+    [other] = (await leadNamed('Maria F.')) as [Lead];
     const { page } = desktop;
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Contacts' }).click();
     await page.getByLabel('Search name, email or phone').fill('98765-4321');
@@ -145,24 +147,23 @@ describe('the inbox as a CRM user expects it', () => {
     await detail.getByRole('group', { name: 'Merge contacts' }).getByRole('button', { name: 'Merge contacts' }).click();
     await detail.getByRole('status').filter({ hasText: 'Maria F. was merged into this contact.' }).waitFor();
     await detail.locator('.contact-points', { hasText: '+5521912340000' }).waitFor();
-    expect((await stack.api<Lead>('GET', `/api/v1/leads/${other!.id}`)).body.contactId).toBe(lead.contactId);
+    expect((await stack.api<Lead>('GET', `/api/v1/leads/${other.id}`)).body.contactId).toBe(lead.contactId);
   });
 
   it('lists the contact\'s other conversation in the lead panel, and undoes the merge from the contact', async () => {
     const { page } = desktop;
-    const [other] = await leadNamed('Maria F.');
     const detail = page.locator('.contact-detail');
     // The lead panel lists the contact's other conversation, which keeps its own timeline.
     await page.goto(`/#/inbox/${lead.id}`);
     const panel = page.getByRole('complementary', { name: 'Lead details' });
     await panel.locator('.other-conversations a').first().click();
-    await page.waitForURL(new RegExp(`#/inbox/${other!.id}$`));
+    await page.waitForURL(new RegExp(`#/inbox/${other.id}$`));
     await page.locator('.message.in').first().waitFor();
 
     await page.goto(`/#/contacts/${lead.contactId}`);
     await detail.locator('.merges li', { hasText: 'Merged by hand' }).getByRole('button', { name: 'Undo merge' }).click();
     await detail.getByRole('status').filter({ hasText: 'is a contact of their own again' }).waitFor();
-    await eventually(async () => expect((await stack.api<Lead>('GET', `/api/v1/leads/${other!.id}`)).body.contactId).toBe(other!.contactId));
+    await eventually(async () => expect((await stack.api<Lead>('GET', `/api/v1/leads/${other.id}`)).body.contactId).toBe(other.contactId));
     await detail.locator('.contact-points', { hasText: '+5521912340000' }).waitFor({ state: 'detached' });
   });
 

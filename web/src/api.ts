@@ -92,7 +92,7 @@ export type Role = 'owner' | 'manager' | 'rep';
 
 export interface SessionInfo {
   user: { id: string; workspaceId: string; name: string; email: string; role: Role; locale: string | null };
-  workspace: { id: string; name: string; locale: string; timeZone: string; visibility: string; repsCanClaim: boolean };
+  workspace: { id: string; name: string; locale: string; timeZone: string; visibility: string; repsCanClaim: boolean; logoUrl: string | null; profileConfirmed: boolean };
   csrfToken: string;
 }
 
@@ -254,3 +254,14 @@ export const getContact = (contactId: string) => get<ContactDetail>(`/contacts/$
 export const listContacts = (q: string, cursor?: string) => get<List<ContactSummary>>(`/contacts${query({ q, cursor, limit: 50 })}`);
 export const mergeContact = (keepId: string, otherId: string) => post<ContactMerge>(`/contacts/${encodeURIComponent(keepId)}/merge`, { contactId: otherId });
 export const undoContactMerge = (mergeId: string) => post<ContactMerge>(`/contact-merges/${encodeURIComponent(mergeId)}/undo`);
+
+/** The workspace's business profile, as GET /workspace answers it (with the rest of its settings). */
+export interface WorkspaceProfile {
+  id: string;
+  name: string;
+  timeZone: string;
+  workingHours: Record<string, [string, string][]>;
+  signature: string | null;
+  logoUrl: string | null;
+  profileConfirmed: boolean;
+}

@@ -118,6 +118,12 @@ const sendBody = z
   .refine((body) => !(body.text && body.templateId), { message: 'send either text or templateId', path: ['text'] })
   .refine((body) => Boolean(body.text || body.templateId || body.attachmentIds), { message: 'send text, templateId or attachmentIds', path: ['text'] });
 
+/** An email typed by a person ends with the business's signature, after the conventional "-- " line. */
+export function withSignature(text: string, signature: string | null): string {
+  if (!signature?.trim() || !text) return text;
+  return `${text}\n\n-- \n${signature.trim()}`;
+}
+
 /** A sendAt a little in the past (a clock behind, a slow request) means now. */
 const sendAtSlackMs = 60_000;
 
@@ -350,7 +356,10 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
           }
           const content = template
             ? await renderForLead(tx, templates, lead, { name: template.name, locale: template.locale, channel: plan.channel }, body.variables ?? {})
-            : { text: body.text ?? '', subject: body.subject ?? (plan.channel === 'email' ? replySubject(plan.thread?.subject, workspace.name) : undefined) };
+            : {
+                text: withSignature(body.text ?? '', plan.channel === 'email' ? workspace.signature : null),
+                subject: body.subject ?? (plan.channel === 'email' ? replySubject(plan.thread?.subject, workspace.name) : undefined),
+              };
           const id = await outbound.queueMessage(tx, {
             workspaceId: auth.workspaceId,
             leadId: lead.id,

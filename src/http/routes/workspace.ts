@@ -86,6 +86,7 @@ const userView = z.object({
   phone: z.string().nullable(),
   active: z.boolean(),
   workingHours: z.record(z.string(), z.unknown()).nullable(),
+  invitePending: z.boolean().describe('Invited, and no password set yet'),
   createdAt: z.string(),
 });
 
@@ -139,6 +140,7 @@ function presentUser(row: User) {
     phone: row.phone,
     active: row.active,
     workingHours: row.workingHours as Record<string, unknown> | null,
+    invitePending: row.passwordHash === null,
     createdAt: row.createdAt.toISOString(),
   };
 }
