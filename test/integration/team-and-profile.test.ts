@@ -96,7 +96,7 @@ describe('the business profile and invitations on PGlite', () => {
     const refused = await rui.request<Problem>('PATCH', '/api/v1/workspace', { name: 'Rui Ltda' });
     expect(refused.status).toBe(403);
     expect(refused.headers.get('content-type')).toContain('application/problem+json');
-    expect((await rui.request('GET', '/api/v1/workspace/logo')).status).toBe(200);
+    expect((await fetch(`${stack.baseUrl}/api/v1/workspace/logo`, { headers: { cookie: rui.cookie } })).status).toBe(200);
 
     const otherKey = `lg_other_${newId('k')}`;
     const workspaceId = newId('ws');

@@ -480,6 +480,8 @@ const en = {
   newPassword: 'New password',
   setPasswordAndSignIn: 'Set password and sign in',
   inviteInvalid: 'This invitation link no longer works: ask for a new one.',
+  routings: { sales: 'sales', nurture: 'nurture' },
+  activityRouted: (to: string, rule: string | null) => (rule ? `Routed to ${to} by the rule “${rule}”` : `Routed to ${to}`),
 };
 
 export type Dictionary = typeof en;
@@ -959,6 +961,8 @@ const ptBR: Dictionary = {
   newPassword: 'Nova senha',
   setPasswordAndSignIn: 'Criar senha e entrar',
   inviteInvalid: 'Este link de convite não funciona mais: peça um novo.',
+  routings: { sales: 'vendas', nurture: 'nutrição' },
+  activityRouted: (to: string, rule: string | null) => (rule ? `Encaminhado para ${to} pela regra “${rule}”` : `Encaminhado para ${to}`),
 };
 
 export type Locale = 'en' | 'pt-BR';

@@ -15,7 +15,7 @@ export function TimeZonePicker({ value, onChange }: { value: string; onChange: (
   return (
     <label>
       {t.timeZone}
-      <select value={value} onChange={(e) => onChange((e.target as HTMLSelectElement).value)}>
+      <select aria-label={t.timeZone} value={value} onChange={(e) => onChange((e.target as HTMLSelectElement).value)}>
         {zones(value).map((zone) => (
           <option key={zone} value={zone}>
             {zone.replace(/_/g, ' ')}

@@ -34,13 +34,16 @@ const activityKinds = new Set([
 ]);
 
 export function ConversationView({ leadId, composerRef, onChanged }: { leadId: string; composerRef: { current: ComposerHandle | null }; onChanged: () => void }) {
-  const { t } = useApp();
+  const { t, locale, session } = useApp();
+  // A line between days, each day as the workspace's clock reads it.
+  const dayFormat = useMemo(() => new Intl.DateTimeFormat(locale, { timeZone: session.workspace.timeZone, dateStyle: 'full' }), [locale, session.workspace.timeZone]);
+  const dayOf = (iso: string) => dayFormat.format(new Date(iso));
   const [lead, setLead] = useState<Lead | null>(null);
   const [messages, setMessages] = useState<Message[]>([]);
   const [activities, setActivities] = useState<Activity[]>([]);
   const [error, setError] = useState('');
   const [showPanel, setShowPanel] = useState(false);
-  const bottom = useRef<HTMLDivElement>(null);
+  const bottom = useRef<HTMLLIElement>(null);
 
   const load = async () => {
     try {
@@ -138,8 +141,18 @@ export function ConversationView({ leadId, composerRef, onChanged }: { leadId: s
           </button>
         </header>
         <ol class="timeline" ref={timelineRef} aria-label={t.timeline}>
-          {timeline.map((item) => ('message' in item ? <MessageItem key={item.message.id} message={item.message} onRetry={changed} /> : <ActivityItem key={item.activity.id} activity={item.activity} />))}
-          <div ref={bottom} />
+          {timeline.map((item, index) => {
+            const day = dayOf(item.at);
+            const line = 'message' in item ? <MessageItem key={item.message.id} message={item.message} onRetry={changed} /> : <ActivityItem key={item.activity.id} activity={item.activity} />;
+            if (index > 0 && dayOf(timeline[index - 1]!.at) === day) return line;
+            return [
+              <li key={`day-${day}`} class="day-separator">
+                <span>{day}</span>
+              </li>,
+              line,
+            ];
+          })}
+          <li ref={bottom} class="timeline-end" aria-hidden="true" />
         </ol>
         <p class="typing" aria-live="polite">
           {typingUntil > Date.now() ? t.typing(lead.name ?? t.unknownContact) : ''}
@@ -306,6 +319,9 @@ function ActivityItem({ activity }: { activity: Activity }) {
       break;
     case 'follow_up.completed':
       text = t.activityFollowUpDone(String(data.outcome ?? ''));
+      break;
+    case 'lead.routed':
+      text = t.activityRouted(t.routings[data.to as keyof typeof t.routings] ?? String(data.to ?? ''), typeof data.rule === 'string' ? data.rule : null);
       break;
     default:
       text = t.activityKinds[activity.kind as keyof typeof t.activityKinds] ?? activity.kind;
