@@ -19,6 +19,8 @@ export const problemCatalog = {
   no_reply_channel: { status: 422, title: 'The contact has no channel to reply on' },
   template_invalid: { status: 422, title: 'The template cannot be rendered' },
   attachments_not_supported: { status: 422, title: 'This channel cannot carry these files' },
+  invite_invalid: { status: 410, title: 'This invitation link no longer works' },
+  invite_not_sent: { status: 502, title: 'The invitation could not be emailed' },
   not_ready: { status: 503, title: 'Not ready' },
   database_unavailable: { status: 503, title: 'The database is unavailable' },
   internal: { status: 500, title: 'Internal error' },

@@ -1,5 +1,7 @@
 import type { Prisma } from '@prisma/client';
 import { newId } from '../ids.js';
+import { systemActor } from '../leads/activities.js';
+import { mergeContacts } from './merge.js';
 import type { Identity } from './identities.js';
 
 export type Tx = Prisma.TransactionClient;
@@ -56,17 +58,7 @@ export async function resolveContact(
   const [primary, ...duplicates] = contacts as [(typeof contacts)[number], ...typeof contacts];
   const mergedContactIds = duplicates.map((contact) => contact.id);
   if (mergedContactIds.length > 0) {
-    await tx.contactIdentity.updateMany({ where: { contactId: { in: mergedContactIds } }, data: { contactId: primary.id } });
-    await tx.lead.updateMany({ where: { contactId: { in: mergedContactIds } }, data: { contactId: primary.id } });
-    const optOuts = await tx.contactOptOut.findMany({ where: { contactId: { in: mergedContactIds } } });
-    if (optOuts.length > 0) {
-      await tx.contactOptOut.createMany({
-        data: optOuts.map(({ channel, reason, createdAt }) => ({ workspaceId, contactId: primary.id, channel, reason, createdAt })),
-        skipDuplicates: true,
-      });
-      await tx.contactOptOut.deleteMany({ where: { contactId: { in: mergedContactIds } } });
-    }
-    await tx.contact.updateMany({ where: { id: { in: mergedContactIds } }, data: { mergedIntoId: primary.id } });
+    await mergeContacts(tx, { workspaceId, primaryId: primary.id, duplicateIds: mergedContactIds, automatic: true, actor: systemActor });
   }
 
   const knownValues = new Set(known.map((row) => `${row.kind}:${row.value}`));

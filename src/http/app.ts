@@ -21,6 +21,8 @@ import { eventRoutes } from './routes/events.js';
 import { followUpRoutes } from './routes/follow-ups.js';
 import { insightRoutes } from './routes/insights.js';
 import { leadActionRoutes } from './routes/lead-actions.js';
+import { contactRoutes } from './routes/contacts.js';
+import { inviteRoutes, publicInviteRoutes } from './routes/invites.js';
 import { leadRoutes } from './routes/leads.js';
 import { messageRoutes } from './routes/messages.js';
 import { oauthCallback, oauthCallbackOpenApi, oauthRoutes } from './routes/oauth.js';
@@ -200,6 +202,7 @@ export function apiRoutes(deps: AppDeps, ctx: AdapterContext, sessions: Sessions
     ...sourceRoutes(deps, ctx),
     ...oauthRoutes(deps),
     ...leadRoutes(deps),
+    ...contactRoutes(deps),
     ...messageRoutes(deps),
     ...followUpRoutes(deps),
     ...assignmentRuleRoutes(deps),
@@ -209,6 +212,7 @@ export function apiRoutes(deps: AppDeps, ctx: AdapterContext, sessions: Sessions
     ...webhookRoutes(deps),
     ...sequenceRoutes(deps),
     ...workspaceRoutes(deps),
+    ...inviteRoutes(deps),
     ...qualifierRoutes(deps),
     ...leadActionRoutes(deps),
     ...quotaRoutes(deps),
@@ -216,7 +220,7 @@ export function apiRoutes(deps: AppDeps, ctx: AdapterContext, sessions: Sessions
     ...insightRoutes(deps),
   ];
   return {
-    publicRoutes: signInRoutes(deps, sessions),
+    publicRoutes: [...signInRoutes(deps, sessions), ...publicInviteRoutes(deps, sessions)],
     userRoutes: [...sessionRoutes(deps, sessions), ...conversationRoutes(deps), ...eventRoutes(live), ...routes],
   };
 }

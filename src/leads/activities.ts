@@ -9,6 +9,7 @@ export type ActivityKind =
   | 'lead.scored'
   | 'lead.routed'
   | 'contact.merged'
+  | 'contact.unmerged'
   | 'message.received'
   | 'message.queued'
   | 'message.scheduled'

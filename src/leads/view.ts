@@ -6,6 +6,7 @@ export const leadInclude = {
   contact: { include: { identities: true } },
   owner: true,
   products: { include: { product: true } },
+  source: { select: { id: true, name: true, kind: true } },
 } satisfies Prisma.LeadInclude;
 
 export type LeadRow = Prisma.LeadGetPayload<{ include: typeof leadInclude }>;
@@ -21,6 +22,7 @@ export const leadView = z.object({
   company: z.string().nullable(),
   channel: z.string(),
   sourceId: z.string().nullable(),
+  source: z.object({ id: z.string(), name: z.string(), kind: z.string() }).nullable().describe('The source the lead came in through'),
   stage: z.string(),
   score: z.number(),
   owner: z.object({ id: z.string(), name: z.string(), email: z.string() }).nullable(),
@@ -69,6 +71,7 @@ export function presentLead(row: LeadRow): LeadView {
     company: row.company ?? row.contact.company,
     channel: row.channel,
     sourceId: row.sourceId,
+    source: row.source ? { id: row.source.id, name: row.source.name, kind: row.source.kind } : null,
     stage: row.stage,
     score: row.score,
     owner: row.owner ? { id: row.owner.id, name: row.owner.name, email: row.owner.email } : null,

@@ -271,6 +271,24 @@ export class Outbound {
     return last ? emailThreadOf(last) : undefined;
   }
 
+  /**
+   * Sends an email that belongs to no lead's conversation (a teammate's invitation) at once, from
+   * the workspace's email source, else the gateway's SMTP. Throws the channel's error: the caller
+   * says it failed, and the person tries again.
+   */
+  async sendWorkspaceEmail(workspaceId: string, mail: { to: string; subject: string; text: string }): Promise<void> {
+    const source = await this.deps.prisma.source.findFirst({ where: { workspaceId, kind: 'email', deletedAt: null }, orderBy: { createdAt: 'asc' } });
+    const adapter = source ? this.deps.registry.forSourceKind(source.kind) : this.deps.registry.senderFor('email');
+    let connection: OutboundConnection | undefined;
+    if (source && adapter?.send) {
+      connection = { id: source.id, publicUrl: this.deps.config.publicUrl, settings: source.settings as Record<string, unknown>, secrets: this.deps.box.open<Record<string, unknown>>(source.secrets) };
+    } else if (this.deps.config.smtp && adapter?.send) {
+      connection = { id: 'system:smtp', publicUrl: this.deps.config.publicUrl, settings: { from: this.deps.config.smtp.from }, secrets: { smtpUrl: this.deps.config.smtp.url } };
+    }
+    if (!connection || !adapter?.send) throw new ChannelError('no_connection', 'nothing is configured to send email: add an email source or set SMTP_URL', false);
+    await adapter.send(connection, { id: newId('eml'), to: mail.to, subject: mail.subject, text: mail.text, headers: { 'Auto-Submitted': 'auto-generated' } });
+  }
+
   /** Once the queue is closed: the pace's own Redis connection. */
   async close(): Promise<void> {
     await this.deps.pace.close();

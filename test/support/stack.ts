@@ -16,6 +16,11 @@ export interface StackOptions {
   queue: QueueKind;
   smtp?: { url: string; from: string };
   env?: Record<string, string>;
+  /**
+   * Leave the business profile unconfirmed, so the inbox asks its owner for it at sign-in. By
+   * default the profile is confirmed at start: most browser tests are about other pages.
+   */
+  askBusinessProfile?: boolean;
   /** Options of the built-in adapters, e.g. a WhatsApp double (test/support/fake-whatsapp.ts). */
   adapterOptions?: GatewayOptions['adapterOptions'];
 }
@@ -128,6 +133,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  if (!options.askBusinessProfile) {
+    const confirmed = await stack.api('PATCH', '/api/v1/workspace', { profileConfirmed: true });
+    if (confirmed.status !== 200) throw new Error(`confirming the business profile answered ${confirmed.status}`);
+  }
   return stack;
 }
 

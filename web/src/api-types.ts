@@ -503,6 +503,9 @@ export interface paths {
                                 timeZone: string;
                                 visibility: string;
                                 repsCanClaim: boolean;
+                                logoUrl: string | null;
+                                /** @description Whether an owner confirmed the business profile; until then the inbox asks owners for it */
+                                profileConfirmed: boolean;
                             };
                             /** @description Send it back in X-CSRF-Token on every state change made with the session cookie */
                             csrfToken: string;
@@ -561,6 +564,9 @@ export interface paths {
                                 timeZone: string;
                                 visibility: string;
                                 repsCanClaim: boolean;
+                                logoUrl: string | null;
+                                /** @description Whether an owner confirmed the business profile; until then the inbox asks owners for it */
+                                profileConfirmed: boolean;
                             };
                             /** @description Send it back in X-CSRF-Token on every state change made with the session cookie */
                             csrfToken: string;
@@ -606,6 +612,113 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invites/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who an invitation link is for */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    token: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The invitation */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            name: string;
+                            email: string;
+                            workspace: string;
+                            expiresAt: string;
+                        };
+                    };
+                };
+                /** @description An error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invites/{token}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set the invited user's password through the link, once; signs them in */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    token: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        password: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description The password is set and the session cookie too */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            email: string;
+                        };
+                    };
+                };
+                /** @description An error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1789,6 +1902,12 @@ export interface paths {
                                 company: string | null;
                                 channel: string;
                                 sourceId: string | null;
+                                /** @description The source the lead came in through */
+                                source: {
+                                    id: string;
+                                    name: string;
+                                    kind: string;
+                                } | null;
                                 stage: string;
                                 score: number;
                                 owner: {
@@ -1904,6 +2023,12 @@ export interface paths {
                             company: string | null;
                             channel: string;
                             sourceId: string | null;
+                            /** @description The source the lead came in through */
+                            source: {
+                                id: string;
+                                name: string;
+                                kind: string;
+                            } | null;
                             stage: string;
                             score: number;
                             owner: {
@@ -2033,6 +2158,12 @@ export interface paths {
                             company: string | null;
                             channel: string;
                             sourceId: string | null;
+                            /** @description The source the lead came in through */
+                            source: {
+                                id: string;
+                                name: string;
+                                kind: string;
+                            } | null;
                             stage: string;
                             score: number;
                             owner: {
@@ -2379,6 +2510,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/leads/{id}/reply-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where a reply to the lead would go on each channel the contact can be answered on, and an email reply's subject
+         * @description One entry per channel this workspace can send to the contact on, the one a reply without `channel` takes first. `to` is the address or number the message goes to; `subject` (email only) is what the reply is sent with unless it names another: the thread it answers, else the workspace's name.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The reply routes */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                /** @enum {string} */
+                                channel: "webform" | "whatsapp" | "voice" | "sms" | "email" | "instagram";
+                                to: string;
+                                subject?: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description An error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/messages/{id}": {
         parameters: {
             query?: never;
@@ -2568,6 +2756,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/contacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List contacts, newest first, or search them */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    cursor?: string;
+                    q?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of contacts */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                id: string;
+                                name: string | null;
+                                company: string | null;
+                                identities: {
+                                    /** @enum {string} */
+                                    kind: "phone" | "email" | "whatsapp" | "instagram";
+                                    value: string;
+                                    undeliverable: boolean;
+                                }[];
+                                leads: number;
+                                createdAt: string;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description An error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/contacts/{id}": {
         parameters: {
             query?: never;
@@ -2575,7 +2827,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A contact: one person across channels */
+        /** A contact: one person across channels, with their conversations and the contacts merged into it */
         get: {
             parameters: {
                 query?: never;
@@ -2605,6 +2857,38 @@ export interface paths {
                             }[];
                             optOuts: string[];
                             leads: string[];
+                            /** @description The contact's leads the caller may see, newest first */
+                            conversations: {
+                                id: string;
+                                name: string | null;
+                                channel: string;
+                                stage: string;
+                                /** @enum {string} */
+                                status: "open" | "pending" | "snoozed" | "resolved";
+                                owner: {
+                                    id: string;
+                                    name: string;
+                                } | null;
+                                createdAt: string;
+                                lastActivityAt: string;
+                            }[];
+                            /** @description Contacts merged into this one, newest first, with those undone */
+                            merges: {
+                                id: string;
+                                fromContactId: string;
+                                intoContactId: string;
+                                /** @description The merged contact's name */
+                                name: string | null;
+                                /** @description The addresses and numbers that came with it */
+                                identities: string[];
+                                /** @description How many of its leads came with it */
+                                leads: number;
+                                /** @description Merged by the gateway, when one message named both contacts; false: by hand */
+                                automatic: boolean;
+                                createdAt: string;
+                                undoneAt: string | null;
+                            }[];
+                            createdAt: string;
                         };
                     };
                 };
@@ -2621,6 +2905,141 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/contacts/{id}/merge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Merge another contact into this one by hand
+         * @description The other contact's addresses, numbers, leads (with their timelines) and opt-outs move to this one, and it answers as this one from then on. The merge is recorded: POST /api/v1/contact-merges/:id/undo takes it back.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description The contact to merge into this one */
+                        contactId: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description The merge */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            fromContactId: string;
+                            intoContactId: string;
+                            /** @description The merged contact's name */
+                            name: string | null;
+                            /** @description The addresses and numbers that came with it */
+                            identities: string[];
+                            /** @description How many of its leads came with it */
+                            leads: number;
+                            /** @description Merged by the gateway, when one message named both contacts; false: by hand */
+                            automatic: boolean;
+                            createdAt: string;
+                            undoneAt: string | null;
+                        };
+                    };
+                };
+                /** @description An error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/contact-merges/{id}/undo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Undo a merge, automatic or by hand
+         * @description The merged contact gets back the addresses, numbers, leads (with their timelines) and opt-outs that moved with the merge. A message that later names both again merges them again.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The merge, undone */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            fromContactId: string;
+                            intoContactId: string;
+                            /** @description The merged contact's name */
+                            name: string | null;
+                            /** @description The addresses and numbers that came with it */
+                            identities: string[];
+                            /** @description How many of its leads came with it */
+                            leads: number;
+                            /** @description Merged by the gateway, when one message named both contacts; false: by hand */
+                            automatic: boolean;
+                            createdAt: string;
+                            undoneAt: string | null;
+                        };
+                    };
+                };
+                /** @description An error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -3938,6 +4357,12 @@ export interface paths {
                             company: string | null;
                             channel: string;
                             sourceId: string | null;
+                            /** @description The source the lead came in through */
+                            source: {
+                                id: string;
+                                name: string;
+                                kind: string;
+                            } | null;
                             stage: string;
                             score: number;
                             owner: {
@@ -5227,6 +5652,12 @@ export interface paths {
                             visibility: "all" | "own";
                             /** @description Whether reps may claim unassigned leads (and see them when visibility is "own") */
                             repsCanClaim: boolean;
+                            /** @description Added under every email reply typed in the inbox or sent with text through the API */
+                            signature: string | null;
+                            /** @description The business's logo, for the inbox page */
+                            logoUrl: string | null;
+                            /** @description Whether an owner confirmed the business profile (name, time zone, hours); the inbox asks until then */
+                            profileConfirmed: boolean;
                         };
                     };
                 };
@@ -5301,6 +5732,14 @@ export interface paths {
                         /** @enum {string} */
                         visibility?: "all" | "own";
                         repsCanClaim?: boolean;
+                        signature?: string | null;
+                        /** @description An image that POST /api/v1/uploads answered (PNG, JPEG, GIF or WebP); null removes the logo */
+                        logoUploadId?: string | null;
+                        /**
+                         * @description The owner confirmed the business profile
+                         * @constant
+                         */
+                        profileConfirmed?: true;
                     };
                 };
             };
@@ -5329,6 +5768,12 @@ export interface paths {
                             visibility: "all" | "own";
                             /** @description Whether reps may claim unassigned leads (and see them when visibility is "own") */
                             repsCanClaim: boolean;
+                            /** @description Added under every email reply typed in the inbox or sent with text through the API */
+                            signature: string | null;
+                            /** @description The business's logo, for the inbox page */
+                            logoUrl: string | null;
+                            /** @description Whether an owner confirmed the business profile (name, time zone, hours); the inbox asks until then */
+                            profileConfirmed: boolean;
                         };
                     };
                 };
@@ -5343,6 +5788,49 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/api/v1/workspace/logo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The business's logo image */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The image, with its own content type */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description An error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/users": {
@@ -5383,6 +5871,8 @@ export interface paths {
                                 workingHours: {
                                     [key: string]: unknown;
                                 } | null;
+                                /** @description Invited, and no password set yet */
+                                invitePending: boolean;
                                 createdAt: string;
                             }[];
                             nextCursor: string | null;
@@ -5473,6 +5963,8 @@ export interface paths {
                             workingHours: {
                                 [key: string]: unknown;
                             } | null;
+                            /** @description Invited, and no password set yet */
+                            invitePending: boolean;
                             createdAt: string;
                         };
                     };
@@ -5530,6 +6022,8 @@ export interface paths {
                             workingHours: {
                                 [key: string]: unknown;
                             } | null;
+                            /** @description Invited, and no password set yet */
+                            invitePending: boolean;
                             createdAt: string;
                         };
                     };
@@ -5652,6 +6146,8 @@ export interface paths {
                             workingHours: {
                                 [key: string]: unknown;
                             } | null;
+                            /** @description Invited, and no password set yet */
+                            invitePending: boolean;
                             createdAt: string;
                         };
                     };
@@ -6001,6 +6497,123 @@ export interface paths {
                             leadId: string | null;
                             payload: unknown;
                             receivedAt: string;
+                        };
+                    };
+                };
+                /** @description An error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invites": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Invite a teammate by email: they set their own password through the link it carries
+         * @description Adds the user without a password and emails them a link (single use, for 7 days) from the workspace's email source, else the gateway's SMTP. 502 invite-not-sent when it cannot be emailed; the user stays, and POST /api/v1/users/:id/invite sends a new link.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** Format: email */
+                        email: string;
+                        /** @enum {string} */
+                        role: "owner" | "manager" | "rep";
+                    };
+                };
+            };
+            responses: {
+                /** @description Invited */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            userId: string;
+                            email: string;
+                            expiresAt: string;
+                            /** @description The link the email carries: whoever has it may set the password, once, until expiresAt */
+                            link: string;
+                        };
+                    };
+                };
+                /** @description An error */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{id}/invite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a user a new invitation link (the earlier one stops working) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Invited again */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            userId: string;
+                            email: string;
+                            expiresAt: string;
+                            /** @description The link the email carries: whoever has it may set the password, once, until expiresAt */
+                            link: string;
                         };
                     };
                 };
@@ -6530,6 +7143,12 @@ export interface paths {
                             company: string | null;
                             channel: string;
                             sourceId: string | null;
+                            /** @description The source the lead came in through */
+                            source: {
+                                id: string;
+                                name: string;
+                                kind: string;
+                            } | null;
                             stage: string;
                             score: number;
                             owner: {
@@ -6643,6 +7262,12 @@ export interface paths {
                             company: string | null;
                             channel: string;
                             sourceId: string | null;
+                            /** @description The source the lead came in through */
+                            source: {
+                                id: string;
+                                name: string;
+                                kind: string;
+                            } | null;
                             stage: string;
                             score: number;
                             owner: {
@@ -6768,6 +7393,12 @@ export interface paths {
                             company: string | null;
                             channel: string;
                             sourceId: string | null;
+                            /** @description The source the lead came in through */
+                            source: {
+                                id: string;
+                                name: string;
+                                kind: string;
+                            } | null;
                             stage: string;
                             score: number;
                             owner: {

@@ -102,3 +102,73 @@ export type User = Item<Answer<'/api/v1/users', 'get', 200>>;
 export type FollowUp = Item<Answer<'/api/v1/follow-ups', 'get', 200>>;
 export type Template = Item<Answer<'/api/v1/templates', 'get', 200>>;
 export type Upload = Answer<'/api/v1/uploads', 'post', 201>;
+
+/** Where a reply to the lead goes on one channel; `subject` is an email reply's default. */
+export interface ReplyOption {
+  channel: string;
+  to: string;
+  subject?: string;
+}
+
+export const getReplyOptions = (leadId: string) => get<{ data: ReplyOption[] }>(`/leads/${encodeURIComponent(leadId)}/reply-options`).then((list) => list.data);
+
+/** A contact's conversation (one of its leads), as a contact's detail lists them. */
+export interface ContactConversation {
+  id: string;
+  name: string | null;
+  channel: string;
+  stage: string;
+  status: 'open' | 'pending' | 'snoozed' | 'resolved';
+  owner: { id: string; name: string } | null;
+  createdAt: string;
+  lastActivityAt: string;
+}
+
+export interface ContactDetail {
+  id: string;
+  name: string | null;
+  company: string | null;
+  identities: { kind: 'phone' | 'email' | 'whatsapp'; value: string; undeliverable: boolean }[];
+  optOuts: string[];
+  leads: string[];
+  conversations: ContactConversation[];
+  merges: ContactMerge[];
+}
+
+export interface ContactSummary {
+  id: string;
+  name: string | null;
+  company: string | null;
+  identities: { kind: 'phone' | 'email' | 'whatsapp'; value: string; undeliverable: boolean }[];
+  leads: number;
+  createdAt: string;
+}
+
+/** A contact merged into another: automatic (one message named both) or by hand. */
+export interface ContactMerge {
+  id: string;
+  fromContactId: string;
+  intoContactId: string;
+  name: string | null;
+  identities: string[];
+  leads: number;
+  automatic: boolean;
+  createdAt: string;
+  undoneAt: string | null;
+}
+
+export const getContact = (contactId: string) => get<ContactDetail>(`/contacts/${encodeURIComponent(contactId)}`);
+export const listContacts = (q: string, cursor?: string) => get<List<ContactSummary>>(`/contacts${query({ q, cursor, limit: 50 })}`);
+export const mergeContact = (keepId: string, otherId: string) => post<ContactMerge>(`/contacts/${encodeURIComponent(keepId)}/merge`, { contactId: otherId });
+export const undoContactMerge = (mergeId: string) => post<ContactMerge>(`/contact-merges/${encodeURIComponent(mergeId)}/undo`);
+
+/** The workspace's business profile, as GET /workspace answers it (with the rest of its settings). */
+export interface WorkspaceProfile {
+  id: string;
+  name: string;
+  timeZone: string;
+  workingHours: Record<string, [string, string][]>;
+  signature: string | null;
+  logoUrl: string | null;
+  profileConfirmed: boolean;
+}

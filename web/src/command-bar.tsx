@@ -2,7 +2,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { type Conversation, get, type List, patch, post, query } from './api.js';
 import { currentRoute, navigate, useApp } from './context.js';
 import { stageSlugs } from './i18n.js';
-import { stageChange } from './pages/inbox.js';
+import { stageChange } from './pages/lead-panel.js';
 import { Alert, errorText } from './ui.js';
 
 interface Command {

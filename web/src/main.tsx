@@ -6,10 +6,12 @@ import { CommandBar } from './command-bar.js';
 import { dictionaries, type Locale, pickLocale } from './i18n.js';
 import { chime, onListChanged, onLive, onLiveState, type LiveState, startLive, stopLive } from './live.js';
 import { BoardPage } from './pages/board.js';
+import { WelcomeDialog } from './pages/business-profile.js';
+import { ContactsPage } from './pages/contacts.js';
 import { InboxPage } from './pages/inbox.js';
 import { TextDialogHost } from './ui.js';
 import { InsightsPage } from './pages/insights.js';
-import { LoginPage } from './pages/login.js';
+import { InvitePage, LoginPage } from './pages/login.js';
 import { SetupPage } from './pages/setup.js';
 import './styles.css';
 
@@ -34,6 +36,9 @@ function Root() {
     void load();
   }, []);
   if (session === undefined) return <div class="loading" aria-busy="true" />;
+  const route = currentRoute();
+  // An invitation's link works whoever is signed in on this browser: it signs its teammate in.
+  if (route[0] === 'invite' && route[1]) return <InvitePage token={route[1]} onSignedIn={() => void load()} />;
   if (session === null)
     return (
       <LoginPage
@@ -54,6 +59,9 @@ function Shell({ session, onChange }: { session: SessionInfo; onChange: (info: S
   const [liveState, setLiveState] = useState<LiveState>('connecting');
   const [commandOpen, setCommandOpen] = useState(false);
   const [menuOpen, setMenuOpen] = useState(false);
+  // "Later" puts the business profile off until the next sign-in.
+  const [welcomeLater, setWelcomeLater] = useState(() => sessionStorage.getItem('lg-welcome-later') === session.user.id);
+  const askProfile = session.user.role === 'owner' && !session.workspace.profileConfirmed && !welcomeLater;
 
   useEffect(() => {
     document.documentElement.lang = locale;
@@ -126,6 +134,7 @@ function Shell({ session, onChange }: { session: SessionInfo; onChange: (info: S
   const nav: [string, string][] = [
     ['inbox', t.navInbox],
     ['board', t.navBoard],
+    ['contacts', t.navContacts],
     ['insights', t.navInsights],
     ...(session.user.role === 'rep' ? [] : ([['setup', t.navSetup]] as [string, string][])),
   ];
@@ -133,6 +142,7 @@ function Shell({ session, onChange }: { session: SessionInfo; onChange: (info: S
     <App.Provider value={context}>
       <header class="topbar">
         <a class="brand" href="#/inbox">
+          {session.workspace.logoUrl && <img class="brand-logo" src={session.workspace.logoUrl} alt="" />}
           {t.appName}
         </a>
         <nav aria-label={t.navMain}>
@@ -181,11 +191,21 @@ function Shell({ session, onChange }: { session: SessionInfo; onChange: (info: S
       <main class={`page page-${page}`}>
         {page === 'inbox' && <InboxPage leadId={route[1]} />}
         {page === 'board' && <BoardPage />}
+        {page === 'contacts' && <ContactsPage contactId={route[1]} />}
         {page === 'insights' && <InsightsPage />}
         {page === 'setup' && <SetupPage section={route[1]} itemId={route[2]} />}
       </main>
       {commandOpen && <CommandBar onClose={() => setCommandOpen(false)} />}
       <TextDialogHost ok={t.ok} cancel={t.cancel} />
+      {askProfile && (
+        <WelcomeDialog
+          onSaved={() => void get<SessionInfo>('/session').then(onChange)}
+          onLater={() => {
+            sessionStorage.setItem('lg-welcome-later', session.user.id);
+            setWelcomeLater(true);
+          }}
+        />
+      )}
     </App.Provider>
   );
 }

@@ -137,3 +137,24 @@ export function utcToZonedInput(instant: Date, timeZone: string): string {
   );
   return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
 }
+
+/** Runs `fn` at most once per `ms`, after the last call. */
+export function useDebounced(fn: () => void, ms: number): () => void {
+  const timer = useRef<number | undefined>(undefined);
+  const latest = useRef(fn);
+  latest.current = fn;
+  return () => {
+    window.clearTimeout(timer.current);
+    timer.current = window.setTimeout(() => latest.current(), ms);
+  };
+}
+
+
+/** "Maria Aparecida Ferreira" → "MF"; an address or a number → its first character. */
+export function initials(name: string): string {
+  const words = name.split(/\s+/).filter((word) => /^\p{L}/u.test(word));
+  if (words.length === 0) return (name.trim()[0] ?? '?').toUpperCase();
+  const first = words[0]![0]!;
+  const last = words.length > 1 ? words[words.length - 1]![0]! : '';
+  return (first + last).toUpperCase();
+}

@@ -1,6 +1,6 @@
 import type { Activity, Attachment, Message, Prisma } from '@prisma/client';
 import { z } from 'zod';
-import { channelKinds } from '../../channels/contract.js';
+import { type ChannelKind, channelKinds } from '../../channels/contract.js';
 import { NotFoundError, ProblemError, ValidationError } from '../../errors.js';
 import { recordActivity } from '../../leads/activities.js';
 import { changeStage } from '../../leads/pipeline.js';
@@ -118,6 +118,12 @@ const sendBody = z
   .refine((body) => !(body.text && body.templateId), { message: 'send either text or templateId', path: ['text'] })
   .refine((body) => Boolean(body.text || body.templateId || body.attachmentIds), { message: 'send text, templateId or attachmentIds', path: ['text'] });
 
+/** An email typed by a person ends with the business's signature, after the conventional "-- " line. */
+export function withSignature(text: string, signature: string | null): string {
+  if (!signature?.trim() || !text) return text;
+  return `${text}\n\n-- \n${signature.trim()}`;
+}
+
 /** A sendAt a little in the past (a clock behind, a slow request) means now. */
 const sendAtSlackMs = 60_000;
 
@@ -158,7 +164,7 @@ export function presentMessage(row: Message & { attachments: Attachment[] }) {
   };
 }
 
-/** Leads, their timeline, notes and conversation; contacts; messages. */
+/** Leads, their timeline, notes and conversation; messages. */
 export function leadRoutes(deps: AppDeps): RouteDef[] {
   const { db, outbound, templates } = deps;
   const prisma = db.prisma;
@@ -350,7 +356,10 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
           }
           const content = template
             ? await renderForLead(tx, templates, lead, { name: template.name, locale: template.locale, channel: plan.channel }, body.variables ?? {})
-            : { text: body.text ?? '', subject: body.subject ?? (plan.channel === 'email' ? replySubject(plan.thread?.subject, workspace.name) : undefined) };
+            : {
+                text: withSignature(body.text ?? '', plan.channel === 'email' ? workspace.signature : null),
+                subject: body.subject ?? (plan.channel === 'email' ? replySubject(plan.thread?.subject, workspace.name) : undefined),
+              };
           const id = await outbound.queueMessage(tx, {
             workspaceId: auth.workspaceId,
             leadId: lead.id,
@@ -369,6 +378,45 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
         });
         outbound.wake(messageId, scheduled);
         return { messageId, status: scheduled ? 'scheduled' : 'queued', channel, ...(scheduled ? { scheduledAt: scheduled.toISOString() } : {}) };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/leads/:id/reply-options',
+      summary: 'Where a reply to the lead would go on each channel the contact can be answered on, and an email reply\'s subject',
+      description:
+        'One entry per channel this workspace can send to the contact on, the one a reply without `channel` takes first. `to` is the ' +
+        'address or number the message goes to; `subject` (email only) is what the reply is sent with unless it names another: the ' +
+        'thread it answers, else the workspace\'s name.',
+      tag: 'messages',
+      params: byId,
+      response: {
+        status: 200,
+        description: 'The reply routes',
+        schema: z.object({ data: z.array(z.object({ channel: z.enum(channelKinds), to: z.string(), subject: z.string().optional() })) }),
+      },
+      handler: async ({ params, auth }) => {
+        const lead = await findVisibleLead(prisma, auth, params.id);
+        const workspace = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId } });
+        const plan = (channel?: ChannelKind) =>
+          outbound.planReply(prisma, lead.id, channel).then(
+            (route) => route,
+            (error: unknown) => {
+              if (error instanceof ProblemError && error.code === 'no_reply_channel') return null;
+              throw error;
+            },
+          );
+        const first = await plan();
+        const routes = [first, ...(await Promise.all((['email', 'whatsapp', 'sms'] as const).filter((channel) => channel !== first?.channel).map((channel) => plan(channel))))];
+        return {
+          data: routes
+            .filter((route) => route !== null)
+            .map((route) => ({
+              channel: route.channel,
+              to: route.to,
+              ...(route.channel === 'email' ? { subject: replySubject(route.thread?.subject, workspace.name) } : {}),
+            })),
+        };
       },
     }),
     route({
@@ -425,47 +473,6 @@ export function leadRoutes(deps: AppDeps): RouteDef[] {
         res.setHeader('X-Content-Type-Options', 'nosniff');
         res.status(200).type(row.contentType).send(Buffer.from(row.data));
         return undefined;
-      },
-    }),
-    route({
-      method: 'get',
-      path: '/contacts/:id',
-      summary: 'A contact: one person across channels',
-      tag: 'leads',
-      params: byId,
-      response: {
-        status: 200,
-        description: 'The contact',
-        schema: z.object({
-          id: z.string(),
-          name: z.string().nullable(),
-          company: z.string().nullable(),
-          identities: z.array(z.object({ kind: z.enum(['phone', 'email', 'whatsapp', 'instagram']), value: z.string(), undeliverable: z.boolean() })),
-          optOuts: z.array(z.string()),
-          leads: z.array(z.string()),
-        }),
-      },
-      handler: async ({ params, auth }) => {
-        const visible = await visibleLeadsWhere(prisma, auth);
-        let contact = await prisma.contact.findFirst({ where: { id: params.id, workspaceId: auth.workspaceId, leads: { some: visible } } });
-        // A merged contact answers as the one it was merged into.
-        for (let hops = 0; contact?.mergedIntoId && hops < 10; hops++) {
-          contact = await prisma.contact.findFirst({ where: { id: contact.mergedIntoId, workspaceId: auth.workspaceId } });
-        }
-        if (!contact) throw new NotFoundError('contact');
-        const [identities, optOuts, leads] = await Promise.all([
-          prisma.contactIdentity.findMany({ where: { contactId: contact.id }, orderBy: { createdAt: 'asc' } }),
-          prisma.contactOptOut.findMany({ where: { contactId: contact.id } }),
-          prisma.lead.findMany({ where: { AND: [{ contactId: contact.id }, visible] }, select: { id: true }, orderBy: { createdAt: 'desc' } }),
-        ]);
-        return {
-          id: contact.id,
-          name: contact.name,
-          company: contact.company,
-          identities: identities.map((i) => ({ kind: i.kind as 'phone' | 'email' | 'whatsapp', value: i.value, undeliverable: i.undeliverable })),
-          optOuts: optOuts.map((o) => o.channel),
-          leads: leads.map((l) => l.id),
-        };
       },
     }),
   ];

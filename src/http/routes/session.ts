@@ -1,4 +1,4 @@
-import type { Session } from '@prisma/client';
+import type { Session, Workspace } from '@prisma/client';
 import { z } from 'zod';
 import type { AppDeps } from '../deps.js';
 import { route, type RouteDef } from '../route.js';
@@ -9,7 +9,16 @@ const userView = z.object({ id: z.string(), workspaceId: z.string(), name: z.str
 
 const sessionView = z.object({
   user: userView,
-  workspace: z.object({ id: z.string(), name: z.string(), locale: z.string(), timeZone: z.string(), visibility: z.string(), repsCanClaim: z.boolean() }),
+  workspace: z.object({
+    id: z.string(),
+    name: z.string(),
+    locale: z.string(),
+    timeZone: z.string(),
+    visibility: z.string(),
+    repsCanClaim: z.boolean(),
+    logoUrl: z.string().nullable(),
+    profileConfirmed: z.boolean().describe('Whether an owner confirmed the business profile; until then the inbox asks owners for it'),
+  }),
   csrfToken: z.string().describe('Send it back in X-CSRF-Token on every state change made with the session cookie'),
 });
 
@@ -121,6 +130,15 @@ export function sessionRoutes(deps: AppDeps, sessions: Sessions): RouteDef[] {
   ];
 }
 
-function presentWorkspace(workspace: { id: string; name: string; locale: string; timeZone: string; visibility: string; repsCanClaim: boolean }) {
-  return { id: workspace.id, name: workspace.name, locale: workspace.locale, timeZone: workspace.timeZone, visibility: workspace.visibility, repsCanClaim: workspace.repsCanClaim };
+function presentWorkspace(workspace: Workspace) {
+  return {
+    id: workspace.id,
+    name: workspace.name,
+    locale: workspace.locale,
+    timeZone: workspace.timeZone,
+    visibility: workspace.visibility,
+    repsCanClaim: workspace.repsCanClaim,
+    logoUrl: workspace.logoType ? `/api/v1/workspace/logo?v=${workspace.updatedAt.getTime()}` : null,
+    profileConfirmed: workspace.profileConfirmedAt !== null,
+  };
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { normalizePhone } from '../../contacts/identities.js';
 import { ProblemError, NotFoundError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
+import { uploaderKey } from '../../messaging/uploads.js';
 import { hashPassword, minPasswordLength } from '../../security/tokens.js';
 import type { AppDeps } from '../deps.js';
 import { afterCursor, type Auth, byId, decodeCursor, listSchema, page, pageQuery, route, type RouteDef } from '../route.js';
@@ -35,6 +36,9 @@ const workspaceView = z.object({
   firstResponseSlaMinutes: z.number(),
   visibility: z.enum(['all', 'own']),
   repsCanClaim: z.boolean().describe('Whether reps may claim unassigned leads (and see them when visibility is "own")'),
+  signature: z.string().nullable().describe('Added under every email reply typed in the inbox or sent with text through the API'),
+  logoUrl: z.string().nullable().describe('The business\'s logo, for the inbox page'),
+  profileConfirmed: z.boolean().describe('Whether an owner confirmed the business profile (name, time zone, hours); the inbox asks until then'),
 });
 
 const workspacePatch = z
@@ -48,9 +52,15 @@ const workspacePatch = z
     firstResponseSlaMinutes: z.number().int().min(1).max(10_080),
     visibility: z.enum(['all', 'own']),
     repsCanClaim: z.boolean(),
+    signature: z.string().trim().max(2000).nullable(),
+    logoUploadId: z.string().min(1).max(100).nullable().describe('An image that POST /api/v1/uploads answered (PNG, JPEG, GIF or WebP); null removes the logo'),
+    profileConfirmed: z.literal(true).describe('The owner confirmed the business profile'),
   })
   .partial()
   .strict();
+
+/** Image types a logo may have: what a browser shows in an <img> and cannot run. */
+const logoTypes = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
 
 const roles = ['owner', 'manager', 'rep'] as const;
 const userFields = z
@@ -76,6 +86,7 @@ const userView = z.object({
   phone: z.string().nullable(),
   active: z.boolean(),
   workingHours: z.record(z.string(), z.unknown()).nullable(),
+  invitePending: z.boolean().describe('Invited, and no password set yet'),
   createdAt: z.string(),
 });
 
@@ -114,6 +125,9 @@ function presentWorkspace(row: Workspace) {
     firstResponseSlaMinutes: row.firstResponseSlaMinutes,
     visibility: row.visibility as 'all' | 'own',
     repsCanClaim: row.repsCanClaim,
+    signature: row.signature,
+    logoUrl: row.logoType ? `/api/v1/workspace/logo?v=${row.updatedAt.getTime()}` : null,
+    profileConfirmed: row.profileConfirmedAt !== null,
   };
 }
 
@@ -126,6 +140,7 @@ function presentUser(row: User) {
     phone: row.phone,
     active: row.active,
     workingHours: row.workingHours as Record<string, unknown> | null,
+    invitePending: row.passwordHash === null,
     createdAt: row.createdAt.toISOString(),
   };
 }
@@ -185,13 +200,46 @@ export function workspaceRoutes(deps: AppDeps): RouteDef[] {
       body: workspacePatch,
       response: { status: 200, description: 'The workspace', schema: workspaceView },
       handler: async ({ body, auth }) => {
-        const { quietHours, ...rest } = body;
-        const row = await prisma.workspace.update({
-          where: { id: auth.workspaceId },
-          data: { ...rest, ...(quietHours !== undefined ? { quietHours: quietHours ?? undefined } : {}) },
+        const { quietHours, logoUploadId, profileConfirmed, ...rest } = body;
+        let logo: { logo: Uint8Array<ArrayBuffer> | null; logoType: string | null } | undefined;
+        if (logoUploadId === null) logo = { logo: null, logoType: null };
+        else if (logoUploadId) {
+          const upload = await prisma.attachment.findFirst({ where: { id: logoUploadId, workspaceId: auth.workspaceId, messageId: null, eventId: null, uploadedBy: uploaderKey(auth.actor) } });
+          if (!upload) throw new ValidationError([{ path: 'logoUploadId', message: 'no upload of yours with this id' }]);
+          if (!logoTypes.includes(upload.contentType)) throw new ValidationError([{ path: 'logoUploadId', message: 'a logo is a PNG, JPEG, GIF or WebP image' }]);
+          logo = { logo: upload.data, logoType: upload.contentType };
+        }
+        const row = await prisma.$transaction(async (tx) => {
+          const updated = await tx.workspace.update({
+            where: { id: auth.workspaceId },
+            data: {
+              ...rest,
+              ...(quietHours !== undefined ? { quietHours: quietHours ?? undefined } : {}),
+              ...(logo ?? {}),
+              ...(profileConfirmed ? { profileConfirmedAt: new Date() } : {}),
+            },
+          });
+          // The image now lives with the workspace; the upload it came from is not a message's file.
+          if (logoUploadId) await tx.attachment.delete({ where: { id: logoUploadId } });
+          return updated;
         });
         if (quietHours === null) await prisma.$executeRaw`UPDATE workspaces SET "quietHours" = NULL WHERE id = ${auth.workspaceId}`;
         return presentWorkspace(quietHours === null ? await workspaceOf(auth.workspaceId) : row);
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/workspace/logo',
+      summary: 'The business\'s logo image',
+      tag: 'workspace',
+      response: { status: 200, description: 'The image, with its own content type' },
+      handler: async ({ auth, res }) => {
+        const row = await prisma.workspace.findUniqueOrThrow({ where: { id: auth.workspaceId }, select: { logo: true, logoType: true } });
+        if (!row.logo || !row.logoType) throw new NotFoundError('logo');
+        res.setHeader('X-Content-Type-Options', 'nosniff');
+        res.setHeader('Cache-Control', 'private, max-age=86400');
+        res.status(200).type(row.logoType).send(Buffer.from(row.logo));
+        return undefined;
       },
     }),
     route({

@@ -3,7 +3,8 @@ import { type Conversation, get, type List, patch } from '../api.js';
 import { useApp } from '../context.js';
 import { stageSlugs } from '../i18n.js';
 import { onLive } from '../live.js';
-import { filterQuery, type ListFilters, stageChange, viewsFor } from './inbox.js';
+import { filterQuery, type ListFilters, viewsFor } from './inbox.js';
+import { stageChange } from './lead-panel.js';
 import { Alert, errorText } from '../ui.js';
 
 /** The pipeline: one column per stage; dropping a card changes the lead's stage through the API. */

@@ -2,7 +2,8 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, del, get, type List, patch, post } from '../api.js';
 import { navigate, useApp } from '../context.js';
 import type { Dictionary } from '../i18n.js';
-import { Alert, copyText, errorText } from '../ui.js';
+import { Alert, Badge, copyText, errorText } from '../ui.js';
+import { LogoField, TimeZonePicker } from './business-profile.js';
 import {
   type Condition,
   ConditionEditor,
@@ -46,6 +47,8 @@ interface Resource {
   path: string;
   title: (t: Dictionary) => string;
   fields: Field[];
+  /** Where a new one is created, when not at `path`, and the only fields it takes there. */
+  create?: { path: string; fields: string[] };
 }
 
 const f = (key: string, label: (t: Dictionary) => string, type: FieldType, column = false): Field => ({ key, label, type, column });
@@ -61,8 +64,9 @@ const resources: Resource[] = [
       f('role', (t) => t.role, { options: ['owner', 'manager', 'rep'] }, true),
       f('phone', (t) => t.phone, 'text'),
       f('active', (t) => t.active, 'bool', true),
-      f('password', (t) => t.password, 'password'),
     ],
+    // A teammate is invited by email and sets their own password: nobody types one for them.
+    create: { path: '/invites', fields: ['name', 'email', 'role'] },
   },
   {
     key: 'products',
@@ -175,6 +179,21 @@ function ResourceSection({ resource, itemId }: { resource: Resource; itemId: str
   const products = useOptions('/products');
   const [rows, setRows] = useState<Row[] | null>(null);
   const [missing, setMissing] = useState(false);
+  const [confirming, setConfirming] = useState<string | null>(null);
+  const [notice, setNotice] = useState('');
+  const [error, setError] = useState('');
+  const act = async (fn: () => Promise<unknown>, done: string) => {
+    try {
+      await fn();
+      setError('');
+      setNotice(done);
+      setConfirming(null);
+      await load();
+    } catch (failure) {
+      setNotice('');
+      setError(errorText(failure));
+    }
+  };
   const load = () =>
     get<List<Row>>(`${resource.path}?limit=200`).then(
       (list) => setRows(list.data),
@@ -202,11 +221,18 @@ function ResourceSection({ resource, itemId }: { resource: Resource; itemId: str
           key={itemId}
           resource={resource}
           row={editing as Partial<Row>}
-          onDone={() => {
+          onDone={(created) => {
             navigate('setup', resource.key);
+            if (created && resource.create) setNotice(t.inviteSent);
             void load();
           }}
         />
+      )}
+      <Alert text={error} />
+      {notice && (
+        <p class="notice" role="status">
+          {notice}
+        </p>
       )}
       <table class="table">
         <thead>
@@ -228,16 +254,32 @@ function ResourceSection({ resource, itemId }: { resource: Resource; itemId: str
                 <td key={field.key}>{display(row[field.key], users, products, field.type, t)}</td>
               ))}
               <td class="actions">
-                <a href={`#/setup/${resource.key}/${encodeURIComponent(row.id)}`}>{t.edit}</a>{' '}
-                <button
-                  type="button"
-                  class="link danger"
-                  onClick={() => {
-                    if (window.confirm(t.confirmDelete)) void del(`${resource.path}/${encodeURIComponent(row.id)}`).then(load, (error: unknown) => window.alert(String(error)));
-                  }}
-                >
-                  {t.delete}
-                </button>
+                {confirming === row.id ? (
+                  <span class="confirm-inline" role="group" aria-label={t.confirmDelete}>
+                    {t.confirmDelete}{' '}
+                    <button type="button" class="danger" onClick={() => void act(() => del(`${resource.path}/${encodeURIComponent(row.id)}`), t.deleted)}>
+                      {t.yesDelete}
+                    </button>{' '}
+                    <button type="button" class="ghost" onClick={() => setConfirming(null)}>
+                      {t.cancel}
+                    </button>
+                  </span>
+                ) : (
+                  <>
+                    {row.invitePending === true && (
+                      <>
+                        <Badge>{t.invited}</Badge>{' '}
+                        <button type="button" class="link" onClick={() => void act(() => post(`/users/${encodeURIComponent(row.id)}/invite`), t.inviteSent)}>
+                          {t.resendInvite}
+                        </button>{' '}
+                      </>
+                    )}
+                    <a href={`#/setup/${resource.key}/${encodeURIComponent(row.id)}`}>{t.edit}</a>{' '}
+                    <button type="button" class="link danger" onClick={() => setConfirming(row.id)}>
+                      {t.delete}
+                    </button>
+                  </>
+                )}
               </td>
             </tr>
           ))}
@@ -273,7 +315,7 @@ function fromInput(value: unknown, type: FieldType): unknown {
   return text === '' ? undefined : text;
 }
 
-function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Partial<Row>; onDone: () => void }) {
+function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Partial<Row>; onDone: (created?: boolean) => void }) {
   const { t, users } = useApp();
   const products = useOptions('/products');
   const [values, setValues] = useState<Record<string, unknown>>(() =>
@@ -282,19 +324,20 @@ function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Part
   const [error, setError] = useState('');
   const [preview, setPreview] = useState('');
   const isNew = !row.id;
+  const fields = isNew && resource.create ? resource.fields.filter((field) => resource.create!.fields.includes(field.key)) : resource.fields;
 
   const submit = async (event: Event) => {
     event.preventDefault();
     try {
       const body: Record<string, unknown> = {};
-      for (const field of resource.fields) {
+      for (const field of fields) {
         const value = values[field.key];
         const parsed = fromInput(value, field.type);
         if (parsed !== undefined) body[field.key] = parsed;
       }
-      if (isNew) await post(resource.path, body);
+      if (isNew) await post(resource.create?.path ?? resource.path, body);
       else await patch(`${resource.path}/${encodeURIComponent(row.id!)}`, body);
-      onDone();
+      onDone(isNew);
     } catch (failure) {
       setError(errorText(failure));
     }
@@ -302,7 +345,8 @@ function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Part
 
   return (
     <form class="card resource-form" onSubmit={submit}>
-      {resource.fields.map((field) => {
+      {isNew && resource.create && <p class="hint">{t.inviteHint}</p>}
+      {fields.map((field) => {
         const value = values[field.key];
         const set = (next: unknown) => setValues((current) => ({ ...current, [field.key]: next }));
         const label = field.label(t);
@@ -382,9 +426,9 @@ function ResourceForm({ resource, row, onDone }: { resource: Resource; row: Part
       <Alert text={error} />
       <div class="form-actions">
         <button type="submit" class="primary">
-          {t.save}
+          {isNew && resource.create ? t.sendInvite : t.save}
         </button>
-        <button type="button" class="ghost" onClick={onDone}>
+        <button type="button" class="ghost" onClick={() => onDone()}>
           {t.cancel}
         </button>
       </div>
@@ -740,6 +784,7 @@ function DailyCapForm({ source }: { source: SourceView }) {
 function WorkspaceSection() {
   const { t } = useApp();
   const [values, setValues] = useState<Record<string, unknown> | null>(null);
+  const [logoUploadId, setLogoUploadId] = useState<string | null | undefined>(undefined);
   const [message, setMessage] = useState('');
   const [error, setError] = useState('');
   useEffect(() => {
@@ -759,6 +804,8 @@ function WorkspaceSection() {
         repsCanClaim: values.repsCanClaim,
         workingHours: values.workingHours,
         quietHours: values.quietHours ?? null,
+        signature: typeof values.signature === 'string' && values.signature.trim() ? values.signature : null,
+        ...(logoUploadId !== undefined ? { logoUploadId } : {}),
       });
       setError('');
       setMessage(t.saved);
@@ -784,8 +831,14 @@ function WorkspaceSection() {
           <option value="en">English</option>
         </select>
       </label>
-      {text('timeZone', t.timeZone)}
+      <TimeZonePicker value={String(values.timeZone)} onChange={(zone) => set('timeZone', zone)} />
       {text('firstResponseSlaMinutes', t.slaMinutes)}
+      <label>
+        {t.signature}
+        <textarea rows={3} maxLength={2000} value={String(values.signature ?? '')} onInput={(e) => set('signature', (e.target as HTMLTextAreaElement).value)} />
+        <span class="hint">{t.signatureHint}</span>
+      </label>
+      <LogoField current={(values.logoUrl as string | null) ?? null} onChange={setLogoUploadId} />
       <label>
         {t.visibility}
         <select value={String(values.visibility)} onChange={(e) => set('visibility', (e.target as HTMLSelectElement).value)}>
