@@ -83,6 +83,12 @@ const envSchema = z.object({
       .optional(),
   ),
   LEADGATE_MAX_UPLOAD_BYTES: z.coerce.number().int().min(1).default(10 * 1024 * 1024),
+  /** The metrics listener's port (Prometheus text at /metrics); unset: no metrics are served. */
+  LEADGATE_METRICS_PORT: optionalString.transform((value) => (value === undefined ? undefined : Number(value))).pipe(z.number().int().min(0).max(65535).optional()),
+  /** Where the metrics listener listens: loopback unless a scraper elsewhere must reach it. */
+  LEADGATE_METRICS_HOST: z.string().default('127.0.0.1'),
+  /** Required as a Bearer token on /metrics when set; must be set when the listener is not on loopback. */
+  LEADGATE_METRICS_TOKEN: optionalString.pipe(z.string().min(16, 'must have at least 16 characters').optional()),
   /** Express's "trust proxy": set it when a reverse proxy adds X-Forwarded-For (e.g. `1` or `loopback`). */
   LEADGATE_TRUST_PROXY: z.string().default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -127,6 +133,8 @@ export interface Config {
   /** Unset: the version the bundled WhatsApp library was released with. */
   whatsappWebVersion: [number, number, number] | undefined;
   trustProxy: boolean | number | string;
+  /** The metrics listener: on `port` when set (else none unless a test opens one), at `host`, behind `token` when set. */
+  metrics: { port: number | undefined; host: string; token: string | undefined };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
@@ -146,6 +154,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   if (e.SMTP_URL && !e.SMTP_FROM) {
     throw new ConfigError(['SMTP_FROM: required when SMTP_URL is set (the From address of auto-replies)']);
+  }
+  if (e.LEADGATE_METRICS_PORT !== undefined && !e.LEADGATE_METRICS_TOKEN && !isLoopback(e.LEADGATE_METRICS_HOST)) {
+    throw new ConfigError([`LEADGATE_METRICS_TOKEN: required when the metrics listen beyond loopback (LEADGATE_METRICS_HOST=${e.LEADGATE_METRICS_HOST})`]);
   }
   const dataDir = path.resolve(e.LEADGATE_DATA_DIR);
   return {
@@ -181,8 +192,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     connectionLeaseMs: e.LEADGATE_CONNECTION_LEASE_MS,
     whatsappWebVersion: e.LEADGATE_WHATSAPP_WEB_VERSION ? (e.LEADGATE_WHATSAPP_WEB_VERSION.split('.').map(Number) as [number, number, number]) : undefined,
     trustProxy: parseTrustProxy(e.LEADGATE_TRUST_PROXY),
+    metrics: { port: e.LEADGATE_METRICS_PORT, host: e.LEADGATE_METRICS_HOST, token: e.LEADGATE_METRICS_TOKEN },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function parseTrustProxy(value: string): boolean | number | string {

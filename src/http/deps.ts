@@ -4,6 +4,7 @@ import type { ChannelRegistry } from '../channels/registry.js';
 import type { SourceDirectory } from '../channels/sources.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/client.js';
+import type { Metrics } from '../metrics.js';
 import type { Outbound } from '../messaging/outbound.js';
 import type { TemplateStore } from '../messaging/templates.js';
 import type { JobQueue } from '../queue/contract.js';
@@ -21,6 +22,7 @@ export interface AppDeps {
   templates: TemplateStore;
   box: SecretBox;
   logger: Logger;
+  metrics: Metrics;
   version: string;
   /** Names this gateway as the holder of connection leases. */
   holderId: string;
