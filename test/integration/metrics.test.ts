@@ -118,7 +118,47 @@ describe('metrics: what a scraper sees of a gateway at work', () => {
       expect(['pairing', 'connecting']).toContain(states[0]!.labels.state);
     });
   });
+
+  it('has every metric the Grafana dashboard queries, with the labels it selects on', async () => {
+    const dashboard = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../../docs/grafana/leadgate.json'), 'utf8')) as Dashboard;
+    const scraped = await read();
+    expect(dashboard.templating.list).toContainEqual(expect.objectContaining({ name: 'DS_PROMETHEUS', type: 'datasource', query: 'prometheus' }));
+    const panels = dashboard.panels.filter((panel) => panel.type !== 'row');
+    expect(new Set(dashboard.panels.map((panel) => panel.id)).size).toBe(dashboard.panels.length);
+    expect(panels.length).toBeGreaterThan(10);
+    const queried = new Set<string>();
+    for (const panel of panels) {
+      expect(panel.datasource, panel.title).toEqual({ type: 'prometheus', uid: '${DS_PROMETHEUS}' });
+      expect(panel.gridPos.x + panel.gridPos.w, panel.title).toBeLessThanOrEqual(24);
+      expect(panel.targets.length, panel.title).toBeGreaterThan(0);
+      for (const target of panel.targets) {
+        expect(target.datasource).toEqual(panel.datasource);
+        const names = [...target.expr.matchAll(/\b(?:leadgate|process|nodejs)_[a-z0-9_]+/g)].map(([name]) => name);
+        expect(names.length, target.expr).toBeGreaterThan(0);
+        for (const name of names) queried.add(name);
+        for (const [, name, selector] of target.expr.matchAll(/\b((?:leadgate|process|nodejs)_[a-z0-9_]+)\{([^}]*)\}/g)) {
+          const family = scraped.samples.filter((sample) => sample.name === name);
+          // A family with nothing to show yet (no message due) has no samples to read labels from.
+          if (family.length === 0) continue;
+          for (const [, label] of selector!.matchAll(/([a-z_]+)\s*(?:=|!=|=~|!~)/g)) {
+            expect(family.some((sample) => label! in sample.labels), `${name} has no label ${label}`).toBe(true);
+          }
+        }
+      }
+    }
+    for (const name of queried) {
+      const family = name.replace(/_(bucket|count|sum)$/, '');
+      const type = scraped.types.get(name) ?? (family !== name ? scraped.types.get(family) : undefined);
+      expect(type, `${name} is queried by the dashboard but not exported`).toBeDefined();
+      if (family !== name && !scraped.types.has(name)) expect(['histogram', 'summary']).toContain(type);
+    }
+  });
 });
+
+interface Dashboard {
+  templating: { list: { name: string; type: string; query: string }[] };
+  panels: { id: number; type: string; title: string; datasource?: unknown; gridPos: { x: number; w: number }; targets: { expr: string; datasource: unknown }[] }[];
+}
 
 describe('metrics: the backlog of a gateway whose workers are elsewhere', () => {
   let gateway: Gateway;
