@@ -135,7 +135,6 @@ describe('chaos: the production topology under load while its parts fail', () =>
     await load;
 
     const api = apis[1]!;
-    const worker = workers[1]!;
     // Each phase was under load: some posts were acknowledged before the outage and after it.
     expect(acknowledged.size, JSON.stringify(Object.fromEntries(answers))).toBeGreaterThan(20);
     expect(answers.get(503), 'the database outage answered 503').toBeGreaterThan(0);
