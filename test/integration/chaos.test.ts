@@ -154,6 +154,8 @@ describe('chaos: the production topology under load while its parts fail', () =>
 
     const db = new pg.Client({ connectionString: postgres.url });
     await db.connect();
+    // A failure says what the processes left logged meanwhile.
+    const logs = () => [api, workers[1]!].map((child) => child.output().split('\n').slice(-40).join('\n')).join('\n---\n');
     try {
       // Every acknowledged submission is exactly one lead, once the one worker left has caught up.
       await eventually(
@@ -199,6 +201,8 @@ describe('chaos: the production topology under load while its parts fail', () =>
         30_000,
         250,
       );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n\nlogs of the processes left:\n${logs()}`, { cause: error });
     } finally {
       await db.end();
     }
