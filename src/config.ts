@@ -99,6 +99,12 @@ const envSchema = z.object({
     .string()
     .regex(/^v\d+\.\d+$/, 'must be a Graph API version such as v21.0')
     .default('v21.0'),
+  /** The metrics listener's port (Prometheus text at /metrics); unset: no metrics are served. */
+  LEADGATE_METRICS_PORT: optionalString.transform((value) => (value === undefined ? undefined : Number(value))).pipe(z.number().int().min(0).max(65535).optional()),
+  /** Where the metrics listener listens: loopback unless a scraper elsewhere must reach it. */
+  LEADGATE_METRICS_HOST: z.string().default('127.0.0.1'),
+  /** Required as a Bearer token on /metrics when set; must be set when the listener is not on loopback. */
+  LEADGATE_METRICS_TOKEN: optionalString.pipe(z.string().min(16, 'must have at least 16 characters').optional()),
   /** Express's "trust proxy": set it when a reverse proxy adds X-Forwarded-For (e.g. `1` or `loopback`). */
   LEADGATE_TRUST_PROXY: z.string().default('false'),
   /** OAuth endpoints of the mail providers (defaults: Google's and Microsoft's own); `{tenant}` stands for a source's tenant. */
@@ -155,6 +161,8 @@ export interface Config {
   trustProxy: boolean | number | string;
   /** Authorization and token endpoints of each OAuth provider mailboxes sign in with. */
   oauth: Record<OAuthProvider, OAuthEndpoints>;
+  /** The metrics listener: on `port` when set (else none unless a test opens one), at `host`, behind `token` when set. */
+  metrics: { port: number | undefined; host: string; token: string | undefined };
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
@@ -174,6 +182,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   if (e.SMTP_URL && !e.SMTP_FROM) {
     throw new ConfigError(['SMTP_FROM: required when SMTP_URL is set (the From address of auto-replies)']);
+  }
+  if (e.LEADGATE_METRICS_PORT !== undefined && !e.LEADGATE_METRICS_TOKEN && !isLoopback(e.LEADGATE_METRICS_HOST)) {
+    throw new ConfigError([`LEADGATE_METRICS_TOKEN: required when the metrics listen beyond loopback (LEADGATE_METRICS_HOST=${e.LEADGATE_METRICS_HOST})`]);
   }
   const dataDir = path.resolve(e.LEADGATE_DATA_DIR);
   return {
@@ -222,8 +233,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         tokenUrl: e.LEADGATE_OAUTH_MICROSOFT_TOKEN_URL ?? defaultOAuthEndpoints.microsoft.tokenUrl,
       },
     },
+    metrics: { port: e.LEADGATE_METRICS_PORT, host: e.LEADGATE_METRICS_HOST, token: e.LEADGATE_METRICS_TOKEN },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function parseTrustProxy(value: string): boolean | number | string {

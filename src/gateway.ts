@@ -22,7 +22,9 @@ import { InsightCountCompactor, InsightCountRebuilder } from './insights/counts.
 import { onActivity } from './leads/activities.js';
 import { LeadTimers } from './leads/lead-timers.js';
 import { ScoreDecay } from './leads/scoring.js';
+import { metricsServer } from './http/metrics-server.js';
 import { createLogger } from './logger.js';
+import { Metrics } from './metrics.js';
 import { Outbound } from './messaging/outbound.js';
 import { LocalSendPace, RedisSendPace } from './messaging/send-pace.js';
 import { ApiThrottle } from './http/api-throttle.js';
@@ -43,6 +45,8 @@ export interface GatewayOptions {
   adapterOptions?: Partial<AdapterOptions>;
   /** Redis key prefix for Bull; separate prefixes keep gateways on one Redis apart. */
   queuePrefix?: string;
+  /** What the process is, for its metrics: `npm start` (api) or `npm run worker` (worker). */
+  role?: 'api' | 'worker';
 }
 
 /**
@@ -52,6 +56,7 @@ export interface GatewayOptions {
 export class Gateway {
   readonly app: Express;
   private server: Server | undefined;
+  private metricsListener: Server | undefined;
   private sweeper: Sweeper | undefined;
   private webhooks: WebhookDispatcher | undefined;
   private sequences: SequenceRunner | undefined;
@@ -104,8 +109,10 @@ export class Gateway {
       const templates = new TemplateStore();
       // With Redis, every process keeps one pace per connection; without it, there is one process.
       const pace = config.redisUrl ? new RedisSendPace(config.redisUrl, options.queuePrefix ?? config.queuePrefix) : new LocalSendPace();
-      const outbound = new Outbound({ prisma: db.prisma, queue, pace, registry, box, config, logger });
-      const capture = new CaptureService(db.prisma, db.runner, queue, logger, { maxConcurrentBatches: db.kind === 'pglite' ? 1 : 4 });
+      const version = packageVersion();
+      const metrics = new Metrics(options.role ?? 'api', version);
+      const outbound = new Outbound({ prisma: db.prisma, queue, pace, registry, box, config, logger, metrics });
+      const capture = new CaptureService(db.prisma, db.runner, queue, logger, metrics, { maxConcurrentBatches: db.kind === 'pglite' ? 1 : 4 });
       const sources = new SourceDirectory(db.prisma, box);
       const deps: AppDeps = {
         config,
@@ -119,17 +126,20 @@ export class Gateway {
         templates,
         box,
         logger,
-        version: packageVersion(),
+        metrics,
+        version,
         apiThrottle: new ApiThrottle({ ...config.apiRate, redisUrl: config.redisUrl, prefix: options.queuePrefix ?? config.queuePrefix }),
         holderId: newHolderId(),
       };
-      const oneByOne = new InboundProcessor({ prisma: db.prisma, queue, outbound, templates, config, logger });
+      measureSharedState(deps);
+      const oneByOne = new InboundProcessor({ prisma: db.prisma, queue, outbound, templates, config, logger, metrics });
       const processor = new InboundBatchProcessor({
         pool: db.pool,
         oneByOne,
         outbound,
         templates,
         logger,
+        metrics,
         // Smaller on the embedded database: captures wait while a batch holds its one connection.
         batchSize: db.kind === 'pglite' ? 25 : 200,
       });
@@ -189,6 +199,21 @@ export class Gateway {
       server.keepAliveTimeout = 65_000;
       server.headersTimeout = 66_000;
       this.server = server;
+    });
+  }
+
+  /**
+   * Serves the metrics on their own listener (LEADGATE_METRICS_PORT; 0 picks a free one); resolves
+   * with the bound port. Both `npm start` and `npm run worker` call it when the port is set.
+   */
+  listenMetrics(port = this.deps.config.metrics.port ?? 0, host = this.deps.config.metrics.host): Promise<number> {
+    const { metrics, config, logger } = this.deps;
+    metrics.collectProcessMetrics();
+    return new Promise((resolve, reject) => {
+      const server = metricsServer(metrics, { token: config.metrics.token }, logger);
+      server.once('error', reject);
+      server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+      this.metricsListener = server;
     });
   }
 
@@ -283,6 +308,7 @@ export class Gateway {
       ['api throttle', () => this.deps.apiThrottle.close()],
       ['outbound', () => this.deps.outbound.close()],
       ['database', () => this.deps.db.close()],
+      ['metrics listener', () => this.closeMetrics()],
     ];
     this.openParts = steps.map(([name]) => name);
     for (const [name, step] of steps) {
@@ -290,6 +316,14 @@ export class Gateway {
       this.openParts = this.openParts.filter((part) => part !== name);
     }
     this.stopQueueingWebhooks();
+  }
+
+  private async closeMetrics(): Promise<void> {
+    const server = this.metricsListener;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
   }
 
   private async closeServer(): Promise<void> {
@@ -304,6 +338,80 @@ export class Gateway {
     await closed;
     clearTimeout(force);
   }
+}
+
+/**
+ * Gauges of what every process shares (the database's backlogs, the sources' connections, the
+ * queue's jobs), read when scraped: each reading is one indexed statement over at most a bounded
+ * number of rows, or the queue's own counters. Every process shows the same figures; a dashboard
+ * takes their max.
+ */
+function measureSharedState(deps: AppDeps): void {
+  const { metrics, db, queue } = deps;
+  const rows = <T>(sql: string) => db.runner.query<T>(sql, []);
+  // Counted up to this many: past it the figure says "at least", and the reading stays cheap.
+  const countCap = 100_000;
+  metrics.gaugeAtScrape(
+    { name: 'leadgate_inbound_pending', help: `Inbound events stored and not processed yet, by channel (counted up to ${countCap})`, labelNames: ['channel'] },
+    async () =>
+      (
+        await rows<{ channel: string; n: number }>(
+          `SELECT channel, count(*)::int AS n FROM (SELECT channel FROM inbound_events WHERE status = 'pending' ORDER BY "createdAt" LIMIT ${countCap}) AS p GROUP BY channel`,
+        )
+      ).map((row) => ({ labels: { channel: row.channel }, value: Number(row.n) })),
+  );
+  metrics.gaugeAtScrape(
+    { name: 'leadgate_inbound_oldest_pending_age_seconds', help: 'Age of the oldest inbound event not processed yet (0 when none waits)', labelNames: [] },
+    async () => {
+      const [row] = await rows<{ age: number | null }>(
+        `SELECT EXTRACT(EPOCH FROM now() - "createdAt")::float8 AS age FROM inbound_events WHERE status = 'pending' ORDER BY "createdAt" LIMIT 1`,
+      );
+      return [{ labels: {}, value: Math.max(0, Number(row?.age ?? 0)) }];
+    },
+  );
+  metrics.gaugeAtScrape(
+    {
+      name: 'leadgate_outbound_messages',
+      help: `Outbound messages due to go out (queued or scheduled, their time come) and being sent, by channel (counted up to ${countCap})`,
+      labelNames: ['channel', 'status'],
+    },
+    async () =>
+      (
+        await rows<{ channel: string; status: string; n: number }>(
+          `SELECT channel, status, count(*)::int AS n FROM (
+             SELECT channel, CASE WHEN status = 'sending' THEN 'sending' ELSE 'due' END AS status FROM messages
+             WHERE status = 'sending' OR (status IN ('queued', 'scheduled') AND direction = 'out' AND ("nextAttemptAt" IS NULL OR "nextAttemptAt" <= now()))
+             LIMIT ${countCap}) AS m GROUP BY channel, status`,
+        )
+      ).map((row) => ({ labels: { channel: row.channel, status: row.status }, value: Number(row.n) })),
+  );
+  metrics.gaugeAtScrape(
+    {
+      name: 'leadgate_source_connection_state',
+      help: "1 for the state of each source's long-lived connection (a mailbox, a WhatsApp number), as the process holding it last reported it",
+      labelNames: ['source_id', 'kind', 'state'],
+    },
+    async () =>
+      (
+        await rows<{ id: string; kind: string; state: string | null }>(
+          `SELECT id, kind, status->>'state' AS state FROM sources WHERE "deletedAt" IS NULL AND status IS NOT NULL ORDER BY "createdAt" LIMIT 1000`,
+        )
+      ).map((row) => ({ labels: { source_id: row.id, kind: row.kind, state: row.state ?? 'unknown' }, value: 1 })),
+  );
+  metrics.gaugeAtScrape(
+    { name: 'leadgate_queue_jobs', help: 'Jobs in the job queue by queue and state (Bull on Redis, or the embedded queue of this process)', labelNames: ['queue', 'state'] },
+    async () =>
+      Object.entries((await queue.depths()) ?? {}).flatMap(([name, depth]) =>
+        Object.entries(depth).map(([state, value]) => ({ labels: { queue: name, state }, value })),
+      ),
+  );
+  metrics.gaugeAtScrape(
+    { name: 'leadgate_dependency_up', help: 'Whether this process reaches a dependency: database, queue (1 up, 0 down)', labelNames: ['dependency'] },
+    async () => [
+      { labels: { dependency: 'database' }, value: db.availability.available ? 1 : 0 },
+      { labels: { dependency: 'queue' }, value: (await queue.ping()) ? 1 : 0 },
+    ],
+  );
 }
 
 function packageVersion(): string {

@@ -14,7 +14,7 @@ export async function main(role: { api: boolean }): Promise<void> {
     throw error;
   }
 
-  const gateway = await Gateway.create(config);
+  const gateway = await Gateway.create(config, { role: role.api ? 'api' : 'worker' });
   const { logger } = gateway.deps;
   const { generated } = gateway.bootstrapResult;
   if (Object.keys(generated).length > 0) {
@@ -39,6 +39,11 @@ export async function main(role: { api: boolean }): Promise<void> {
     );
   } else {
     logger.info({ database: gateway.deps.db.kind, queue: gateway.deps.queue.kind }, 'leadgate worker running');
+  }
+
+  if (config.metrics.port !== undefined) {
+    const port = await gateway.listenMetrics();
+    logger.info({ port, host: config.metrics.host, token: config.metrics.token !== undefined }, `metrics at http://${config.metrics.host}:${port}/metrics`);
   }
 
   // Stopping has a deadline: a part that cannot close (a connection retrying against a network

@@ -5,6 +5,7 @@ import type { CaptureOptions, CaptureResult, InboundEvent } from '../channels/co
 import type { Db } from '../db/client.js';
 import type { SqlRunner } from '../db/migrate.js';
 import { newId } from '../ids.js';
+import type { Metrics } from '../metrics.js';
 import type { JobQueue } from '../queue/contract.js';
 import { GroupCommit } from './group-commit.js';
 import { inspectParsed, storableText, storableValue } from '../input-shape.js';
@@ -44,15 +45,17 @@ export class CaptureService {
     private readonly runner: SqlRunner,
     private readonly queue: JobQueue,
     private readonly logger: Logger,
+    private readonly metrics: Metrics,
     options: { maxConcurrentBatches: number },
   ) {
     this.batches = new GroupCommit((items) => this.writeBatch(items), { maxBatch: 500, ...options });
   }
 
-  capture(workspaceId: string, event: InboundEvent, options: CaptureOptions = {}): Promise<CaptureResult> {
+  async capture(workspaceId: string, event: InboundEvent, options: CaptureOptions = {}): Promise<CaptureResult> {
+    const done = this.metrics.captureDuration.startTimer({ channel: event.channel });
     event = storableEvent(event);
     const keys = idempotencyKeys(event);
-    return this.batches.submit({
+    const result = await this.batches.submit({
       id: newId('evt'),
       workspaceId,
       event,
@@ -61,6 +64,9 @@ export class CaptureService {
       status: options.rejectedBecause ? 'rejected' : 'pending',
       reason: options.rejectedBecause ?? null,
     });
+    done();
+    this.metrics.captures.inc({ channel: event.channel, outcome: !result.created ? 'duplicate' : result.status === 'rejected' ? 'rejected' : 'stored' });
+    return result;
   }
 
   private async writeBatch(items: PendingCapture[]): Promise<CaptureResult[]> {

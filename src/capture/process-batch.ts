@@ -40,6 +40,7 @@ import {
   tryLockIdentities,
   type WorkspaceSetup,
 } from './batch-load.js';
+import type { Metrics } from '../metrics.js';
 import { identitiesOf, type InboundProcessor } from './process-inbound.js';
 import { inboundKind, messageContent, type StoredPayload } from './stored-event.js';
 
@@ -225,6 +226,7 @@ export class InboundBatchProcessor {
       outbound: Outbound;
       templates: TemplateStore;
       logger: Logger;
+      metrics: Metrics;
       batchSize: number;
     },
   ) {}
@@ -247,7 +249,7 @@ export class InboundBatchProcessor {
   }
 
   async runRound(): Promise<BatchRound> {
-    let outcome: { round: BatchRound; oneByOne: string[]; queued: string[] };
+    let outcome: { round: BatchRound; oneByOne: string[]; queued: string[]; processedChannels: string[] };
     try {
       outcome = await this.runBatch();
     } catch (firstError) {
@@ -261,6 +263,8 @@ export class InboundBatchProcessor {
         return this.oneByOneAfterFailure();
       }
     }
+    // Counted once committed: a batch rolled back and run again counts its events once.
+    for (const channel of outcome.processedChannels) this.deps.metrics.processed.inc({ channel, outcome: 'processed' });
     for (const messageId of outcome.queued) this.deps.outbound.wake(messageId);
     for (const eventId of outcome.oneByOne) await this.deps.oneByOne.process(eventId);
     return outcome.round;
@@ -273,17 +277,19 @@ export class InboundBatchProcessor {
     return { claimed: ids.length, processed: 0, oneByOne: ids.length, deferred: 0 };
   }
 
-  private runBatch(): Promise<{ round: BatchRound; oneByOne: string[]; queued: string[] }> {
+  private runBatch(): Promise<{ round: BatchRound; oneByOne: string[]; queued: string[]; processedChannels: string[] }> {
     return transaction(this.deps.pool, async (sql) => {
       const events = await claimEvents(sql, this.deps.batchSize);
       const round: BatchRound = { claimed: events.length, processed: 0, oneByOne: 0, deferred: 0 };
-      if (events.length === 0) return { round, oneByOne: [], queued: [] };
+      if (events.length === 0) return { round, oneByOne: [], queued: [], processedChannels: [] };
       const batch = new Batch(sql, this.deps, events, new Date());
       await batch.run();
       round.processed = batch.writes.processed.length;
       round.oneByOne = batch.oneByOne.length;
       round.deferred = events.length - round.processed - round.oneByOne;
-      return { round, oneByOne: batch.oneByOne, queued: batch.writes.queued };
+      const channelOf = new Map(events.map((event) => [event.id, event.channel]));
+      const processedChannels = batch.writes.processed.map((event) => channelOf.get(event.id)!);
+      return { round, oneByOne: batch.oneByOne, queued: batch.writes.queued, processedChannels };
     });
   }
 }

@@ -18,6 +18,7 @@ import { type Outbound, replySubject } from '../messaging/outbound.js';
 import { renderForLead } from '../messaging/render.js';
 import { enrolByRules } from '../messaging/sequences.js';
 import { backoffMs } from '../queue/backoff.js';
+import type { Metrics } from '../metrics.js';
 import type { JobQueue } from '../queue/contract.js';
 import { inboundKind, messageContent, type StoredPayload } from './stored-event.js';
 
@@ -37,6 +38,7 @@ export class InboundProcessor {
       templates: TemplateStore;
       config: Pick<Config, 'retry'>;
       logger: Logger;
+      metrics: Metrics;
     },
   ) {}
 
@@ -45,17 +47,19 @@ export class InboundProcessor {
     const head = await prisma.inboundEvent.findUnique({ where: { id: eventId }, select: { status: true } });
     if (!head || head.status !== 'pending') return;
     try {
-      const queued = await prisma.$transaction(
+      const done = await prisma.$transaction(
         async (tx) => {
-          const claimed = await tx.$queryRaw<{ id: string }[]>`
-            SELECT id FROM inbound_events WHERE id = ${eventId} AND status = 'pending' FOR UPDATE SKIP LOCKED`;
-          if (claimed.length === 0) return [];
+          const claimed = await tx.$queryRaw<{ channel: string }[]>`
+            SELECT channel FROM inbound_events WHERE id = ${eventId} AND status = 'pending' FOR UPDATE SKIP LOCKED`;
+          if (claimed.length === 0) return undefined;
           await this.lockPeople(tx, eventId);
-          return this.processClaimed(tx, eventId);
+          return { channel: claimed[0]!.channel, queued: await this.processClaimed(tx, eventId) };
         },
         { timeout: 30_000, maxWait: 30_000 },
       );
-      for (const messageId of queued) this.deps.outbound.wake(messageId);
+      if (!done) return;
+      this.deps.metrics.processed.inc({ channel: done.channel, outcome: 'processed' });
+      for (const messageId of done.queued) this.deps.outbound.wake(messageId);
     } catch (error) {
       await this.recordFailure(eventId, error);
     }
@@ -620,11 +624,13 @@ export class InboundProcessor {
     });
     if (event.attempts >= maxProcessingAttempts) {
       await prisma.inboundEvent.update({ where: { id: eventId }, data: { status: 'failed' } });
+      this.deps.metrics.processed.inc({ channel: event.channel, outcome: 'failed' });
       logger.error({ err: error, eventId }, 'inbound event failed for good; it stays stored with its error');
       return;
     }
     const delayMs = backoffMs(event.attempts, config.retry.baseMs, config.retry.maxMs);
     await prisma.inboundEvent.update({ where: { id: eventId }, data: { nextAttemptAt: new Date(Date.now() + delayMs) } });
+    this.deps.metrics.processingRetries.inc({ channel: event.channel });
     logger.warn({ err: error, eventId, attempts: event.attempts, delayMs }, 'inbound event processing failed; retrying');
     await queue.add('inbound', eventId, { delayMs, attempt: event.attempts });
   }

@@ -9,6 +9,15 @@ import pg from 'pg';
 export class SerialClient extends pg.Client {
   private tail: Promise<unknown> = Promise.resolve();
 
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    // A connection the server drops while the client is checked out between two queries (the
+    // database stopped, in the middle of a transaction) is reported as an 'error' event, which
+    // the pool listens for only on idle clients: unheard, it would end the process. Its holder
+    // learns of it from its next query, which fails, and the pool drops the client on release.
+    this.on('error', () => undefined);
+  }
+
   // The override takes pg's overloads as they come and hands them on unchanged.
   override query(...args: unknown[]): never {
     const run = () => (super.query as (...callArgs: unknown[]) => unknown)(...args);

@@ -84,6 +84,7 @@ export function createApp(deps: AppDeps): Express {
     res.locals.requestId = requestId;
     const started = performance.now();
     res.on('finish', () => {
+      deps.metrics.httpRequests.observe({ method: req.method, status: `${Math.floor(res.statusCode / 100)}xx` }, (performance.now() - started) / 1_000);
       // A 503 is an outage (logged once by itself) or a readiness probe: not an error per request.
       const level = res.statusCode === 503 ? 'debug' : res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug';
       if (!deps.logger.isLevelEnabled(level)) return;

@@ -5,6 +5,7 @@ import type { OAuthGrants } from '../channels/oauth.js';
 import type { SourceDirectory } from '../channels/sources.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/client.js';
+import type { Metrics } from '../metrics.js';
 import type { Outbound } from '../messaging/outbound.js';
 import type { TemplateStore } from '../messaging/templates.js';
 import type { JobQueue } from '../queue/contract.js';
@@ -25,6 +26,7 @@ export interface AppDeps {
   templates: TemplateStore;
   box: SecretBox;
   logger: Logger;
+  metrics: Metrics;
   version: string;
   /** Requests a minute to /api/v1 per credential and per address. */
   apiThrottle: ApiThrottle;

@@ -9,6 +9,7 @@ import { newId } from '../ids.js';
 import { type Actor, recordActivity, systemActor } from '../leads/activities.js';
 import { noteHumanResponse } from '../leads/conversation.js';
 import { backoffMs } from '../queue/backoff.js';
+import type { Metrics } from '../metrics.js';
 import type { JobQueue } from '../queue/contract.js';
 import type { SecretBox } from '../security/secrets.js';
 import { inQuietHours } from './quiet-hours.js';
@@ -81,6 +82,7 @@ export class Outbound {
       box: SecretBox;
       config: Pick<Config, 'smtp' | 'retry' | 'publicUrl' | 'publicUrlConfigured' | 'sendLeaseMs' | 'sendBatchSize' | 'sendOwnerWaitMs' | 'sendRatePerMinute'>;
       logger: Logger;
+      metrics: Metrics;
     },
   ) {}
 
@@ -462,13 +464,17 @@ export class Outbound {
         batch.map(async (message) => {
           try {
             let result: { externalId: string };
+            const timed = this.deps.metrics.sendDuration.startTimer({ channel: message.channel });
             try {
               result = await this.sendOne(message, senders);
+              timed({ outcome: 'ok' });
             } catch (error) {
+              timed({ outcome: 'error' });
               await this.afterFailure(message, error);
               return;
             }
             await this.sentWriter.add({ message, externalId: result.externalId });
+            this.deps.metrics.sends.inc({ channel: message.channel, outcome: 'sent' });
           } catch (error) {
             // The lease runs out and the message ends send_interrupted: visible, never sent twice.
             logger.error({ err: error, messageId: message.id }, 'could not record the outcome of a send');
@@ -613,6 +619,7 @@ export class Outbound {
         data: { status: 'queued', lockedUntil: null, nextAttemptAt: new Date(at), error: channelError.message, errorCode: channelError.code },
       });
       this.deps.logger.warn({ messageId: message.id, attempts, delayMs, err: channelError }, 'send failed; retrying');
+      this.deps.metrics.sendRetries.inc({ channel: message.channel });
       this.wakeAt(at, message.id);
       return;
     }
@@ -759,12 +766,12 @@ export class Outbound {
   }
 
   private async fail(message: Pick<Message, 'id' | 'workspaceId' | 'leadId' | 'channel'>, code: string, error: string, from?: string): Promise<void> {
-    await this.deps.prisma.$transaction(async (tx) => {
-      const failed = await tx.message.updateMany({
+    const failed = await this.deps.prisma.$transaction(async (tx) => {
+      const updated = await tx.message.updateMany({
         where: { id: message.id, ...(from ? { status: from } : {}) },
         data: { status: 'failed', lockedUntil: null, nextAttemptAt: null, error, errorCode: code },
       });
-      if (failed.count === 0) return;
+      if (updated.count === 0) return false;
       await recordActivity(tx, {
         workspaceId: message.workspaceId,
         leadId: message.leadId,
@@ -772,7 +779,9 @@ export class Outbound {
         actor: systemActor,
         data: { messageId: message.id, channel: message.channel, code, error },
       });
+      return true;
     });
+    if (failed) this.deps.metrics.sends.inc({ channel: message.channel, outcome: 'failed' });
     this.deps.logger.warn({ messageId: message.id, code, error }, 'message failed');
   }
 

@@ -1,7 +1,7 @@
 import Bull from 'bull';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import type { JobQueue, QueueName } from './contract.js';
+import { type JobQueue, type QueueDepth, type QueueName, queueNames } from './contract.js';
 
 interface RowJob {
   rowId: string;
@@ -38,6 +38,19 @@ export class BullQueue implements JobQueue {
         await handler(job.data.rowId);
       })
       .catch((error: unknown) => this.logger.error({ err: error, queue }, 'bull worker stopped'));
+  }
+
+  async depths(): Promise<Record<QueueName, QueueDepth> | undefined> {
+    const counts = await Promise.all(
+      queueNames.map(async (name) => {
+        const queue = this.queue(name);
+        // A command to a client that is not connected waits in its queue until Redis is back.
+        if (queue.client.status !== 'ready') throw new Error('redis is not connected');
+        const { waiting, active, delayed, failed } = await queue.getJobCounts();
+        return [name, { waiting, active, delayed, failed }] as const;
+      }),
+    ).catch(() => undefined);
+    return counts ? (Object.fromEntries(counts) as Record<QueueName, QueueDepth>) : undefined;
   }
 
   async ping(): Promise<boolean> {

@@ -4,6 +4,15 @@
  */
 export type QueueName = 'inbound' | 'outbound';
 
+export interface QueueDepth {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+}
+
+export const queueNames: readonly QueueName[] = ['inbound', 'outbound'];
+
 export interface JobQueue {
   readonly kind: 'embedded' | 'bull';
   /**
@@ -13,6 +22,11 @@ export interface JobQueue {
    */
   add(queue: QueueName, rowId: string, options?: { delayMs?: number; attempt?: number; key?: string }): Promise<void>;
   process(queue: QueueName, concurrency: number, handler: (rowId: string) => Promise<void>): void;
+  /**
+   * Jobs per queue and state, for metrics: undefined while the backing service cannot answer
+   * at once (a scrape never waits for Redis to come back).
+   */
+  depths(): Promise<Record<QueueName, QueueDepth> | undefined>;
   /** Whether the queue's backing service answers (always true for the embedded runner). */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { JobQueue, QueueName } from './contract.js';
+import { type JobQueue, type QueueDepth, type QueueName, queueNames } from './contract.js';
 
 interface Lane {
   concurrency: number;
@@ -16,6 +16,8 @@ export class EmbeddedQueue implements JobQueue {
   private readonly lanes = new Map<QueueName, Lane>();
   private readonly early = new Map<QueueName, string[]>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Delayed jobs per queue, waiting for their timer. */
+  private readonly delayed = new Map<QueueName, number>();
   private closed = false;
 
   constructor(private readonly logger: Logger) {}
@@ -27,10 +29,12 @@ export class EmbeddedQueue implements JobQueue {
     if (delay > 0) {
       const timer = setTimeout(() => {
         this.timers.delete(timer);
+        this.delayed.set(queue, (this.delayed.get(queue) ?? 1) - 1);
         this.enqueue(queue, rowId);
       }, delay);
       timer.unref();
       this.timers.add(timer);
+      this.delayed.set(queue, (this.delayed.get(queue) ?? 0) + 1);
       return;
     }
     this.enqueue(queue, rowId);
@@ -41,6 +45,15 @@ export class EmbeddedQueue implements JobQueue {
     this.lanes.set(queue, lane);
     for (const rowId of this.early.get(queue) ?? []) this.enqueue(queue, rowId);
     this.early.delete(queue);
+  }
+
+  async depths(): Promise<Record<QueueName, QueueDepth>> {
+    // A job that failed is not kept (its row says what is left to do), as with Bull here.
+    const depth = (name: QueueName): QueueDepth => {
+      const lane = this.lanes.get(name);
+      return { waiting: lane?.waiting.length ?? 0, active: lane?.running ?? 0, delayed: this.delayed.get(name) ?? 0, failed: 0 };
+    };
+    return Object.fromEntries(queueNames.map((name) => [name, depth(name)])) as Record<QueueName, QueueDepth>;
   }
 
   async ping(): Promise<boolean> {

@@ -172,6 +172,40 @@ describe('operations: stopping with a deadline', () => {
     expect(line?.stillOpen).toContain('database');
   });
 
+  it('exits within the deadline with a WhatsApp number that cannot reach WhatsApp, naming what was open if anything was', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-test-'));
+    dirs.push(dataDir);
+    const env: Record<string, string> = { ...stackEnv({ db: 'pglite', queue: 'embedded' }, dataDir), LOG_LEVEL: 'info', LEADGATE_SHUTDOWN_TIMEOUT_MS: '2000' };
+    const gateway = await spawnGateway(env, await freePort(), { startupMs: 150_000 });
+    started.push(gateway);
+    // The real WhatsApp library, which cannot reach WhatsApp's servers from here: it keeps retrying.
+    const created = await apiRequest<{ id: string }>(gateway.baseUrl, env.LEADGATE_API_KEY!, 'POST', '/api/v1/sources', { kind: 'whatsapp', name: 'Sem rede', autoReplyTemplate: null });
+    expect(created.status).toBe(201);
+    await eventually(async () => {
+      const { body } = await apiRequest<{ status: { state: string } }>(gateway.baseUrl, env.LEADGATE_API_KEY!, 'GET', `/api/v1/sources/${created.body.id}`);
+      // Trying: connecting, or waiting to try again after a failure.
+      expect(['connecting', 'reconnecting']).toContain(body.status.state);
+    }, 60_000, 200);
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) => gateway.child.once('exit', (code) => resolve({ code, at: Date.now() })));
+    const signalled = Date.now();
+    gateway.child.kill('SIGTERM');
+    const { code, at } = await exited;
+    // The deadline, and a moment for a loaded machine to run the timer and exit.
+    expect(at - signalled).toBeLessThan(2_000 + 2_500);
+    const lines = gateway
+      .output()
+      .split('\n')
+      .filter((text) => text.startsWith('{'))
+      .map((text) => JSON.parse(text) as { msg: string; stillOpen?: string[] });
+    expect(lines.some((line) => line.msg === 'stopping')).toBe(true);
+    // Closed in time (0), or out of time (1) with what was still open named.
+    if (code !== 0) {
+      expect(code).toBe(1);
+      expect(lines.find((line) => line.msg.startsWith('stopping took too long'))?.stillOpen?.length).toBeGreaterThan(0);
+    }
+    // Starting a gateway process and its first WhatsApp attempt take a while on a loaded machine.
+  }, 300_000);
+
   it('exits at once on a second signal while stopping', async () => {
     const { gateway, slow, exited } = await gatewayWithSlowClient({});
     gateway.child.kill('SIGTERM');

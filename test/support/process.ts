@@ -35,7 +35,7 @@ export interface GatewayProcess {
  * Runs `src/server.ts` as its own process, exactly as `npm start` does, on the given port. An
  * embedded database that does not exist yet starts as a copy of the migrated template.
  */
-export async function spawnGateway(env: Record<string, string>, port: number): Promise<GatewayProcess> {
+export async function spawnGateway(env: Record<string, string>, port: number, options: { startupMs?: number } = {}): Promise<GatewayProcess> {
   seedEmbeddedDatabase(env);
   // node itself, not the tsx CLI: the CLI runs the server in a child process that a SIGKILL
   // of the CLI would leave running.
@@ -51,7 +51,8 @@ export async function spawnGateway(env: Record<string, string>, port: number): P
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const baseUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const startupMs = options.startupMs ?? 60_000;
+  const deadline = Date.now() + startupMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the gateway exited with ${child.exitCode}:\n${output}`);
     const up = await fetch(`${baseUrl}/healthz`).then(
@@ -61,7 +62,7 @@ export async function spawnGateway(env: Record<string, string>, port: number): P
     if (up) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`the gateway did not come up within 60 s:\n${output}`);
+      throw new Error(`the gateway did not come up within ${startupMs / 1000} s:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -88,7 +89,8 @@ export interface WorkerProcess {
 }
 
 /** Runs `src/worker.ts` as its own process, exactly as `npm run worker` does; resolves once it works. */
-export async function spawnWorker(env: Record<string, string>): Promise<WorkerProcess> {
+export async function spawnWorker(env: Record<string, string>, options: { startupMs?: number } = {}): Promise<WorkerProcess> {
+  const startupMs = options.startupMs ?? 60_000;
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
     cwd: root,
     // Info level: the worker says when it runs.
@@ -98,7 +100,7 @@ export async function spawnWorker(env: Record<string, string>): Promise<WorkerPr
   let output = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the worker did not start within 60 s:\n${output}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`the worker did not start within ${startupMs / 1000} s:\n${output}`)), startupMs);
     const read = (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes('leadgate worker running')) {
