@@ -1,7 +1,7 @@
 import type { AssignmentRule } from '@prisma/client';
 import { z } from 'zod';
 import { channelKinds } from '../../channels/contract.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { AppDeps } from '../deps.js';
 import { crudRoutes } from '../crud.js';
