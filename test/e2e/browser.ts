@@ -41,4 +41,6 @@ export async function setLanguage(page: Page, language: 'English' | 'Português 
   await page.locator('.menu > button').click();
   await page.locator('.menu-list select').selectOption({ label: language });
   await page.locator('.menu > button').click();
+  // The page re-renders in the new language once it is saved: wait for it, not for time.
+  await page.locator(`html[lang="${language === 'English' ? 'en' : 'pt-BR'}"]`).waitFor({ state: 'attached' });
 }

@@ -92,7 +92,8 @@ describe('the inbox in a browser', () => {
 
   it('shows a web form posted from outside in the list without a reload', async () => {
     await page.goto('/#/inbox');
-    await page.getByText('No conversations here.').waitFor();
+    // The list opens on Open conversations: with none yet, it says the inbox is done.
+    await page.getByText('All done: no open conversations.').waitFor();
     const posted = await postForm(stack, form, { name: 'Paula Prado', email: 'paula@example.com', telefone: '(11) 98888-1234', message: 'Quero saber o preço do plano anual' });
     expect(posted.status).toBe(202);
     const row = page.locator('.row', { hasText: 'Paula Prado' });
@@ -116,9 +117,10 @@ describe('the inbox in a browser', () => {
 
   it('replies by email from the conversation and the mail reaches the SMTP server', async () => {
     await page.locator('.row', { hasText: 'Paula Prado' }).click();
-    await page.getByRole('heading', { name: 'Paula Prado' }).waitFor();
+    await page.locator('.conversation-head').getByRole('heading', { name: 'Paula Prado' }).waitFor();
     await page.locator('.message.in', { hasText: 'Quero saber o preço do plano anual' }).waitFor();
-    await expect(page.getByLabel('Reply channel').inputValue()).resolves.toBe('email');
+    // The channels a reply can take (and where each goes) arrive from the API after the conversation.
+    await expect.poll(() => page.getByLabel('Reply channel').inputValue()).toBe('email');
     await page.getByLabel(/^Write a reply/).fill('Olá Paula! O plano anual custa R$ 1.200.');
     await page.getByRole('button', { name: 'Send' }).click();
     const mail = await eventually(() => {
@@ -175,7 +177,7 @@ describe('the inbox in a browser', () => {
     await setLanguage(rita.page, 'English');
     const row = rita.page.locator('.row', { hasText: 'Paula Prado' });
     await row.waitFor();
-    await expect(row.locator('.follow-up-at').textContent()).resolves.toContain('3/14/31');
+    await expect.poll(() => row.locator('.follow-up-at').textContent()).toContain('3/14/31');
     const followUps = await stack.api<{ data: { ownerId: string; note: string }[] }>('GET', `/api/v1/follow-ups?ownerId=${reps.rita!.id}`);
     expect(followUps.body.data.map((item) => item.note)).toContain('Enviar proposta revisada');
     await rita.context.close();

@@ -134,7 +134,7 @@ describe('the insights page in a browser', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
 
     await page.locator('.drill-list a', { hasText: 'Alice Almeida' }).click();
-    await page.getByRole('heading', { name: 'Alice Almeida' }).waitFor();
+    await page.locator('.conversation-head').getByRole('heading', { name: 'Alice Almeida' }).waitFor();
     expect(page.url()).toMatch(/#\/inbox\/lead_/);
   });
 
