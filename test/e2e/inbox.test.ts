@@ -120,7 +120,7 @@ describe('the inbox in a browser', () => {
     await page.locator('.conversation-head').getByRole('heading', { name: 'Paula Prado' }).waitFor();
     await page.locator('.message.in', { hasText: 'Quero saber o preço do plano anual' }).waitFor();
     // The channels a reply can take (and where each goes) arrive from the API after the conversation.
-    await expect.poll(() => page.getByLabel('Reply channel').inputValue()).toBe('email');
+    await expect.poll(() => page.getByLabel('Reply channel').inputValue(), { timeout: 10_000 }).toBe('email');
     await page.getByLabel(/^Write a reply/).fill('Olá Paula! O plano anual custa R$ 1.200.');
     await page.getByRole('button', { name: 'Send' }).click();
     const mail = await eventually(() => {

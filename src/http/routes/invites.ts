@@ -127,6 +127,7 @@ export function publicInviteRoutes(deps: AppDeps, sessions: Sessions): RouteDef[
     route({
       method: 'get',
       path: '/invites/:token',
+      credential: 'none',
       summary: 'Who an invitation link is for',
       tag: 'session',
       params: tokenParams,
@@ -140,6 +141,7 @@ export function publicInviteRoutes(deps: AppDeps, sessions: Sessions): RouteDef[
     route({
       method: 'post',
       path: '/invites/:token/accept',
+      credential: 'none',
       summary: 'Set the invited user\'s password through the link, once; signs them in',
       tag: 'session',
       params: tokenParams,
