@@ -15,6 +15,7 @@ import { ChannelError, errorMessage } from '../../src/errors.js';
 import { backoffMs } from '../../src/queue/backoff.js';
 import { GraphClient, GraphError, type GraphOptions, defaultGraph } from '../meta/graph.js';
 import { metaSecretsShape, metaWebhookPath, metaWebhookRoutes, newVerifyToken } from '../meta/webhook.js';
+import { AttachmentDownloads } from '../../src/channels/attachment-downloads.js';
 
 /** Meta's messaging window: a business answers an Instagram message within 24 hours of the person's last one. */
 export const messagingWindowMs = 24 * 60 * 60_000;
@@ -205,7 +206,7 @@ export class InstagramAdapter implements ChannelAdapter {
   readonly source: SourceKindSpec;
   private readonly graph: GraphClient;
   private readonly retry: { baseMs: number; maxMs: number };
-  private readonly fetching = new Set<string>();
+  private readonly downloads = new AttachmentDownloads(this.kind, 'Instagram files', (ctx, source, file) => this.fetchOne(ctx, source, file));
   private readonly timers = new Set<NodeJS.Timeout>();
   private ctx: AdapterContext | undefined;
 
@@ -241,7 +242,7 @@ export class InstagramAdapter implements ChannelAdapter {
             if (result.created && event.attachments?.length) files = true;
           }
         }
-        if (files) this.fetchFiles(ctx, source.id);
+        if (files) this.downloads.look(ctx, source.id);
       },
     });
   }
@@ -275,17 +276,6 @@ export class InstagramAdapter implements ChannelAdapter {
     this.timers.clear();
   }
 
-  private fetchFiles(ctx: AdapterContext, sourceId: string): void {
-    if (this.fetching.has(sourceId)) return;
-    this.fetching.add(sourceId);
-    void (async () => {
-      const source = await ctx.findSource(sourceId);
-      if (!source || source.kind !== this.kind) return;
-      for (const file of await ctx.attachments.due(sourceId, 20)) await this.fetchOne(ctx, source, file);
-    })()
-      .catch((error: unknown) => ctx.logger.warn({ err: error, sourceId }, 'could not download Instagram files'))
-      .finally(() => this.fetching.delete(sourceId));
-  }
 
   /** Instagram's file links are public CDN addresses: fetched without the token, which must not leave for them. */
   private async fetchOne(ctx: AdapterContext, source: SourceRecord, file: DueAttachment): Promise<void> {
@@ -313,7 +303,7 @@ export class InstagramAdapter implements ChannelAdapter {
       await ctx.attachments.failed(file.id, reason, new Date(Date.now() + delay));
       const timer = setTimeout(() => {
         this.timers.delete(timer);
-        this.fetchFiles(ctx, source.id);
+        this.downloads.look(ctx, source.id);
       }, delay + 10);
       timer.unref();
       this.timers.add(timer);

@@ -15,6 +15,7 @@ import type {
   SourceRecord,
 } from '../../src/channels/contract.js';
 import { ChannelError, ProblemError, errorMessage } from '../../src/errors.js';
+import { AttachmentDownloads } from '../../src/channels/attachment-downloads.js';
 
 /**
  * Twilio's SDK takes about a third of a second of CPU to load: it is loaded when a Twilio source
@@ -190,7 +191,7 @@ export class TwilioAdapter implements ChannelAdapter {
   readonly sends = ['sms'] as const;
   readonly source = spec as unknown as SourceKindSpec;
   /** Sources whose pending media this process is looking at now. */
-  private readonly fetching = new Set<string>();
+  private readonly downloads = new AttachmentDownloads(this.kind, 'MMS media', (ctx, source, file) => this.fetchOne(ctx, source, file));
   private sweep: NodeJS.Timeout | undefined;
 
   routes(ctx: AdapterContext): Router {
@@ -380,7 +381,7 @@ export class TwilioAdapter implements ChannelAdapter {
     });
     const twilio = await twilioSdk();
     sendTwiml(res, new twilio.twiml.MessagingResponse().toString());
-    if (attachments.length > 0) this.fetchMedia(ctx, source.id);
+    if (attachments.length > 0) this.downloads.look(ctx, source.id);
   }
 
   /** Retries media downloads that failed for a while (Twilio briefly unreachable) on every source. */
@@ -388,7 +389,7 @@ export class TwilioAdapter implements ChannelAdapter {
     if (this.sweep) throw new Error('the twilio adapter is already started');
     this.sweep = setInterval(() => {
       ctx.listSources(this.kind).then(
-        (sources) => sources.forEach((source) => this.fetchMedia(ctx, source.id)),
+        (sources) => sources.forEach((source) => this.downloads.look(ctx, source.id)),
         (error: unknown) => ctx.logger.warn({ err: error }, 'could not list Twilio sources for media downloads'),
       );
     }, mediaSweepMs);
@@ -400,18 +401,6 @@ export class TwilioAdapter implements ChannelAdapter {
     this.sweep = undefined;
   }
 
-  /** Downloads the source's pending MMS media, one look at a time per source. */
-  private fetchMedia(ctx: AdapterContext, sourceId: string): void {
-    if (this.fetching.has(sourceId)) return;
-    this.fetching.add(sourceId);
-    void (async () => {
-      const source = await ctx.findSource(sourceId);
-      if (!source || source.kind !== this.kind) return;
-      for (const file of await ctx.attachments.due(sourceId, 20)) await this.fetchOne(ctx, source, file);
-    })()
-      .catch((error: unknown) => ctx.logger.warn({ err: error, sourceId }, 'could not download MMS media'))
-      .finally(() => this.fetching.delete(sourceId));
-  }
 
   private async fetchOne(ctx: AdapterContext, source: SourceRecord, file: DueAttachment): Promise<void> {
     const raw = (file.raw ?? {}) as Params;

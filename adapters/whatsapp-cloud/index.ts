@@ -14,6 +14,7 @@ import { backoffMs } from '../../src/queue/backoff.js';
 import { GraphClient, GraphError, type GraphOptions, defaultGraph } from '../meta/graph.js';
 import { metaSecretsShape, metaWebhookPath, metaWebhookRoutes, newVerifyToken } from '../meta/webhook.js';
 import { type CloudRaw, mediaOf, readCloudWebhook } from './normalize.js';
+import { AttachmentDownloads } from '../../src/channels/attachment-downloads.js';
 
 /** Meta's customer-service window: free-form messages only within 24 hours of the person's last one. */
 export const serviceWindowMs = 24 * 60 * 60_000;
@@ -126,7 +127,7 @@ export class WhatsAppCloudAdapter implements ChannelAdapter {
   private readonly retry: { baseMs: number; maxMs: number };
   private ctx: AdapterContext | undefined;
   /** Sources whose pending media this process is looking at now. */
-  private readonly fetching = new Set<string>();
+  private readonly downloads = new AttachmentDownloads(this.kind, 'WhatsApp Cloud media', (ctx, source, file) => this.fetchOne(ctx, source, file));
   /** Sources this process put in error for an expired token: the next success clears it. */
   private readonly inError = new Set<string>();
   private sweep: NodeJS.Timeout | undefined;
@@ -154,7 +155,7 @@ export class WhatsAppCloudAdapter implements ChannelAdapter {
           const result = await ctx.capture({ ...read.event, sourceId: source.id }, read.rejectedBecause ? { rejectedBecause: read.rejectedBecause } : undefined);
           if (result.created && read.event.attachments?.length) files = true;
         }
-        if (files) this.fetchMedia(ctx, source.id);
+        if (files) this.downloads.look(ctx, source.id);
       },
     });
   }
@@ -165,7 +166,7 @@ export class WhatsAppCloudAdapter implements ChannelAdapter {
     this.ctx = ctx;
     this.sweep = setInterval(() => {
       ctx.listSources(this.kind).then(
-        (sources) => sources.forEach((source) => this.fetchMedia(ctx, source.id)),
+        (sources) => sources.forEach((source) => this.downloads.look(ctx, source.id)),
         (error: unknown) => ctx.logger.warn({ err: error }, 'could not list WhatsApp Cloud sources for media downloads'),
       );
     }, mediaSweepMs);
@@ -179,18 +180,6 @@ export class WhatsAppCloudAdapter implements ChannelAdapter {
     this.timers.clear();
   }
 
-  /** Downloads the source's pending media, one look at a time per source. */
-  private fetchMedia(ctx: AdapterContext, sourceId: string): void {
-    if (this.fetching.has(sourceId)) return;
-    this.fetching.add(sourceId);
-    void (async () => {
-      const source = await ctx.findSource(sourceId);
-      if (!source || source.kind !== this.kind) return;
-      for (const file of await ctx.attachments.due(sourceId, 20)) await this.fetchOne(ctx, source, file);
-    })()
-      .catch((error: unknown) => ctx.logger.warn({ err: error, sourceId }, 'could not download WhatsApp Cloud media'))
-      .finally(() => this.fetching.delete(sourceId));
-  }
 
   /**
    * Media come as an id: Graph turns it into a short-lived URL, fetched with the same token.
@@ -226,7 +215,7 @@ export class WhatsAppCloudAdapter implements ChannelAdapter {
       await ctx.attachments.failed(file.id, reason, new Date(Date.now() + delay));
       const timer = setTimeout(() => {
         this.timers.delete(timer);
-        this.fetchMedia(ctx, source.id);
+        this.downloads.look(ctx, source.id);
       }, delay + 10);
       timer.unref();
       this.timers.add(timer);
