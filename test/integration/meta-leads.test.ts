@@ -162,10 +162,9 @@ describe.each(defaultBackends)('Meta Lead Ads on $db with the $queue queue', ({ 
   });
 
   it('keeps a lead Graph cannot give yet, shows why on the source, and fetches it on the backoff', async () => {
-    const expired = nock(graph)
-      .get('/v21.0/900000000000003')
-      .query({ fields: leadFields })
-      .reply(400, { error: { message: 'Error validating access token: The session has been invalidated because the user changed their password.', type: 'OAuthException', code: 190, error_subcode: 460, fbtrace_id: 'B2' } });
+    // Graph keeps refusing until the token is renewed, however many retries come in meanwhile.
+    const refusal = nock(graph).get('/v21.0/900000000000003').query({ fields: leadFields }).times(1000);
+    refusal.reply(400, { error: { message: 'Error validating access token: The session has been invalidated because the user changed their password.', type: 'OAuthException', code: 190, error_subcode: 460, fbtrace_id: 'B2' } });
     expect(await post({ object: 'page', entry: [{ id: pageId, time: 1, changes: [leadgen('900000000000003')] }] })).toBe(200);
     const waiting = await eventually(async () => {
       const shown = (await stack.api<LeadsSource>('GET', `/api/v1/sources/${source.id}`)).body;
@@ -174,12 +173,13 @@ describe.each(defaultBackends)('Meta Lead Ads on $db with the $queue queue', ({ 
     });
     expect(waiting.status.lastError).toMatch(/900000000000003.*Meta 190/);
     expect(waiting.status.detail).toMatch(/token expired/);
-    expired.done();
 
+    // The renewed answer waits behind the refusal, so no retry in between finds Graph unanswered.
     const answered = nock(graph)
       .get('/v21.0/900000000000003')
       .query({ fields: leadFields })
       .reply(200, leadAnswer('900000000000003', [['full_name', 'Caio Reis'], ['email', 'caio@example.com']]));
+    nock.removeInterceptor(refusal);
     await eventually(async () => expect(await leadsOf('caio@example.com')).toHaveLength(1));
     answered.done();
     await eventually(async () => expect((await stack.api<LeadsSource>('GET', `/api/v1/sources/${source.id}`)).body.status.state).toBe('connected'));

@@ -40,7 +40,11 @@ export function Composer({ lead, messageCount, handle, onSent }: { lead: Lead; m
     },
   };
   useEffect(() => {
-    void get<List<Template>>('/templates?limit=200').then((list) => setTemplates(list.data));
+    // Without the list the composer still sends typed replies; the template picker just stays empty.
+    get<List<Template>>('/templates?limit=200').then(
+      (list) => setTemplates(list.data),
+      () => setTemplates([]),
+    );
   }, []);
   useEffect(() => setChannel(preferred), [preferred]);
   useEffect(() => {

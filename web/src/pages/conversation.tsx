@@ -55,7 +55,8 @@ export function ConversationView({ leadId, composerRef, onChanged }: { leadId: s
       setLead(leadRow);
       setMessages(messagePage.data);
       setActivities(activityPage.data);
-      void post(`/conversations/${leadId}/read`);
+      // A read mark that does not get through is sent again the next time the conversation loads.
+      post(`/conversations/${leadId}/read`).catch(() => undefined);
     } catch (failure) {
       setError(failure instanceof ApiError && failure.status === 404 ? t.conversationNotFound : t.somethingWentWrong);
     }

@@ -571,6 +571,11 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
   const [qrError, setQrError] = useState(false);
   const [pairPhone, setPairPhone] = useState('');
   const [pairCode, setPairCode] = useState('');
+  const [actionError, setActionError] = useState('');
+  const act = (request: Promise<unknown>) => {
+    setActionError('');
+    request.then(onChanged, (failure: unknown) => setActionError(errorText(failure)));
+  };
   useEffect(() => {
     if (source.kind !== 'whatsapp') return;
     // The QR rotates every few seconds while pairing; reload it and the status alike.
@@ -588,12 +593,13 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
   return (
     <div class="card source-detail" aria-label={source.name}>
       <h3>{source.name}</h3>
+      <Alert text={actionError} />
       {source.webhookUrl && (
         <>
           <CopyField label={t.webhookUrl} value={source.webhookUrl} />
           {source.secret && <CopyField label={t.formSecret} value={source.secret} />}
           {source.kind === 'webform' && (
-            <button type="button" class="rotate-secret" onClick={() => void post(`/sources/${source.id}/rotate-secret`, {}).then(onChanged)}>
+            <button type="button" class="rotate-secret" onClick={() => act(post(`/sources/${source.id}/rotate-secret`, {}))}>
               {t.rotateSecret}
             </button>
           )}
@@ -629,7 +635,7 @@ function SourceDetail({ source, onChanged }: { source: SourceView; onChanged: ()
           {source.status?.detail && state !== 'connected' && state !== 'pairing' && <p class="hint">{source.status.detail}</p>}
           {/* Stopped for good (logged out, banned, or replaced by another session) until linked again. */}
           {(state === 'logged_out' || state === 'error') && (
-            <button type="button" onClick={() => void patch(`/sources/${source.id}`, { relink: true }).then(onChanged)}>
+            <button type="button" onClick={() => act(patch(`/sources/${source.id}`, { relink: true }))}>
               {t.relink}
             </button>
           )}
