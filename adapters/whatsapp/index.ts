@@ -11,14 +11,15 @@ import type {
 } from '../../src/channels/contract.js';
 import { SourceConnections } from '../../src/channels/source-connections.js';
 import { ChannelError, ConnectionElsewhereError } from '../../src/errors.js';
-import { type ConnectionTiming, defaultTiming, WhatsAppConnection } from './connection.js';
+import type { WhatsAppConnection } from './connection.js';
+import type { WhatsAppDriver } from './driver.js';
 import type { PairingAnswer, PairingRequest, StoredQr } from './pairing.js';
-import { stateKeys } from './state-keys.js';
-import { baileysDriver, type WhatsAppDriver } from './driver.js';
 import { sourceSpec, storedSettings } from './settings.js';
+import { stateKeys } from './state-keys.js';
+import { type ConnectionTiming, defaultTiming } from './timing.js';
 
-export { baileysDriver, type WhatsAppDriver, type WhatsAppSocket, type SocketOptions } from './driver.js';
-export { defaultTiming, type ConnectionTiming } from './connection.js';
+export type { WhatsAppDriver, WhatsAppSocket, SocketOptions } from './driver.js';
+export { defaultTiming, type ConnectionTiming } from './timing.js';
 
 export interface WhatsAppAdapterOptions {
   driver?: WhatsAppDriver;
@@ -39,12 +40,10 @@ export class WhatsAppAdapter implements ChannelAdapter {
   readonly kind = 'whatsapp';
   readonly sends = ['whatsapp'] as const;
   readonly source: SourceKindSpec;
-  private readonly driver: WhatsAppDriver;
   private readonly timing: ConnectionTiming;
   private readonly connections: SourceConnections<WhatsAppConnection>;
 
   constructor(private readonly options: WhatsAppAdapterOptions = {}) {
-    this.driver = options.driver ?? baileysDriver;
     this.timing = { ...defaultTiming, ...options.timing };
     const linking: LinkingSpec = {
       currentQr: (ctx, source) => this.currentQr(ctx, source),
@@ -54,7 +53,11 @@ export class WhatsAppAdapter implements ChannelAdapter {
     // A relink (or a change of what is ignored) changes the fingerprint and restarts the connection.
     this.connections = new SourceConnections(
       this.kind,
-      (source, ctx, print) => new WhatsAppConnection(source, ctx, this.driver, this.timing, options.version, print),
+      async (source, ctx, print) => {
+        // Baileys and the connection's code load with the first number: a gateway without one never pays for them.
+        const [{ WhatsAppConnection }, driver] = await Promise.all([import('./connection.js'), options.driver ?? import('./driver.js').then((module) => module.baileysDriver)]);
+        return new WhatsAppConnection(source, ctx, driver, this.timing, options.version, print);
+      },
       fingerprint,
     );
   }

@@ -13,9 +13,9 @@ import {
   type WAMessage,
 } from '@whiskeysockets/baileys';
 
-/** Kinds of traffic that are not leads by default; a source can let any of them through. */
-export const ignorableKinds = ['groups', 'status', 'broadcasts', 'newsletters', 'reactions'] as const;
-export type IgnorableKind = (typeof ignorableKinds)[number];
+import { type IgnorableKind } from './ignorable.js';
+
+export { ignorableKinds, type IgnorableKind } from './ignorable.js';
 
 /** The text of a message WhatsApp delivered but the device could not decrypt (yet). */
 export const unreadableText = 'Message could not be read yet: WhatsApp is asking the phone to send it again';

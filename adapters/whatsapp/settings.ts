@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { SourceKindSpec, SourceRecord } from '../../src/channels/contract.js';
-import { ignorableKinds } from './normalize.js';
+import { ignorableKinds } from './ignorable.js';
 
 const defaultIgnore = [...ignorableKinds];
 /**

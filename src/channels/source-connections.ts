@@ -20,7 +20,7 @@ export class SourceConnections<C extends SourceConnection> {
 
   constructor(
     private readonly kind: string,
-    private readonly create: (source: SourceRecord, ctx: AdapterContext, fingerprint: string) => C,
+    private readonly create: (source: SourceRecord, ctx: AdapterContext, fingerprint: string) => C | Promise<C>,
     private readonly fingerprint: (source: SourceRecord) => string,
     private readonly refreshMs = 5_000,
   ) {}
@@ -28,7 +28,9 @@ export class SourceConnections<C extends SourceConnection> {
   async start(ctx: AdapterContext): Promise<void> {
     if (this.ctx) throw new Error(`the ${this.kind} adapter is already started`);
     this.ctx = ctx;
-    await this.refresh();
+    // Through the chain: a change announced meanwhile waits, so no source gets two connections.
+    this.refreshing = this.refresh();
+    await this.refreshing;
     this.timer = setInterval(() => this.changed(), this.refreshMs);
     this.timer.unref();
   }
@@ -65,7 +67,7 @@ export class SourceConnections<C extends SourceConnection> {
     }
     for (const source of sources) {
       if (this.connections.has(source.id)) continue;
-      const connection = this.create(source, ctx, this.fingerprint(source));
+      const connection = await this.create(source, ctx, this.fingerprint(source));
       this.connections.set(source.id, connection);
       connection.start();
     }

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { DatabaseAvailability } from './availability.js';
 import { applyMigrations, type SqlRunner } from './migrate.js';
-import type { PgliteThreadData, PgliteThreadMessage } from './pglite-thread.js';
+import type { PgliteThreadData, PgliteThreadMessage } from './pglite-thread-protocol.js';
 import { SerialClient } from './serial-client.js';
 import { applySqlFunctions } from './sql-functions.js';
 
@@ -79,7 +79,7 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * PGlite runs in a thread of its own (src/db/pglite-thread.ts) and is reached over the
+ * PGlite runs in a thread of its own (src/db/pglite-thread.mjs) and is reached over the
  * PostgreSQL protocol on a private Unix socket: SQL never runs on the thread that answers HTTP,
  * and the rest of the gateway talks to it exactly as it talks to a PostgreSQL server.
  */
@@ -152,12 +152,7 @@ function removeSocketDirsOfDeadProcesses(): void {
 
 function startPgliteThread(data: PgliteThreadData): Promise<Worker> {
   return new Promise((resolve, reject) => {
-    // From source the thread's module is TypeScript and needs tsx's loader; built, it is JavaScript.
-    const fromSource = import.meta.url.endsWith('.ts');
-    const entry = new URL(fromSource ? './pglite-thread.ts' : './pglite-thread.js', import.meta.url);
-    const thread = fromSource
-      ? new Worker(new URL('./pglite-thread-tsx.mjs', import.meta.url), { workerData: { ...data, entry: entry.href } })
-      : new Worker(entry, { workerData: data });
+    const thread = new Worker(new URL('./pglite-thread.mjs', import.meta.url), { workerData: data });
     const fail = (error: Error) => {
       void thread.terminate();
       reject(error);

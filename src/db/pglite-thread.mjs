@@ -3,23 +3,21 @@
  * that is this worker thread, so the gateway's event loop keeps answering HTTP while a query
  * runs. The gateway reaches it as it reaches a PostgreSQL server: over the PostgreSQL protocol,
  * on a Unix socket in a directory only this user can open.
+ *
+ * Plain JavaScript, so the thread starts the same from source and from the build: a worker thread
+ * does not inherit the process's TypeScript loader, and loading one again costs each start about a
+ * second of CPU. The messages it exchanges are typed in pglite-thread-protocol.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
-export interface PgliteThreadData {
-  dataDir: string;
-  socketPath: string;
-  maxConnections: number;
-}
-
-export type PgliteThreadMessage = { type: 'ready' } | { type: 'failed'; message: string } | { type: 'closed' };
-
-const { dataDir, socketPath, maxConnections } = workerData as PgliteThreadData;
-const port = parentPort!;
-const post = (message: PgliteThreadMessage) => port.postMessage(message);
+/** @type {import('./pglite-thread-protocol.js').PgliteThreadData} */
+const { dataDir, socketPath, maxConnections } = workerData;
+const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
+/** @param {import('./pglite-thread-protocol.js').PgliteThreadMessage} message */
+const post = (message) => port.postMessage(message);
 
 try {
   // pg_trgm backs the inbox's substring search over message text (see the migration).
@@ -27,7 +25,7 @@ try {
   await db.waitReady;
   const server = new PGLiteSocketServer({ db, path: socketPath, maxConnections });
   await server.start();
-  port.on('message', (message: unknown) => {
+  port.on('message', (message) => {
     if (message !== 'close') return;
     void (async () => {
       await server.stop();
