@@ -152,7 +152,9 @@ function removeSocketDirsOfDeadProcesses(): void {
 
 function startPgliteThread(data: PgliteThreadData): Promise<Worker> {
   return new Promise((resolve, reject) => {
-    const thread = new Worker(new URL('./pglite-thread.mjs', import.meta.url), { workerData: data });
+    // No execArgv: a thread inherits the process's by default, and with it `--import tsx`, a
+    // TypeScript loader this plain JavaScript thread does not need and would pay for at each start.
+    const thread = new Worker(new URL('./pglite-thread.mjs', import.meta.url), { workerData: data, execArgv: [] });
     const fail = (error: Error) => {
       void thread.terminate();
       reject(error);
