@@ -83,7 +83,7 @@ describe('migrations', () => {
   });
 
   it('apply to PostgreSQL the same schema as to PGlite, recorded as Prisma records them', async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase({ empty: true });
     // A data directory that does not exist yet, as on a gateway's first start: the other tests
     // start from a copy of one migrated before the run.
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-first-start-'));

@@ -8,7 +8,7 @@ import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { openDatabase } from '../../src/db/client.js';
-import { postgresAdminUrl, redisUrl } from './services.js';
+import { createMigratedTemplate, postgresAdminUrl, redisUrl } from './services.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -16,6 +16,8 @@ declare module 'vitest' {
     pgliteTemplate: string;
     /** A dump (tar) of a PGlite data directory fresh from initdb, with nothing applied. */
     pgliteEmptyDump: string;
+    /** A PostgreSQL database with every migration applied: each test database is created from it. */
+    postgresTemplate: string;
   }
 }
 
@@ -34,15 +36,22 @@ export default async function setup(project: TestProject): Promise<() => void> {
   // Only then: PGlite's runtime, once loaded in this process, would set its exit code back to 0
   // after vitest had set it to 1 for the failure above.
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-template-'));
+  let postgresTemplate: Awaited<ReturnType<typeof createMigratedTemplate>> | undefined;
   try {
-    const { template, emptyDump } = await buildTemplates(root);
+    const [{ template, emptyDump }, migrated] = await Promise.all([buildTemplates(root), createMigratedTemplate()]);
+    postgresTemplate = migrated;
     project.provide('pgliteTemplate', template);
     project.provide('pgliteEmptyDump', emptyDump);
+    project.provide('postgresTemplate', migrated.name);
   } catch (error) {
     fs.rmSync(root, { recursive: true, force: true });
+    await postgresTemplate?.drop();
     throw error;
   }
-  return () => fs.rmSync(root, { recursive: true, force: true });
+  return async () => {
+    fs.rmSync(root, { recursive: true, force: true });
+    await postgresTemplate?.drop();
+  };
 }
 
 /**

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { inject } from 'vitest';
+import { openDatabase } from '../../src/db/client.js';
 
 /** The PostgreSQL server the suite creates its databases on (trust auth on this machine and in CI). */
 export const postgresAdminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -10,13 +12,36 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, empty database for one test file, dropped afterwards. */
-export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = `lg_test_${randomBytes(6).toString('hex')}`;
+/**
+ * A database for one test file, dropped afterwards. Inside the suite it starts as a copy of the
+ * migrated template made in test/support/global-setup.ts (what a gateway has after its first
+ * start; the gateway still checks the migrations when it opens it); `empty` gives one with nothing
+ * applied, for tests about applying migrations, and so does a run outside vitest (a benchmark).
+ */
+export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<TestDatabase> {
+  const template = options.empty || !process.env.VITEST ? undefined : inject('postgresTemplate');
+  return createDatabase(`lg_test_${randomBytes(6).toString('hex')}`, template);
+}
+
+/** A database with every migration and SQL function applied, for createTestDatabase to copy. */
+export async function createMigratedTemplate(): Promise<TestDatabase & { name: string }> {
+  const name = `lg_template_${randomBytes(6).toString('hex')}`;
+  const database = await createDatabase(name);
+  try {
+    const opened = await openDatabase({ kind: 'postgres', url: database.url });
+    await opened.close();
+  } catch (error) {
+    await database.drop();
+    throw error;
+  }
+  return { ...database, name };
+}
+
+async function createDatabase(name: string, template?: string): Promise<TestDatabase> {
   const admin = new pg.Client({ connectionString: postgresAdminUrl });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.query(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`);
   } finally {
     await admin.end();
   }
