@@ -172,9 +172,12 @@ export function createApp(deps: AppDeps): Express {
   const live = new LiveFeed(deps.db.prisma, deps.logger);
   app.locals.live = live;
   const { publicRoutes, userRoutes } = apiRoutes(deps, ctx, sessions, live);
-  const document = apiDocument(publicRoutes, userRoutes, deps.version);
+  // Written at the first request, not at start: turning every schema into JSON Schema costs a
+  // few hundred milliseconds that most starts never need.
+  let document: Record<string, unknown> | undefined;
   app.get(oauthCallbackPath, oauthCallback(deps, sessions));
   app.get('/openapi.json', (_req, res) => {
+    document ??= apiDocument(publicRoutes, userRoutes, deps.version);
     res.json(document);
   });
 

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { build } from 'esbuild';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { openDatabase } from '../../src/db/client.js';
@@ -18,6 +19,8 @@ declare module 'vitest' {
     pgliteEmptyDump: string;
     /** A PostgreSQL database with every migration applied: each test database is created from it. */
     postgresTemplate: string;
+    /** src/ and adapters/ compiled to JavaScript, for the gateway processes tests start (process.ts). */
+    compiledGateway: string;
   }
 }
 
@@ -33,6 +36,7 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => void> {
   await Promise.all([checkPostgres(), checkRedis()]);
   buildWebPageIfStale();
+  project.provide('compiledGateway', await compileGateway());
   // Only then: PGlite's runtime, once loaded in this process, would set its exit code back to 0
   // after vitest had set it to 1 for the failure above.
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'leadgate-template-'));
@@ -52,6 +56,34 @@ export default async function setup(project: TestProject): Promise<() => void> {
     fs.rmSync(root, { recursive: true, force: true });
     await postgresTemplate?.drop();
   };
+}
+
+/**
+ * src/ and adapters/ compiled file by file with esbuild (what tsx does to each module as it loads),
+ * into node_modules/.cache so that packages and the project root (package.json) are found from
+ * there as from the sources. Takes about a second; each gateway process started from it saves one.
+ */
+async function compileGateway(): Promise<string> {
+  const root = path.resolve(import.meta.dirname, '..', '..');
+  const out = path.join(root, 'node_modules', '.cache', 'leadgate-gateway');
+  fs.rmSync(out, { recursive: true, force: true });
+  const sources = ['src', 'adapters'].flatMap((dir) =>
+    fs.readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' }).map((file) => path.join(dir, file)),
+  );
+  await build({
+    entryPoints: sources.filter((file) => file.endsWith('.ts')).map((file) => path.join(root, file)),
+    outdir: out,
+    outbase: root,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: 'inline',
+    tsconfig: path.join(root, 'tsconfig.json'),
+    logLevel: 'error',
+  });
+  // Plain JavaScript modules (the embedded database's thread) are copied as they are.
+  for (const file of sources.filter((name) => name.endsWith('.mjs'))) fs.cpSync(path.join(root, file), path.join(out, file));
+  return out;
 }
 
 /**
